@@ -1,0 +1,57 @@
+// The contract between a supervisor and any child it runs: a forked worker, a listener, a nested supervisor.
+// The supervisor only decides; a ChildHandle does the I/O of one incarnation of one child.
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { ExitReason } from './types.js';
+
+/** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
+export class StartFailure extends Error {
+  constructor(readonly reason: ExitReason) {
+    super(`start failed: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}`);
+    this.name = 'StartFailure';
+  }
+}
+
+/** One incarnation of a child. A restart creates a new handle. */
+export interface ChildHandle {
+  /** OS pid of a worker; undefined for in-process children or before fork. */
+  readonly pid: number | undefined;
+  /** Resolves once the child is started (a worker: it sent `ready`); rejects with StartFailure, leaving nothing alive. */
+  start(): Promise<void>;
+  /**
+   * Stops the child as its `shutdown` value says and resolves with its exit reason once it is gone.
+   * Never rejects. After terminate() is called, the `onExit` callback given at creation is not called.
+   */
+  terminate(): Promise<ExitReason>;
+  /** Forced stop: SIGKILL / immediate close, whatever the shutdown value. Resolves when gone. */
+  kill(): Promise<ExitReason>;
+}
+
+/** What a child handle gets from its supervisor at creation. */
+export interface ChildContext {
+  /** Path of the child in the tree, e.g. `root/pool/w1`. */
+  path: string;
+  logger: Logger;
+  /** Called at most once, when the child exits by itself after start() resolved. */
+  onExit(reason: ExitReason): void;
+  /** The running listener with this id, resolved among siblings and ancestors' children. */
+  resolveListener(id: string): ListenerLink | undefined;
+}
+
+/** A running listener, as the workers that serve it see it. */
+export interface ListenerLink {
+  readonly id: string;
+  readonly address: { host: string; port: number };
+  /**
+   * Give a freshly forked worker what it needs to serve: in `shared` mode the listening handle is sent at once,
+   * in `round_robin` mode the worker is told to expect connections. Call before waiting for `ready`.
+   */
+  attach(worker: ChildProcess): WorkerAttachment;
+}
+
+export interface WorkerAttachment {
+  /** The worker announced ready: round_robin starts handing it connections. */
+  ready(): void;
+  /** The worker is gone (or stopping): stop sending to it; connections it never acknowledged are re-dispatched. */
+  detach(): void;
+}

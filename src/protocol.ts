@@ -1,0 +1,81 @@
+// IPC messages between a supervisor and its workers: small tagged objects, checked on arrival.
+// Anything else from a worker is logged and ignored, never trusted.
+
+/** Supervisor → worker. */
+export type ParentMessage =
+  /** Shared mode: sent with the listening TCP handle. round_robin mode: no handle; connections follow. */
+  | { type: 'arbor:handle'; listener: string; mode: 'shared' | 'round_robin' }
+  /** round_robin mode: sent with one accepted socket; the worker answers `arbor:connection-ack` with the same seq. */
+  | { type: 'arbor:connection'; listener: string; seq: number }
+  /** Please stop: run shutdown hooks, then exit 0. */
+  | { type: 'arbor:shutdown' }
+  | { type: 'arbor:ping'; seq: number }
+  /** Fault injection; honoured only when the worker runs with ARBOR_CHAOS=1. */
+  | { type: 'arbor:chaos'; fault: ChaosFault };
+
+export type ChaosFault = 'throw' | 'exit' | 'hang' | 'memory' | 'sigterm-self';
+
+/** Worker → supervisor. */
+export type WorkerMessage =
+  | { type: 'arbor:ready' }
+  /** An uncaught exception or unhandled rejection, reported just before the worker exits. */
+  | { type: 'arbor:error'; message: string; stack?: string }
+  /** The worker is stopping itself through `shutdown(detail)`. */
+  | { type: 'arbor:exit-shutdown'; detail: unknown }
+  | { type: 'arbor:pong'; seq: number }
+  /** Shared mode: the worker's server is listening on the handle of this listener. */
+  | { type: 'arbor:listening'; listener: string }
+  | { type: 'arbor:connection-ack'; listener: string; seq: number };
+
+const MAX_TEXT = 64 * 1024;
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Returns the message if it is a well-formed WorkerMessage, undefined otherwise. */
+export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const m = raw as Record<string, unknown>;
+  switch (m.type) {
+    case 'arbor:ready':
+      return { type: 'arbor:ready' };
+    case 'arbor:error':
+      if (!isText(m.message)) return undefined;
+      return { type: 'arbor:error', message: m.message, ...(isText(m.stack) ? { stack: m.stack } : {}) };
+    case 'arbor:exit-shutdown':
+      return { type: 'arbor:exit-shutdown', detail: m.detail };
+    case 'arbor:pong':
+      return isSeq(m.seq) ? { type: 'arbor:pong', seq: m.seq } : undefined;
+    case 'arbor:listening':
+      return isText(m.listener) ? { type: 'arbor:listening', listener: m.listener } : undefined;
+    case 'arbor:connection-ack':
+      return isText(m.listener) && isSeq(m.seq)
+        ? { type: 'arbor:connection-ack', listener: m.listener, seq: m.seq }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Returns the message if it is a well-formed ParentMessage, undefined otherwise (worker side). */
+export function parseParentMessage(raw: unknown): ParentMessage | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const m = raw as Record<string, unknown>;
+  switch (m.type) {
+    case 'arbor:handle':
+      return isText(m.listener) && (m.mode === 'shared' || m.mode === 'round_robin')
+        ? { type: 'arbor:handle', listener: m.listener, mode: m.mode }
+        : undefined;
+    case 'arbor:connection':
+      return isText(m.listener) && isSeq(m.seq) ? { type: 'arbor:connection', listener: m.listener, seq: m.seq } : undefined;
+    case 'arbor:shutdown':
+      return { type: 'arbor:shutdown' };
+    case 'arbor:ping':
+      return isSeq(m.seq) ? { type: 'arbor:ping', seq: m.seq } : undefined;
+    case 'arbor:chaos':
+      return ['throw', 'exit', 'hang', 'memory', 'sigterm-self'].includes(m.fault as string)
+        ? { type: 'arbor:chaos', fault: m.fault as ChaosFault }
+        : undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,34 @@
+// The events of a tree (DESIGN.md §7): each is one pino log line and one emission on the tree object.
+import type { ChildType, ExitReason } from '../types.js';
+
+export type TreeEvent =
+  | { event: 'supervisor_started'; supervisor: string; pid: number }
+  | { event: 'supervisor_stopped'; supervisor: string; reason: ExitReason; state: 'stopped' | 'failed' }
+  | { event: 'child_started'; supervisor: string; child: string; pid: number | undefined; type: ChildType }
+  | { event: 'child_exited'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason; action: ExitAction }
+  | { event: 'child_terminated'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason }
+  | { event: 'start_failed'; supervisor: string; child: string; reason: ExitReason }
+  | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
+  | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
+  | { event: 'auto_shutdown'; supervisor: string; child: string };
+
+/** What the supervisor does about a child's exit. */
+export type ExitAction = 'restart' | 'keep_stopped' | 'remove' | 'give_up' | 'auto_shutdown';
+
+export type TreeEventName = TreeEvent['event'];
+
+/** Abnormal exits and failures log at warn/error; the rest is info. */
+export function levelOf(event: TreeEvent): 'info' | 'warn' | 'error' {
+  switch (event.event) {
+    case 'max_intensity_reached':
+      return 'error';
+    case 'start_failed':
+      return 'warn';
+    case 'child_exited':
+      return event.action === 'restart' || event.action === 'give_up' ? 'warn' : 'info';
+    case 'supervisor_stopped':
+      return event.state === 'failed' ? 'error' : 'info';
+    default:
+      return 'info';
+  }
+}

@@ -1,0 +1,147 @@
+// A running supervisor: its machine actor, its child list and the I/O bridge its procedures use.
+// A nested supervisor is a child like any other: SupervisorHandle gives it the ChildHandle contract.
+import { createActor, type Actor } from 'xstate';
+import type { Logger } from 'pino';
+import type { ChildContext, ChildHandle, ListenerLink } from '../child.js';
+import { StartFailure } from '../child.js';
+import { ListenerHandle } from '../listener/index.js';
+import type { ExitReason, SupervisorSpec } from '../types.js';
+import { WorkerHandle } from '../worker/process.js';
+import { newRecord, type ChildRecord, type SupervisorIO } from './children.js';
+import type { TreeEvent } from './events.js';
+import { supervisorMachine } from './machine.js';
+
+/** What every node of one tree shares. */
+export interface TreeHost {
+  logger: Logger;
+  publish(event: TreeEvent): void;
+  register(node: SupervisorNode): void;
+  unregister(node: SupervisorNode): void;
+}
+
+export class SupervisorNode {
+  readonly children: ChildRecord[];
+  readonly actor: Actor<typeof supervisorMachine>;
+  readonly io: SupervisorIO;
+  private dynamicIds = 0;
+
+  constructor(
+    readonly spec: SupervisorSpec,
+    readonly path: string,
+    readonly parent: SupervisorNode | undefined,
+    readonly host: TreeHost,
+    onStarted: () => void,
+  ) {
+    this.children = spec.children.map(newRecord);
+    const logger = host.logger.child({ supervisor: path });
+    this.io = {
+      path,
+      logger,
+      now: () => Date.now(),
+      emit: (event) => host.publish(event),
+      childExited: (event) => this.actor.send(event),
+      resolveListener: (id) => this.resolveListener(id),
+      createHandle: (record, onExit) => {
+        const ctx: ChildContext = {
+          path: `${path}/${record.spec.id}`,
+          logger: logger.child({ child: record.spec.id }),
+          onExit,
+          resolveListener: (id) => this.resolveListener(id),
+        };
+        switch (record.spec.type) {
+          case 'worker':
+            return new WorkerHandle(record.spec, ctx);
+          case 'listener':
+            return new ListenerHandle(record.spec, ctx);
+          case 'supervisor':
+            return new SupervisorHandle(record.spec, ctx, this, host);
+        }
+      },
+    };
+    this.actor = createActor(supervisorMachine, { input: { spec, io: this.io, children: this.children, onStarted } });
+  }
+
+  /** A running listener among this supervisor's children, else among its ancestors'. */
+  resolveListener(id: string): ListenerLink | undefined {
+    const record = this.children.find((c) => c.spec.type === 'listener' && c.spec.id === id);
+    if (record) return record.status === 'running' && record.handle instanceof ListenerHandle ? record.handle.link : undefined;
+    return this.parent?.resolveListener(id);
+  }
+
+  /** Ids for simple_one_for_one children: `<template id>-<n>`, never reused within a supervisor's life. */
+  nextDynamicId(): number {
+    this.dynamicIds += 1;
+    return this.dynamicIds;
+  }
+
+  /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
+  get state(): string {
+    return String(this.actor.getSnapshot().value);
+  }
+}
+
+/**
+ * A supervisor as a child of another (or as the root of a tree). It lives in its parent's process;
+ * terminating it stops its children in reverse order, as its shutdown value allows.
+ */
+export class SupervisorHandle implements ChildHandle {
+  readonly pid = undefined;
+  node: SupervisorNode | undefined;
+  private finished: Promise<{ reason: ExitReason; gaveUp: boolean }> | undefined;
+  private terminating = false;
+
+  constructor(
+    private readonly spec: SupervisorSpec,
+    private readonly ctx: ChildContext,
+    private readonly parent: SupervisorNode | undefined,
+    private readonly host: TreeHost,
+  ) {}
+
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      const node = new SupervisorNode(this.spec, this.ctx.path, this.parent, this.host, () => {
+        started = true;
+        resolve();
+      });
+      this.node = node;
+      this.finished = new Promise((settle) => {
+        node.actor.subscribe({
+          complete: () => {
+            const output = node.actor.getSnapshot().output ?? { reason: 'shutdown' as ExitReason, gaveUp: true };
+            const state = node.state === 'failed' ? 'failed' : 'stopped';
+            this.host.publish({ event: 'supervisor_stopped', supervisor: node.path, reason: output.reason, state });
+            this.host.unregister(node);
+            settle(output);
+            if (!started) reject(new StartFailure(output.reason));
+            // A supervisor that gave up, or shut itself down (autoShutdown), exits with `shutdown` (as OTP).
+            else if (!this.terminating) this.ctx.onExit('shutdown');
+          },
+        });
+      });
+      this.host.register(node);
+      node.actor.start();
+    });
+  }
+
+  async terminate(): Promise<ExitReason> {
+    if (this.spec.shutdown === 'brutal_kill') return this.kill();
+    return this.stopWith(false, typeof this.spec.shutdown === 'number' ? this.spec.shutdown : undefined);
+  }
+
+  kill(): Promise<ExitReason> {
+    return this.stopWith(true, undefined);
+  }
+
+  private async stopWith(brutal: boolean, timeoutMs: number | undefined): Promise<ExitReason> {
+    if (!this.node || !this.finished) return 'shutdown';
+    this.terminating = true;
+    this.node.actor.send({ type: 'STOP', brutal });
+    let timer: NodeJS.Timeout | undefined;
+    if (timeoutMs !== undefined) timer = setTimeout(() => this.node?.actor.send({ type: 'STOP', brutal: true }), timeoutMs);
+    const output = await this.finished;
+    clearTimeout(timer);
+    // As a child, a stopped supervisor's exit reason is `shutdown`; the root reports `normal` through its tree.
+    return this.parent ? 'shutdown' : output.reason;
+  }
+}

@@ -1,0 +1,93 @@
+// Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
+// `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
+import type {
+  AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
+  SupervisorSpec, WorkerSpec,
+} from '../types.js';
+
+export const DEFAULT_WORKER_SHUTDOWN = 5000;
+export const DEFAULT_START_TIMEOUT = 10_000;
+/** Higher than node's 511: a burst during a restart gap waits in the backlog instead of having SYNs dropped. */
+export const DEFAULT_BACKLOG = 2048;
+
+interface CommonOptions {
+  id: string;
+  restart?: RestartType;
+  shutdown?: Shutdown;
+  significant?: boolean;
+}
+
+export interface WorkerOptions extends CommonOptions {
+  module: string;
+  args?: string[];
+  env?: Record<string, string>;
+  execArgv?: string[];
+  cwd?: string;
+  listen?: string;
+  startTimeout?: number;
+  heartbeat?: HeartbeatOptions;
+  maxMemory?: number;
+}
+
+export interface ListenerOptions extends CommonOptions {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  mode?: ListenerMode;
+  fd?: number;
+}
+
+export interface SupervisorOptions extends Partial<CommonOptions> {
+  strategy?: Strategy;
+  intensity?: number;
+  period?: number;
+  autoShutdown?: AutoShutdown;
+  children?: ChildSpec[];
+  template?: WorkerSpec | WorkerOptions;
+}
+
+export function worker(options: WorkerOptions): WorkerSpec {
+  return {
+    restart: 'permanent',
+    shutdown: DEFAULT_WORKER_SHUTDOWN,
+    significant: false,
+    args: [],
+    env: {},
+    execArgv: [],
+    startTimeout: DEFAULT_START_TIMEOUT,
+    ...options,
+    type: 'worker',
+  };
+}
+
+export function listener(options: ListenerOptions): ListenerSpec {
+  return {
+    restart: 'permanent',
+    shutdown: DEFAULT_WORKER_SHUTDOWN,
+    significant: false,
+    host: '127.0.0.1',
+    port: 0,
+    backlog: DEFAULT_BACKLOG,
+    mode: 'shared',
+    ...options,
+    type: 'listener',
+  };
+}
+
+export function supervisor(options: SupervisorOptions = {}): SupervisorSpec {
+  const { template, ...rest } = options;
+  return {
+    id: 'root',
+    restart: 'permanent',
+    shutdown: 'infinity',
+    significant: false,
+    strategy: 'one_for_one',
+    intensity: 1,
+    period: 5000,
+    autoShutdown: 'never',
+    children: [],
+    ...rest,
+    ...(template ? { template: 'type' in template ? template : worker(template) } : {}),
+    type: 'supervisor',
+  };
+}

@@ -1,0 +1,174 @@
+// Whole-spec validation before anything starts. Every problem is reported with the path of the bad field,
+// e.g. `root.children[2].shutdown`, so a user can act on it. Nothing is forked for a bad spec.
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { SupervisorSpec } from '../types.js';
+
+export interface SpecProblem {
+  path: string;
+  message: string;
+}
+
+export class SpecError extends Error {
+  constructor(readonly problems: SpecProblem[]) {
+    super(`invalid supervision spec:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'SpecError';
+  }
+}
+
+const STRATEGIES = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one'];
+const RESTARTS = ['permanent', 'transient', 'temporary'];
+const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'];
+const MODES = ['shared', 'round_robin'];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isNonNegInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isPosInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v));
+
+/** Listener ids visible from a supervisor's children: its own listener children and its ancestors'. */
+interface Scope {
+  listeners: Map<string, { index: number; depth: number }>;
+  depth: number;
+}
+
+/** Returns every problem in the spec; an empty list means it can start. */
+export function validateSpec(spec: unknown): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const report = (path: string, message: string) => problems.push({ path, message });
+  if (!isObj(spec) || spec.type !== 'supervisor') {
+    report('root', 'the root must be a supervisor spec (use supervisor({...}))');
+    return problems;
+  }
+  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0 }, report);
+  return problems;
+}
+
+export function assertValidSpec(spec: unknown): asserts spec is SupervisorSpec {
+  const problems = validateSpec(spec);
+  if (problems.length > 0) throw new SpecError(problems);
+}
+
+type Report = (path: string, message: string) => void;
+
+function validateCommon(child: Obj, path: string, report: Report): void {
+  if (typeof child.id !== 'string' || child.id === '' || child.id.includes('/')) {
+    report(`${path}.id`, `must be a non-empty string without '/', got ${show(child.id)}`);
+  }
+  if (!RESTARTS.includes(child.restart as string)) {
+    report(`${path}.restart`, `must be one of ${RESTARTS.join(', ')}, got ${show(child.restart)}`);
+  }
+  const shutdown = child.shutdown;
+  if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || isNonNegInt(shutdown))) {
+    report(`${path}.shutdown`, `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`);
+  }
+  if (typeof child.significant !== 'boolean') {
+    report(`${path}.significant`, `must be a boolean, got ${show(child.significant)}`);
+  } else if (child.significant && child.restart === 'permanent') {
+    report(`${path}.significant`, 'a permanent child cannot be significant (it is always restarted); use transient or temporary');
+  }
+}
+
+function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Report): void {
+  validateCommon(spec, path, report);
+  if (!STRATEGIES.includes(spec.strategy as string)) {
+    report(`${path}.strategy`, `unknown strategy ${show(spec.strategy)}; expected one of ${STRATEGIES.join(', ')}`);
+  }
+  if (!isNonNegInt(spec.intensity)) report(`${path}.intensity`, `must be an integer >= 0, got ${show(spec.intensity)}`);
+  if (!isPosInt(spec.period)) report(`${path}.period`, `must be an integer > 0 (ms), got ${show(spec.period)}`);
+  if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
+    report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
+  }
+  if (!Array.isArray(spec.children)) {
+    report(`${path}.children`, 'must be an array of child specs');
+    return;
+  }
+  const children = spec.children as unknown[];
+  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1 };
+  children.forEach((c, index) => {
+    if (isObj(c) && c.type === 'listener' && typeof c.id === 'string') scope.listeners.set(c.id, { index, depth: scope.depth });
+  });
+
+  if (spec.strategy === 'simple_one_for_one') {
+    if (children.length > 0) report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
+    if (!isObj(spec.template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template');
+    else validateWorker(spec.template, `${path}.template`, scope, Infinity, report);
+  } else if (spec.template !== undefined) {
+    report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
+  }
+
+  const seen = new Map<string, number>();
+  let significant = false;
+  children.forEach((child, index) => {
+    const childPath = `${path}.children[${index}]`;
+    if (!isObj(child)) {
+      report(childPath, 'must be a child spec (use worker(), listener() or supervisor())');
+      return;
+    }
+    if (typeof child.id === 'string') {
+      const first = seen.get(child.id);
+      if (first !== undefined) report(`${childPath}.id`, `duplicate id '${child.id}' (also ${path}.children[${first}])`);
+      else seen.set(child.id, index);
+    }
+    if (child.significant === true) significant = true;
+    if (child.type === 'worker') validateWorker(child, childPath, scope, index, report);
+    else if (child.type === 'listener') validateListener(child, childPath, report);
+    else if (child.type === 'supervisor') validateSupervisor(child, childPath, scope, report);
+    else report(`${childPath}.type`, `must be 'worker', 'listener' or 'supervisor', got ${show(child.type)}`);
+  });
+  if (significant && spec.autoShutdown === 'never') {
+    report(`${path}.autoShutdown`, "has significant children but autoShutdown is 'never'; set 'any_significant' or 'all_significant'");
+  }
+}
+
+function validateWorker(spec: Obj, path: string, scope: Scope, index: number, report: Report): void {
+  validateCommon(spec, path, report);
+  if (typeof spec.module !== 'string' || spec.module === '') {
+    report(`${path}.module`, `must be the path of a JavaScript module, got ${show(spec.module)}`);
+  } else {
+    const file = resolve(typeof spec.cwd === 'string' ? spec.cwd : process.cwd(), spec.module);
+    if (!existsSync(file) || !statSync(file).isFile()) report(`${path}.module`, `module not found: ${file}`);
+  }
+  if (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string')) {
+    report(`${path}.args`, 'must be an array of strings');
+  }
+  if (!Array.isArray(spec.execArgv) || !spec.execArgv.every((a) => typeof a === 'string')) {
+    report(`${path}.execArgv`, 'must be an array of strings');
+  }
+  if (!isObj(spec.env) || !Object.values(spec.env).every((v) => typeof v === 'string')) {
+    report(`${path}.env`, 'must be an object of string values');
+  }
+  if (spec.cwd !== undefined && (typeof spec.cwd !== 'string' || !existsSync(spec.cwd))) {
+    report(`${path}.cwd`, `must be an existing directory, got ${show(spec.cwd)}`);
+  }
+  if (!isPosInt(spec.startTimeout)) report(`${path}.startTimeout`, `must be an integer > 0 (ms), got ${show(spec.startTimeout)}`);
+  if (spec.heartbeat !== undefined) {
+    const hb = spec.heartbeat;
+    if (!isObj(hb) || !isPosInt(hb.interval) || !isPosInt(hb.timeout)) {
+      report(`${path}.heartbeat`, 'must be { interval, timeout } in ms (integers > 0)');
+    }
+  }
+  if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
+    report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
+  }
+  if (spec.listen !== undefined) {
+    const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;
+    if (!found) {
+      report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
+    } else if (found.depth === scope.depth && found.index > index) {
+      report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
+    }
+  }
+}
+
+function validateListener(spec: Obj, path: string, report: Report): void {
+  validateCommon(spec, path, report);
+  if (typeof spec.host !== 'string' || spec.host === '') report(`${path}.host`, `must be a host name or IP, got ${show(spec.host)}`);
+  if (!Number.isSafeInteger(spec.port) || (spec.port as number) < 0 || (spec.port as number) > 65535) {
+    report(`${path}.port`, `must be an integer from 0 to 65535, got ${show(spec.port)}`);
+  }
+  if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
+  if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
+  if (spec.fd !== undefined && !isNonNegInt(spec.fd)) report(`${path}.fd`, `must be a file descriptor (integer >= 0), got ${show(spec.fd)}`);
+}
