@@ -136,9 +136,13 @@ export class SupervisorHandle implements ChildHandle {
   private async stopWith(brutal: boolean, timeoutMs: number | undefined): Promise<ExitReason> {
     if (!this.node || !this.finished) return 'shutdown';
     this.terminating = true;
-    this.node.actor.send({ type: 'STOP', brutal });
+    const actor = this.node.actor;
+    const send = (event: { type: 'STOP'; brutal: boolean }) => {
+      if (actor.getSnapshot().status === 'active') actor.send(event);
+    };
+    send({ type: 'STOP', brutal });
     let timer: NodeJS.Timeout | undefined;
-    if (timeoutMs !== undefined) timer = setTimeout(() => this.node?.actor.send({ type: 'STOP', brutal: true }), timeoutMs);
+    if (timeoutMs !== undefined) timer = setTimeout(() => send({ type: 'STOP', brutal: true }), timeoutMs);
     const output = await this.finished;
     clearTimeout(timer);
     // As a child, a stopped supervisor's exit reason is `shutdown`; the root reports `normal` through its tree.

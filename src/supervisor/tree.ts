@@ -168,7 +168,8 @@ export function describe(record: ChildRecord): ChildInfo {
 /** Validates the spec, starts every child in order and resolves once the whole tree is running. */
 export async function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
   assertValidSpec(spec);
-  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino();
+  // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
+  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino(pino.destination({ dest: 1, sync: true }));
   const tree = new Tree(spec, logger);
   await tree.run();
   return tree;
