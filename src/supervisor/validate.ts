@@ -31,6 +31,8 @@ const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : JSON.st
 interface Scope {
   listeners: Map<string, { index: number; depth: number }>;
   depth: number;
+  /** `branch[d - 1]`: the index, among the children at depth d, of the ancestor that holds these children. */
+  branch: number[];
 }
 
 /** Returns every problem in the spec; an empty list means it can start. */
@@ -41,7 +43,7 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     report('root', 'the root must be a supervisor spec (use supervisor({...}))');
     return problems;
   }
-  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0 }, report);
+  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [] }, report);
   return problems;
 }
 
@@ -85,7 +87,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     return;
   }
   const children = spec.children as unknown[];
-  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1 };
+  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1, branch: outer.branch };
   children.forEach((c, index) => {
     if (isObj(c) && c.type === 'listener' && typeof c.id === 'string') scope.listeners.set(c.id, { index, depth: scope.depth });
   });
@@ -99,7 +101,8 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   }
 
   const seen = new Map<string, number>();
-  let significant = false;
+  // The dynamic children of a simple_one_for_one are significant when its template is.
+  let significant = spec.strategy === 'simple_one_for_one' && isObj(spec.template) && spec.template.significant === true;
   children.forEach((child, index) => {
     const childPath = `${path}.children[${index}]`;
     if (!isObj(child)) {
@@ -114,7 +117,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     if (child.significant === true) significant = true;
     if (child.type === 'worker') validateWorker(child, childPath, scope, index, report);
     else if (child.type === 'listener') validateListener(child, childPath, report);
-    else if (child.type === 'supervisor') validateSupervisor(child, childPath, scope, report);
+    else if (child.type === 'supervisor') validateSupervisor(child, childPath, { ...scope, branch: [...scope.branch, index] }, report);
     else report(`${childPath}.type`, `must be 'worker', 'listener' or 'supervisor', got ${show(child.type)}`);
   });
   if (significant && spec.autoShutdown === 'never') {
@@ -158,6 +161,9 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
     } else if (found.depth === scope.depth && found.index > index) {
       report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
+    } else if (found.depth < scope.depth && Number.isFinite(index) && found.index > scope.branch[found.depth - 1]!) {
+      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet.
+      report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
     }
   }
 }
