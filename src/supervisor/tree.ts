@@ -147,7 +147,7 @@ export class Tree extends EventEmitter implements TreeHost {
 
   private node(path: string): SupervisorNode {
     const node = this.nodes.get(path);
-    if (!node) throw new Error(`not_found: no running supervisor at '${path}'`);
+    if (!node) throw new calls.CallError('not_found', `no running supervisor at '${path}'`);
     return node;
   }
 }

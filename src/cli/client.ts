@@ -1,0 +1,156 @@
+// The client side of the control socket of a running `arbor run`: newline-delimited JSON, one response per request.
+import { existsSync, readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CONTROL_OPS = ['status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop'] as const;
+export type ControlOp = (typeof CONTROL_OPS)[number];
+
+export interface ControlRequest {
+  id: string | number;
+  op: ControlOp;
+  /** A supervisor path (`root/jobs`), or for child ops the child's full path (`root/jobs/job-1`). */
+  path?: string;
+  /** start-child: the extra args appended to a simple_one_for_one template's. */
+  args?: string[];
+}
+
+export type ControlResponse =
+  | { id: string | number | null; ok: true; result: unknown }
+  | { id: string | number | null; ok: false; error: { code: string; message: string } };
+
+/** Longest request or response line either side accepts, in bytes (newline excluded). */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** A request the running tree refused, or a failure to reach it; `code` is machine-readable. */
+export class ControlError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+const uid = (): number | string => process.getuid?.() ?? 'user';
+
+/** Where `arbor run` listens when not told: a per-user runtime dir if there is one, else the temp dir. */
+export function defaultControlPath(pid: number = process.pid): string {
+  return join(process.env.XDG_RUNTIME_DIR || tmpdir(), `arbor-${pid}.sock`);
+}
+
+/** A file naming the control socket of the latest `arbor run` of this user, so `arbor status` needs no flags. */
+export function currentRunFile(): string {
+  return join(tmpdir(), `arbor-${uid()}.current`);
+}
+
+/** The socket to talk to: the explicit one, else `$ARBOR_CONTROL`, else the latest run's. */
+export function locateControl(explicit?: string): string {
+  if (explicit) return explicit;
+  if (process.env.ARBOR_CONTROL) return process.env.ARBOR_CONTROL;
+  const file = currentRunFile();
+  const recorded = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  if (!recorded) throw new ControlError('no_arbor', `no running arbor found (${file} names none); pass --control <path>`);
+  return recorded;
+}
+
+interface Pending {
+  resolve: (result: unknown) => void;
+  reject: (error: ControlError) => void;
+}
+
+/** One connection to a control socket; requests may overlap, responses are matched by id. */
+export class ControlClient {
+  private socket: Socket | undefined;
+  private connecting: Promise<Socket> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private buffered = '';
+
+  constructor(readonly socketPath: string, private readonly timeoutMs = 30_000) {}
+
+  /** Sends one request and resolves with its result; rejects with a ControlError carrying the server's code. */
+  async request(op: ControlOp, params: { path?: string; args?: string[] } = {}): Promise<unknown> {
+    const socket = await this.connect();
+    const id = this.nextId++;
+    const request: ControlRequest = { id, op, ...params };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ControlError('timeout', `no answer to '${op}' within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(id, {
+        resolve: (result) => (clearTimeout(timer), resolve(result)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      socket.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+
+  close(): void {
+    this.socket?.end();
+    this.socket = undefined;
+    this.connecting = undefined;
+  }
+
+  private connect(): Promise<Socket> {
+    this.connecting ??= new Promise<Socket>((resolve, reject) => {
+      const socket = createConnection(this.socketPath);
+      socket.setEncoding('utf8');
+      socket.once('connect', () => {
+        this.socket = socket;
+        resolve(socket);
+      });
+      socket.on('data', (chunk: string) => this.receive(chunk));
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        const unreachable = error.code === 'ENOENT' || error.code === 'ECONNREFUSED';
+        const failure = unreachable
+          ? new ControlError('no_arbor', `no running arbor at ${this.socketPath} (${error.code})`)
+          : new ControlError('connection', `${this.socketPath}: ${error.message}`);
+        reject(failure);
+        this.failAll(failure);
+      });
+      socket.on('close', () => {
+        this.socket = undefined;
+        this.connecting = undefined;
+        this.failAll(new ControlError('connection', 'the control connection closed'));
+      });
+    });
+    return this.connecting;
+  }
+
+  private receive(chunk: string): void {
+    this.buffered += chunk;
+    let newline: number;
+    while ((newline = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      this.settle(line);
+    }
+  }
+
+  private settle(line: string): void {
+    let response: ControlResponse;
+    try {
+      response = JSON.parse(line) as ControlResponse;
+    } catch {
+      return;
+    }
+    const waiter = typeof response.id === 'number' ? this.pending.get(response.id) : undefined;
+    if (!waiter || typeof response.id !== 'number') return;
+    this.pending.delete(response.id);
+    if (response.ok) waiter.resolve(response.result);
+    else waiter.reject(new ControlError(response.error.code, response.error.message));
+  }
+
+  private failAll(error: ControlError): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+}
+
+/** Splits `root/jobs/job-1` into the supervisor path `root/jobs` and the child id `job-1`. */
+export function splitChildPath(path: string): { supervisor: string; child: string } | undefined {
+  const slash = path.lastIndexOf('/');
+  if (slash <= 0 || slash === path.length - 1) return undefined;
+  return { supervisor: path.slice(0, slash), child: path.slice(slash + 1) };
+}

@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// The `arbor` command (DESIGN.md §8): `arbor run` runs a tree in the foreground; the other commands talk to a
+// running one over its control socket.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
+import { SpecError, assertValidSpec } from '../supervisor/validate.js';
+import { StartFailure } from '../child.js';
+import { formatReason, type ExitReason } from '../types.js';
+import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from './client.js';
+import { ControlServer } from './control.js';
+
+const USAGE = `Usage:
+  arbor run <spec-module> [--control <path>] [--pretty]
+  arbor status [<supervisor-path>] [--control <path>] [--json]
+  arbor restart <supervisor-path>/<child-id> [--control <path>]
+  arbor stop-child <supervisor-path>/<child-id> [--control <path>]
+  arbor start-child <supervisor-path> [args...] [--control <path>]
+  arbor delete-child <supervisor-path>/<child-id> [--control <path>]
+  arbor --help | --version
+
+run           start the tree exported (default export) by a .js/.mjs or .ts/.mts module; logs JSON lines to stdout.
+              SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
+              Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
+status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
+restart       terminate a child (if running) and start it again.
+stop-child    terminate a child; it stays stopped (a dynamic child is removed).
+start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
+delete-child  remove the spec of a stopped child.
+
+Options:
+  --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
+  --pretty          run: human-readable logs through pino-pretty, when it is installed
+  --json            status: print the raw status JSON
+`;
+
+/** Set by `arbor run`, which may leave handles behind (a loader thread, a logger transport) when it is done. */
+let exitExplicitly = false;
+
+/** Thrown for a command line that cannot be understood: printed with the usage hint, exit 2. */
+class UsageError extends Error {}
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+const SIGNAL_NUMBERS: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 2, SIGTERM: 15 };
+
+/** Commands that act on one child, named `<supervisor-path>/<child-id>`, and the word their success prints. */
+const CHILD_COMMANDS: Record<string, { op: ControlOp; done: string }> = {
+  restart: { op: 'restart', done: 'restarted' },
+  'stop-child': { op: 'stop-child', done: 'stopped' },
+  'delete-child': { op: 'delete-child', done: 'deleted' },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      control: { type: 'string' },
+      pretty: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) return print(USAGE);
+  if (values.version) return print(`${readVersion()}\n`);
+  const [command, ...operands] = positionals;
+  if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
+  if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
+
+  if (command === 'run') {
+    if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
+    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false);
+  }
+  if (command === 'status') {
+    if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
+    return withClient(values.control, async (client) => {
+      const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
+      return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+    });
+  }
+  if (command === 'start-child') {
+    const [supervisor, ...args] = operands;
+    if (!supervisor) throw new UsageError('`arbor start-child` needs a supervisor path, e.g. root/jobs');
+    return withClient(values.control, async (client) => {
+      const child = (await client.request('start-child', { path: supervisor, args })) as ChildInfo;
+      return print(`started ${supervisor}/${child.id}${child.pid !== undefined ? ` (pid ${child.pid})` : ''}\n`);
+    });
+  }
+  const childCommand = command !== undefined ? CHILD_COMMANDS[command] : undefined;
+  if (childCommand) {
+    const path = operands[0];
+    if (operands.length !== 1 || !path || !splitChildPath(path)) {
+      throw new UsageError(`\`arbor ${command}\` takes one <supervisor-path>/<child-id>, e.g. root/worker-1`);
+    }
+    return withClient(values.control, async (client) => {
+      const result = await client.request(childCommand.op, { path });
+      const pid = (result as Partial<ChildInfo>).pid;
+      return print(`${childCommand.done} ${path}${pid !== undefined ? ` (pid ${pid})` : ''}\n`);
+    });
+  }
+  throw new UsageError(command === undefined ? 'no command given' : `unknown command '${command}'`);
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return EXIT_OK;
+}
+
+function readVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** Runs one client command; a refusal or an unreachable arbor prints `code: message` and exits 1. */
+async function withClient(controlPath: string | undefined, command: (client: ControlClient) => Promise<number>): Promise<number> {
+  let client: ControlClient | undefined;
+  try {
+    client = new ControlClient(locateControl(controlPath));
+    return await command(client);
+  } catch (error) {
+    if (!(error instanceof ControlError)) throw error;
+    process.stderr.write(`${error.code}: ${error.message}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    client?.close();
+  }
+}
+
+// ---- arbor run ----
+
+/** Imports the spec module and returns its default export, called if it is a function. */
+async function loadSpec(modulePath: string): Promise<unknown> {
+  const file = resolve(modulePath);
+  if (!existsSync(file)) throw new Error(`no such file: ${file}`);
+  const url = pathToFileURL(file).href;
+  let exported: unknown;
+  if (/\.[cm]?ts$/.test(file)) {
+    // Loaded only when needed: plain JavaScript specs start without the TypeScript loader.
+    const { tsImport } = await import('tsx/esm/api');
+    exported = ((await tsImport(url, import.meta.url)) as { default?: unknown }).default;
+    // A .ts file outside an ESM package is compiled as CommonJS: its `export default` is one level down.
+    if (exported !== null && typeof exported === 'object' && '__esModule' in exported && 'default' in exported) {
+      exported = exported.default;
+    }
+  } else {
+    exported = ((await import(url)) as { default?: unknown }).default;
+  }
+  if (exported === undefined) throw new Error('the module has no default export (export default supervisor({ ... }))');
+  return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+}
+
+/** JSON lines on stdout, written synchronously: the last events before an exit are never lost. */
+const jsonLogger = (): Logger => pino(pino.destination({ dest: 1, sync: true }));
+
+function createLogger(pretty: boolean): Logger {
+  if (!pretty) return jsonLogger();
+  try {
+    // Looked up from the user's project first, then from arbor's own dependencies.
+    const target = createRequire(join(process.cwd(), 'noop.js')).resolve('pino-pretty');
+    return pino(pino.transport({ target, options: { destination: 1 } }));
+  } catch {
+    try {
+      return pino(pino.transport({ target: createRequire(import.meta.url).resolve('pino-pretty'), options: { destination: 1 } }));
+    } catch {
+      process.stderr.write('arbor: --pretty needs pino-pretty (npm install pino-pretty); logging JSON lines\n');
+      return jsonLogger();
+    }
+  }
+}
+
+async function run(modulePath: string, controlPath: string, pretty: boolean): Promise<number> {
+  exitExplicitly = true;
+  let spec: unknown;
+  try {
+    spec = await loadSpec(modulePath);
+    assertValidSpec(spec);
+  } catch (error) {
+    if (error instanceof SpecError) process.stderr.write(`arbor: ${error.message}\n`);
+    else process.stderr.write(`arbor: cannot load ${modulePath}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_USAGE;
+  }
+  const validSpec = spec;
+  const logger = createLogger(pretty);
+  let tree: Tree | undefined;
+  /** A stop was asked for (by a signal or the control socket); `stopping` once the tree is actually stopping. */
+  let stopRequested = false;
+  let stopping = false;
+  let rootAutoShutdown = false;
+  let forcedExitCode: number | undefined;
+  let settleExit!: (code: number) => void;
+  const exitCode = new Promise<number>((resolve) => (settleExit = resolve));
+
+  const stopGracefully = (cause: string): void => {
+    if (stopping) return;
+    stopRequested = true;
+    if (!tree) return; // still starting: stopped as soon as start() resolves
+    stopping = true;
+    logger.info({ event: 'stop_requested', cause });
+    // Settled by the forced stop's code instead, when a second signal cut this one short.
+    void tree.stop().then(() => settleExit(forcedExitCode ?? EXIT_OK));
+  };
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (!stopRequested) return stopGracefully(signal);
+    // A second signal: kill every child now, whatever their shutdown values.
+    logger.warn({ event: 'stop_forced', cause: signal });
+    const code = 128 + SIGNAL_NUMBERS[signal];
+    forcedExitCode ??= code;
+    // Still starting: there is no tree to kill yet; the workers forked so far exit when our IPC channels close.
+    if (!tree) return exitNow(code);
+    void tree.stop({ brutal: true }).then(() => settleExit(forcedExitCode ?? code));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let control: ControlServer | undefined;
+  const exitNow = (code: number): void => {
+    control?.close();
+    process.exit(code);
+  };
+  try {
+    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control') });
+  } catch (error) {
+    process.stderr.write(`arbor: cannot open the control socket ${controlPath}: ${(error as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  logger.info({ event: 'control_listening', control: controlPath });
+
+  try {
+    tree = await start(validSpec, { logger });
+  } catch (error) {
+    control.close();
+    if (error instanceof SpecError) {
+      process.stderr.write(`arbor: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    const reason = error instanceof StartFailure ? formatReason(error.reason) : (error as Error).message;
+    logger.error({ event: 'tree_start_failed', supervisor: validSpec.id, reason });
+    process.stderr.write(`arbor: the tree failed to start: ${reason}\n`);
+    return EXIT_FAILURE;
+  }
+  tree.on('auto_shutdown', (event) => {
+    if (event.supervisor === validSpec.id) rootAutoShutdown = true;
+  });
+  void tree.done.then((reason: ExitReason) => {
+    if (stopping) return;
+    // The root stopped by itself: it gave up (max intensity), or shut itself down through autoShutdown.
+    const code = rootAutoShutdown ? EXIT_OK : EXIT_FAILURE;
+    logger[code === EXIT_OK ? 'info' : 'error']({ event: 'tree_exited', reason, exitCode: code });
+    settleExit(code);
+  });
+  if (stopRequested) stopGracefully('signal during start');
+
+  const code = await exitCode;
+  control.close();
+  return code;
+}
+
+// ---- arbor status ----
+
+function formatUptime(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** An indented tree: each supervisor with its machine state in brackets, each child with type, status, pid, restarts, uptime. */
+export function renderStatus(status: SupervisorStatus): string {
+  const lines = [`${status.path}  supervisor ${status.strategy}  [${status.state}]`];
+  const walk = (node: SupervisorStatus, indent: string): void => {
+    node.children.forEach((child, index) => {
+      const last = index === node.children.length - 1;
+      const fields = [
+        child.id,
+        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.type,
+        child.status,
+        ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
+        ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
+        `restarts ${child.restarts}`,
+        `up ${formatUptime(child.uptime)}`,
+        ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
+      ];
+      lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
+      if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
+    });
+    if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
+  };
+  walk(status, '');
+  return `${lines.join('\n')}\n`;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    if (exitExplicitly) process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`arbor: ${(error as Error).message}\n\n${USAGE}`);
+      process.exit(EXIT_USAGE);
+    }
+    process.stderr.write(`arbor: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(EXIT_FAILURE);
+  },
+);
