@@ -1,0 +1,364 @@
+// The supervisor's side of one forked worker incarnation: fork, `ready` handshake, heartbeats, stop, exit reason.
+// The worker's side of the same protocol is ./runtime.ts.
+import { fork, type ChildProcess } from 'node:child_process';
+import { access, readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
+import { parseWorkerMessage, type ParentMessage } from '../protocol.js';
+import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
+
+/** How often RSS is checked when `maxMemory` is set without heartbeats. */
+const DEFAULT_MEMORY_CHECK_MS = 1000;
+
+/** How long after 'exit' to wait for 'close' before taking the exit as final. */
+const CLOSE_GRACE_MS = 1000;
+
+type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
+
+/** What the worker said about its own end just before it came. */
+interface LastWords {
+  error?: { message: string; stack?: string };
+  selfShutdown?: { detail: unknown };
+}
+
+interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class WorkerHandle implements ChildHandle {
+  private child: ChildProcess | undefined;
+  private attachment: WorkerAttachment | undefined;
+  private running = false;
+  /** terminate() or kill() was called: the exit is ours, not news for the supervisor. */
+  private stopRequested = false;
+  /** The worker was asked to stop (IPC + SIGTERM), so a clean exit means `shutdown`. */
+  private askedToStop = false;
+  /** Set when we SIGKILL the worker for its health: `{ hung }` or `{ memory }`. */
+  private killCause: ExitReason | undefined;
+  private readonly lastWords: LastWords = {};
+  private spawnError: Error | undefined;
+  private exitReason: ExitReason | undefined;
+  private readonly gone: Promise<ExitReason>;
+  private markGone!: (reason: ExitReason) => void;
+  private settleStart: ((outcome: StartOutcome) => void) | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<ExitReason> | undefined;
+  private killing: Promise<ExitReason> | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+  private pingSeq = 0;
+
+  constructor(
+    private readonly spec: WorkerSpec,
+    private readonly ctx: ChildContext,
+  ) {
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<void> {
+    return (this.starting ??= this.launch());
+  }
+
+  terminate(): Promise<ExitReason> {
+    return (this.stopping ??= this.killing ?? this.stop(this.spec.shutdown));
+  }
+
+  kill(): Promise<ExitReason> {
+    return (this.killing ??= this.stop('brutal_kill'));
+  }
+
+  private async launch(): Promise<void> {
+    const modulePath = resolvePath(process.cwd(), this.spec.module);
+    if (!(await exists(modulePath))) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
+    // Checked here: a missing cwd would otherwise surface as a misleading `spawn node ENOENT`.
+    if (this.spec.cwd !== undefined && !(await exists(this.spec.cwd))) {
+      throw new StartFailure({ startFailed: `cwd not found: ${resolvePath(this.spec.cwd)}` });
+    }
+    if (this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
+
+    // Resolved before forking, so a missing listener costs no process.
+    const link = this.spec.listen === undefined ? undefined : this.ctx.resolveListener(this.spec.listen);
+    if (this.spec.listen !== undefined && link === undefined) {
+      throw new StartFailure({ startFailed: `listener ${this.spec.listen} is not running` });
+    }
+
+    const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
+    const child = this.forkWorker(modulePath);
+    if (link !== undefined) {
+      try {
+        this.attachment = link.attach(child);
+      } catch (err) {
+        return this.abortStart(`listener ${link.id}: ${errorMessage(err)}`);
+      }
+    }
+    const timer = setTimeout(() => this.settleStart?.('timeout'), this.spec.startTimeout);
+    timer.unref();
+    const result = await outcome;
+    clearTimeout(timer);
+    this.settleStart = undefined;
+
+    switch (result) {
+      case 'ready':
+        // The worker may have died, or been stopped, between its `ready` and this continuation.
+        if (this.exitReason !== undefined) throw new StartFailure({ startFailed: startFailureOf(this.exitReason) });
+        if (this.stopRequested) return this.failAfterStop();
+        this.running = true;
+        this.guard('attachment_ready_failed', () => this.attachment?.ready());
+        this.startHealthChecks();
+        this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
+        return;
+      case 'timeout':
+        this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
+        return this.abortStart('timeout');
+      case 'exited':
+        throw new StartFailure({
+          startFailed: this.spawnError
+            ? `fork failed: ${this.spawnError.message}`
+            : startFailureOf(this.exitReason ?? { code: -1 }),
+        });
+      case 'stopped':
+        return this.failAfterStop();
+    }
+  }
+
+  private forkWorker(modulePath: string): ChildProcess {
+    let child: ChildProcess;
+    try {
+      child = fork(modulePath, this.spec.args, {
+        env: { ...process.env, ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path },
+        execArgv: this.spec.execArgv,
+        cwd: this.spec.cwd,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
+        // its workers in order. A worker still exits by itself when its supervisor dies (the IPC channel closes).
+        detached: true,
+      });
+    } catch (err) {
+      throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
+    }
+    this.child = child;
+    child.on('message', (raw: unknown) => this.onMessage(raw));
+    child.on('error', (err) => this.onChildError(err));
+    // 'close' rather than 'exit': it comes after the IPC channel has drained, so last words have arrived.
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => this.onClose({ code, signal }));
+    // But node never emits 'close' if the channel was disconnected from this side (e.g. by a listener).
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      const fallback = setTimeout(() => this.onClose({ code, signal }), CLOSE_GRACE_MS);
+      child.once('close', () => clearTimeout(fallback));
+    });
+    return child;
+  }
+
+  /** Kill what was forked, wait until it is reaped, then fail the start. */
+  private async abortStart(why: string): Promise<never> {
+    this.detach();
+    this.child?.kill('SIGKILL');
+    await this.gone;
+    throw new StartFailure({ startFailed: why });
+  }
+
+  private async failAfterStop(): Promise<never> {
+    await this.gone;
+    throw new StartFailure({ startFailed: 'terminated before ready' });
+  }
+
+  private async stop(how: Shutdown): Promise<ExitReason> {
+    this.stopRequested = true;
+    this.stopHealthChecks();
+    this.detach();
+    this.settleStart?.('stopped');
+    const child = this.child;
+    if (child === undefined) return 'shutdown';
+    if (this.exitReason !== undefined) return this.exitReason;
+    if (how === 'brutal_kill') {
+      child.kill('SIGKILL');
+      return this.gone;
+    }
+    this.askedToStop = true;
+    this.send({ type: 'arbor:shutdown' });
+    child.kill('SIGTERM');
+    if (how === 'infinity') return this.gone;
+    const timer = setTimeout(() => {
+      this.ctx.logger.warn({ event: 'shutdown_timeout', pid: child.pid, timeout: how });
+      child.kill('SIGKILL');
+    }, how);
+    timer.unref();
+    const reason = await this.gone;
+    clearTimeout(timer);
+    return reason;
+  }
+
+  private onMessage(raw: unknown): void {
+    const msg = parseWorkerMessage(raw);
+    if (msg === undefined) {
+      this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, message: preview(raw) });
+      return;
+    }
+    switch (msg.type) {
+      case 'arbor:ready':
+        this.settleStart?.('ready');
+        return;
+      case 'arbor:error':
+        this.lastWords.error = { message: msg.message, ...(msg.stack !== undefined ? { stack: msg.stack } : {}) };
+        return;
+      case 'arbor:exit-shutdown':
+        this.lastWords.selfShutdown = { detail: msg.detail };
+        return;
+      case 'arbor:pong':
+        clearTimeout(this.pongTimer);
+        this.pongTimer = undefined;
+        return;
+      case 'arbor:listening':
+      case 'arbor:connection-ack':
+        return; // The listener's business: it reads them from the ChildProcess it was given in attach().
+    }
+  }
+
+  private onChildError(err: Error): void {
+    if (this.child?.pid === undefined) this.spawnError = err;
+    this.ctx.logger.warn({ event: 'worker_process_error', pid: this.pid, err });
+  }
+
+  private onClose(exit: ProcessExit): void {
+    if (this.exitReason !== undefined) return;
+    this.stopHealthChecks();
+    this.detach();
+    const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop);
+    this.exitReason = reason;
+    const wasRunning = this.running;
+    this.running = false;
+    this.markGone(reason);
+    this.settleStart?.('exited');
+    if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
+  }
+
+  private startHealthChecks(): void {
+    const { heartbeat, maxMemory } = this.spec;
+    if (heartbeat === undefined && maxMemory === undefined) return;
+    this.healthTimer = setInterval(() => this.checkHealth(), heartbeat?.interval ?? DEFAULT_MEMORY_CHECK_MS);
+    this.healthTimer.unref();
+  }
+
+  private stopHealthChecks(): void {
+    clearInterval(this.healthTimer);
+    clearTimeout(this.pongTimer);
+    this.healthTimer = this.pongTimer = undefined;
+  }
+
+  private checkHealth(): void {
+    const { heartbeat, maxMemory } = this.spec;
+    // One ping in flight at a time; its own timer measures the silence, whatever the interval.
+    if (heartbeat !== undefined && this.pongTimer === undefined) {
+      const sentAt = Date.now();
+      this.send({ type: 'arbor:ping', seq: ++this.pingSeq });
+      this.pongTimer = setTimeout(() => this.killFor({ hung: Date.now() - sentAt }), heartbeat.timeout);
+      this.pongTimer.unref();
+    }
+    if (maxMemory !== undefined) void this.checkMemory(maxMemory);
+  }
+
+  private async checkMemory(maxMemory: number): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined) return;
+    const rss = await readRss(pid);
+    if (rss !== undefined && rss > maxMemory) this.killFor({ memory: rss });
+  }
+
+  private killFor(cause: ExitReason): void {
+    if (!this.running || this.stopRequested || this.killCause !== undefined) return;
+    this.killCause = cause;
+    this.stopHealthChecks();
+    this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
+    this.child?.kill('SIGKILL');
+  }
+
+  private send(msg: ParentMessage): void {
+    const child = this.child;
+    if (!child?.connected) return;
+    // With a callback, a failed send is reported here instead of as an 'error' event.
+    child.send(msg, (err) => {
+      if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: child.pid, type: msg.type, err });
+    });
+  }
+
+  private detach(): void {
+    const attachment = this.attachment;
+    this.attachment = undefined;
+    if (attachment !== undefined) this.guard('attachment_detach_failed', () => attachment.detach());
+  }
+
+  /** A listener's failure must not take the supervisor down with it. */
+  private guard(event: string, effect: () => void): void {
+    try {
+      effect();
+    } catch (err) {
+      this.ctx.logger.error({ event, pid: this.pid, err });
+    }
+  }
+}
+
+/** DESIGN §1: what the worker reported wins over how it died, unless we killed it for its health. */
+export function exitReasonOf(
+  exit: ProcessExit,
+  lastWords: LastWords,
+  killCause: ExitReason | undefined,
+  askedToStop: boolean,
+): ExitReason {
+  if (killCause !== undefined) return killCause;
+  const error = lastWords.error;
+  if (error !== undefined) return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
+  if (lastWords.selfShutdown !== undefined) return { shutdown: lastWords.selfShutdown.detail };
+  if (askedToStop && (exit.code === 0 || exit.signal === 'SIGTERM')) return 'shutdown';
+  if (exit.code === 0) return 'normal';
+  if (exit.code !== null) return { code: exit.code };
+  return { signal: exit.signal ?? 'unknown' };
+}
+
+/** The `startFailed` text for a worker that died before it was ready. */
+function startFailureOf(reason: ExitReason): string {
+  if (reason === 'normal') return 'exited with code 0 before ready';
+  if (reason === 'shutdown') return 'stopped before ready';
+  if ('error' in reason) return reason.error;
+  if ('shutdown' in reason) return `stopped itself before ready: ${preview(reason.shutdown)}`;
+  if ('code' in reason) return `exited with code ${reason.code}`;
+  if ('signal' in reason) return `killed by ${reason.signal}`;
+  return JSON.stringify(reason);
+}
+
+/** Resident set size in bytes, from /proc (Linux); undefined where unavailable or once the process is gone. */
+async function readRss(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A bounded rendering of an untrusted value, for logs. */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

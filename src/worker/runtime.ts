@@ -1,0 +1,333 @@
+// The worker's side of the protocol, imported by worker modules as `arbor/worker`: announce ready, serve a
+// listener's socket, run shutdown hooks, report uncaught errors before dying, and never outlive the supervisor.
+// Node builtins only, so importing it costs a worker nothing at start-up.
+import { Server, Socket } from 'node:net';
+import { totalmem } from 'node:os';
+import { inspect } from 'node:util';
+import { parseParentMessage, type ChaosFault, type WorkerMessage } from '../protocol.js';
+
+/** True when this process was forked by an arbor supervisor. */
+export const supervised: boolean = typeof process.send === 'function' && process.env.ARBOR_WORKER === '1';
+
+export type ShutdownHook = () => void | Promise<void>;
+
+export interface ServeOptions {
+  /** The listener id to serve; default: the first listener whose handle arrives. */
+  listener?: string;
+  /** Announce `ready()` once serving (default true). */
+  ready?: boolean;
+}
+
+interface Grant {
+  listener: string;
+  mode: 'shared' | 'round_robin';
+  handle: unknown;
+  /** shared mode: node applies the backlog of the worker's listen() call to the shared socket. */
+  backlog: number | undefined;
+}
+
+/** The report must fit the protocol's text limit, or the supervisor would drop it. */
+const MAX_REPORT_CHARS = 60_000;
+/** How long a dying worker waits for its error report to flush before exiting anyway. */
+const REPORT_FLUSH_MS = 1000;
+
+const hooks: ShutdownHook[] = [];
+const grants = new Map<string, Grant>();
+const grantWaiters = new Set<() => void>();
+const connectionSinks = new Map<string, (socket: Socket) => void>();
+const queuedConnections = new Map<string, Array<{ seq: number; socket: Socket }>>();
+let announcedReady = false;
+let stopping: Promise<never> | undefined;
+let dying = false;
+let holds = 0;
+
+/** Tells the supervisor this worker is started. Once; a no-op when not supervised. */
+export function ready(): void {
+  if (!supervised || announcedReady) return;
+  announcedReady = true;
+  void send({ type: 'arbor:ready' });
+}
+
+/**
+ * Registers a hook run when the supervisor asks this worker to stop (or on SIGTERM); hooks run in reverse
+ * registration order, then the process exits 0.
+ */
+export function onShutdown(hook: ShutdownHook): void {
+  if (!supervised && hooks.length === 0) {
+    // Run alone, the hooks still make Ctrl-C and SIGTERM graceful.
+    process.once('SIGTERM', () => void stop());
+    process.once('SIGINT', () => void stop());
+  }
+  hooks.push(hook);
+}
+
+/** The worker stops itself: its exit reason becomes `{ shutdown: detail }`. */
+export async function shutdown(detail?: unknown): Promise<never> {
+  return stop(() => send({ type: 'arbor:exit-shutdown', detail: serializable(detail) }));
+}
+
+/** The listening handle a `shared` listener sent to this worker (default: the first listener's). */
+export async function listenerHandle(listenerId?: string): Promise<unknown> {
+  if (!supervised) throw new Error('arbor: listenerHandle() needs a worker started by an arbor supervisor');
+  const grant = await nextGrant(listenerId);
+  if (grant.mode !== 'shared') {
+    throw new Error(`arbor: listener ${grant.listener} is in round_robin mode and has no handle; use serve()`);
+  }
+  return grant.handle;
+}
+
+/**
+ * Serves a listener's connections with `server` (a net.Server; http.Server is one), then announces ready.
+ * Not supervised, it listens on $PORT (or a free port) so the module also runs alone.
+ */
+export async function serve(server: Server, options: ServeOptions = {}): Promise<void> {
+  if (!supervised) {
+    await listen(server, Number(process.env.PORT ?? 0), undefined);
+    return;
+  }
+  const grant = await nextGrant(options.listener);
+  if (grant.mode === 'shared') {
+    await listen(server, grant.handle, grant.backlog);
+    void send({ type: 'arbor:listening', listener: grant.listener });
+  } else {
+    acceptConnectionsInto(server, grant.listener);
+  }
+  if (options.ready !== false) ready();
+}
+
+function listen(server: Server, target: unknown, backlog: number | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error): void => reject(err);
+    const listening = (): void => {
+      server.off('error', fail);
+      resolve();
+    };
+    server.once('error', fail);
+    if (backlog === undefined) server.listen(target, listening);
+    else server.listen(target, backlog, listening);
+  });
+}
+
+/**
+ * round_robin: the listener accepts and sends each socket here. As in node cluster's round-robin workers, the
+ * server gets a stand-in for a listening handle, so net treats routed sockets as its own: `close()` waits for
+ * the connections in progress (a graceful stop), `getConnections()` counts them, and the open server keeps the
+ * process alive (`ref()`/`unref()` work) until it is closed.
+ */
+function acceptConnectionsInto(server: Server, listener: string): void {
+  let keepAlive: NodeJS.Timeout | undefined = setInterval(() => {}, 2 ** 31 - 1);
+  const standIn = {
+    close: (): void => {
+      clearInterval(keepAlive);
+      keepAlive = undefined;
+      connectionSinks.delete(listener);
+    },
+    ref: (): void => void keepAlive?.ref(),
+    unref: (): void => void keepAlive?.unref(),
+  };
+  (server as unknown as { _handle: unknown })._handle = standIn;
+  connectionSinks.set(listener, (socket) => {
+    // What net's own accept path does; net decrements the count when the socket is destroyed.
+    (server as unknown as { _connections: number })._connections += 1;
+    Object.assign(socket, { server, _server: server });
+    server.emit('connection', socket);
+    if (socket.isPaused()) socket.resume();
+  });
+  const queued = queuedConnections.get(listener) ?? [];
+  queuedConnections.delete(listener);
+  for (const { seq, socket } of queued) deliverConnection(listener, seq, socket);
+}
+
+function deliverConnection(listener: string, seq: number, socket: Socket): void {
+  const sink = connectionSinks.get(listener);
+  if (sink === undefined) {
+    queuedConnections.set(listener, [...(queuedConnections.get(listener) ?? []), { seq, socket }]);
+    return;
+  }
+  void send({ type: 'arbor:connection-ack', listener, seq });
+  sink(socket);
+}
+
+function nextGrant(listener: string | undefined): Promise<Grant> {
+  return new Promise((resolve) => {
+    const take = (): boolean => {
+      const grant = listener === undefined ? grants.values().next().value : grants.get(listener);
+      if (grant === undefined) return false;
+      if (grantWaiters.delete(take)) release();
+      resolve(grant);
+      return true;
+    };
+    if (!take()) {
+      grantWaiters.add(take);
+      hold();
+    }
+  });
+}
+
+function onParentMessage(raw: unknown, handle: unknown): void {
+  const msg = parseParentMessage(raw);
+  if (msg === undefined) {
+    // The channel is the user's too: only a malformed message of ours is worth a word.
+    if (isArborMessage(raw)) console.error(`arbor: ignored a malformed message: ${inspect(raw, { depth: 2 })}`);
+    return;
+  }
+  switch (msg.type) {
+    case 'arbor:ping':
+      void send({ type: 'arbor:pong', seq: msg.seq });
+      return;
+    case 'arbor:shutdown':
+      void stop();
+      return;
+    case 'arbor:handle':
+      if (msg.mode === 'shared' && handle === undefined) {
+        console.error(`arbor: listener ${msg.listener} sent no handle`);
+        return;
+      }
+      grants.set(msg.listener, { listener: msg.listener, mode: msg.mode, handle, backlog: backlogOf(raw) });
+      for (const take of [...grantWaiters]) take();
+      return;
+    case 'arbor:connection':
+      // A socket closed while in transit arrives without a handle: nothing to serve, nothing to acknowledge.
+      if (typeof handle === 'object' && handle !== null) deliverConnection(msg.listener, msg.seq, asSocket(handle));
+      return;
+    case 'arbor:chaos':
+      injectFault(msg.fault);
+      return;
+  }
+}
+
+/** Runs the hooks once, in reverse order, then the last words, then exits 0. Later requests share the first. */
+function stop(lastWords?: () => Promise<void>): Promise<never> {
+  stopping ??= (async (): Promise<never> => {
+    for (const hook of [...hooks].reverse()) {
+      try {
+        await hook();
+      } catch (err) {
+        console.error('arbor: a shutdown hook failed:', err);
+      }
+    }
+    await lastWords?.();
+    process.exit(0);
+  })();
+  return stopping;
+}
+
+/** An uncaught exception or unhandled rejection: tell the supervisor why, then die with code 1. */
+function dieOf(err: unknown): void {
+  if (dying) return;
+  dying = true;
+  process.exitCode = 1;
+  console.error(err);
+  const { message, stack } = describeError(err);
+  setTimeout(() => process.exit(1), REPORT_FLUSH_MS);
+  void send({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() => process.exit(1));
+}
+
+function describeError(err: unknown): { message: string; stack?: string } {
+  const clip = (text: string): string => text.slice(0, MAX_REPORT_CHARS);
+  if (err instanceof Error) {
+    return { message: clip(err.message || err.name), ...(err.stack !== undefined ? { stack: clip(err.stack) } : {}) };
+  }
+  return { message: clip(typeof err === 'string' ? err : inspect(err, { depth: 2 })) };
+}
+
+function injectFault(fault: ChaosFault): void {
+  if (process.env.ARBOR_CHAOS !== '1') {
+    console.error(`arbor: chaos fault "${fault}" ignored (ARBOR_CHAOS is not 1)`);
+    return;
+  }
+  switch (fault) {
+    case 'throw':
+      setImmediate(() => {
+        throw new Error('arbor chaos: injected uncaught exception');
+      });
+      return;
+    case 'exit':
+      return process.exit(1);
+    case 'hang':
+      return spinForever();
+    case 'memory':
+      growMemoryForever();
+      return;
+    case 'sigterm-self':
+      process.kill(process.pid, 'SIGTERM');
+      return;
+  }
+}
+
+function spinForever(): never {
+  for (;;) {
+    // Blocks the event loop: pings go unanswered, as in a real infinite loop.
+  }
+}
+
+function growMemoryForever(): void {
+  const chunkBytes = 64 * 1024 * 1024;
+  // Stops growing at half the host's memory: a worker without `maxMemory` must not take the machine down.
+  const capBytes = totalmem() / 2;
+  const chunks: Buffer[] = [];
+  setInterval(() => {
+    // Filled, not just allocated, so the pages are resident and show in RSS.
+    if ((chunks.length + 1) * chunkBytes <= capBytes) chunks.push(Buffer.alloc(chunkBytes, 1));
+  }, 10);
+}
+
+function send(msg: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve();
+    try {
+      process.send(msg, undefined, undefined, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/** The IPC channel keeps the process alive only while the runtime waits on it for a listener's handle. */
+function hold(): void {
+  if (holds++ === 0) process.channel?.ref();
+}
+
+function release(): void {
+  if (--holds === 0) process.channel?.unref();
+}
+
+/** A socket arrives as a net.Socket when the listener sent one, as a raw TCP handle when it sent that. */
+function asSocket(handle: object): Socket {
+  if (handle instanceof Socket) return handle;
+  return new Socket({ handle, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+}
+
+/** The optional `backlog` a listener adds to its shared handle message. */
+function backlogOf(raw: unknown): number | undefined {
+  const backlog = (raw as { backlog?: unknown }).backlog;
+  return typeof backlog === 'number' && Number.isSafeInteger(backlog) && backlog > 0 ? backlog : undefined;
+}
+
+function isArborMessage(raw: unknown): boolean {
+  const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
+  return typeof type === 'string' && type.startsWith('arbor:');
+}
+
+/** IPC carries JSON: a detail that cannot be serialized is sent as its inspection. */
+function serializable(detail: unknown): unknown {
+  try {
+    JSON.stringify(detail);
+    return detail;
+  } catch {
+    return inspect(detail, { depth: 2 });
+  }
+}
+
+if (supervised) {
+  process.on('message', onParentMessage);
+  // The supervisor is gone (even SIGKILLed): an orphan worker must not live on, nor wait for its hooks.
+  process.on('disconnect', () => process.exit());
+  process.on('SIGTERM', () => void stop());
+  // Ctrl-C reaches the whole process group; the supervisor decides when its workers stop.
+  process.on('SIGINT', () => {});
+  process.on('uncaughtException', dieOf);
+  process.on('unhandledRejection', dieOf);
+  // Listening on the channel must not keep the worker alive by itself: a worker whose work is done exits.
+  process.channel?.unref();
+}
