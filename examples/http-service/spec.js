@@ -1,0 +1,39 @@
+// The example service: one listener that owns 127.0.0.1:$PORT, and a pool of HTTP workers serving it.
+// rest_for_one: if the listener itself ever restarts, the pool after it restarts too and gets the new socket.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { listener, supervisor, worker } from 'arbor';
+
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? '127.0.0.1';
+const size = Number(process.env.WORKERS ?? availableParallelism());
+const mode = process.env.LISTENER_MODE === 'round_robin' ? 'round_robin' : 'shared';
+const server = fileURLToPath(new URL('./server.js', import.meta.url));
+
+export default supervisor({
+  id: 'root',
+  strategy: 'rest_for_one',
+  intensity: 3,
+  period: 10_000,
+  children: [
+    listener({ id: 'http', host, port, mode }),
+    supervisor({
+      id: 'pool',
+      strategy: 'one_for_one',
+      // A crash route is one request away: allow a burst of restarts before the pool gives up.
+      intensity: 100,
+      period: 10_000,
+      children: Array.from({ length: size }, (_, i) =>
+        worker({
+          id: `web-${i + 1}`,
+          module: server,
+          listen: 'http',
+          shutdown: 5000,
+          // /hang blocks the event loop: a missed heartbeat gets the worker killed and replaced.
+          heartbeat: { interval: 1000, timeout: 3000 },
+          env: { ARBOR_CHAOS: process.env.ARBOR_CHAOS ?? '0' },
+        }),
+      ),
+    }),
+  ],
+});
