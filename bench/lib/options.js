@@ -1,0 +1,39 @@
+// Bench settings: defaults sized for a ~3-minute run on 2 cores, each overridable by an environment variable.
+import os from 'node:os';
+
+const SPEC = {
+  rounds: ['BENCH_ROUNDS', 3, 'throughput rounds (configurations shuffled per round)'],
+  duration: ['BENCH_DURATION', 5, 'seconds of load per throughput measurement'],
+  warmup: ['BENCH_WARMUP', 1, 'seconds of warm-up load before each measurement (discarded)'],
+  connections: ['BENCH_CONNECTIONS', 50, 'autocannon connections'],
+  workers: ['BENCH_WORKERS', os.availableParallelism(), 'workers per configuration in the throughput table'],
+  crashes: ['BENCH_CRASHES', 20, 'SIGKILLs per configuration in the crash→serving table'],
+  floorSamples: ['BENCH_FLOOR_SAMPLES', 20, 'spawns of `node -e 0` (and fork+IPC) for the floor'],
+  rate: ['BENCH_RATE', 1000, 'new connections per second in the refused table'],
+  refusedDuration: ['BENCH_REFUSED_DURATION', 5, 'seconds of connection load per configuration, refused table'],
+  killInterval: ['BENCH_KILL_INTERVAL', 500, 'ms at least between two SIGKILLs, refused table'],
+};
+
+export const SECTIONS = ['throughput', 'crash', 'refused'];
+
+export function readOptions(env = process.env) {
+  const opts = {};
+  for (const [key, [name, fallback]] of Object.entries(SPEC)) {
+    const raw = env[name];
+    const value = raw === undefined || raw === '' ? fallback : Number(raw);
+    const zeroOk = key === 'warmup';
+    if (!Number.isFinite(value) || value < 0 || (!zeroOk && value === 0)) {
+      throw new Error(`${name}=${raw}: expected a ${zeroOk ? 'non-negative' : 'positive'} number`);
+    }
+    opts[key] = ['rounds', 'connections', 'workers', 'crashes', 'floorSamples'].includes(key) ? Math.round(value) : value;
+  }
+  const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = only.filter((s) => !SECTIONS.includes(s));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+  opts.sections = only.length ? only : SECTIONS;
+  return opts;
+}
+
+export function describeOptions() {
+  return Object.values(SPEC).map(([name, fallback, what]) => ({ name, fallback, what }));
+}

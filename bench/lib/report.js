@@ -1,0 +1,157 @@
+// Renders the results as markdown: machine, date, the three tables, the targets, then notes.
+import { fmt } from './stats.js';
+import { table } from './table.js';
+
+const ms = (x) => fmt(x, 1);
+const isArbor = (name) => name.startsWith('arbor');
+
+function loadRange(t) {
+  const loads = t.rounds.flatMap((r) => Object.values(r.results).map((x) => x.loadavg1));
+  return `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}`;
+}
+
+function throughputSection(t, opts) {
+  const rows = t.summary.map((s) => [
+    s.name,
+    String(s.workers),
+    fmt(s.rps, 0),
+    ms(s.p99),
+    `${fmt(s.ratio, 2)}×`,
+    s.perRound.map((x) => fmt(x, 0)).join(' / '),
+    String(s.errors),
+    String(s.unplannedExits),
+  ]);
+  return [
+    `## 1. Throughput and latency (${opts.workers} workers, ${opts.connections} connections, pipelining 1, ` +
+      `${opts.duration} s after ${opts.warmup} s warm-up, ${opts.rounds} rounds)`,
+    '',
+    table(['configuration', 'workers', 'req/s (median)', 'p99 ms (median)', '× best cluster (median of rounds)', 'req/s per round', 'errors', 'unplanned worker exits'], rows),
+    '',
+    '- The load generator (autocannon) runs in the bench process on the same cores as the servers: with 2 cores it ' +
+      'competes with them, so absolute numbers are lower than on a dedicated client, and configurations that need ' +
+      'an extra busy process (round-robin dispatchers) pay for it twice.',
+    '- "× best cluster": within each round, req/s divided by the better of cluster SCHED_RR / SCHED_NONE of that ' +
+      'round; the median over rounds. Round orders: ' + t.rounds.map((r) => r.order.join(' → ')).join('; ') + '.',
+    '- "unplanned worker exits": workers that exited during warm-up or measurement although nothing killed ' +
+      'them (summed over rounds); should be 0.',
+    `- 1-minute load average after each measurement: ${loadRange(t)} (other work on the machine shows here).`,
+  ].join('\n');
+}
+
+function crashSection(c, opts) {
+  const failed = (f) => Object.entries(f).map(([k, n]) => `${k} ${n}`).join(', ') || '0';
+  const rows = c.results.map((r) => [
+    r.name,
+    String(r.crashes),
+    ms(r.killToExit),
+    ms(r.exitToReady),
+    ms(r.exitToFirst),
+    `${fmt(r.readyRatio, 2)}×`,
+    `${fmt(r.firstRatio, 2)}×`,
+    `${fmt(r.exitToFirst / c.floor.forkIpcReady, 2)}×`,
+    failed(r.immediate),
+    failed(r.failedAttempts),
+    String(r.unplannedExits),
+  ]);
+  const segmentLabels = {
+    exitToProcessStart: 'exit → new process starts',
+    processStartToEntry: 'process start → entry module runs',
+    entryToRuntime: 'import arbor/worker',
+    toAppLoaded: 'import app',
+    appLoadedToListening: 'app loaded → listening (handle)',
+    toWorkerReady: '→ worker ready',
+    workerReadyToSupervisorReady: 'worker ready → supervisor sees it',
+  };
+  const names = Object.keys(segmentLabels);
+  const breakdownRows = names.map((s) => [segmentLabels[s], ...c.results.map((r) => ms(r.segments[s]))]);
+  breakdownRows.push(['sum of segments = exit → ready event', ...c.results.map((r) => ms(names.reduce((a, s) => a + (Number.isFinite(r.segments[s]) ? r.segments[s] : 0), 0)))]);
+  return [
+    `## 2. Crash → serving (1 worker, ${opts.crashes} SIGKILLs each; medians in ms)`,
+    '',
+    `Floor (same run, ${opts.floorSamples} samples, median): \`node -e 0\` spawn → exit **${ms(c.floor.nodeE0)} ms**; ` +
+      `\`node empty.js\` (an empty ESM file) ${ms(c.floor.emptyEsm)} ms; ` +
+      `fork of an ESM module → its first IPC message ${ms(c.floor.forkIpcReady)} ms ` +
+      `(${fmt(c.floor.forkIpcReady / c.floor.nodeE0, 2)}× node -e 0: the least any forked worker can cost).`,
+    '',
+    table(['configuration', 'crashes', 'kill → exit seen', 'exit → ready event', 'exit → first answered request', 'ready / node -e 0', 'answered / node -e 0', 'answered / fork+IPC floor', 'request sent at the kill', 'failed attempts before first answer (total)', 'unplanned worker exits'], rows),
+    '',
+    'Where the time goes (medians, ms; from the worker start-up marks and the supervisor\'s events):',
+    '',
+    table(['segment', ...c.results.map((r) => r.name)], breakdownRows),
+    '',
+    '- "exit" is when the supervisor (arbor tree `child_exited` / cluster primary `exit`) saw the worker die; ' +
+      '"ready event" is arbor `child_started` / cluster `listening` for the replacement, in the launcher process.',
+    '- "first answered request": right after the SIGKILL the bench issues a GET on a new connection, then another ' +
+      'every ~2 ms until one is answered (each may wait 3 s); the time is when the first response completes. ' +
+      '"request sent at the kill" is what became of the first of them (ok = it waited in the backlog and the ' +
+      'replacement answered it; still waiting = a later attempt was answered first, so it was lost or stuck). A request waiting in the backlog is answered when the ' +
+      'replacement accepts it, which can precede the supervisor seeing `ready` (hence ≤ 1 ms negative segments: ' +
+      'clocks of different processes).',
+  ].join('\n');
+}
+
+function refusedSection(f, opts) {
+  const rows = f.results.map((r) => [
+    r.name,
+    String(r.restarts),
+    String(r.attempts),
+    String(r.ok),
+    String(r.refused),
+    String(r.reset),
+    String(r.timeout),
+    String(r.other),
+    fmt(r.refusedPerRestart, 1),
+    String(r.lateOk),
+    ms(r.okP99),
+    String(r.unplannedExits),
+  ]);
+  return [
+    `## 3. Refused connections during restarts (1 worker, ${opts.rate} new connections/s for ${opts.refusedDuration} s, ` +
+      `SIGKILL every ≥${opts.killInterval} ms once the replacement is ready)`,
+    '',
+    table(['configuration', 'restarts', 'connections', 'ok', 'ECONNREFUSED', 'ECONNRESET', 'timeouts (3 s)', 'other', 'refused / restart', 'ok after ≥1 s', 'ok p99 ms', 'unplanned worker exits'], rows),
+    '',
+    '- Each connection carries one GET; "ok" means a complete 200 response. "ok after ≥1 s" counts connections ' +
+      'that succeeded only after a SYN retransmit (backlog overflow) or a long wait (a queue that does not drain ' +
+      'between restarts). results.json has a per-100 ms timeline of each run (outcomes, median and max latency, ' +
+      'kill times). "restarts" counts the bench\'s ' +
+      'SIGKILLs; "unplanned worker exits" counts workers that exited although the bench did not kill them.',
+  ].join('\n');
+}
+
+/** Checks of the project's targets: { name, value, target, met }. */
+export function targets(results) {
+  const out = [];
+  for (const s of results.throughput?.summary ?? []) {
+    if (isArbor(s.name)) out.push({ check: `throughput ${s.name}`, value: `${fmt(s.ratio, 2)}× best cluster`, target: '≥ 1.00×', met: s.ratio >= 1 });
+  }
+  for (const r of results.crash?.results ?? []) {
+    if (isArbor(r.name)) {
+      out.push({ check: `crash→serving ${r.name}`, value: `${fmt(r.firstRatio, 2)}× node -e 0 (${ms(r.exitToFirst)} ms)`, target: '≤ 1.15×', met: r.firstRatio <= 1.15 });
+    }
+  }
+  for (const r of results.refused?.results ?? []) {
+    if (isArbor(r.name)) out.push({ check: `refused ${r.name}`, value: `${r.refused} refused in ${r.restarts} restarts`, target: '0', met: r.refused === 0 });
+  }
+  return out;
+}
+
+export function render(results, opts) {
+  const m = results.machine;
+  const parts = [
+    '# arbor bench',
+    '',
+    `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, kernel ${m.kernel}`,
+    `- node ${m.node}; load average at start ${m.loadavg.join(' ')}`,
+    `- date: ${results.date}`,
+  ];
+  if (results.throughput) parts.push('', throughputSection(results.throughput, opts));
+  if (results.crash) parts.push('', crashSection(results.crash, opts));
+  if (results.refused) parts.push('', refusedSection(results.refused, opts));
+  const checks = results.targets;
+  if (checks.length) {
+    parts.push('', '## Targets', '', table(['check', 'measured', 'target', 'met'], checks.map((c) => [c.check, c.value, c.target, c.met ? 'yes' : '**NO**'])));
+  }
+  parts.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
+  return parts.join('\n');
+}

@@ -1,0 +1,1 @@
+// Floor: an ESM entry module that does nothing (bench/package type is module), run as `node empty.js`.
