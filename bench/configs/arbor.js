@@ -1,5 +1,6 @@
 // arbor: a listener (shared | round_robin) and a pool of N workers serving it, as in examples/http-service.
-// Usage: node bench/configs/arbor.js <shared|round_robin> <workers>
+// Usage: node bench/configs/arbor.js <shared|round_robin> <workers> [standby]
+// `standby`: workers restart into a parked, already booted node process (the worker spec's `standby: true`).
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { listener, start, supervisor, worker } from 'arbor';
@@ -7,6 +8,7 @@ import { event, onStop, report } from './ipc.js';
 
 const mode = process.argv[2] === 'round_robin' ? 'round_robin' : 'shared';
 const size = Number(process.argv[3] ?? 2);
+const standby = process.argv[4] === 'standby';
 const module = fileURLToPath(new URL('../servers/arbor-worker.js', import.meta.url));
 
 // The listener binds port 0; its real address is only in the `listener_bound` log line, so read the logs.
@@ -33,7 +35,7 @@ const spec = supervisor({
       intensity: 1_000_000,
       period: 1000,
       children: Array.from({ length: size }, (_, i) =>
-        worker({ id: `web-${i + 1}`, module, listen: 'http', shutdown: 2000 }),
+        worker({ id: `web-${i + 1}`, module, listen: 'http', shutdown: 2000, standby }),
       ),
     }),
   ],

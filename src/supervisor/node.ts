@@ -7,6 +7,7 @@ import { StartFailure } from '../child.js';
 import { ListenerHandle } from '../listener/index.js';
 import type { ExitReason, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
+import type { StandbyPool } from '../worker/standby.js';
 import { newRecord, type ChildRecord, type SupervisorIO } from './children.js';
 import type { TreeEvent } from './events.js';
 import { supervisorMachine } from './machine.js';
@@ -14,6 +15,8 @@ import { supervisorMachine } from './machine.js';
 /** What every node of one tree shares. */
 export interface TreeHost {
   logger: Logger;
+  /** Parked processes for `standby` workers, shared by the whole tree. */
+  standby: StandbyPool;
   publish(event: TreeEvent): void;
   register(node: SupervisorNode): void;
   unregister(node: SupervisorNode): void;
@@ -47,6 +50,7 @@ export class SupervisorNode {
           logger: logger.child({ child: record.spec.id }),
           onExit,
           resolveListener: (id) => this.resolveListener(id),
+          standby: host.standby,
         };
         switch (record.spec.type) {
           case 'worker':

@@ -1,11 +1,14 @@
 // The public face of a running supervision tree (DESIGN.md §8): start(spec) → Tree.
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
+import type { ChaosFault } from '../protocol.js';
 import type { ChildType, ExitReason, SupervisorSpec } from '../types.js';
+import { WorkerHandle } from '../worker/process.js';
 import type { ChildRecord } from './children.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
+import { StandbyPool } from '../worker/standby.js';
 import * as calls from './calls.js';
 
 export interface StartOptions {
@@ -44,6 +47,7 @@ export class Tree extends EventEmitter implements TreeHost {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
+  readonly standby: StandbyPool;
   private readonly nodes = new Map<string, SupervisorNode>();
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
@@ -53,7 +57,9 @@ export class Tree extends EventEmitter implements TreeHost {
   constructor(readonly spec: SupervisorSpec, logger: Logger) {
     super();
     this.logger = logger;
+    this.standby = new StandbyPool(logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
+    void this.done.then(() => this.standby.close());
     this.root = new SupervisorHandle(spec, {
       path: spec.id,
       logger,
@@ -64,7 +70,12 @@ export class Tree extends EventEmitter implements TreeHost {
 
   /** @internal */
   async run(): Promise<void> {
-    await this.root.start();
+    try {
+      await this.root.start();
+    } catch (error) {
+      this.standby.close();
+      throw error;
+    }
   }
 
   publish(event: TreeEvent): void {
@@ -133,6 +144,19 @@ export class Tree extends EventEmitter implements TreeHost {
 
   deleteChild(path: string, id: string): Promise<void> {
     return calls.deleteChild(this.node(path), id);
+  }
+
+  /**
+   * Chaos testing: sends `fault` to the running worker at `childPath` (`root/pool/web-1`), which honours it only
+   * when it runs with ARBOR_CHAOS=1. Throws CallError `not_found` unless that child is a running worker.
+   */
+  injectFault(childPath: string, fault: ChaosFault): { path: string; pid: number; fault: ChaosFault } {
+    const slash = childPath.lastIndexOf('/');
+    const id = childPath.slice(slash + 1);
+    const record = slash > 0 ? this.node(childPath.slice(0, slash)).children.find((c) => c.spec.id === id) : undefined;
+    const pid = record?.status === 'running' && record.handle instanceof WorkerHandle ? record.handle.inject(fault) : undefined;
+    if (pid === undefined) throw new calls.CallError('not_found', `'${childPath}' is not a running worker`);
+    return { path: childPath, pid, fault };
   }
 
   /** Stops the whole tree in reverse start order, honouring every shutdown value. Resolves with the root's reason. */

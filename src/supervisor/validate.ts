@@ -152,6 +152,9 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.heartbeat`, 'must be { interval, timeout } in ms (integers > 0)');
     }
   }
+  if (spec.standby !== undefined && typeof spec.standby !== 'boolean') {
+    report(`${path}.standby`, `must be a boolean, got ${show(spec.standby)}`);
+  }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
   }

@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
-import { parseWorkerMessage, type ParentMessage } from '../protocol.js';
+import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 
 /** How often RSS is checked when `maxMemory` is set without heartbeats. */
@@ -72,6 +72,17 @@ export class WorkerHandle implements ChildHandle {
     return (this.killing ??= this.stop('brutal_kill'));
   }
 
+  /**
+   * Asks the running worker to inflict `fault` on itself (chaos testing); the worker honours it only when it runs
+   * with ARBOR_CHAOS=1. Returns the pid it was sent to, or undefined when the worker is not running and connected.
+   */
+  inject(fault: ChaosFault): number | undefined {
+    const child = this.child;
+    if (!this.running || this.stopRequested || !child?.connected) return undefined;
+    this.send({ type: 'arbor:chaos', fault });
+    return child.pid;
+  }
+
   private async launch(): Promise<void> {
     const modulePath = resolvePath(process.cwd(), this.spec.module);
     if (!(await exists(modulePath))) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
@@ -111,6 +122,8 @@ export class WorkerHandle implements ChildHandle {
         this.guard('attachment_ready_failed', () => this.attachment?.ready());
         this.startHealthChecks();
         this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
+        // Park the next replacement only now, so booting it never competes with this start.
+        if (this.spec.standby) this.ctx.standby?.prime(this.standbyKey());
         return;
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
@@ -127,10 +140,16 @@ export class WorkerHandle implements ChildHandle {
   }
 
   private forkWorker(modulePath: string): ChildProcess {
+    const env = { ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
+    const parked = this.spec.standby ? this.ctx.standby?.take(this.standbyKey()) : undefined;
+    if (parked) {
+      parked.send({ type: 'arbor:become', module: modulePath, args: this.spec.args, env });
+      return this.watch(parked);
+    }
     let child: ChildProcess;
     try {
       child = fork(modulePath, this.spec.args, {
-        env: { ...process.env, ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path },
+        env: { ...process.env, ...env },
         execArgv: this.spec.execArgv,
         cwd: this.spec.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -141,6 +160,14 @@ export class WorkerHandle implements ChildHandle {
     } catch (err) {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }
+    return this.watch(child);
+  }
+
+  private standbyKey() {
+    return { execArgv: this.spec.execArgv, ...(this.spec.cwd !== undefined ? { cwd: this.spec.cwd } : {}) };
+  }
+
+  private watch(child: ChildProcess): ChildProcess {
     this.child = child;
     child.on('message', (raw: unknown) => this.onMessage(raw));
     child.on('error', (err) => this.onChildError(err));
