@@ -126,7 +126,7 @@ const servedBy = (o: Outcome): string | undefined => ('status' in o && o.status 
 const errorOf = (o: Outcome): string | undefined => ('error' in o ? o.error : undefined);
 
 /** Waits for a condition that an event will make true (stats, counters); fails after `ms`. */
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+async function until(condition: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
