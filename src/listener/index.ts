@@ -78,7 +78,6 @@ export class ListenerHandle implements ChildHandle {
     this.ctx.logger.info(
       {
         event: 'listener_bound',
-        child: this.ctx.path,
         listener: spec.id,
         mode: spec.mode,
         address: formatAddress(handle.address.host, handle.address.port),
@@ -129,13 +128,13 @@ export class ListenerHandle implements ChildHandle {
     if (!this.stopped) {
       this.stopped = true;
       this.mode?.close();
-      if (this.mode) this.ctx.logger.info({ event: 'listener_closed', child: this.ctx.path, listener: this.spec.id });
+      if (this.mode) this.ctx.logger.info({ event: 'listener_closed', listener: this.spec.id });
     }
     return 'shutdown';
   }
 
   private failed(why: string): StartFailure {
-    this.ctx.logger.error({ event: 'listener_bind_failed', child: this.ctx.path, listener: this.spec.id, reason: why });
+    this.ctx.logger.error({ event: 'listener_bind_failed', listener: this.spec.id, reason: why });
     return new StartFailure({ startFailed: why });
   }
 }

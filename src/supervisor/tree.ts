@@ -193,7 +193,8 @@ export function describe(record: ChildRecord): ChildInfo {
 export async function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
   assertValidSpec(spec);
   // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
-  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino(pino.destination({ dest: 1, sync: true }));
+  // No pid/hostname base fields: events carry the pid of the process they are about.
+  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
   const tree = new Tree(spec, logger);
   await tree.run();
   return tree;
