@@ -13,7 +13,11 @@ export type ParentMessage =
   /** Fault injection; honoured only when the worker runs with ARBOR_CHAOS=1. */
   | { type: 'arbor:chaos'; fault: ChaosFault };
 
-export type ChaosFault = 'throw' | 'exit' | 'hang' | 'memory' | 'sigterm-self';
+/** Faults a worker can be asked to inflict on itself (see arbor/worker). */
+export const CHAOS_FAULTS = ['throw', 'exit', 'hang', 'memory', 'sigterm-self'] as const;
+export type ChaosFault = (typeof CHAOS_FAULTS)[number];
+
+export const isChaosFault = (v: unknown): v is ChaosFault => (CHAOS_FAULTS as readonly unknown[]).includes(v);
 
 /** Worker → supervisor. */
 export type WorkerMessage =
@@ -72,9 +76,7 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
     case 'arbor:ping':
       return isSeq(m.seq) ? { type: 'arbor:ping', seq: m.seq } : undefined;
     case 'arbor:chaos':
-      return ['throw', 'exit', 'hang', 'memory', 'sigterm-self'].includes(m.fault as string)
-        ? { type: 'arbor:chaos', fault: m.fault as ChaosFault }
-        : undefined;
+      return isChaosFault(m.fault) ? { type: 'arbor:chaos', fault: m.fault } : undefined;
     default:
       return undefined;
   }

@@ -3,8 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChaosFault } from '../protocol.js';
 
-export const CONTROL_OPS = ['status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop'] as const;
+export const CONTROL_OPS = [
+  'status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop', 'fault', 'events', 'proc',
+] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
 export interface ControlRequest {
@@ -14,6 +17,20 @@ export interface ControlRequest {
   path?: string;
   /** start-child: the extra args appended to a simple_one_for_one template's. */
   args?: string[];
+  /** fault: what the worker at `path` is asked to inflict on itself (honoured only with ARBOR_CHAOS=1). */
+  fault?: ChaosFault;
+  /** events: only the events numbered after this one. */
+  since?: number;
+}
+
+export type ControlParams = Omit<ControlRequest, 'id' | 'op'>;
+
+/** The `proc` op: the supervisor process's own resources. */
+export interface ProcStats {
+  pid: number;
+  rss: number;
+  /** Open file descriptors; null where /proc is not available. */
+  fds: number | null;
 }
 
 export type ControlResponse =
@@ -69,7 +86,7 @@ export class ControlClient {
   constructor(readonly socketPath: string, private readonly timeoutMs = 30_000) {}
 
   /** Sends one request and resolves with its result; rejects with a ControlError carrying the server's code. */
-  async request(op: ControlOp, params: { path?: string; args?: string[] } = {}): Promise<unknown> {
+  async request(op: ControlOp, params: ControlParams = {}): Promise<unknown> {
     const socket = await this.connect();
     const id = this.nextId++;
     const request: ControlRequest = { id, op, ...params };

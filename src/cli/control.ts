@@ -1,13 +1,23 @@
 // The control socket of `arbor run`: a Unix socket, private to its user (0600), speaking newline-delimited JSON.
 // Every request is checked field by field before anything is done; a bad one gets an error response and changes
 // nothing. A line longer than MAX_LINE_BYTES is answered with `too_large` and the connection is closed.
-import { chmodSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { CallError } from '../supervisor/calls.js';
 import { SpecError } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
 import type { Tree } from '../supervisor/tree.js';
-import { CONTROL_OPS, MAX_LINE_BYTES, currentRunFile, splitChildPath, type ControlOp, type ControlResponse } from './client.js';
+import { CHAOS_FAULTS, isChaosFault, type ChaosFault } from '../protocol.js';
+import {
+  CONTROL_OPS,
+  MAX_LINE_BYTES,
+  currentRunFile,
+  splitChildPath,
+  type ControlOp,
+  type ControlResponse,
+  type ProcStats,
+} from './client.js';
+import { EventLog } from './event-log.js';
 
 const MAX_ID_LENGTH = 128;
 const MAX_PATH_LENGTH = 1024;
@@ -17,6 +27,8 @@ export interface ControlHooks {
   tree(): Tree | undefined;
   /** The `stop` op: stop the whole tree gracefully, as SIGTERM does. */
   stop(): void;
+  /** The `events` op reads this log; without one, `events` answers `unavailable`. */
+  events?: EventLog;
 }
 
 type RequestId = string | number | null;
@@ -32,18 +44,22 @@ interface ValidRequest {
   op: ControlOp;
   path: string | undefined;
   args: string[] | undefined;
+  fault: ChaosFault | undefined;
+  since: number | undefined;
 }
 
-const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args']);
+const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since']);
 /** Ops that name a child (`<supervisor path>/<child id>`), and those that name a supervisor. */
-const CHILD_OPS: readonly ControlOp[] = ['restart', 'stop-child', 'delete-child'];
+const CHILD_OPS: readonly ControlOp[] = ['restart', 'stop-child', 'delete-child', 'fault'];
+/** Ops about the whole `arbor run`: they take no path. */
+const RUN_OPS: readonly ControlOp[] = ['stop', 'events', 'proc'];
 const SUPERVISOR_OPS: readonly ControlOp[] = ['status', 'which', 'count', 'start-child'];
 
 /** Checks one decoded line; throws a RequestError naming the bad field. */
 export function parseRequest(raw: unknown): ValidRequest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError('bad_request', 'a request is a JSON object');
   const request = raw as Record<string, unknown>;
-  const { id, op, path, args } = request;
+  const { id, op, path, args, fault, since } = request;
   if (!((typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || Number.isSafeInteger(id))) {
     throw new RequestError('bad_request', `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`);
   }
@@ -61,14 +77,31 @@ export function parseRequest(raw: unknown): ValidRequest {
     throw new RequestError('bad_request', `'${op}' needs 'path' as <supervisor path>/<child id>`);
   }
   if (known === 'start-child' && path === undefined) throw new RequestError('bad_request', "'start-child' needs a supervisor 'path'");
-  if (known === 'stop' && path !== undefined) throw new RequestError('bad_request', "'stop' takes no 'path'");
+  if (RUN_OPS.includes(known) && path !== undefined) throw new RequestError('bad_request', `'${op}' takes no 'path'`);
   if (args !== undefined) {
     if (known !== 'start-child') throw new RequestError('bad_request', `'${op}' takes no 'args'`);
     if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
       throw new RequestError('bad_request', "'args' must be an array of strings");
     }
   }
-  return { id: id as string | number, op: known, path: path as string | undefined, args: args as string[] | undefined };
+  if (known === 'fault' && !isChaosFault(fault)) {
+    throw new RequestError('bad_request', `'fault' needs 'fault' as one of ${CHAOS_FAULTS.join(', ')}`);
+  }
+  if (known !== 'fault' && fault !== undefined) throw new RequestError('bad_request', `'${op}' takes no 'fault'`);
+  if (since !== undefined) {
+    if (known !== 'events') throw new RequestError('bad_request', `'${op}' takes no 'since'`);
+    if (!Number.isSafeInteger(since) || (since as number) < 0) {
+      throw new RequestError('bad_request', "'since' must be a non-negative integer");
+    }
+  }
+  return {
+    id: id as string | number,
+    op: known,
+    path: path as string | undefined,
+    args: args as string[] | undefined,
+    fault: fault as ChaosFault | undefined,
+    since: since as number | undefined,
+  };
 }
 
 /** Runs one checked request against the tree. */
@@ -87,9 +120,17 @@ async function perform(tree: Tree, request: ValidRequest, hooks: ControlHooks): 
         return tree.startChild(supervisor, args ?? []);
     }
   }
-  if (op === 'stop') {
-    hooks.stop();
-    return { stopping: true };
+  switch (op) {
+    case 'stop':
+      hooks.stop();
+      return { stopping: true };
+    case 'events':
+      if (!hooks.events) throw new RequestError('unavailable', 'this arbor keeps no event log');
+      return hooks.events.read(request.since);
+    case 'proc':
+      return procStats();
+    case 'fault':
+      return tree.injectFault(path!, request.fault!);
   }
   const { supervisor, child } = splitChildPath(path!)!;
   switch (op) {
@@ -102,6 +143,17 @@ async function perform(tree: Tree, request: ValidRequest, hooks: ControlHooks): 
     default:
       return restart(tree, supervisor, child);
   }
+}
+
+/** The supervisor process's own resources, to watch for leaks across many restarts. */
+function procStats(): ProcStats {
+  let fds: number | null = null;
+  try {
+    fds = readdirSync('/proc/self/fd').length;
+  } catch {
+    // Not Linux: no /proc.
+  }
+  return { pid: process.pid, rss: process.memoryUsage().rss, fds };
 }
 
 /** Restart by hand: terminate the child if it runs, then start it again. Refused before anything is stopped. */

@@ -13,6 +13,7 @@ import { StartFailure } from '../child.js';
 import { formatReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from './client.js';
 import { ControlServer } from './control.js';
+import { EventLog } from './event-log.js';
 
 const USAGE = `Usage:
   arbor run <spec-module> [--control <path>] [--pretty]
@@ -21,6 +22,7 @@ const USAGE = `Usage:
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
   arbor start-child <supervisor-path> [args...] [--control <path>]
   arbor delete-child <supervisor-path>/<child-id> [--control <path>]
+  arbor chaos [--url <url>] [--duration <time>] [--rate <n>] [--mix <faults>] [--seed <n>] ... (arbor chaos --help)
   arbor --help | --version
 
 run           start the tree exported (default export) by a .js/.mjs or .ts/.mts module; logs JSON lines to stdout.
@@ -31,6 +33,7 @@ restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
 start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
+chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
 Options:
   --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
@@ -57,6 +60,12 @@ const CHILD_COMMANDS: Record<string, { op: ControlOp; done: string }> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  // `chaos` has options of its own, parsed (and its usage printed) by its module.
+  if (argv[0] === 'chaos') {
+    exitExplicitly = true; // a request still in flight at the deadline must not hold the exit
+    const { chaosCommand } = await import('../chaos/cli.js'); // loaded only for this command
+    return chaosCommand(argv.slice(1));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -157,17 +166,18 @@ async function loadSpec(modulePath: string): Promise<unknown> {
 }
 
 /** JSON lines on stdout, written synchronously: the last events before an exit are never lost. */
-const jsonLogger = (): Logger => pino(pino.destination({ dest: 1, sync: true }));
+// No pid/hostname base fields: events carry the pid of the process they are about (and would clash with it).
+const jsonLogger = (): Logger => pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
 
 function createLogger(pretty: boolean): Logger {
   if (!pretty) return jsonLogger();
   try {
     // Looked up from the user's project first, then from arbor's own dependencies.
     const target = createRequire(join(process.cwd(), 'noop.js')).resolve('pino-pretty');
-    return pino(pino.transport({ target, options: { destination: 1 } }));
+    return pino({ base: undefined }, pino.transport({ target, options: { destination: 1 } }));
   } catch {
     try {
-      return pino(pino.transport({ target: createRequire(import.meta.url).resolve('pino-pretty'), options: { destination: 1 } }));
+      return pino({ base: undefined }, pino.transport({ target: createRequire(import.meta.url).resolve('pino-pretty'), options: { destination: 1 } }));
     } catch {
       process.stderr.write('arbor: --pretty needs pino-pretty (npm install pino-pretty); logging JSON lines\n');
       return jsonLogger();
@@ -220,12 +230,13 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   process.on('SIGTERM', onSignal);
 
   let control: ControlServer | undefined;
+  const events = new EventLog();
   const exitNow = (code: number): void => {
     control?.close();
     process.exit(code);
   };
   try {
-    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control') });
+    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events });
   } catch (error) {
     process.stderr.write(`arbor: cannot open the control socket ${controlPath}: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
@@ -245,6 +256,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
     process.stderr.write(`arbor: the tree failed to start: ${reason}\n`);
     return EXIT_FAILURE;
   }
+  events.follow(tree);
   tree.on('auto_shutdown', (event) => {
     if (event.supervisor === validSpec.id) rootAutoShutdown = true;
   });

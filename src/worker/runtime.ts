@@ -261,15 +261,23 @@ function spinForever(): never {
   }
 }
 
+/** The memory fault grows this much per step: fast enough to trip `maxMemory` in seconds, slow enough to be seen. */
+const MEMORY_STEP_BYTES = 16 * 1024 * 1024;
+const MEMORY_STEP_MS = 50;
+/** Module-level, so the memory stays held once growth stops at the cap. */
+const hoard: Buffer[] = [];
+let growing = false;
+
 function growMemoryForever(): void {
-  const chunkBytes = 64 * 1024 * 1024;
+  if (growing) return; // a second fault must not double the rate
+  growing = true;
   // Stops growing at half the host's memory: a worker without `maxMemory` must not take the machine down.
-  const capBytes = totalmem() / 2;
-  const chunks: Buffer[] = [];
-  setInterval(() => {
-    // Filled, not just allocated, so the pages are resident and show in RSS.
-    if ((chunks.length + 1) * chunkBytes <= capBytes) chunks.push(Buffer.alloc(chunkBytes, 1));
-  }, 10);
+  const maxSteps = Math.floor(totalmem() / 2 / MEMORY_STEP_BYTES);
+  const timer = setInterval(() => {
+    if (hoard.length >= maxSteps) return clearInterval(timer);
+    // Filled, not just allocated, so the pages are resident and show in RSS (what the supervisor checks).
+    hoard.push(Buffer.alloc(MEMORY_STEP_BYTES, 1));
+  }, MEMORY_STEP_MS);
 }
 
 function send(msg: WorkerMessage): Promise<void> {

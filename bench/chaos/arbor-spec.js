@@ -1,0 +1,29 @@
+// arbor for the chaos bench: a shared listener on 127.0.0.1:$PORT and a pool of $WORKERS app.js workers.
+import { fileURLToPath } from 'node:url';
+import { listener, supervisor, worker } from 'arbor';
+
+const size = Number(process.env.WORKERS ?? 1);
+
+export default supervisor({
+  id: 'root',
+  strategy: 'rest_for_one',
+  children: [
+    listener({ id: 'http', host: '127.0.0.1', port: Number(process.env.PORT), mode: 'shared' }),
+    supervisor({
+      id: 'pool',
+      strategy: 'one_for_one',
+      // The bench kills a worker every second on purpose: a pool that gave up would end the measurement.
+      intensity: 1000,
+      period: 10_000,
+      children: Array.from({ length: size }, (_, i) =>
+        worker({
+          id: `web-${i + 1}`,
+          module: fileURLToPath(new URL('./app.js', import.meta.url)),
+          listen: 'http',
+          shutdown: 2000,
+          env: { ARBOR_CHAOS: '1' },
+        }),
+      ),
+    }),
+  ],
+});

@@ -1,0 +1,12 @@
+// `arbor/chaos`: the chaos kit as a library, for CI scripts and for comparing other process managers.
+export { runChaos, ChaosError } from './run.js';
+export type { ChaosOptions } from './run.js';
+export { renderReport } from './report.js';
+export type { ChaosReport } from './report.js';
+export { ArborTarget } from './target.js';
+export type { ChaosTarget, IpcFault, WorkerRef } from './target.js';
+export { FAULT_KINDS, parseMix, parseDuration, planFaults } from './plan.js';
+export type { FaultKind, FaultMix, PlannedFault } from './plan.js';
+export { findOrphans } from './orphans.js';
+export type { OrphanProcess } from './orphans.js';
+export type { ProcStats } from '../cli/client.js';

@@ -1,0 +1,87 @@
+// What a chaos run acts on and observes. ArborTarget is a running `arbor run`, reached over its control socket;
+// other process managers (the benchmark's node cluster and PM2) implement the same small interface.
+import type { SupervisorStatus } from '../supervisor/tree.js';
+import { EVENT_LOG_CAPACITY, EVENTS_PER_PAGE, type EventsPage, type LoggedEvent } from '../cli/event-log.js';
+import { ControlClient, type ProcStats } from '../cli/client.js';
+
+/** A live worker process: `path` names its slot in the pool (stable across restarts), `pid` its incarnation. */
+export interface WorkerRef {
+  path: string;
+  pid: number;
+  /** The supervisor's restart counter for this slot, when it keeps one. */
+  restarts?: number;
+}
+
+/** Faults a worker inflicts on itself when asked over IPC. */
+export type IpcFault = 'throw' | 'exit' | 'hang' | 'memory';
+
+export interface ChaosTarget {
+  /** How the report names it, e.g. `arbor root/pool (/run/user/0/arbor-123.sock)`. */
+  readonly name: string;
+  /** Running workers that faults may hit, sorted by path. */
+  workers(): Promise<WorkerRef[]>;
+  /** Asks one worker to inflict `fault` on itself; resolves with the pid it reached. Absent: IPC faults unsupported. */
+  injectIpc?(worker: WorkerRef, fault: IpcFault): Promise<number>;
+  /** Tree events since the previous call (the first call only sets the starting point). */
+  events?(): Promise<{ events: LoggedEvent[]; missed: number }>;
+  /** The supervising process's own resources. */
+  supervisorProc?(): Promise<ProcStats>;
+  close(): void;
+}
+
+/** A running `arbor run`, through its control socket; faults hit the workers at or below `supervisor`. */
+export class ArborTarget implements ChaosTarget {
+  readonly name: string;
+  private readonly client: ControlClient;
+  private eventsCursor: number | undefined;
+
+  constructor(controlPath: string, private readonly supervisor?: string, timeoutMs = 10_000) {
+    this.client = new ControlClient(controlPath, timeoutMs);
+    this.name = `arbor ${supervisor ?? '(all workers)'} at ${controlPath}`;
+  }
+
+  async workers(): Promise<WorkerRef[]> {
+    const status = (await this.client.request('status', this.supervisor ? { path: this.supervisor } : {})) as SupervisorStatus;
+    return runningWorkers(status).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async injectIpc(worker: WorkerRef, fault: IpcFault): Promise<number> {
+    const result = (await this.client.request('fault', { path: worker.path, fault })) as { pid: number };
+    return result.pid;
+  }
+
+  async events(): Promise<{ events: LoggedEvent[]; missed: number }> {
+    // The first call only moves the cursor past what happened before the run.
+    const first = this.eventsCursor === undefined;
+    const events: LoggedEvent[] = [];
+    let missed = 0;
+    // Bounded: the log keeps EVENT_LOG_CAPACITY events, EVENTS_PER_PAGE to a page.
+    for (let page = 0; page <= EVENT_LOG_CAPACITY / EVENTS_PER_PAGE; page++) {
+      const answer = (await this.client.request('events', { since: this.eventsCursor ?? 0 })) as EventsPage;
+      this.eventsCursor = answer.next;
+      if (!first) {
+        events.push(...answer.events);
+        missed += answer.missed;
+      }
+      if (answer.events.length < EVENTS_PER_PAGE) break;
+    }
+    return { events, missed };
+  }
+
+  supervisorProc(): Promise<ProcStats> {
+    return this.client.request('proc') as Promise<ProcStats>;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Every running worker in a status tree, with its full path. */
+export function runningWorkers(status: SupervisorStatus): WorkerRef[] {
+  return status.children.flatMap((child) => {
+    if (child.supervisor) return runningWorkers(child.supervisor);
+    if (child.type !== 'worker' || child.status !== 'running' || child.pid === undefined) return [];
+    return [{ path: `${status.path}/${child.id}`, pid: child.pid, restarts: child.restarts }];
+  });
+}

@@ -1,0 +1,265 @@
+// Chaos under load: the example HTTP service run by the real CLI (`arbor run examples/http-service/spec.js`), every
+// fault kind injected into its workers by runChaos() while 16 clients open a new connection per request. Nothing a
+// client sends may be refused, and nothing may leak: no orphan worker, no descriptor, no memory in the supervisor.
+// Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runChaos } from '../src/chaos/run.js';
+import { ControlClient, ControlError, type ProcStats } from '../src/cli/client.js';
+import type { EventsPage } from '../src/cli/event-log.js';
+import { isAlive } from './support/tree.js';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(repo, 'dist/cli/main.js');
+const EXAMPLE = join(repo, 'examples/http-service/spec.js');
+
+const WORKERS = 2;
+const CONCURRENCY = 16;
+const DURATION_MS = 15_000;
+/** Fixed, so a failure can be replayed: `arbor chaos --seed 20261128 ...` against the same example. */
+const SEED = 20261128;
+
+interface LogLine { event?: string; supervisor?: string; child?: string; pid?: number; address?: string; [key: string]: unknown }
+
+interface Arbor {
+  proc: ChildProcess;
+  control: string;
+  /** A value only this run's processes carry in their environment: the orphan scan looks for it. */
+  marker: string;
+  lines: LogLine[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  line(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+}
+
+const started: Arbor[] = [];
+const dirs: string[] = [];
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+});
+
+afterEach(() => {
+  for (const arbor of started.splice(0)) {
+    // `arbor run` leads its own group; each worker leads another (it is forked detached), so kill those by pid:
+    // a worker hung by a fault would not notice its supervisor's death.
+    for (const pid of [arbor.proc.pid, ...workerPids(arbor)]) {
+      try {
+        if (pid !== undefined) process.kill(pid === arbor.proc.pid ? -pid : pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function workerPids(arbor: Arbor): number[] {
+  return arbor.lines.filter((l) => l.event === 'child_started' && l.type === 'worker' && l.pid !== undefined).map((l) => l.pid!);
+}
+
+/** The example service on a free port (PORT=0: the port is read from the `listener_bound` line). */
+function runExample(env: Record<string, string>): Arbor {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-chaos-'));
+  dirs.push(dir);
+  const control = join(dir, 'ctl.sock');
+  const marker = `ARBOR_CHAOS_TEST_RUN=${randomUUID()}`;
+  const [markerKey, markerValue] = marker.split('=') as [string, string];
+  const proc = spawn(process.execPath, [CLI, 'run', EXAMPLE, '--control', control], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', PORT: '0', WORKERS: String(WORKERS), [markerKey]: markerValue, ...env },
+  });
+  const lines: LogLine[] = [];
+  const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
+  createInterface({ input: proc.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as LogLine;
+    lines.push(line);
+    for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  const arbor: Arbor = {
+    proc, control, marker, lines, exited,
+    stderr: () => stderr,
+    line: (match, what, timeoutMs = 20_000) => {
+      const past = lines.find(match);
+      if (past) return Promise.resolve(past);
+      return new Promise((resolve, reject) => {
+        const fail = (why: string) => () => {
+          if (waiters.delete(waiter)) reject(new Error(`${why} before ${what}; stderr: ${stderr.slice(-2000)}`));
+        };
+        const timer = setTimeout(fail(`timed out (${timeoutMs} ms)`), timeoutMs);
+        const waiter = { match, resolve: (line: LogLine) => (clearTimeout(timer), resolve(line)) };
+        waiters.add(waiter);
+        void exited.then(() => setImmediate(fail('arbor exited')));
+      });
+    },
+  };
+  started.push(arbor);
+  return arbor;
+}
+
+/** Starts the example and resolves with its URL once the whole tree runs. */
+async function serving(arbor: Arbor): Promise<string> {
+  const bound = await arbor.line((l) => l.event === 'listener_bound', 'the listener bound its port');
+  await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
+  return `http://${bound.address}/`;
+}
+
+async function request<T>(arbor: Arbor, op: Parameters<ControlClient['request']>[0], params: Parameters<ControlClient['request']>[1] = {}): Promise<T> {
+  const client = new ControlClient(arbor.control);
+  try {
+    return (await client.request(op, params)) as T;
+  } finally {
+    client.close();
+  }
+}
+
+describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener', (mode) => {
+  it(`${DURATION_MS / 1000} s of every fault kind at 1/s into 2 workers: 0 refused, bounded failures, nothing leaked`, async () => {
+    const arbor = runExample({ ARBOR_CHAOS: '1', LISTENER_MODE: mode });
+    const url = await serving(arbor);
+    const report = await runChaos({
+      url,
+      control: arbor.control,
+      durationMs: DURATION_MS,
+      rate: 1,
+      mix: 'all',
+      seed: SEED,
+      concurrency: CONCURRENCY,
+      orphanMarkers: [arbor.marker],
+    });
+    console.info(`chaos ${mode}: ${JSON.stringify({ requests: report.requests, faults: report.faults, workers: report.workers, recovery: report.recovery, supervisor: report.supervisor })}`);
+
+    // The run did what it says: faults of several kinds ended workers, and the pool came back.
+    expect(report.problems).toEqual([]);
+    expect(report.faults.injected).toBeGreaterThanOrEqual(8);
+    expect(Object.keys(report.faults.byKind).length).toBeGreaterThanOrEqual(4);
+    expect(report.workers.settled).toBe(true);
+    expect(report.workers.atEnd).toBe(WORKERS);
+    // Every fault but kill-all ends its own incarnation (kill-all may hit ones already dying).
+    expect(report.workers.restarts).toBeGreaterThanOrEqual(report.faults.injected - (report.faults.byKind['kill-all'] ?? 0));
+    expect(report.workers.intensityTrips).toBe(0);
+    expect(report.requests.answered).toBeGreaterThan(1000);
+
+    // DESIGN §6: while workers restart, connections wait in the backlog; none is refused.
+    expect(report.requests.errors.refused).toBe(0);
+    // Only requests in flight on a worker when it died can fail. At most CONCURRENCY are in flight at any moment,
+    // and each injected fault is one moment of death (kill-all: all at once): the hard bound.
+    expect(report.requests.failed).toBeLessThanOrEqual(report.faults.injected * CONCURRENCY);
+    if (mode === 'round_robin') {
+      // The listener re-dispatches the sockets a dying worker had not acknowledged, so a death loses only the
+      // requests that worker was already serving: measured 0.5–2.2 failures per worker hit (2.2 with the whole
+      // suite running beside it), against the 6 allowed here. shared mode has no tighter bound than the hard one:
+      // each worker accepts its share, about CONCURRENCY / WORKERS, and loses them all when it dies (measured
+      // 44–89 failures for 13 workers hit, which is that estimate).
+      expect(report.requests.failed).toBeLessThanOrEqual(report.faults.workersHit * 6);
+    }
+    // No request waits near the 10 s timeout: the longest wait is for a hung worker, the heartbeat's 4 s at most.
+    expect(report.requests.errors.timeout).toBe(0);
+    expect(report.requests.errors.non2xx).toBe(0);
+    expect(report.requests.errors.other).toBe(0);
+
+    // Nothing leaked: no worker without a parent, no descriptor, no memory kept by the supervisor.
+    expect(report.orphans).toEqual([]);
+    const { start, end } = report.supervisor as { start: ProcStats; end: ProcStats };
+    // Measured: +0 descriptors after ~15 restarts. 5 covers a socket or timer handle open at the wrong instant.
+    expect(end.fds! - start.fds!).toBeLessThanOrEqual(5);
+    // Measured: -2 to +17 MiB, and it is warm-up, not growth: a second run of 72 restarts on the same supervisor
+    // added 0.1 MiB. 50 MiB leaves room for a slower GC on a loaded box and still catches ~3 MiB per restart.
+    expect(end.rss - start.rss).toBeLessThanOrEqual(50 * 1024 * 1024);
+
+    // A graceful stop after the storm: exit 0, and no worker of any incarnation is left.
+    arbor.proc.kill('SIGTERM');
+    expect(await arbor.exited).toEqual({ code: 0, signal: null });
+    expect(workerPids(arbor).filter(isAlive)).toEqual([]);
+  });
+});
+
+/** `arbor chaos ...`, run to completion. */
+function chaosCommand(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [CLI, 'chaos', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('arbor chaos, the command', () => {
+  it('runs against the latest arbor run, prints the JSON report and exits 0; a bad command line exits 2', async () => {
+    const arbor = runExample({ ARBOR_CHAOS: '0' });
+    const url = await serving(arbor);
+    // No --control: the latest run is found as `arbor status` finds it (its file is in the run's TMPDIR).
+    // Signals need no ARBOR_CHAOS; sigterm stops a worker gracefully, so no request may fail.
+    const latest = { TMPDIR: dirname(arbor.control), XDG_RUNTIME_DIR: '', ARBOR_CONTROL: '' };
+    const run = await chaosCommand(latest, '--url', url, '--duration', '2s', '--rate', '2', '--mix', 'sigterm', '--seed', '5', '--json');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as Awaited<ReturnType<typeof runChaos>>;
+    // 2 s at 2 faults/s, less the quiet last quarter: 3 faults.
+    expect(report).toMatchObject({ seed: 5, mix: 'sigterm', requests: { failed: 0 }, faults: { injected: 3, byKind: { sigterm: 3 } } });
+    expect(report.target).toContain(arbor.control);
+    expect(report.replay).toContain('--seed 5');
+    // Not a terminal: no carriage-return redraws on stderr.
+    expect(run.stderr).not.toContain('\r');
+
+    const usage = await chaosCommand({}, '--mix', 'explode');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("unknown fault 'explode'");
+    const nothing = await chaosCommand({}, '--duration', '1s', '--control', join(tmpdir(), `nothing-${randomUUID()}.sock`));
+    expect(nothing).toMatchObject({ code: 1, stderr: expect.stringMatching(/^no_arbor: /) });
+  });
+});
+
+describe('the control ops behind arbor chaos', () => {
+  it('fault is ignored by a worker without ARBOR_CHAOS=1; events and proc answer; bad requests are refused', async () => {
+    const arbor = runExample({ ARBOR_CHAOS: '0' });
+    await serving(arbor);
+    const before = await request<{ children: Array<{ supervisor?: { children: Array<{ id: string; pid: number }> } }> }>(arbor, 'status');
+    const worker = before.children[1]!.supervisor!.children[0]!;
+
+    const sent = await request<{ pid: number }>(arbor, 'fault', { path: 'root/pool/web-1', fault: 'exit' });
+    expect(sent).toEqual({ path: 'root/pool/web-1', pid: worker.pid, fault: 'exit' });
+    // The worker's stderr is the supervisor's: it says it ignored the fault, and stays the same process.
+    await expect.poll(() => arbor.stderr(), { timeout: 10_000 }).toContain('chaos fault "exit" ignored');
+    expect(isAlive(worker.pid)).toBe(true);
+
+    const refuse = (params: object, op = 'fault') =>
+      request(arbor, op as 'fault', params as never).then(() => undefined, (error: ControlError) => error.code);
+    expect(await refuse({ path: 'root/http', fault: 'throw' })).toBe('not_found');
+    expect(await refuse({ path: 'root/pool/nope', fault: 'throw' })).toBe('not_found');
+    expect(await refuse({ path: 'root/pool/web-1', fault: 'explode' })).toBe('bad_request');
+    expect(await refuse({ path: 'root/pool/web-1' })).toBe('bad_request');
+    expect(await refuse({ fault: 'throw' })).toBe('bad_request');
+    expect(await refuse({ since: -1 }, 'events')).toBe('bad_request');
+    expect(await refuse({ fault: 'throw' }, 'proc')).toBe('bad_request');
+
+    const proc = await request<ProcStats>(arbor, 'proc');
+    expect(proc).toMatchObject({ pid: arbor.proc.pid, rss: expect.any(Number), fds: expect.any(Number) });
+    // The log follows the tree from its start: a restart by hand shows up after the cursor.
+    const first = await request<EventsPage>(arbor, 'events');
+    await request(arbor, 'restart', { path: 'root/pool/web-2' });
+    const next = await request<EventsPage>(arbor, 'events', { since: first.next });
+    expect(next.missed).toBe(0);
+    expect(next.events.map((e) => [e.event, 'child' in e ? e.child : undefined])).toEqual([
+      ['child_terminated', 'web-2'],
+      ['child_started', 'web-2'],
+    ]);
+    expect(next.events[0]!.seq).toBe(first.next + 1);
+
+    arbor.proc.kill('SIGTERM');
+    expect((await arbor.exited).code).toBe(0);
+  });
+});
