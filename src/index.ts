@@ -1,6 +1,6 @@
 // arbor: Erlang/OTP-style supervision trees for Node.js.
 export { start, Tree } from './supervisor/tree.js';
-export type { StartOptions, ChildInfo, ChildCounts, SupervisorStatus } from './supervisor/tree.js';
+export type { StartOptions, ChildInfo, ChildCounts, ListenerInfo, SupervisorStatus } from './supervisor/tree.js';
 export { supervisor, worker, listener } from './supervisor/spec.js';
 export type { WorkerOptions, ListenerOptions, SupervisorOptions } from './supervisor/spec.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';

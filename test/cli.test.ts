@@ -37,13 +37,16 @@ beforeAll(() => {
 });
 
 afterEach(() => {
-  // Workers share the process group of their `arbor run` (spawned detached, so it leads its own group).
+  // `arbor run` leads its own process group (spawned detached); its workers each lead theirs, so they are
+  // killed by the pids the log announced (they would also exit on their own once the IPC channel closes).
   for (const arbor of started.splice(0)) {
+    const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
     try {
       process.kill(-arbor.proc.pid!, 'SIGKILL');
     } catch {
       // The group is already empty.
     }
+    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });

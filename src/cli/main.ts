@@ -296,6 +296,7 @@ export function renderStatus(status: SupervisorStatus): string {
         child.status,
         ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
         ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
+        ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
         `restarts ${child.restarts}`,
         `up ${formatUptime(child.uptime)}`,
         ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),

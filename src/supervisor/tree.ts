@@ -9,6 +9,7 @@ import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
+import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
 
 export interface StartOptions {
@@ -26,6 +27,18 @@ export interface ChildInfo {
   uptime: number | undefined;
   restart: ChildRecord['spec']['restart'];
   lastExit?: ExitReason;
+  listener?: ListenerInfo;
+}
+
+/** What status shows of a running listener. */
+export interface ListenerInfo {
+  address: string | undefined;
+  mode: ListenerStats['mode'];
+  /** The socket is in LISTEN state: new connections wait instead of being refused. */
+  listening: boolean;
+  /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
+  serving: number;
+  connections?: ListenerStats['connections'];
 }
 
 export interface ChildCounts {
@@ -186,6 +199,18 @@ export function describe(record: ChildRecord): ChildInfo {
     uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
     restart: record.spec.restart,
     ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
+    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
+  };
+}
+
+function listenerInfo(handle: ListenerHandle): ListenerInfo {
+  const stats = handle.stats();
+  return {
+    address: stats.address ? formatAddress(stats.address.host, stats.address.port) : undefined,
+    mode: stats.mode,
+    listening: stats.listening,
+    serving: stats.workers.serving,
+    ...(stats.mode === 'round_robin' ? { connections: stats.connections } : {}),
   };
 }
 
