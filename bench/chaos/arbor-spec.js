@@ -1,4 +1,5 @@
-// arbor for the chaos bench: a shared listener on 127.0.0.1:$PORT and a pool of $WORKERS app.js workers.
+// arbor for the chaos bench: a shared listener on 127.0.0.1:$PORT and a pool of $WORKERS app.js workers
+// (standby workers with ARBOR_STANDBY=1).
 import { fileURLToPath } from 'node:url';
 import { listener, supervisor, worker } from 'arbor';
 
@@ -22,6 +23,8 @@ export default supervisor({
           listen: 'http',
           shutdown: 2000,
           env: { ARBOR_CHAOS: '1' },
+          // ARBOR_STANDBY=1: restarts take over a parked, already booted node process.
+          standby: process.env.ARBOR_STANDBY === '1',
         }),
       ),
     }),

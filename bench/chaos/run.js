@@ -9,7 +9,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos } from 'arbor/chaos';
-import { processesMarked, startArbor, startCluster, startPm2 } from './targets.js';
+import { processesMarked, startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
 const settings = {
@@ -18,12 +18,12 @@ const settings = {
   seed: Number(env.BENCH_CHAOS_SEED ?? 20261127),
   concurrency: Number(env.BENCH_CHAOS_CONCURRENCY ?? 16),
   poolSizes: (env.BENCH_CHAOS_WORKERS ?? '1,2').split(',').map(Number),
-  systems: (env.BENCH_CHAOS_ONLY ?? 'arbor,cluster,pm2').split(','),
+  systems: (env.BENCH_CHAOS_ONLY ?? 'arbor,arbor-standby,cluster,pm2').split(','),
   mix: 'sigkill,throw',
   // Short enough that a request stuck on a dead worker shows as a failure, long enough for any restart.
   timeoutMs: 5000,
 };
-const STARTERS = { arbor: startArbor, cluster: startCluster, pm2: startPm2 };
+const STARTERS = { arbor: startArbor, 'arbor-standby': startArborStandby, cluster: startCluster, pm2: startPm2 };
 // Every process the bench starts inherits this: at the end, none may be alive.
 const marker = `BENCH_CHAOS_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');

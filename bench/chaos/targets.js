@@ -51,12 +51,15 @@ async function within(promise, ms, what) {
 }
 
 /** `arbor run arbor-spec.js`, reached through its control socket. */
-export async function startArbor({ port, workers, env, dir }) {
+export async function startArbor({ port, workers, env, dir, standby = false }) {
   const control = join(dir, 'arbor.sock');
   const proc = spawn(process.execPath, [CLI, 'run', here('./arbor-spec.js'), '--control', control], {
     detached: true,
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env, PORT: String(port), WORKERS: String(workers), TMPDIR: dir, XDG_RUNTIME_DIR: '' },
+    env: {
+      ...process.env, ...env, PORT: String(port), WORKERS: String(workers), TMPDIR: dir, XDG_RUNTIME_DIR: '',
+      ARBOR_STANDBY: standby ? '1' : '0',
+    },
   });
   const started = new Promise((resolve) => {
     createInterface({ input: proc.stdout }).on('line', (line) => {
@@ -66,7 +69,7 @@ export async function startArbor({ port, workers, env, dir }) {
   await within(started, START_TIMEOUT_MS, 'arbor start');
   const target = new ArborTarget(control, 'root/pool');
   return {
-    name: 'arbor (shared listener)',
+    name: standby ? 'arbor (shared listener, standby)' : 'arbor (shared listener)',
     target,
     supervisorPid: proc.pid,
     async stop() {
@@ -76,6 +79,8 @@ export async function startArbor({ port, workers, env, dir }) {
     },
   };
 }
+
+export const startArborStandby = (options) => startArbor({ ...options, standby: true });
 
 /** node cluster: cluster-primary.js, asked for its workers over IPC. */
 export async function startCluster({ port, workers, env }) {
