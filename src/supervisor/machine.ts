@@ -21,6 +21,8 @@ export interface StopEvent {
   type: 'STOP';
   /** Kill every child now instead of honouring their shutdown values. */
   brutal?: boolean;
+  /** The supervisor's exit reason: `shutdown` when its parent stops it (as OTP), `normal` for a root stopped by its user. */
+  reason?: ExitReason;
 }
 export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent;
 
@@ -133,7 +135,7 @@ export const supervisorMachine = setup({
     markStopRequested: assign({
       stopRequested: true,
       brutal: ({ context, event }) => context.brutal || (event.type === 'STOP' && event.brutal === true),
-      exitReason: ({ context }) => context.exitReason ?? 'normal',
+      exitReason: ({ context, event }) => context.exitReason ?? (event.type === 'STOP' ? event.reason : undefined) ?? 'normal',
     }),
     killRemainingIfBrutal: ({ context, event }) => {
       if (event.type === 'STOP' && event.brutal) killAll(context.children);

@@ -141,15 +141,16 @@ export class SupervisorHandle implements ChildHandle {
     if (!this.node || !this.finished) return 'shutdown';
     this.terminating = true;
     const actor = this.node.actor;
-    const send = (event: { type: 'STOP'; brutal: boolean }) => {
-      if (actor.getSnapshot().status === 'active') actor.send(event);
+    // As a child, a stopped supervisor's exit reason is `shutdown` (as OTP); a root stopped by its user's `normal`.
+    const reason: ExitReason = this.parent ? 'shutdown' : 'normal';
+    const send = (brutal: boolean) => {
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP', brutal, reason });
     };
-    send({ type: 'STOP', brutal });
+    send(brutal);
     let timer: NodeJS.Timeout | undefined;
-    if (timeoutMs !== undefined) timer = setTimeout(() => send({ type: 'STOP', brutal: true }), timeoutMs);
+    if (timeoutMs !== undefined) timer = setTimeout(() => send(true), timeoutMs);
     const output = await this.finished;
     clearTimeout(timer);
-    // As a child, a stopped supervisor's exit reason is `shutdown`; the root reports `normal` through its tree.
-    return this.parent ? 'shutdown' : output.reason;
+    return output.reason;
   }
 }
