@@ -4,7 +4,13 @@
 /** Supervisor → worker. */
 export type ParentMessage =
   /** Shared mode: sent with the listening TCP handle. round_robin mode: no handle; connections follow. */
-  | { type: 'arbor:handle'; listener: string; mode: 'shared' | 'round_robin' }
+  | {
+      type: 'arbor:handle';
+      listener: string;
+      mode: 'shared' | 'round_robin';
+      /** shared: the backlog the worker passes to `listen(handle, backlog)`; node applies the worker's to the socket. */
+      backlog?: number;
+    }
   /** round_robin mode: sent with one accepted socket; the worker answers `arbor:connection-ack` with the same seq. */
   | { type: 'arbor:connection'; listener: string; seq: number }
   /** Please stop: run shutdown hooks, then exit 0. */
@@ -66,9 +72,13 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
   const m = raw as Record<string, unknown>;
   switch (m.type) {
     case 'arbor:handle':
-      return isText(m.listener) && (m.mode === 'shared' || m.mode === 'round_robin')
-        ? { type: 'arbor:handle', listener: m.listener, mode: m.mode }
-        : undefined;
+      if (!isText(m.listener) || (m.mode !== 'shared' && m.mode !== 'round_robin')) return undefined;
+      return {
+        type: 'arbor:handle',
+        listener: m.listener,
+        mode: m.mode,
+        ...(isSeq(m.backlog) && m.backlog > 0 ? { backlog: m.backlog } : {}),
+      };
     case 'arbor:connection':
       return isText(m.listener) && isSeq(m.seq) ? { type: 'arbor:connection', listener: m.listener, seq: m.seq } : undefined;
     case 'arbor:shutdown':

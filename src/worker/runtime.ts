@@ -183,7 +183,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
         console.error(`arbor: listener ${msg.listener} sent no handle`);
         return;
       }
-      grants.set(msg.listener, { listener: msg.listener, mode: msg.mode, handle, backlog: backlogOf(raw) });
+      grants.set(msg.listener, { listener: msg.listener, mode: msg.mode, handle, backlog: msg.backlog });
       for (const take of [...grantWaiters]) take();
       return;
     case 'arbor:connection':
@@ -307,10 +307,6 @@ function asSocket(handle: object): Socket {
 }
 
 /** The optional `backlog` a listener adds to its shared handle message. */
-function backlogOf(raw: unknown): number | undefined {
-  const backlog = (raw as { backlog?: unknown }).backlog;
-  return typeof backlog === 'number' && Number.isSafeInteger(backlog) && backlog > 0 ? backlog : undefined;
-}
 
 function isArborMessage(raw: unknown): boolean {
   const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
