@@ -4,11 +4,10 @@ import type {
   AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
   SupervisorSpec, WorkerSpec,
 } from '../types.js';
+import { DEFAULT_BACKLOG } from '../listener/index.js';
 
 export const DEFAULT_WORKER_SHUTDOWN = 5000;
 export const DEFAULT_START_TIMEOUT = 10_000;
-/** Higher than node's 511: a burst during a restart gap waits in the backlog instead of having SYNs dropped. */
-export const DEFAULT_BACKLOG = 2048;
 
 interface CommonOptions {
   id: string;
