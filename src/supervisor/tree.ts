@@ -116,10 +116,12 @@ export class Tree extends EventEmitter implements TreeHost {
   }
 
   countChildren(path: string = this.spec.id): ChildCounts {
-    const children = this.node(path).children;
+    const node = this.node(path);
+    const children = node.children;
     const count = (type: ChildType) => children.filter((c) => c.spec.type === type).length;
     return {
-      specs: children.length,
+      // As OTP: a simple_one_for_one supervisor has one spec, its template, however many children it runs.
+      specs: node.spec.strategy === 'simple_one_for_one' ? 1 : children.length,
       active: children.filter((c) => c.status === 'running').length,
       supervisors: count('supervisor'),
       workers: count('worker'),

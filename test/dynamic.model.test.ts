@@ -1,0 +1,475 @@
+// Model-based tests of run-time child management (DESIGN.md §3 "Dynamic children", §8) on real forked workers.
+// fast-check generates a sequence of API calls and worker deaths; each is applied to a running tree and to a small
+// reference model of OTP's supervisor (written here, from supervisor.erl's start_child/terminate_child/
+// restart_child/delete_child and do_restart, without importing src/supervisor). After every step,
+// whichChildren and countChildren must say what the model says, and the pids must be the live ones.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CallError, start, supervisor, worker,
+  type CallErrorCode, type ChildInfo, type RestartType, type SupervisorSpec, type Tree, type TreeEvent,
+} from '../src/index.js';
+import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// The real system: one tree per run, root → the supervisor under test at `path`.
+
+const CONTROLLED = fixture('controlled.mjs');
+/** Long enough for a fork on a loaded 2-core machine; every wait is for an event, never a sleep. */
+const EVENT_TIMEOUT = 30_000;
+
+interface World {
+  tree: Tree;
+  rec: Recorder;
+  /** The supervisor under test. */
+  path: string;
+}
+
+const worlds = new Set<World>();
+
+/** Starts `root` (intensity 0: any escalation from the supervisor under test would stop the whole tree). */
+async function open(underTest: SupervisorSpec): Promise<World> {
+  const rec = recorder();
+  const tree = await start(supervisor({ intensity: 0, children: [underTest] }), { logger: rec.logger });
+  const world = { tree, rec, path: `root/${underTest.id}` };
+  worlds.add(world);
+  return world;
+}
+
+/** Stops the tree however the run ended, and kills any worker of it that is somehow still alive. */
+async function close(world: World): Promise<void> {
+  worlds.delete(world);
+  await world.tree.stop({ brutal: true }).catch(() => undefined);
+  reap(startedPids(world).filter((pid) => commandLine(pid).includes(CONTROLLED)));
+}
+
+afterEach(async () => {
+  for (const world of [...worlds]) await close(world);
+});
+
+/** Every pid a child of the supervisor under test ever had. */
+const startedPids = (world: World): number[] =>
+  world.rec.of('child_started').filter((e) => e.supervisor === world.path).flatMap((e) => (e.pid === undefined ? [] : [e.pid]));
+
+/** argv of a live process (Linux), [] once it is gone. */
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return [];
+  }
+}
+
+const childIn = (world: World, id: string): ChildInfo => {
+  const child = world.tree.whichChildren(world.path).find((c) => c.id === id);
+  if (!child) throw new Error(`${world.path} has no child ${id}`);
+  return child;
+};
+
+const pidOf = (world: World, id: string): number => {
+  const pid = childIn(world, id).pid;
+  if (pid === undefined) throw new Error(`${world.path}/${id} has no pid`);
+  return pid;
+};
+
+const started = (world: World, id: string) => (e: TreeEvent) =>
+  e.event === 'child_started' && e.supervisor === world.path && e.child === id;
+const exited = (world: World, id: string) => (e: TreeEvent) =>
+  e.event === 'child_exited' && e.supervisor === world.path && e.child === id;
+
+/** The CallError code of a refused call; fails if the call succeeds or fails otherwise. */
+async function refusal(call: () => Promise<unknown>): Promise<CallErrorCode> {
+  try {
+    await call();
+  } catch (error) {
+    if (error instanceof CallError) return error.code;
+    throw error;
+  }
+  throw new Error('the call succeeded; the model expected a refusal');
+}
+
+/** Kills a running child's process and waits until the supervisor has dealt with it (exit, then restart if any). */
+async function kill(world: World, id: string, signal: 'SIGKILL' | 'SIGUSR2', restarts: boolean): Promise<{ exit: TreeEvent; pid: number }> {
+  const pid = pidOf(world, id);
+  const exit = world.rec.next(exited(world, id), `${id} exited`, EVENT_TIMEOUT);
+  const back = restarts ? world.rec.next(started(world, id), `${id} restarted`, EVENT_TIMEOUT) : undefined;
+  process.kill(pid, signal);
+  const event = await exit;
+  await back;
+  return { exit: event, pid };
+}
+
+/**
+ * Pids agree with the child list: each child that runs has a live pid of its own, and every pid the supervisor's
+ * children ever had that is no longer listed is gone (terminated, crashed or exited: never left behind).
+ */
+function pidsAgree(world: World, children: ChildInfo[]): void {
+  const live = children.filter((c) => c.status === 'running').map((c) => c.pid);
+  for (const child of children) {
+    if (child.status === 'running') expect(isAlive(child.pid), `${child.id} (pid ${child.pid}) is alive`).toBe(true);
+    else expect(child.pid, `${child.id} is ${child.status} and has no pid`).toBeUndefined();
+  }
+  expect(new Set(live).size, 'running children have distinct pids').toBe(live.length);
+  const leftBehind = startedPids(world).filter((pid) => !live.includes(pid) && isAlive(pid));
+  expect(leftBehind, 'pids of former incarnations still alive').toEqual([]);
+}
+
+/** A pick among existing things: the k-th, modulo how many there are. */
+const nth = <T>(items: readonly T[], k: number): T => items[k % items.length]!;
+
+/** Few runs of few commands: each command forks, kills or stops real processes. */
+const RUNS = { numRuns: 10, maxCommands: 8 };
+const PROPERTY_TIMEOUT = 150_000;
+/** Stops shrinking (and reports the failure found) before the test itself times out. */
+const assertOptions = { numRuns: RUNS.numRuns, plugins: [fc.interruptAfterTimeLimit(110_000, { failOnInterrupt: true })] };
+
+// ---------------------------------------------------------------------------------------------------------------
+// (a) simple_one_for_one with a transient template.
+//
+// The model, as OTP: the supervisor holds only dynamic children, all running, in start order. start_child adds one
+// (here named `<template id>-<n>`, n counting every start in the supervisor's life); terminate_child removes it;
+// restart_child and delete_child answer {error, simple_one_for_one}; a child that crashes is restarted in place
+// (transient, abnormal exit); one that exits normally is not restarted and, being dynamic, is removed.
+
+const TEMPLATE = worker({ id: 'job', module: CONTROLLED, restart: 'transient', args: ['--queue', 'mail'] });
+
+interface DynamicModel {
+  ids: string[];
+  /** Children started so far: the next id is `job-${starts + 1}`. */
+  starts: number;
+}
+
+type DynamicCommand = fc.AsyncCommand<DynamicModel, World>;
+
+function dynamicAgree(m: DynamicModel, w: World): void {
+  const children = w.tree.whichChildren(w.path);
+  expect(children.map((c) => c.id)).toEqual(m.ids);
+  expect(children.map((c) => c.status)).toEqual(m.ids.map(() => 'running'));
+  const n = m.ids.length;
+  // As OTP's count_children: a simple_one_for_one supervisor has one spec, its template.
+  expect(w.tree.countChildren(w.path)).toEqual({ specs: 1, active: n, supervisors: 0, workers: n, listeners: 0 });
+  pidsAgree(w, children);
+}
+
+class DynamicStart implements DynamicCommand {
+  constructor(readonly args: string[]) {}
+  check = () => true;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    const info = await w.tree.startChild(w.path, this.args);
+    const id = `${TEMPLATE.id}-${m.starts + 1}`;
+    expect(info).toMatchObject({ id, type: 'worker', status: 'running', restart: 'transient' });
+    // The template's args, then startChild's extra args (OTP appends ExtraArgs to the template's start args).
+    expect(commandLine(info.pid!).slice(-(TEMPLATE.args.length + this.args.length))).toEqual([...TEMPLATE.args, ...this.args]);
+    m.starts += 1;
+    m.ids.push(id);
+    dynamicAgree(m, w);
+  }
+  toString = () => `startChild(${JSON.stringify(this.args)})`;
+}
+
+class DynamicTerminate implements DynamicCommand {
+  constructor(readonly k: number) {}
+  check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    const id = nth(m.ids, this.k);
+    const pid = pidOf(w, id);
+    await w.tree.terminateChild(w.path, id);
+    expect(isAlive(pid), `terminated ${id} (pid ${pid}) is gone`).toBe(false);
+    m.ids = m.ids.filter((x) => x !== id);
+    dynamicAgree(m, w);
+  }
+  toString = () => `terminateChild(#${this.k})`;
+}
+
+class DynamicRefused implements DynamicCommand {
+  constructor(readonly call: 'restartChild' | 'deleteChild' | 'terminateChild', readonly k: number | null) {}
+  check = () => true;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    const id = this.k === null || m.ids.length === 0 ? 'nope' : nth(m.ids, this.k);
+    const expected: CallErrorCode = this.call === 'terminateChild' ? 'not_found' : 'simple_one_for_one';
+    expect(await refusal(() => w.tree[this.call](w.path, id))).toBe(expected);
+    dynamicAgree(m, w);
+  }
+  toString = () => `${this.call}(${this.k === null ? "'nope'" : `#${this.k}`})`;
+}
+
+class DynamicCrash implements DynamicCommand {
+  constructor(readonly k: number) {}
+  check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    const id = nth(m.ids, this.k);
+    const { exit, pid } = await kill(w, id, 'SIGKILL', true);
+    expect(exit).toMatchObject({ reason: { signal: 'SIGKILL' }, action: 'restart' });
+    expect(pidOf(w, id)).not.toBe(pid);
+    dynamicAgree(m, w);
+  }
+  toString = () => `crash(#${this.k})`;
+}
+
+class DynamicExitNormally implements DynamicCommand {
+  constructor(readonly k: number) {}
+  check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    const id = nth(m.ids, this.k);
+    const { exit } = await kill(w, id, 'SIGUSR2', false);
+    expect(exit).toMatchObject({ reason: 'normal', action: 'remove' });
+    m.ids = m.ids.filter((x) => x !== id);
+    dynamicAgree(m, w);
+  }
+  toString = () => `exitNormally(#${this.k})`;
+}
+
+/** Each run starts with two dynamic children, so that commands on existing children apply from the first one. */
+async function startTwo(w: World): Promise<DynamicModel> {
+  expect(w.tree.whichChildren(w.path)).toEqual([]);
+  await w.tree.startChild(w.path, ['first']);
+  await w.tree.startChild(w.path);
+  return { ids: [`${TEMPLATE.id}-1`, `${TEMPLATE.id}-2`], starts: 2 };
+}
+
+const extraArgs = fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9=.-]{0,7}$/), { maxLength: 3 });
+const pick = fc.nat({ max: 15 });
+
+const dynamicCommands = fc.commands<DynamicModel, World, false>([
+  extraArgs.map((args) => new DynamicStart(args)),
+  extraArgs.map((args) => new DynamicStart(args)),
+  pick.map((k) => new DynamicTerminate(k)),
+  fc.record({ call: fc.constantFrom('restartChild' as const, 'deleteChild' as const), k: fc.option(pick) })
+    .map(({ call, k }) => new DynamicRefused(call, k)),
+  fc.constant(new DynamicRefused('terminateChild', null)),
+  pick.map((k) => new DynamicCrash(k)),
+  pick.map((k) => new DynamicExitNormally(k)),
+], { maxCommands: RUNS.maxCommands });
+
+// ---------------------------------------------------------------------------------------------------------------
+// (b) a static one_for_one supervisor.
+//
+// The model, as OTP: children in start order, each running or stopped (OTP's pid =/= undefined), with its restart
+// type. start_child: a new id (never used, or one whose spec went away) is started and appended; an existing id is
+// {already_started, Pid} if it runs, already_present if not. terminate_child: the child stops and its spec is
+// kept, except a temporary child's, which goes; a stopped child stays stopped; an unknown id is not_found.
+// restart_child: a stopped child starts again; a running one is `running`. delete_child: a stopped child's spec
+// goes; a running one is `running`. A child that dies: permanent always restarted; transient restarted unless the
+// exit is normal (then kept, stopped); temporary never restarted, removed.
+
+interface StaticChild {
+  id: string;
+  restart: RestartType;
+  running: boolean;
+}
+
+interface StaticModel {
+  children: StaticChild[];
+  /** Ids handed out to new children so far: the next fresh id is `w${fresh + 1}`. */
+  fresh: number;
+  /** Ids whose spec is gone (deleted, or a temporary child that ended): free to be started again. */
+  gone: string[];
+}
+
+type StaticCommand = fc.AsyncCommand<StaticModel, World>;
+
+/** The spec's own children, one of each restart type. */
+const INITIAL: StaticChild[] = [
+  { id: 'a', restart: 'permanent', running: true },
+  { id: 'b', restart: 'transient', running: true },
+  { id: 'c', restart: 'temporary', running: true },
+];
+
+const staticWorker = (id: string, restart: RestartType) => worker({ id, module: CONTROLLED, restart });
+
+/** The supervisor starts its spec's children, in order. */
+const asSpecified = async (): Promise<StaticModel> => ({ children: INITIAL.map((c) => ({ ...c })), fresh: 0, gone: [] });
+
+function staticAgree(m: StaticModel, w: World): void {
+  const children = w.tree.whichChildren(w.path);
+  expect(children.map((c) => ({ id: c.id, restart: c.restart, status: c.status })))
+    .toEqual(m.children.map((c) => ({ id: c.id, restart: c.restart, status: c.running ? 'running' : 'stopped' })));
+  const specs = m.children.length;
+  const active = m.children.filter((c) => c.running).length;
+  expect(w.tree.countChildren(w.path)).toEqual({ specs, active, supervisors: 0, workers: specs, listeners: 0 });
+  pidsAgree(w, children);
+}
+
+/** Which child a call is about: the k-th running or the k-th stopped one (any child, if none is), or an unknown id. */
+type Existing = { among: 'running' | 'stopped'; k: number };
+type Target = Existing | 'missing';
+function targetId(m: Readonly<StaticModel>, target: Target): string {
+  if (target === 'missing' || m.children.length === 0) return 'nope';
+  const among = m.children.filter((c) => c.running === (target.among === 'running'));
+  return nth(among.length > 0 ? among : m.children, target.k).id;
+}
+const showTarget = (target: Target) => (target === 'missing' ? "'nope'" : `${target.among} #${target.k}`);
+const childOf = (m: StaticModel, id: string) => m.children.find((c) => c.id === id);
+const remove = (m: StaticModel, id: string) => {
+  m.children = m.children.filter((c) => c.id !== id);
+  m.gone.push(id);
+};
+
+/** startChild with an id no child has: a fresh one, or (reuse = k) the k-th id whose spec is gone. */
+class StaticStartNew implements StaticCommand {
+  constructor(readonly restart: RestartType, readonly reuse: number | null) {}
+  check = () => true;
+  async run(m: StaticModel, w: World): Promise<void> {
+    const reused = this.reuse === null || m.gone.length === 0 ? undefined : nth(m.gone, this.reuse);
+    const id = reused ?? `w${m.fresh + 1}`;
+    const info = await w.tree.startChild(w.path, staticWorker(id, this.restart));
+    expect(info).toMatchObject({ id, status: 'running', restart: this.restart });
+    expect(isAlive(info.pid)).toBe(true);
+    if (reused === undefined) m.fresh += 1;
+    else m.gone = m.gone.filter((x) => x !== id);
+    m.children.push({ id, restart: this.restart, running: true });
+    staticAgree(m, w);
+  }
+  toString = () => `startChild(${this.reuse === null ? 'fresh' : `gone #${this.reuse}`} ${this.restart})`;
+}
+
+class StaticStartExisting implements StaticCommand {
+  constructor(readonly target: Existing) {}
+  check = (m: Readonly<StaticModel>) => m.children.length > 0;
+  async run(m: StaticModel, w: World): Promise<void> {
+    const child = childOf(m, targetId(m, this.target))!;
+    const code = await refusal(() => w.tree.startChild(w.path, staticWorker(child.id, child.restart)));
+    expect(code).toBe(child.running ? 'already_started' : 'already_present');
+    staticAgree(m, w);
+  }
+  toString = () => `startChild(existing ${showTarget(this.target)})`;
+}
+
+class StaticTerminate implements StaticCommand {
+  constructor(readonly target: Target) {}
+  check = () => true;
+  async run(m: StaticModel, w: World): Promise<void> {
+    const id = targetId(m, this.target);
+    const child = childOf(m, id);
+    if (!child) {
+      expect(await refusal(() => w.tree.terminateChild(w.path, id))).toBe('not_found');
+    } else {
+      const pid = child.running ? pidOf(w, id) : undefined;
+      await w.tree.terminateChild(w.path, id);
+      if (pid !== undefined) expect(isAlive(pid), `terminated ${id} (pid ${pid}) is gone`).toBe(false);
+      if (child.restart === 'temporary') remove(m, id);
+      else child.running = false;
+    }
+    staticAgree(m, w);
+  }
+  toString = () => `terminateChild(${showTarget(this.target)})`;
+}
+
+class StaticRestart implements StaticCommand {
+  constructor(readonly target: Target) {}
+  check = () => true;
+  async run(m: StaticModel, w: World): Promise<void> {
+    const id = targetId(m, this.target);
+    const child = childOf(m, id);
+    if (!child || child.running) {
+      expect(await refusal(() => w.tree.restartChild(w.path, id))).toBe(child ? 'running' : 'not_found');
+    } else {
+      const info = await w.tree.restartChild(w.path, id);
+      expect(info).toMatchObject({ id, status: 'running' });
+      child.running = true;
+    }
+    staticAgree(m, w);
+  }
+  toString = () => `restartChild(${showTarget(this.target)})`;
+}
+
+class StaticDelete implements StaticCommand {
+  constructor(readonly target: Target) {}
+  check = () => true;
+  async run(m: StaticModel, w: World): Promise<void> {
+    const id = targetId(m, this.target);
+    const child = childOf(m, id);
+    if (!child || child.running) {
+      expect(await refusal(() => w.tree.deleteChild(w.path, id))).toBe(child ? 'running' : 'not_found');
+    } else {
+      await w.tree.deleteChild(w.path, id);
+      remove(m, id);
+    }
+    staticAgree(m, w);
+  }
+  toString = () => `deleteChild(${showTarget(this.target)})`;
+}
+
+/** A running child dies by itself: SIGKILL (abnormal) or SIGUSR2 (exit 0, normal). */
+class StaticDies implements StaticCommand {
+  constructor(readonly k: number, readonly how: 'crash' | 'exitNormally') {}
+  check = (m: Readonly<StaticModel>) => m.children.some((c) => c.running);
+  async run(m: StaticModel, w: World): Promise<void> {
+    const child = nth(m.children.filter((c) => c.running), this.k);
+    const normal = this.how === 'exitNormally';
+    const restarted = child.restart === 'permanent' || (child.restart === 'transient' && !normal);
+    const { exit, pid } = await kill(w, child.id, normal ? 'SIGUSR2' : 'SIGKILL', restarted);
+    const action = restarted ? 'restart' : child.restart === 'temporary' ? 'remove' : 'keep_stopped';
+    expect(exit).toMatchObject({ reason: normal ? 'normal' : { signal: 'SIGKILL' }, action });
+    if (restarted) expect(pidOf(w, child.id)).not.toBe(pid);
+    else if (child.restart === 'temporary') remove(m, child.id);
+    else child.running = false;
+    staticAgree(m, w);
+  }
+  toString = () => `${this.how}(running #${this.k})`;
+}
+
+const restartType = fc.constantFrom<RestartType>('permanent', 'transient', 'temporary');
+const existing: fc.Arbitrary<Existing> = fc.record({ among: fc.constantFrom('running' as const, 'stopped' as const), k: pick });
+const target: fc.Arbitrary<Target> = fc.oneof({ weight: 4, arbitrary: existing }, { weight: 1, arbitrary: fc.constant('missing' as const) });
+
+const staticCommands = fc.commands<StaticModel, World, false>([
+  restartType.map((r) => new StaticStartNew(r, null)),
+  fc.tuple(restartType, fc.option(pick)).map(([r, reuse]) => new StaticStartNew(r, reuse)),
+  existing.map((t) => new StaticStartExisting(t)),
+  target.map((t) => new StaticTerminate(t)),
+  target.map((t) => new StaticTerminate(t)),
+  target.map((t) => new StaticRestart(t)),
+  target.map((t) => new StaticDelete(t)),
+  pick.map((k) => new StaticDies(k, 'crash')),
+  pick.map((k) => new StaticDies(k, 'exitNormally')),
+], { maxCommands: RUNS.maxCommands });
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One run: its own tree, brought to the model's initial state by `given`, then the commands, then a graceful stop
+ * that must leave no worker behind.
+ */
+async function runAgainstModel<M extends object>(
+  spec: SupervisorSpec,
+  given: (w: World) => Promise<M>,
+  agree: (m: M, w: World) => void,
+  cmds: Iterable<fc.AsyncCommand<M, World>>,
+): Promise<void> {
+  const world = await open(spec);
+  try {
+    const model = await given(world);
+    agree(model, world);
+    await fc.asyncModelRun(() => ({ model, real: world }), cmds);
+    expect(await world.tree.stop()).toBe('normal');
+    const survivors = startedPids(world).filter(isAlive);
+    expect(survivors, 'workers alive after stop()').toEqual([]);
+  } finally {
+    await close(world);
+  }
+}
+
+describe('run-time child management against an OTP model, on real workers', () => {
+  it('simple_one_for_one: startChild, terminateChild, refused restart/delete, crashes and normal exits', async () => {
+    const spec = supervisor({ id: 'jobs', strategy: 'simple_one_for_one', intensity: 100, period: 5000, template: TEMPLATE });
+    await fc.assert(
+      fc.asyncProperty(dynamicCommands, (cmds) =>
+        runAgainstModel<DynamicModel>(spec, startTwo, dynamicAgree, cmds)),
+      assertOptions,
+    );
+  }, PROPERTY_TIMEOUT);
+
+  it('one_for_one: startChild, terminateChild, restartChild, deleteChild, crashes and normal exits', async () => {
+    const spec = supervisor({
+      id: 'pool', strategy: 'one_for_one', intensity: 100, period: 5000,
+      children: INITIAL.map((c) => staticWorker(c.id, c.restart)),
+    });
+    await fc.assert(
+      fc.asyncProperty(staticCommands, (cmds) =>
+        runAgainstModel<StaticModel>(spec, asSpecified, staticAgree, cmds)),
+      assertOptions,
+    );
+  }, PROPERTY_TIMEOUT);
+});
