@@ -82,6 +82,21 @@ describe('round_robin bookkeeping', () => {
     expect(rr.stats()).toMatchObject({ dispatched: 1, queued: 0, inFlight: 2 });
   });
 
+  it('a worker that dies while a handle is unacknowledged (node never emits disconnect): close reclaims it', async () => {
+    const { rr, source } = setup();
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    const attachment = rr.attach(a);
+    attachment.ready();
+    const c1 = source.connect('c1');
+    attachment.detach(); // at 'exit', the channel still looked connected
+    expect(rr.stats()).toMatchObject({ attached: 1, inFlight: 1 });
+    (a as { connected: boolean }).connected = false;
+    a.emit('close', null, 'SIGKILL');
+    expect(rr.stats()).toMatchObject({ attached: 0, redispatched: 1, queued: 1 });
+    rr.attach(b).ready();
+    expect(c1.sentTo.map((s) => s.pid)).toEqual([a.pid, b.pid]);
+  });
+
   it('a worker whose channel closes before acknowledging: its connection goes first to the next worker', async () => {
     const { rr, source } = setup();
     const [a, b] = [fakeWorker(), fakeWorker()];

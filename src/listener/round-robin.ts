@@ -107,6 +107,8 @@ export class RoundRobinListener<C extends Connection> {
       if (message?.type === 'arbor:connection-ack' && message.listener === this.id) this.acknowledged(slot, message.seq);
     };
     // Acks can no longer arrive once the channel is closed; 'disconnect' comes after every message it carried.
+    // But node postpones 'disconnect' while handles it sent are unacknowledged, forever if the worker died:
+    // 'close' (after the channel is read to its end) is the one event that always comes.
     const onDisconnect = (): void => this.reclaim(slot);
     const slot: WorkerSlot<C> = {
       process: worker,
@@ -115,11 +117,13 @@ export class RoundRobinListener<C extends Connection> {
       release: () => {
         worker.off('message', onMessage);
         worker.off('disconnect', onDisconnect);
+        worker.off('close', onDisconnect);
       },
     };
     this.workers.set(worker, slot);
     worker.on('message', onMessage);
     worker.once('disconnect', onDisconnect);
+    worker.once('close', onDisconnect);
 
     const message: ParentMessage = { type: 'arbor:handle', listener: this.id, mode: 'round_robin' };
     if (worker.connected) worker.send(message, (error: Error | null) => error && this.reclaim(slot));
