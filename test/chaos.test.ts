@@ -2,21 +2,18 @@
 // fault kind injected into its workers by runChaos() while 16 clients open a new connection per request. Nothing a
 // client sends may be refused, and nothing may leak: no orphan worker, no descriptor, no memory in the supervisor.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChaos } from '../src/chaos/run.js';
 import { ControlClient, ControlError, type ProcStats } from '../src/cli/client.js';
 import type { EventsPage } from '../src/cli/event-log.js';
 import { isAlive } from './support/tree.js';
+import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(repo, 'dist/cli/main.js');
 const EXAMPLE = join(repo, 'examples/http-service/spec.js');
 
 const WORKERS = 2;
@@ -25,17 +22,9 @@ const DURATION_MS = 15_000;
 /** Fixed, so a failure can be replayed: `arbor chaos --seed 20261128 ...` against the same example. */
 const SEED = 20261128;
 
-interface LogLine { event?: string; supervisor?: string; child?: string; pid?: number; address?: string; [key: string]: unknown }
-
-interface Arbor {
-  proc: ChildProcess;
-  control: string;
+interface Arbor extends ArborRun {
   /** A value only this run's processes carry in their environment: the orphan scan looks for it. */
   marker: string;
-  lines: LogLine[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  line(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
 }
 
 const started: Arbor[] = [];
@@ -68,42 +57,11 @@ function workerPids(arbor: Arbor): number[] {
 function runExample(env: Record<string, string>): Arbor {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-chaos-'));
   dirs.push(dir);
-  const control = join(dir, 'ctl.sock');
   const marker = `ARBOR_CHAOS_TEST_RUN=${randomUUID()}`;
   const [markerKey, markerValue] = marker.split('=') as [string, string];
-  const proc = spawn(process.execPath, [CLI, 'run', EXAMPLE, '--control', control], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', PORT: '0', WORKERS: String(WORKERS), [markerKey]: markerValue, ...env },
-  });
-  const lines: LogLine[] = [];
-  const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
-  createInterface({ input: proc.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
-    lines.push(line);
-    for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
-  });
-  let stderr = '';
-  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('close', (code, signal) => resolve({ code, signal }));
-  });
   const arbor: Arbor = {
-    proc, control, marker, lines, exited,
-    stderr: () => stderr,
-    line: (match, what, timeoutMs = 20_000) => {
-      const past = lines.find(match);
-      if (past) return Promise.resolve(past);
-      return new Promise((resolve, reject) => {
-        const fail = (why: string) => () => {
-          if (waiters.delete(waiter)) reject(new Error(`${why} before ${what}; stderr: ${stderr.slice(-2000)}`));
-        };
-        const timer = setTimeout(fail(`timed out (${timeoutMs} ms)`), timeoutMs);
-        const waiter = { match, resolve: (line: LogLine) => (clearTimeout(timer), resolve(line)) };
-        waiters.add(waiter);
-        void exited.then(() => setImmediate(fail('arbor exited')));
-      });
-    },
+    ...spawnArborRun(EXAMPLE, dir, { PORT: '0', WORKERS: String(WORKERS), [markerKey]: markerValue, ...env }),
+    marker,
   };
   started.push(arbor);
   return arbor;

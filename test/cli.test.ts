@@ -1,33 +1,21 @@
 // The `arbor` command as a user runs it: a real `arbor run` process, its control socket, and the client commands.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/cli/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { fixture, isAlive } from './support/tree.js';
+import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(repo, 'dist/cli/main.js');
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 
-interface LogLine { event?: string; supervisor?: string; child?: string; pid?: number; [key: string]: unknown }
-
-interface Arbor {
-  proc: ChildProcess;
-  control: string;
-  lines: LogLine[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first log line (past or future) that matches. */
-  line(match: (line: LogLine) => boolean, what: string): Promise<LogLine>;
-}
+type Arbor = ArborRun;
 
 const started: Arbor[] = [];
 const dirs: string[] = [];
@@ -59,40 +47,7 @@ function tempDir(): string {
 
 /** `arbor run <spec>` in a fresh temp dir, with its control socket there; TMPDIR keeps its latest-run file there too. */
 function runArbor(spec: string, dir = tempDir()): Arbor {
-  const control = join(dir, 'ctl.sock');
-  const proc = spawn(process.execPath, [CLI, 'run', spec, '--control', control], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '' },
-  });
-  const lines: LogLine[] = [];
-  const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
-  createInterface({ input: proc.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
-    lines.push(line);
-    for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
-  });
-  let stderr = '';
-  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    // 'close' comes after stdout ended, so every log line has been read by then.
-    proc.on('close', (code, signal) => resolve({ code, signal }));
-  });
-  const arbor: Arbor = {
-    proc, control, lines, exited,
-    stderr: () => stderr,
-    line: (match, what) => {
-      const past = lines.find(match);
-      if (past) return Promise.resolve(past);
-      return new Promise((resolve, reject) => {
-        const waiter = { match, resolve };
-        waiters.add(waiter);
-        void exited.then(() => setImmediate(() => {
-          if (waiters.delete(waiter)) reject(new Error(`arbor exited before ${what}; stderr: ${stderr}`));
-        }));
-      });
-    },
-  };
+  const arbor = spawnArborRun(spec, dir);
   started.push(arbor);
   return arbor;
 }

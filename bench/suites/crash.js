@@ -12,17 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { now, sleep } from '../lib/clock.js';
 import { get } from '../lib/http.js';
 import { launch } from '../lib/launch.js';
+import { oneWorkerConfigs } from '../lib/one-worker-configs.js';
 import { countBy, median, shuffle } from '../lib/stats.js';
 
 const REPLACEMENT_TIMEOUT_MS = 10_000;
 
-export const crashConfigs = [
-  { name: 'arbor shared', script: 'arbor.js', args: ['shared', 1] },
-  { name: 'arbor round_robin', script: 'arbor.js', args: ['round_robin', 1] },
-  { name: 'arbor shared + standby', script: 'arbor.js', args: ['shared', 1, 'standby'] },
-  { name: 'cluster SCHED_RR (re-fork on exit)', script: 'cluster.js', args: ['rr', 1] },
-  { name: 'cluster SCHED_NONE (re-fork on exit)', script: 'cluster.js', args: ['none', 1] },
-];
+export const crashConfigs = oneWorkerConfigs;
 
 const server = (file) => fileURLToPath(new URL(`../servers/${file}`, import.meta.url));
 

@@ -4,19 +4,14 @@
 import { now, sleep } from '../lib/clock.js';
 import { get } from '../lib/http.js';
 import { launch } from '../lib/launch.js';
+import { oneWorkerConfigs } from '../lib/one-worker-configs.js';
 import { countBy, percentile } from '../lib/stats.js';
 
 /** Longer than Linux's 1 s SYN retransmit, so a dropped SYN shows as a late success, not a timeout. */
 const REQUEST_TIMEOUT_MS = 3000;
 const REPLACEMENT_TIMEOUT_MS = 5000;
 
-export const refusedConfigs = [
-  { name: 'arbor shared', script: 'arbor.js', args: ['shared', 1] },
-  { name: 'arbor round_robin', script: 'arbor.js', args: ['round_robin', 1] },
-  { name: 'arbor shared + standby', script: 'arbor.js', args: ['shared', 1, 'standby'] },
-  { name: 'cluster SCHED_RR (re-fork on exit)', script: 'cluster.js', args: ['rr', 1] },
-  { name: 'cluster SCHED_NONE (re-fork on exit)', script: 'cluster.js', args: ['none', 1] },
-];
+export const refusedConfigs = oneWorkerConfigs;
 
 async function openConnections(port, rate, until, results) {
   const start = now();

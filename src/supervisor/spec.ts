@@ -26,6 +26,7 @@ export interface WorkerOptions extends CommonOptions {
   startTimeout?: number;
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
+  standby?: boolean;
 }
 
 export interface ListenerOptions extends CommonOptions {

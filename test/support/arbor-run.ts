@@ -1,0 +1,63 @@
+// Test support: `arbor run <spec>` as a real process (from dist/, as installed), its JSON log read line by line.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const repo = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(repo, 'dist/cli/main.js');
+
+export interface LogLine { event?: string; supervisor?: string; child?: string; pid?: number; address?: string; [key: string]: unknown }
+
+export interface ArborRun {
+  proc: ChildProcess;
+  control: string;
+  lines: LogLine[];
+  stderr: () => string;
+  /** Resolves on 'close', after stdout ended: every log line has been read by then. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The first log line (past or future) that matches; rejects if arbor exits first or after `timeoutMs`. */
+  line(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+}
+
+/**
+ * Spawns `arbor run <spec>` detached (it leads its own process group) with its control socket in `dir`;
+ * TMPDIR points there too, so its latest-run file stays out of the way of other runs.
+ */
+export function spawnArborRun(spec: string, dir: string, env: Record<string, string> = {}): ArborRun {
+  const control = join(dir, 'ctl.sock');
+  const proc = spawn(process.execPath, [CLI, 'run', spec, '--control', control], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', ...env },
+  });
+  const lines: LogLine[] = [];
+  const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
+  createInterface({ input: proc.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as LogLine;
+    lines.push(line);
+    for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    proc, control, lines, exited,
+    stderr: () => stderr,
+    line: (match, what, timeoutMs = 30_000) => {
+      const past = lines.find(match);
+      if (past) return Promise.resolve(past);
+      return new Promise((resolve, reject) => {
+        const fail = (why: string) => () => {
+          if (waiters.delete(waiter)) reject(new Error(`${why} before ${what}; stderr: ${stderr.slice(-2000)}`));
+        };
+        const timer = setTimeout(fail(`timed out (${timeoutMs} ms)`), timeoutMs);
+        const waiter = { match, resolve: (line: LogLine) => (clearTimeout(timer), resolve(line)) };
+        waiters.add(waiter);
+        void exited.then(() => setImmediate(fail('arbor exited')));
+      });
+    },
+  };
+}
