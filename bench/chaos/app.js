@@ -10,7 +10,7 @@ const server = http.createServer((req, res) => {
 
 if (process.env.ARBOR_WORKER === '1') {
   // The `throw` fault arrives over IPC (arbor:chaos), honoured because the spec sets ARBOR_CHAOS=1.
-  const { serve } = await import('arbor/worker');
+  const { serve } = await import('arbor-otp/worker');
   await serve(server);
 } else {
   // cluster and PM2 have no fault channel of their own: the bench asks for the uncaught exception with SIGUSR2.

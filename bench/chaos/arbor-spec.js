@@ -1,7 +1,7 @@
 // arbor for the chaos bench: a shared listener on 127.0.0.1:$PORT and a pool of $WORKERS app.js workers
 // (standby workers with ARBOR_STANDBY=1).
 import { fileURLToPath } from 'node:url';
-import { listener, supervisor, worker } from 'arbor';
+import { listener, supervisor, worker } from 'arbor-otp';
 
 const size = Number(process.env.WORKERS ?? 1);
 

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runChaos } from 'arbor/chaos';
+import { runChaos } from 'arbor-otp/chaos';
 import { processesMarked, startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { ArborTarget } from 'arbor/chaos';
+import { ArborTarget } from 'arbor-otp/chaos';
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const CLI = here('../../dist/cli/main.js');

@@ -3,7 +3,7 @@
 // `standby`: workers restart into a parked, already booted node process (the worker spec's `standby: true`).
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { listener, start, supervisor, worker } from 'arbor';
+import { listener, start, supervisor, worker } from 'arbor-otp';
 import { event, onStop, report } from './ipc.js';
 
 const mode = process.argv[2] === 'round_robin' ? 'round_robin' : 'shared';

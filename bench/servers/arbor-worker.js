@@ -3,7 +3,7 @@
 const entry = performance.timeOrigin + performance.now();
 const { startMarks } = await import('./marks.js');
 const marks = startMarks(entry);
-const { serve } = await import('arbor/worker');
+const { serve } = await import('arbor-otp/worker');
 marks.mark('runtimeLoaded');
 const { createApp } = await import('../worker-app.js');
 marks.mark('appLoaded');

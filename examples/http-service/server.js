@@ -1,7 +1,7 @@
 // One HTTP worker of the example service. It never binds a port: serve() listens on the socket the
 // supervisor's listener hands it, and announces ready only once it is serving.
 import http from 'node:http';
-import { onShutdown, serve } from 'arbor/worker';
+import { onShutdown, serve } from 'arbor-otp/worker';
 
 const routes = {
   '/': (req, res) => res.end(`hello from worker ${process.pid}\n`),

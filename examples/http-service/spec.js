@@ -3,7 +3,7 @@
 // rest_for_one: if the listener itself ever restarts, the pool after it restarts too and gets the new socket.
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { listener, supervisor, worker } from 'arbor';
+import { listener, supervisor, worker } from 'arbor-otp';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';

@@ -1,7 +1,7 @@
 // A tree for `arbor run examples/workers/spec.js`: two tickers, and a pool of jobs started at run time
 // (`arbor start-child root/jobs <name>`). No listener, so no port is needed.
 import { fileURLToPath } from 'node:url';
-import { supervisor, worker } from 'arbor';
+import { supervisor, worker } from 'arbor-otp';
 
 const ticker = fileURLToPath(new URL('./ticker.js', import.meta.url));
 

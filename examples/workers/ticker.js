@@ -1,6 +1,6 @@
 // A worker that ticks once a second, logging one JSON line per tick to stderr (stdout is the tree's log).
 // Its args name it: `node ticker.js a` ticks as "a". It runs alone too (`node examples/workers/ticker.js`).
-import { onShutdown, ready } from 'arbor/worker';
+import { onShutdown, ready } from 'arbor-otp/worker';
 
 const name = process.argv.slice(2).join(' ') || 'ticker';
 const intervalMs = Number(process.env.TICK_MS ?? 1000);
