@@ -44,6 +44,9 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     return problems;
   }
   validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [] }, report);
+  if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
+    report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
+  }
   return problems;
 }
 
@@ -81,6 +84,9 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   if (!isPosInt(spec.period)) report(`${path}.period`, `must be an integer > 0 (ms), got ${show(spec.period)}`);
   if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
     report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
+  }
+  if (path !== 'root' && spec.drainDelay !== undefined) {
+    report(`${path}.drainDelay`, 'only the root supervisor takes a drainDelay (it delays the stop of the whole tree)');
   }
   if (!Array.isArray(spec.children)) {
     report(`${path}.children`, 'must be an array of child specs');
