@@ -170,7 +170,7 @@ describe('arbor run under systemd-socket-activate', () => {
     })();
     for (let crash = 0; crash < 4; crash += 1) {
       const workers = arbor.lines.filter((l) => l.event === 'child_started' && l.supervisor === 'root/pool');
-      const victim = workers.findLast((l) => l.child === `w${(crash % 2) + 1}`)!;
+      const victim = workers.filter((l) => l.child === `w${(crash % 2) + 1}`).at(-1)!;
       const before = workers.length;
       process.kill(victim.pid!, 'SIGKILL');
       await until(() => (arbor.lines.filter((l) => l.event === 'child_started' && l.supervisor === 'root/pool').length > before ? true : undefined), `restart ${crash + 1}`);
