@@ -78,6 +78,11 @@ export interface SupervisorSpec extends CommonChildSpec {
   children: ChildSpec[];
   /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
   template?: WorkerSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;

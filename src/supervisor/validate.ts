@@ -22,7 +22,7 @@ const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
   worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
-  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template'],
+  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
 };
 const HEARTBEAT_FIELDS = ['interval', 'timeout'];
 /** Deeper than this is a generated spec gone wrong (a real tree is a few levels deep), not a design. */
@@ -113,6 +113,9 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     return problems;
   }
   validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
+    report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
+  }
   return problems;
 }
 
@@ -160,6 +163,9 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   if (!isPosInt(spec.period)) report(`${path}.period`, `must be an integer > 0 (ms), got ${show(spec.period)}`);
   if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
     report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
+  }
+  if (path !== 'root' && spec.drainDelay !== undefined) {
+    report(`${path}.drainDelay`, 'only the root supervisor takes a drainDelay (it delays the stop of the whole tree)');
   }
   if (!Array.isArray(spec.children)) {
     report(`${path}.children`, 'must be an array of child specs');

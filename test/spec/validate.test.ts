@@ -55,6 +55,13 @@ describe('supervisor flags', () => {
     expect(validateSpec(spec)).toEqual([problem('root.children[1].id', "duplicate id 'a' (also root.children[0])")]);
   });
 
+  test('drainDelay: a non-negative integer on the root; on a nested supervisor it is refused', () => {
+    expect(validateSpec(supervisor({ drainDelay: 2000 }))).toEqual([]);
+    expect(validateSpec(supervisor({ drainDelay: bad(-1) }))).toEqual([problem('root.drainDelay', 'integer >= 0')]);
+    const nested = supervisor({ children: [supervisor({ id: 'pool', drainDelay: 100 })] });
+    expect(validateSpec(nested)).toEqual([problem('root.children[0].drainDelay', 'only the root supervisor')]);
+  });
+
   test('the same id under different supervisors is fine', () => {
     const spec = supervisor({ children: [worker({ id: 'a', module: MODULE }), supervisor({ id: 'b', children: [worker({ id: 'a', module: MODULE })] })] });
     expect(validateSpec(spec)).toEqual([]);
