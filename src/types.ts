@@ -7,6 +7,8 @@ export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
 export type ChildType = 'worker' | 'supervisor' | 'listener';
 export type ListenerMode = 'shared' | 'round_robin';
+export type StandbyMode = 'warm' | 'hot';
+export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
 
 /** Why a child stopped. `normal`, `shutdown` and `{ shutdown }` are the normal ones; all others are abnormal. */
 export type ExitReason =
@@ -52,10 +54,12 @@ export interface WorkerSpec extends CommonChildSpec {
   /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
   maxMemory?: number;
   /**
-   * Keep one node process booted and parked for this worker, so a restart skips node's start-up (~90 ms): the
-   * replacement only loads the module. Costs one idle process per distinct execArgv/cwd in the tree.
+   * Spare processes forked ahead of need, so that a restart takes one over instead of starting node:
+   * `'warm'` (or `true`): node booted, the module not loaded yet; `'hot'`: the module loaded and run up to
+   * `serve()` / `ready()`; `{ mode, count }`: keep `count` spares. Spares are kept per distinct start-up
+   * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerSpec extends CommonChildSpec {
@@ -81,6 +85,11 @@ export interface SupervisorSpec extends CommonChildSpec {
   children: ChildSpec[];
   /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
   template?: WorkerSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;
@@ -91,4 +100,17 @@ export function isNormalExit(reason: ExitReason): boolean {
 
 export function formatReason(reason: ExitReason): string {
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
+/** An exit reason in words, for messages a person reads (logs and `--json` keep the reason itself). */
+export function describeReason(reason: ExitReason): string {
+  if (typeof reason === 'string') return reason;
+  if ('startFailed' in reason) return String(reason.startFailed);
+  if ('error' in reason) return `uncaught ${String(reason.error)}`;
+  if ('code' in reason) return `exited with code ${reason.code}`;
+  if ('signal' in reason) return `killed by ${reason.signal}`;
+  if ('hung' in reason) return `hung (no heartbeat answer for ${reason.hung} ms)`;
+  if ('memory' in reason) return `over its memory limit (${reason.memory} bytes)`;
+  if ('shutdown' in reason) return 'shut itself down';
+  return formatReason(reason);
 }
