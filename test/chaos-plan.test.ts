@@ -1,6 +1,6 @@
 // The pure parts of the chaos kit: the seeded schedule, the command-line values, the event log's paging.
 import { describe, expect, it } from 'vitest';
-import { EventLog } from '../src/cli/event-log.js';
+import { EventLog } from '../src/control/event-log.js';
 import { RecoveryClock, WorkerWatch } from '../src/chaos/observe.js';
 import { ChaosUsageError, FAULT_KINDS, mulberry32, parseDuration, parseMix, planFaults, quietTailMs } from '../src/chaos/plan.js';
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChaos } from '../src/chaos/run.js';
-import { ControlClient, ControlError, type ProcStats } from '../src/cli/client.js';
-import type { EventsPage } from '../src/cli/event-log.js';
+import { ControlClient, ControlError, type ProcStats } from '../src/control/client.js';
+import type { EventsPage } from '../src/control/event-log.js';
 import { isAlive } from './support/tree.js';
 import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../src/cli/client.js';
+import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { fixture, isAlive } from './support/tree.js';
 import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';

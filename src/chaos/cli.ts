@@ -1,7 +1,7 @@
 // `arbor chaos`: the command line of runChaos(). Parses its own options, shows progress on stderr, prints the
 // report (text or --json) on stdout.
 import { parseArgs } from 'node:util';
-import { ControlError } from '../cli/client.js';
+import { ControlError } from '../control/client.js';
 import { ChaosUsageError, FAULT_KINDS, parseDuration, parseMix } from './plan.js';
 import { renderReport } from './report.js';
 import { ChaosError, runChaos } from './run.js';

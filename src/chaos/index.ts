@@ -12,4 +12,4 @@ export { FAULT_KINDS, parseMix, parseDuration, planFaults } from './plan.js';
 export type { FaultKind, FaultMix, PlannedFault } from './plan.js';
 export { findOrphans } from './orphans.js';
 export type { OrphanProcess } from './orphans.js';
-export type { ProcStats } from '../cli/client.js';
+export type { ProcStats } from '../control/client.js';

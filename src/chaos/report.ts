@@ -1,5 +1,5 @@
 // The result of a chaos run: one JSON-ready object (`--json`), and its rendering for a person.
-import type { ProcStats } from '../cli/client.js';
+import type { ProcStats } from '../control/client.js';
 import type { FailureKind } from './load.js';
 import type { OrphanProcess } from './orphans.js';
 import type { FaultKind } from './plan.js';

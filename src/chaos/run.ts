@@ -1,8 +1,8 @@
 // runChaos(): the library entry of `arbor chaos`. Drives HTTP load at a service while injecting a seeded schedule of
 // faults into its workers, then waits for the pool to recover and reports what clients saw and what leaked.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { locateControl } from '../cli/client.js';
-import type { ProcStats } from '../cli/client.js';
+import { locateControl } from '../control/client.js';
+import type { ProcStats } from '../control/client.js';
 import { Injector, type Injection } from './inject.js';
 import { LoadDriver } from './load.js';
 import { RecoveryClock, WorkerWatch, quantile } from './observe.js';

@@ -1,8 +1,8 @@
 // What a chaos run acts on and observes. ArborTarget is a running `arbor run`, reached over its control socket;
 // other process managers (the benchmark's node cluster and PM2) implement the same small interface.
 import type { SupervisorStatus } from '../supervisor/tree.js';
-import { EVENT_LOG_CAPACITY, EVENTS_PER_PAGE, type EventsPage, type LoggedEvent } from '../cli/event-log.js';
-import { ControlClient, type ProcStats } from '../cli/client.js';
+import { EVENT_LOG_CAPACITY, EVENTS_PER_PAGE, type EventsPage, type LoggedEvent } from '../control/event-log.js';
+import { ControlClient, type ProcStats } from '../control/client.js';
 
 /** A live worker process: `path` names its slot in the pool (stable across restarts), `pid` its incarnation. */
 export interface WorkerRef {

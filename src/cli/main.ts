@@ -11,9 +11,9 @@ import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supe
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
 import { formatReason, type ExitReason } from '../types.js';
-import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from './client.js';
-import { ControlServer } from './control.js';
-import { EventLog } from './event-log.js';
+import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
+import { ControlServer } from '../control/server.js';
+import { EventLog } from '../control/event-log.js';
 
 const USAGE = `Usage:
   arbor run <spec-module> [--control <path>] [--pretty]

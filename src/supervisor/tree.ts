@@ -11,10 +11,19 @@ import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
 import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
+import { eventStream, type EventStreamOptions } from './event-stream.js';
+
+/** A listener for one event name, typed by that event. */
+export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
+
+/** Listeners registered before anything starts, so they see every event of the initial start. */
+export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
   logger?: Logger | false;
+  /** Event listeners attached before the first child starts (`{ child_started: (e) => …, event: (e) => … }`). */
+  on?: TreeEventListeners;
 }
 
 export interface ChildInfo {
@@ -65,8 +74,9 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  private starting: Promise<this> | undefined;
 
-  /** Use `start(spec)`. */
+  /** Use `createTree(spec)` or `start(spec)`. */
   constructor(readonly spec: SupervisorSpec, logger: Logger) {
     super();
     this.logger = logger;
@@ -81,14 +91,33 @@ export class Tree extends EventEmitter implements TreeHost {
     }, undefined, this);
   }
 
-  /** @internal */
-  async run(): Promise<void> {
-    try {
-      await this.root.start();
-    } catch (error) {
-      this.standby.close();
-      throw error;
-    }
+  /**
+   * Starts every child in spec order and resolves with the tree once all are running; rejects (with nothing left
+   * running) if the root fails to start. Listeners attached before this call see every event. Idempotent.
+   */
+  start(): Promise<this> {
+    this.starting ??= this.root.start().then(
+      () => this,
+      (error: unknown) => {
+        this.standby.close();
+        throw error;
+      },
+    );
+    return this.starting;
+  }
+
+  /**
+   * The tree's events as an async iterator, from this call on; it ends after the root's `supervisor_stopped`.
+   * A consumer more than `buffer` events behind (default 10,000) gets an EventOverflowError instead of a gap.
+   */
+  events(options: EventStreamOptions = {}): AsyncIterableIterator<TreeEvent> {
+    return eventStream({
+      subscribe: (listener) => {
+        this.on('event', listener);
+        return () => this.off('event', listener);
+      },
+      isLast: (event) => event.event === 'supervisor_stopped' && event.supervisor === this.spec.id,
+    }, options);
   }
 
   publish(event: TreeEvent): void {
@@ -105,7 +134,8 @@ export class Tree extends EventEmitter implements TreeHost {
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
-  override on(event: TreeEventName | 'event', listener: (event: TreeEvent) => void): this;
+  override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
+  override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }
@@ -216,13 +246,28 @@ function listenerInfo(handle: ListenerHandle): ListenerInfo {
   };
 }
 
-/** Validates the spec, starts every child in order and resolves once the whole tree is running. */
-export async function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+/**
+ * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
+ * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
+ */
+export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tree {
   assertValidSpec(spec);
   // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
   // No pid/hostname base fields: events carry the pid of the process they are about.
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
   const tree = new Tree(spec, logger);
-  await tree.run();
+  for (const [name, listener] of Object.entries(options.on ?? {})) {
+    if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
+    tree.on(name as 'event', listener as (event: TreeEvent) => void);
+  }
   return tree;
+}
+
+/** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
+export function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+  try {
+    return createTree(spec, options).start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
