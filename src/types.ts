@@ -78,6 +78,11 @@ export interface SupervisorSpec extends CommonChildSpec {
   children: ChildSpec[];
   /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
   template?: WorkerSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;
@@ -88,4 +93,17 @@ export function isNormalExit(reason: ExitReason): boolean {
 
 export function formatReason(reason: ExitReason): string {
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
+/** An exit reason in words, for messages a person reads (logs and `--json` keep the reason itself). */
+export function describeReason(reason: ExitReason): string {
+  if (typeof reason === 'string') return reason;
+  if ('startFailed' in reason) return String(reason.startFailed);
+  if ('error' in reason) return `uncaught ${String(reason.error)}`;
+  if ('code' in reason) return `exited with code ${reason.code}`;
+  if ('signal' in reason) return `killed by ${reason.signal}`;
+  if ('hung' in reason) return `hung (no heartbeat answer for ${reason.hung} ms)`;
+  if ('memory' in reason) return `over its memory limit (${reason.memory} bytes)`;
+  if ('shutdown' in reason) return 'shut itself down';
+  return formatReason(reason);
 }

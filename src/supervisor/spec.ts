@@ -44,6 +44,7 @@ export interface SupervisorOptions extends Partial<CommonOptions> {
   autoShutdown?: AutoShutdown;
   children?: ChildSpec[];
   template?: WorkerSpec | WorkerOptions;
+  drainDelay?: number;
 }
 
 export function worker(options: WorkerOptions): WorkerSpec {

@@ -5,6 +5,7 @@ import { Server, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
 import { parseParentMessage, type ChaosFault, type WorkerMessage } from '../protocol.js';
+import { drain, drainOnStop } from './drain.js';
 
 /** True when this process was forked by an arbor supervisor. */
 export const supervised: boolean = typeof process.send === 'function' && process.env.ARBOR_WORKER === '1';
@@ -78,9 +79,12 @@ export async function listenerHandle(listenerId?: string): Promise<unknown> {
 
 /**
  * Serves a listener's connections with `server` (a net.Server; http.Server is one), then announces ready.
- * Not supervised, it listens on $PORT (or a free port) so the module also runs alone.
+ * On every planned stop the server is drained before the process exits: it stops accepting, requests in flight
+ * finish, keep-alive connections close after their current response. Not supervised, it listens on $PORT (or a
+ * free port) so the module also runs alone.
  */
 export async function serve(server: Server, options: ServeOptions = {}): Promise<void> {
+  drainOnStop(server);
   if (!supervised) {
     await listen(server, Number(process.env.PORT ?? 0), undefined);
     return;
@@ -133,6 +137,9 @@ function acceptConnectionsInto(server: Server, listener: string): void {
     server.emit('connection', socket);
     if (socket.isPaused()) socket.resume();
   });
+  // As net does after a listen (and node cluster's round-robin workers): http.Server starts tracking its
+  // connections on 'listening', which its timeouts and closeIdleConnections() (the drain) rely on.
+  server.emit('listening');
   const queued = queuedConnections.get(listener) ?? [];
   queuedConnections.delete(listener);
   for (const { seq, socket } of queued) deliverConnection(listener, seq, socket);
@@ -196,9 +203,13 @@ function onParentMessage(raw: unknown, handle: unknown): void {
   }
 }
 
-/** Runs the hooks once, in reverse order, then the last words, then exits 0. Later requests share the first. */
+/**
+ * Drains the served servers while the hooks run once, in reverse order; then the last words, then exits 0.
+ * Later requests share the first.
+ */
 function stop(lastWords?: () => Promise<void>): Promise<never> {
   stopping ??= (async (): Promise<never> => {
+    const drained = drain();
     for (const hook of [...hooks].reverse()) {
       try {
         await hook();
@@ -206,6 +217,7 @@ function stop(lastWords?: () => Promise<void>): Promise<never> {
         console.error('arbor: a shutdown hook failed:', err);
       }
     }
+    await drained;
     await lastWords?.();
     process.exit(0);
   })();
