@@ -2,7 +2,7 @@
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
   AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
-  SupervisorSpec, WorkerSpec,
+  StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -26,7 +26,7 @@ export interface WorkerOptions extends CommonOptions {
   startTimeout?: number;
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerOptions extends CommonOptions {
