@@ -68,8 +68,11 @@ export interface ListenerSpec extends CommonChildSpec {
   port: number;
   backlog: number;
   mode: ListenerMode;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd socket activation) instead of binding. */
-  fd?: number;
+  /**
+   * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
+   * socket activation — `'systemd'` (the only one passed) or `'systemd:<name>'` (its `FileDescriptorName=`).
+   */
+  fd?: number | 'systemd' | `systemd:${string}`;
 }
 
 export interface SupervisorSpec extends CommonChildSpec {

@@ -34,7 +34,7 @@ export interface ListenerOptions extends CommonOptions {
   port?: number;
   backlog?: number;
   mode?: ListenerMode;
-  fd?: number;
+  fd?: ListenerSpec['fd'];
 }
 
 export interface SupervisorOptions extends Partial<CommonOptions> {

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
 import type { SupervisorSpec } from '../types.js';
+import { isSystemdFd } from '../listener/activation.js';
 
 export interface SpecProblem {
   path: string;
@@ -267,7 +268,9 @@ function validateListener(spec: Obj, path: string, report: Report): void {
   }
   if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
   if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
-  if (spec.fd !== undefined && !isNonNegInt(spec.fd)) report(`${path}.fd`, `must be a file descriptor (integer >= 0), got ${show(spec.fd)}`);
+  if (spec.fd !== undefined && !isNonNegInt(spec.fd) && !isSystemdFd(spec.fd)) {
+    report(`${path}.fd`, `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`);
+  }
 }
 
 /** More spares than this for one start-up is a typo, not a plan (each is a whole node process). */
