@@ -28,6 +28,7 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
         ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
         `restarts ${child.restarts}`,
         `up ${formatUptime(child.uptime)}`,
+        ...(child.restartIn !== undefined ? [`backoff: restart in ${(child.restartIn / 1000).toFixed(1)}s`] : []),
         ...(figures?.(child, `${node.path}/${child.id}`) ?? []),
         ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
       ];
