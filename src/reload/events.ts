@@ -7,5 +7,5 @@ export type ReloadEvent =
   | { event: 'child_replaced'; supervisor: string; child: string; oldPid: number | undefined; newPid: number | undefined; took: number }
   /** `skipped`: workers not replaced, each with why (not running). */
   | { event: 'reload_finished'; supervisor: string; path: string; replaced: number; skipped: string[]; took: number }
-  /** The reload stopped at `child`; workers not replaced yet keep their old code and keep serving. */
-  | { event: 'reload_failed'; supervisor: string; path: string; child?: string; reason: string; replaced: number; took: number };
+  /** The reload stopped at `child` (`error`: why); workers not replaced yet keep their old code and keep serving. */
+  | { event: 'reload_failed'; supervisor: string; path: string; child?: string; error: string; replaced: number; took: number };

@@ -89,7 +89,7 @@ export class Reloader {
         if (failure) {
           await Promise.all(retiring);
           this.target.publish({
-            event: 'reload_failed', supervisor, path, child: failure.child, reason: failure.reason,
+            event: 'reload_failed', supervisor, path, child: failure.child, error: failure.reason,
             replaced: result.replaced.length, took: this.now() - current.began,
           });
           throw new ReloadError(failure.code, `${failure.child}: ${failure.reason}`);
