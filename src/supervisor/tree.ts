@@ -10,6 +10,7 @@ import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
 import * as calls from './calls.js';
+import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
 
 /** A listener for one event name, typed by that event. */
@@ -59,6 +60,8 @@ export class Tree extends EventEmitter implements TreeHost {
   constructor(readonly spec: SupervisorSpec, logger: Logger) {
     super();
     this.logger = logger;
+    // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
+    if (usesSocketActivation(spec)) claimActivation();
     this.standby = new StandbyPool(logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
     void this.done.then(() => this.standby.close());

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
 import type { SupervisorSpec } from '../types.js';
+import { isSystemdFd } from '../listener/activation.js';
 
 export interface SpecProblem {
   path: string;
@@ -243,8 +244,8 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.heartbeat`, `must be { interval, timeout } in ms (integers > 0), got ${show(hb)}`);
     }
   }
-  if (spec.standby !== undefined && typeof spec.standby !== 'boolean') {
-    report(`${path}.standby`, `must be a boolean, got ${show(spec.standby)}`);
+  if (spec.standby !== undefined && !isStandbyOption(spec.standby)) {
+    report(`${path}.standby`, `must be true, false, 'warm', 'hot' or { mode: 'warm' | 'hot', count: integer 1–${MAX_SPARES} }, got ${show(spec.standby)}`);
   }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
@@ -273,5 +274,17 @@ function validateListener(spec: Obj, path: string, report: Report): void {
   }
   if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
   if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
-  if (spec.fd !== undefined && !isNonNegInt(spec.fd)) report(`${path}.fd`, `must be a file descriptor (integer >= 0), got ${show(spec.fd)}`);
+  if (spec.fd !== undefined && !isNonNegInt(spec.fd) && !isSystemdFd(spec.fd)) {
+    report(`${path}.fd`, `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`);
+  }
+}
+
+/** More spares than this for one start-up is a typo, not a plan (each is a whole node process). */
+const MAX_SPARES = 256;
+
+function isStandbyOption(value: unknown): boolean {
+  if (typeof value === 'boolean' || value === 'warm' || value === 'hot') return true;
+  if (!isObj(value) || (value.mode !== 'warm' && value.mode !== 'hot')) return false;
+  if (Object.keys(value).some((k) => k !== 'mode' && k !== 'count')) return false;
+  return value.count === undefined || (isPosInt(value.count) && (value.count as number) <= MAX_SPARES);
 }

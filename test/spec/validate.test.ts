@@ -391,3 +391,18 @@ describe('typos, deep or cyclic specs, and numbers as written', () => {
     expect(validateSpec(spec)).toEqual([problem('root.children[0].heartbeat', 'got { interval: Infinity, timeout: 10 }')]);
   });
 });
+
+describe('standby', () => {
+  test("true, 'warm', 'hot' and { mode, count } are valid", () => {
+    for (const standby of [true, false, 'warm', 'hot', { mode: 'hot', count: 8 }, { mode: 'warm' }] as const) {
+      expect(validateSpec(supervisor({ children: [worker({ id: 'w', module: MODULE, standby })] }))).toEqual([]);
+    }
+  });
+
+  test('an unknown mode, a count that is not a positive integer up to 256, or an unknown field: reported', () => {
+    for (const standby of ['cold', { mode: 'hot', count: 0 }, { mode: 'hot', count: 1.5 }, { mode: 'hot', count: 257 }, { mode: 'hot', cout: 2 }, { count: 2 }]) {
+      const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, standby: bad(standby) })] });
+      expect(validateSpec(spec)).toEqual([problem('root.children[0].standby', "must be true, false, 'warm', 'hot' or { mode")]);
+    }
+  });
+});
