@@ -10,16 +10,20 @@ export type TreeEvent =
   | { event: 'start_failed'; supervisor: string; child: string; reason: ExitReason }
   | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
-  | { event: 'auto_shutdown'; supervisor: string; child: string };
+  | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** A worker's `send(message)`: `path` is the worker's whole path (`root/jobs/job-3`). */
+  | { event: 'worker_message'; supervisor: string; child: string; path: string; pid: number | undefined; message: unknown };
 
 /** What the supervisor does about a child's exit. */
 export type ExitAction = 'restart' | 'keep_stopped' | 'remove' | 'give_up' | 'auto_shutdown';
 
 export type TreeEventName = TreeEvent['event'];
 
-/** Abnormal exits and failures log at warn/error; the rest is info. */
-export function levelOf(event: TreeEvent): 'info' | 'warn' | 'error' {
+/** Abnormal exits and failures log at warn/error; workers' own messages at debug (they can be many); the rest is info. */
+export function levelOf(event: TreeEvent): 'debug' | 'info' | 'warn' | 'error' {
   switch (event.event) {
+    case 'worker_message':
+      return 'debug';
     case 'max_intensity_reached':
       return 'error';
     case 'start_failed':

@@ -158,6 +158,9 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
   }
+  for (const field of ['maxMessageBytes', 'maxMessageRate'] as const) {
+    if (spec[field] !== undefined && !isPosInt(spec[field])) report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
+  }
   if (spec.listen !== undefined) {
     const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;
     if (!found) {
