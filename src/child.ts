@@ -2,13 +2,13 @@
 // The supervisor only decides; a ChildHandle does the I/O of one incarnation of one child.
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { ExitReason } from './types.js';
+import { describeReason, type ExitReason } from './types.js';
 import type { StandbyPool } from './worker/standby.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
 export class StartFailure extends Error {
   constructor(readonly reason: ExitReason) {
-    super(`start failed: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}`);
+    super(`start failed: ${describeReason(reason)}`);
     this.name = 'StartFailure';
   }
 }
@@ -39,7 +39,7 @@ export interface ChildContext {
   resolveListener(id: string): ListenerLink | undefined;
   /** A message the worker sent with `send()` (within its size and rate limits). */
   onWorkerMessage?(message: unknown, pid: number | undefined): void;
-  /** Pre-forked processes for workers with `standby: true`. */
+  /** Spare processes for workers with `standby`. */
   standby?: StandbyPool;
 }
 

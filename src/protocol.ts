@@ -21,7 +21,9 @@ export type ParentMessage =
   /** `tree.call`: the worker's handler answers with `arbor:reply` carrying the same id. */
   | { type: 'arbor:call'; id: number; message: unknown }
   /** `tree.cast`: no answer. */
-  | { type: 'arbor:cast'; message: unknown };
+  | { type: 'arbor:cast'; message: unknown }
+  /** A standby spare becomes the worker at this path in the tree (standby.ts). */
+  | { type: 'arbor:takeover'; path: string };
 
 /** Faults a worker can be asked to inflict on itself (see arbor/worker). */
 export const CHAOS_FAULTS = ['throw', 'exit', 'hang', 'memory', 'sigterm-self'] as const;
@@ -40,6 +42,8 @@ export type WorkerMessage =
   /** Shared mode: the worker's server is listening on the handle of this listener. */
   | { type: 'arbor:listening'; listener: string }
   | { type: 'arbor:connection-ack'; listener: string; seq: number }
+  /** A standby spare is ready to take over: booted (warm), or its module waits in serve() / ready() (hot). */
+  | { type: 'arbor:parked' }
   /** The answer to `arbor:call` `id`: the handler's value, or why there is none. */
   | { type: 'arbor:reply'; id: number; ok: true; value: unknown }
   | { type: 'arbor:reply'; id: number; ok: false; code: ReplyErrorCode; error: string }
@@ -100,6 +104,8 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
         : undefined;
     case 'arbor:send':
       return 'message' in m ? { type: 'arbor:send', message: m.message } : undefined;
+    case 'arbor:parked':
+      return { type: 'arbor:parked' };
     default:
       return undefined;
   }
@@ -130,6 +136,8 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return isSeq(m.id) ? { type: 'arbor:call', id: m.id, message: m.message } : undefined;
     case 'arbor:cast':
       return { type: 'arbor:cast', message: m.message };
+    case 'arbor:takeover':
+      return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
     default:
       return undefined;
   }

@@ -7,6 +7,8 @@ export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
 export type ChildType = 'worker' | 'supervisor' | 'listener';
 export type ListenerMode = 'shared' | 'round_robin';
+export type StandbyMode = 'warm' | 'hot';
+export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
 
 /** Why a child stopped. `normal`, `shutdown` and `{ shutdown }` are the normal ones; all others are abnormal. */
 export type ExitReason =
@@ -69,10 +71,12 @@ export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSp
   /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
   maxMemory?: number;
   /**
-   * Keep one node process booted and parked for this worker, so a restart skips node's start-up (~90 ms): the
-   * replacement only loads the module. Costs one idle process per distinct execArgv/cwd in the tree.
+   * Spare processes forked ahead of need, so that a restart takes one over instead of starting node:
+   * `'warm'` (or `true`): node booted, the module not loaded yet; `'hot'`: the module loaded and run up to
+   * `serve()` / `ready()`; `{ mode, count }`: keep `count` spares. Spares are kept per distinct start-up
+   * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
-  standby?: boolean;
+  standby?: StandbyOption;
   /** Largest message, in bytes of JSON, either way between the tree and this worker (`too_large` beyond); default 1 MiB. */
   maxMessageBytes?: number;
   /** Messages per second the worker may `send()` the tree (bursts up to this many; default 1000); the excess is dropped. */
@@ -85,8 +89,11 @@ export interface ListenerSpec extends CommonChildSpec {
   port: number;
   backlog: number;
   mode: ListenerMode;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd socket activation) instead of binding. */
-  fd?: number;
+  /**
+   * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
+   * socket activation — `'systemd'` (the only one passed) or `'systemd:<name>'` (its `FileDescriptorName=`).
+   */
+  fd?: number | 'systemd' | `systemd:${string}`;
 }
 
 export interface SupervisorSpec<M extends Messages = Messages> extends CommonChildSpec {
@@ -100,6 +107,11 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
   children: ChildSpec[];
   /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
   template?: WorkerSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;
@@ -110,4 +122,17 @@ export function isNormalExit(reason: ExitReason): boolean {
 
 export function formatReason(reason: ExitReason): string {
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
+/** An exit reason in words, for messages a person reads (logs and `--json` keep the reason itself). */
+export function describeReason(reason: ExitReason): string {
+  if (typeof reason === 'string') return reason;
+  if ('startFailed' in reason) return String(reason.startFailed);
+  if ('error' in reason) return `uncaught ${String(reason.error)}`;
+  if ('code' in reason) return `exited with code ${reason.code}`;
+  if ('signal' in reason) return `killed by ${reason.signal}`;
+  if ('hung' in reason) return `hung (no heartbeat answer for ${reason.hung} ms)`;
+  if ('memory' in reason) return `over its memory limit (${reason.memory} bytes)`;
+  if ('shutdown' in reason) return 'shut itself down';
+  return formatReason(reason);
 }

@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
-import { formatReason, type ExitReason } from '../types.js';
+import { describeReason, formatReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
 import { EventLog } from '../control/event-log.js';
@@ -251,9 +251,9 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
       process.stderr.write(`arbor: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    const reason = error instanceof StartFailure ? formatReason(error.reason) : (error as Error).message;
+    const reason = error instanceof StartFailure ? error.reason : { startFailed: (error as Error).message };
     logger.error({ event: 'tree_start_failed', supervisor: validSpec.id, reason });
-    process.stderr.write(`arbor: the tree failed to start: ${reason}\n`);
+    process.stderr.write(`arbor: the tree failed to start: ${describeReason(reason)}\n`);
     return EXIT_FAILURE;
   }
   events.follow(tree);

@@ -12,7 +12,9 @@ export type TreeEvent =
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
   | { event: 'auto_shutdown'; supervisor: string; child: string }
   /** A worker's `send(message)`: `path` is the worker's whole path (`root/jobs/job-3`). */
-  | { event: 'worker_message'; supervisor: string; child: string; path: string; pid: number | undefined; message: unknown };
+  | { event: 'worker_message'; supervisor: string; child: string; path: string; pid: number | undefined; message: unknown }
+  /** The tree was asked to stop and keeps serving for the root's `drainDelay` ms before its workers drain. */
+  | { event: 'drain_delay'; supervisor: string; ms: number };
 
 /** What the supervisor does about a child's exit. */
 export type ExitAction = 'restart' | 'keep_stopped' | 'remove' | 'give_up' | 'auto_shutdown';

@@ -1,7 +1,7 @@
 // One supervisor as an xstate v5 machine. The config below is the statechart; decisions are pure functions
 // (decide.ts), effects are the named actions and the invoked actors defined in `setup`.
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
-import type { ExitReason, SupervisorSpec } from '../types.js';
+import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
 import {
   ChildStartError, decisionView, executePlan, killAll, startInOrder, terminateAll,
   type ChildExitedEvent, type ChildRecord, type SupervisorIO,
@@ -115,7 +115,7 @@ export const supervisorMachine = setup({
       exitReason: ({ event }) => {
         const error = (event as unknown as { error: unknown }).error;
         return error instanceof ChildStartError
-          ? { startFailed: `child '${error.childId}': ${typeof error.reason === 'string' ? error.reason : JSON.stringify(error.reason)}` }
+          ? { startFailed: `child '${error.childId}': ${describeReason(error.reason)}` }
           : { startFailed: String(error) };
       },
       gaveUp: true,

@@ -2,7 +2,7 @@
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
   AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, Messages, RestartType, Shutdown, Strategy,
-  SupervisorSpec, WorkerSpec,
+  StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -26,7 +26,7 @@ export interface WorkerOptions extends CommonOptions {
   startTimeout?: number;
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
-  standby?: boolean;
+  standby?: StandbyOption;
   maxMessageBytes?: number;
   maxMessageRate?: number;
 }
@@ -36,7 +36,7 @@ export interface ListenerOptions extends CommonOptions {
   port?: number;
   backlog?: number;
   mode?: ListenerMode;
-  fd?: number;
+  fd?: ListenerSpec['fd'];
 }
 
 /** A child spec whose messages (if it has any) are `M`: how a supervisor's message types are inferred. */
@@ -49,6 +49,7 @@ export interface SupervisorOptions<M extends Messages = never> extends Partial<C
   autoShutdown?: AutoShutdown;
   children?: Array<TypedChildSpec<M> | ChildSpec>;
   template?: WorkerSpec<M> | WorkerOptions;
+  drainDelay?: number;
 }
 
 /** `worker<M>()`: M declares the messages this worker speaks (see `Messages`); untyped by default. */

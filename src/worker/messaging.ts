@@ -23,6 +23,11 @@ export function messageLimits(spec: { maxMessageBytes?: number; maxMessageRate?:
   return { maxBytes: spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, perSecond: spec.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE };
 }
 
+/** How the worker's runtime learns its limits (it checks before sending; see mailbox.ts). */
+export function messageLimitEnv(limits: MessageLimits): Record<string, string> {
+  return { ARBOR_MAX_MESSAGE_BYTES: String(limits.maxBytes), ARBOR_MAX_MESSAGE_RATE: String(limits.perSecond) };
+}
+
 interface Waiter {
   resolve(value: unknown): void;
   reject(error: CallError): void;
