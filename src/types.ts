@@ -45,12 +45,29 @@ export interface Messages {
 /** Type-only: carries a spec's message types to `createTree`; never present at run time. */
 declare const messageTypes: unique symbol;
 
+/** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
+export interface BackoffSpec {
+  /** ms before the first restart of a run of crashes. */
+  min: number;
+  /** ms: the delay grows up to this (before jitter). */
+  max: number;
+  /** Each restart in a row multiplies the delay by this (default 2). */
+  factor?: number;
+  /** The delay is stretched by a random fraction up to this (default 0.1): delay in [d, d × (1 + jitter)]. */
+  jitter?: number;
+  /** ms: a child that stayed up this long is healthy again, its next restart waits `min` (default `max`). */
+  resetAfter?: number;
+}
+export type BackoffOptions = Required<BackoffSpec>;
+
 interface CommonChildSpec {
   id: string;
   restart: RestartType;
   shutdown: Shutdown;
   /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
   significant: boolean;
+  /** Restart this child after growing delays when it keeps crashing (off: restarted at once, as OTP). */
+  backoff?: BackoffSpec;
 }
 
 export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSpec {
@@ -105,8 +122,11 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
   period: number;
   autoShutdown: AutoShutdown;
   children: ChildSpec[];
-  /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
-  template?: WorkerSpec;
+  /**
+   * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
+   * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
+   */
+  template?: WorkerSpec | SupervisorSpec;
   /**
    * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
    * workers drain, so a load balancer has time to take the instance out.
