@@ -1,6 +1,6 @@
 // node cluster for the reload bench, with the rolling restart users write by hand: for each old worker, fork a
 // new one, wait for its 'listening', then disconnect the old one (its server closes and it exits once its
-// connections end), killing it if it has not exited after 5 s. A new worker that exits before listening stops the
+// connections end), killing it if it has not exited after $KILL_AFTER_MS. A new worker that exits before listening stops the
 // reload there. Workers that die otherwise are re-forked. The bench asks for a reload over IPC.
 import cluster from 'node:cluster';
 
@@ -11,21 +11,26 @@ cluster.setupPrimary({ exec: process.env.APP });
 const reloading = new Set();
 let stopping = false;
 
+/** Forks a worker that is forked again if it dies by itself (not when disconnected by a reload). */
 function fork() {
   const worker = cluster.fork();
+  watch(worker);
+  return worker;
+}
+
+function watch(worker) {
   worker.on('exit', () => {
     if (!stopping && !reloading.has(worker.id) && worker.exitedAfterDisconnect !== true) fork();
   });
-  return worker;
 }
 
 function replace(old) {
   return new Promise((resolve) => {
     const fresh = cluster.fork();
     reloading.add(fresh.id);
+    watch(fresh);
     fresh.once('listening', () => {
       reloading.delete(fresh.id);
-      fresh.on('exit', () => !stopping && fork());
       const timer = setTimeout(() => old.process.kill('SIGKILL'), KILL_AFTER_MS);
       old.once('exit', () => (clearTimeout(timer), resolve({ ok: true })));
       old.disconnect();

@@ -68,10 +68,12 @@ async function measure(key, badDeploy) {
   const system = await SYSTEMS[key].start({ port, app: join(appDir, 'app.js'), env: { [markerKey]: markerValue }, dir, workers: settings.workers });
   const windows = [];
   let requests;
+  let loadSeconds;
   let finalVersion;
   const reloadResults = [];
   try {
     const load = startLoad(port, settings.clients);
+    const loadStart = performance.now();
     await sleep(settings.settleMs);
     const versions = badDeploy ? ['bad'] : Array.from({ length: settings.reloads }, (_, i) => `v${i + 2}`);
     for (const version of versions) {
@@ -84,6 +86,7 @@ async function measure(key, badDeploy) {
     }
     await sleep(settings.settleMs);
     requests = await load.stop();
+    loadSeconds = (performance.now() - loadStart) / 1000;
     finalVersion = await versionServed(port);
   } finally {
     await system.stop();
@@ -95,6 +98,7 @@ async function measure(key, badDeploy) {
   return {
     key, name: SYSTEMS[key].name, badDeploy,
     requests: requests.length,
+    loadSeconds,
     failed: failed.length,
     failedKeepAlive: failed.filter((r) => r.keepAlive).length,
     byKind: { refused: count('refused'), reset: count('reset'), timeout: count('timeout'), '5xx': count('5xx'), other: count('other') },
@@ -119,6 +123,7 @@ function summary(runs) {
     return {
       key, name: SYSTEMS[key].name,
       requests: mine.reduce((n, r) => n + r.requests, 0),
+      rps: mine.reduce((n, r) => n + r.requests, 0) / mine.reduce((n, r) => n + r.loadSeconds, 0),
       failed: mine.reduce((n, r) => n + r.failed, 0),
       failedPerRound: mine.map((r) => r.failed),
       failedKeepAlive: mine.reduce((n, r) => n + r.failedKeepAlive, 0),
@@ -141,10 +146,10 @@ function render(rolling, bad, leftBehind) {
     `## Rolling reload: ${settings.workers} workers, ${settings.clients} clients (half keep-alive, half a new connection per request), ` +
       `handlers 50–200 ms, ${settings.reloads} reloads back to back, ${settings.rounds} rounds interleaved`,
     '',
-    ...head(['configuration', 'requests', 'failed (per round)', 'refused / reset / timeout / 5xx / other', 'of them on keep-alive',
+    ...head(['configuration', 'requests', 'req/s', 'failed (per round)', 'refused / reset / timeout / 5xx / other', 'of them on keep-alive',
       'p99 ms outside reloads', 'p99 ms during reloads', 'time per reload ms (median)', 'reloads ok', 'new code served at the end']),
     ...rolling.map((s) => line([
-      s.name, s.requests, `${s.failed} (${s.failedPerRound.join(' / ')})`, kinds(s.byKind), s.failedKeepAlive,
+      s.name, s.requests, fmt(s.rps), `${s.failed} (${s.failedPerRound.join(' / ')})`, kinds(s.byKind), s.failedKeepAlive,
       fmt(s.p99Outside), fmt(s.p99During), fmt(s.reloadMs), `${s.reloadsOk} of ${s.reloads}`, `${s.versionsOk} of ${s.rounds} rounds`,
     ])),
     '',
