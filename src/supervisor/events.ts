@@ -11,6 +11,8 @@ export type TreeEvent =
   | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
   | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** The tree was asked to stop (stop(), SIGTERM): readiness turns 503 now, before any drain delay. */
+  | { event: 'tree_stopping'; supervisor: string; brutal: boolean }
   /** The tree was asked to stop and keeps serving for the root's `drainDelay` ms before its workers drain. */
   | { event: 'drain_delay'; supervisor: string; ms: number };
 

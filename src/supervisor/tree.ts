@@ -63,6 +63,8 @@ export interface SupervisorStatus {
   path: string;
   state: string;
   strategy: SupervisorSpec['strategy'];
+  /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
+  intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
 }
 
@@ -171,6 +173,7 @@ export class Tree extends EventEmitter implements TreeHost {
       path,
       state: node.state,
       strategy: node.spec.strategy,
+      intensity: { restarts: node.recentRestarts(), limit: node.spec.intensity, period: node.spec.period },
       children: node.children.map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
@@ -214,6 +217,7 @@ export class Tree extends EventEmitter implements TreeHost {
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
+    if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
     if (options.brutal) {
       this.endDrainDelay?.();
       void this.root.kill();
