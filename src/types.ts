@@ -29,12 +29,29 @@ export interface HeartbeatOptions {
   timeout: number;
 }
 
+/** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
+export interface BackoffSpec {
+  /** ms before the first restart of a run of crashes. */
+  min: number;
+  /** ms: the delay grows up to this (before jitter). */
+  max: number;
+  /** Each restart in a row multiplies the delay by this (default 2). */
+  factor?: number;
+  /** The delay is stretched by a random fraction up to this (default 0.1): delay in [d, d × (1 + jitter)]. */
+  jitter?: number;
+  /** ms: a child that stayed up this long is healthy again, its next restart waits `min` (default `max`). */
+  resetAfter?: number;
+}
+export type BackoffOptions = Required<BackoffSpec>;
+
 interface CommonChildSpec {
   id: string;
   restart: RestartType;
   shutdown: Shutdown;
   /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
   significant: boolean;
+  /** Restart this child after growing delays when it keeps crashing (off: restarted at once, as OTP). */
+  backoff?: BackoffSpec;
 }
 
 export interface WorkerSpec extends CommonChildSpec {

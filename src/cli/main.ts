@@ -311,6 +311,7 @@ export function renderStatus(status: SupervisorStatus): string {
         ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
         `restarts ${child.restarts}`,
         `up ${formatUptime(child.uptime)}`,
+        ...(child.restartIn !== undefined ? [`backoff: restart in ${(child.restartIn / 1000).toFixed(1)}s`] : []),
         ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
       ];
       lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);

@@ -73,6 +73,8 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
 export function terminateChild(node: SupervisorNode, id: string): Promise<void> {
   return call(node, 'terminateChild', async (children) => {
     const record = find(node, children, id);
+    // A restart waiting out its backoff is cancelled: the child stays stopped, as OTP's terminate_child.
+    record.restartDueAt = undefined;
     await terminateRecord(node.io, record);
     // Temporary and dynamic children have nothing to restart later: their spec goes with them.
     if (record.spec.restart === 'temporary' || isDynamic(node)) children.splice(children.indexOf(record), 1);

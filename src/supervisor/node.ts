@@ -41,6 +41,7 @@ export class SupervisorNode {
       path,
       logger,
       now: () => Date.now(),
+      random: () => Math.random(),
       emit: (event) => host.publish(event),
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),

@@ -1,7 +1,7 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
-  AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
+  AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
   StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
@@ -11,6 +11,7 @@ export const DEFAULT_START_TIMEOUT = 10_000;
 
 interface CommonOptions {
   id: string;
+  backoff?: BackoffSpec;
   restart?: RestartType;
   shutdown?: Shutdown;
   significant?: boolean;

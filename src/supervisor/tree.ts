@@ -37,6 +37,8 @@ export interface ChildInfo {
   uptime: number | undefined;
   restart: ChildRecord['spec']['restart'];
   lastExit?: ExitReason;
+  /** ms left before a restart delayed by the child's backoff (while it waits). */
+  restartIn?: number;
   listener?: ListenerInfo;
 }
 
@@ -261,6 +263,7 @@ export function describe(record: ChildRecord): ChildInfo {
     uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
     restart: record.spec.restart,
     ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
+    ...(record.restartDueAt !== undefined ? { restartIn: Math.max(0, record.restartDueAt - Date.now()) } : {}),
     ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
   };
 }

@@ -19,7 +19,8 @@ export class SpecError extends Error {
 }
 
 /** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
-const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant'];
+const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
+const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
   worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
@@ -114,6 +115,7 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     return problems;
   }
   validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  if (spec.backoff !== undefined) report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
   if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
     report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
   }
@@ -138,6 +140,7 @@ function validateCommon(child: Obj, path: string, report: Report): void {
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || isNonNegInt(shutdown))) {
     report(`${path}.shutdown`, `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`);
   }
+  if (child.backoff !== undefined) validateBackoff(child.backoff, `${path}.backoff`, report);
   if (typeof child.significant !== 'boolean') {
     report(`${path}.significant`, `must be a boolean, got ${show(child.significant)}`);
   } else if (child.significant && child.restart === 'permanent') {
@@ -281,4 +284,23 @@ function isStandbyOption(value: unknown): boolean {
   if (!isObj(value) || (value.mode !== 'warm' && value.mode !== 'hot')) return false;
   if (Object.keys(value).some((k) => k !== 'mode' && k !== 'count')) return false;
   return value.count === undefined || (isPosInt(value.count) && (value.count as number) <= MAX_SPARES);
+}
+
+function validateBackoff(backoff: unknown, path: string, report: Report): void {
+  if (!isObj(backoff)) {
+    report(path, `must be { min, max, factor?, jitter?, resetAfter? } (ms), got ${show(backoff)}`);
+    return;
+  }
+  checkFields(backoff, BACKOFF_FIELDS, path, report);
+  const { min, max, factor, jitter, resetAfter } = backoff;
+  if (!isNonNegInt(min)) report(`${path}.min`, `must be an integer >= 0 (ms), got ${show(min)}`);
+  if (!isPosInt(max)) report(`${path}.max`, `must be an integer > 0 (ms), got ${show(max)}`);
+  else if (isNonNegInt(min) && max < min) report(`${path}.max`, `must be >= min (${min}), got ${max}`);
+  if (factor !== undefined && !(typeof factor === 'number' && Number.isFinite(factor) && factor >= 1 && factor <= 100)) {
+    report(`${path}.factor`, `must be a number from 1 to 100, got ${show(factor)}`);
+  }
+  if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) {
+    report(`${path}.jitter`, `must be a number from 0 to 1, got ${show(jitter)}`);
+  }
+  if (resetAfter !== undefined && !isNonNegInt(resetAfter)) report(`${path}.resetAfter`, `must be an integer >= 0 (ms), got ${show(resetAfter)}`);
 }

@@ -376,3 +376,36 @@ describe('standby', () => {
     }
   });
 });
+
+describe('backoff', () => {
+  test('on a worker, a listener or a nested supervisor, with or without the optional fields: valid', () => {
+    const backoff = { min: 100, max: 5000 };
+    const spec = supervisor({
+      children: [
+        listener({ id: 'l', backoff }),
+        worker({ id: 'w', module: MODULE, backoff: { ...backoff, factor: 1.5, jitter: 0.3, resetAfter: 60_000 } }),
+        supervisor({ id: 's', backoff, children: [] }),
+      ],
+    });
+    expect(validateSpec(spec)).toEqual([]);
+  });
+
+  test('bad numbers, max below min, an unknown field: each reported with its path', () => {
+    const spec = supervisor({
+      children: [worker({ id: 'w', module: MODULE, backoff: bad({ min: -1, max: 10, factor: 0.5, jitter: 2, resetAfter: 1.5, mx: 3 }) })],
+    });
+    expect(validateSpec(spec)).toEqual(expect.arrayContaining([
+      problem('root.children[0].backoff.mx', "did you mean 'max'"),
+      problem('root.children[0].backoff.min', 'must be an integer >= 0'),
+      problem('root.children[0].backoff.factor', 'from 1 to 100'),
+      problem('root.children[0].backoff.jitter', 'from 0 to 1'),
+      problem('root.children[0].backoff.resetAfter', 'must be an integer >= 0'),
+    ]));
+    const low = supervisor({ children: [worker({ id: 'w', module: MODULE, backoff: { min: 500, max: 100 } })] });
+    expect(validateSpec(low)).toEqual([problem('root.children[0].backoff.max', 'must be >= min (500)')]);
+  });
+
+  test('on the root: reported (nothing restarts the root)', () => {
+    expect(validateSpec(supervisor({ backoff: { min: 1, max: 2 } }))).toEqual([problem('root.backoff', 'never restarted')]);
+  });
+});
