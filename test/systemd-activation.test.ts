@@ -222,6 +222,6 @@ it('the example units parse: systemd-analyze verify finds no bad key or value, a
   expect(readFileSync(join(dir, 'arbor-http.socket'), 'utf8')).toMatch(/^FileDescriptorName=http$/m);
   expect(readFileSync(join(repo, 'examples/http-service/spec.js'), 'utf8')).toContain("fd: 'systemd:http'");
   const service = readFileSync(join(dir, 'arbor-http.service'), 'utf8');
-  for (const line of ['Type=notify', 'KillMode=mixed', 'Restart=on-failure']) expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
+  for (const line of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'Restart=on-failure']) expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
   expect(service).toMatch(/^WatchdogSec=\d+$/m);
 });

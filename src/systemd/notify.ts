@@ -84,7 +84,7 @@ export class SystemdNotifier {
       reported = true;
     });
     const { socket, watchdogMs } = config;
-    logger.info({ event: 'notify_socket', socket, transport: transport.kind, ...(watchdogMs ? { watchdogMs } : {}) });
+    logger.info({ event: 'notify_socket', socket, ...(watchdogMs ? { watchdogMs } : {}) });
     return new SystemdNotifier(tree, transport, watchdogMs);
   }
 
