@@ -14,4 +14,6 @@ export type { TreeEvent, TreeEventName } from './supervisor/events.js';
 export { EventOverflowError } from './supervisor/event-stream.js';
 export type { EventStreamOptions } from './supervisor/event-stream.js';
 export { StartFailure } from './child.js';
+export { ReloadError } from './reload/index.js';
+export type { ReloadEvent, ReloadOptions, ReloadProgress, ReloadResult } from './reload/index.js';
 export * from './types.js';

@@ -1,12 +1,16 @@
 // The events of a tree (DESIGN.md §7): each is one pino log line and one emission on the tree object.
+import type { ReloadEvent } from '../reload/events.js';
 import type { ChildType, ExitReason } from '../types.js';
 
 export type TreeEvent =
+  | ReloadEvent
   | { event: 'supervisor_started'; supervisor: string; pid: number }
   | { event: 'supervisor_stopped'; supervisor: string; reason: ExitReason; state: 'stopped' | 'failed' }
   | { event: 'child_started'; supervisor: string; child: string; pid: number | undefined; type: ChildType }
   | { event: 'child_exited'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason; action: ExitAction }
   | { event: 'child_terminated'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason }
+  /** A replaced incarnation (pid) finished draining and is gone. */
+  | { event: 'child_drained'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason; took: number }
   | { event: 'start_failed'; supervisor: string; child: string; reason: ExitReason }
   | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
   /** The child's backoff delays its restart (and that of the children its strategy restarts with it, `children`). */
@@ -29,6 +33,7 @@ export function levelOf(event: TreeEvent): 'info' | 'warn' | 'error' {
     case 'max_intensity_reached':
       return 'error';
     case 'start_failed':
+    case 'reload_failed':
       return 'warn';
     case 'child_exited':
       return event.action === 'restart' || event.action === 'give_up' ? 'warn' : 'info';

@@ -18,6 +18,7 @@ export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEve
 
 /** Listeners registered before anything starts, so they see every event of the initial start. */
 export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
+import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
@@ -41,6 +42,10 @@ export interface SupervisorStatus {
   /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
   intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
+  /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
+  draining?: Array<{ child: string; pid: number | undefined; for: number }>;
+  /** At the status of the whole tree: the reload in progress. */
+  reload?: ReloadProgress;
 }
 
 export type { ChildInfo, ListenerInfo } from './info.js';
@@ -54,6 +59,11 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  private readonly reloader = new Reloader({
+    shape: (path) => (this.nodes.has(path) ? this.status(path) : undefined),
+    replace: (supervisor, ids, options) => calls.replaceChildren(this.node(supervisor), ids, options),
+    publish: (event) => this.publish(event),
+  });
   /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
   private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
@@ -146,6 +156,9 @@ export class Tree extends EventEmitter implements TreeHost {
   /** The whole live tree: supervisor states from their machines, children, pids, restarts, uptimes. */
   status(path: string = this.spec.id): SupervisorStatus {
     const node = this.node(path);
+    const now = Date.now();
+    const draining = [...node.retiring].map((r) => ({ child: r.child, pid: r.pid, for: now - r.since }));
+    const reload = path === this.spec.id ? this.reloader.progress() : undefined;
     return {
       path,
       state: node.state,
@@ -156,7 +169,19 @@ export class Tree extends EventEmitter implements TreeHost {
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
         return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path) } : info;
       }),
+      ...(draining.length > 0 ? { draining } : {}),
+      ...(reload ? { reload } : {}),
     };
+  }
+
+  /**
+   * Rolling reload: replaces every worker under `path` (a supervisor or a worker; default the whole tree) by a new
+   * process loading the code now on disk, `maxSurge` at a time, each started beside the old one, which is drained
+   * only once the new one is ready. Rejects with ReloadError (`start_failed`, `reload_in_progress`, `not_found`,
+   * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
+   */
+  reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
+    return this.reloader.reload(path, options);
   }
 
   /** simple_one_for_one: starts a child from the template with extra args; otherwise starts a stopped child spec. */
@@ -195,6 +220,7 @@ export class Tree extends EventEmitter implements TreeHost {
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
     if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
+    this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();
       void this.root.kill();
