@@ -57,10 +57,13 @@ export class SupervisorNode {
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),
       createHandle: (record, onExit) => {
+        const childPath = `${path}/${record.spec.id}`;
         const ctx: ChildContext = {
-          path: `${path}/${record.spec.id}`,
+          path: childPath,
           logger: logger.child({ child: record.spec.id }),
           onExit,
+          onWorkerMessage: (message, pid) =>
+            host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
           standby: host.standby,
         };
