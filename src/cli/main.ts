@@ -35,7 +35,7 @@ status        print the live tree of a running \`arbor run\` (the latest one, or
               until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
-start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
+start-child   start a simple_one_for_one child (a worker, or a whole subtree) with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
 chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
