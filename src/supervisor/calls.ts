@@ -1,5 +1,6 @@
 // Run-time changes to a supervisor's children (OTP's start_child, terminate_child, restart_child, delete_child).
 // Each runs inside the supervisor's machine (state `calling`), so it never races a restart.
+import { CallError } from '../call-error.js';
 import type { ChildSpec, ExitReason } from '../types.js';
 import {
   ChildStartError, newRecord, startChild as startRecord, startReplacement, terminateChild as terminateRecord, type ChildRecord,
@@ -9,16 +10,7 @@ import { handedOut, instantiate } from './dynamic.js';
 import { describe, type ChildInfo } from './info.js';
 import { SpecError, validateSpec } from './validate.js';
 
-export type CallErrorCode =
-  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down';
-
-/** A refused call, with OTP's error name as `code`. */
-export class CallError extends Error {
-  constructor(readonly code: CallErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.name = 'CallError';
-  }
-}
+export { CallError, type CallErrorCode } from '../call-error.js';
 
 function call<T>(node: SupervisorNode, name: string, run: (children: ChildRecord[]) => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {

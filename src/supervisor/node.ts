@@ -57,10 +57,13 @@ export class SupervisorNode {
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),
       createHandle: (record, onExit) => {
+        const childPath = `${path}/${record.spec.id}`;
         const ctx: ChildContext = {
-          path: `${path}/${record.spec.id}`,
+          path: childPath,
           logger: logger.child({ child: record.spec.id }),
           onExit,
+          onWorkerMessage: (message, pid) =>
+            host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
           standby: host.standby,
         };
@@ -117,6 +120,11 @@ export class SupervisorNode {
   /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
   get state(): string {
     return String(this.actor.getSnapshot().value);
+  }
+
+  /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
+  recentRestarts(now = Date.now()): number {
+    return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
   }
 }
 

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
-import type { ChildType, ExitReason, SupervisorSpec } from '../types.js';
+import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
@@ -12,6 +12,13 @@ import { StandbyPool } from '../worker/standby.js';
 import * as calls from './calls.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
+import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
+
+/** A `worker_message` event whose message has the tree's declared `send` type. */
+export type WorkerMessageEvent<Send = unknown> = Omit<Extract<TreeEvent, { event: 'worker_message' }>, 'message'> & { message: Send };
+
+/** The tree's message types: those declared on its spec, or untyped when none were. */
+export type TreeMessages<M> = [M] extends [never] ? Messages : M;
 
 /** A listener for one event name, typed by that event. */
 export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
@@ -39,6 +46,8 @@ export interface SupervisorStatus {
   path: string;
   state: string;
   strategy: SupervisorSpec['strategy'];
+  /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
+  intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
   /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
   draining?: Array<{ child: string; pid: number | undefined; for: number }>;
@@ -48,7 +57,7 @@ export interface SupervisorStatus {
 
 export type { ChildInfo, ListenerInfo } from './info.js';
 
-export class Tree extends EventEmitter implements TreeHost {
+export class Tree<M extends Messages = Messages> extends EventEmitter implements TreeHost {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
@@ -67,7 +76,7 @@ export class Tree extends EventEmitter implements TreeHost {
   private starting: Promise<this> | undefined;
 
   /** Use `createTree(spec)` or `start(spec)`. */
-  constructor(readonly spec: SupervisorSpec, logger: Logger) {
+  constructor(readonly spec: SupervisorSpec<any>, logger: Logger) {
     super();
     this.logger = logger;
     // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
@@ -126,6 +135,7 @@ export class Tree extends EventEmitter implements TreeHost {
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
+  override on(event: 'worker_message', listener: (event: WorkerMessageEvent<M['send']>) => void): this;
   override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
   override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
@@ -161,6 +171,7 @@ export class Tree extends EventEmitter implements TreeHost {
       path,
       state: node.state,
       strategy: node.spec.strategy,
+      intensity: { restarts: node.recentRestarts(), limit: node.spec.intensity, period: node.spec.period },
       children: node.children.map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
@@ -199,6 +210,25 @@ export class Tree extends EventEmitter implements TreeHost {
   }
 
   /**
+   * Sends `message` to the worker at `path` and resolves with its `onMessage` handler's reply. A path naming a
+   * supervisor picks one of its running workers (`pick`, default round_robin). Rejects with a CallError:
+   * `not_found`, `not_running`, `timeout` (default 5000 ms), `exited` (carries the exit `reason`), `no_handler`,
+   * `handler_failed`, `too_large`. A reply is only ever taken from the incarnation the call was sent to.
+   */
+  call(path: string, message: M['call'], options: CallOptions = {}): Promise<M['reply']> {
+    try {
+      return resolveWorker(path, (p) => this.nodes.get(p), options.pick).call(message, callTimeout(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends `message` to the worker at `path` (or one picked under a supervisor), unanswered. Throws CallError. */
+  cast(path: string, message: M['cast'], options: CastOptions = {}): void {
+    resolveWorker(path, (p) => this.nodes.get(p), options.pick).cast(message);
+  }
+
+  /**
    * Chaos testing: sends `fault` to the running worker at `childPath` (`root/pool/web-1`), which honours it only
    * when it runs with ARBOR_CHAOS=1. Throws CallError `not_found` unless that child is a running worker.
    */
@@ -216,6 +246,7 @@ export class Tree extends EventEmitter implements TreeHost {
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
+    if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
     this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();
@@ -254,12 +285,12 @@ export class Tree extends EventEmitter implements TreeHost {
  * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
  * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
  */
-export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tree {
+export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
   // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
   // No pid/hostname base fields: events carry the pid of the process they are about.
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
-  const tree = new Tree(spec, logger);
+  const tree = new Tree<TreeMessages<M>>(spec, logger);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
     tree.on(name as 'event', listener as (event: TreeEvent) => void);
@@ -268,7 +299,7 @@ export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tr
 }
 
 /** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
-export function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+export function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
   try {
     return createTree(spec, options).start();
   } catch (error) {
