@@ -40,7 +40,7 @@ status        print the live tree of a running \`arbor run\` (the latest one, or
               until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
-start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
+start-child   start a simple_one_for_one child (a worker, or a whole subtree) with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
 reload        replace every worker under <path> (a supervisor or a worker; default the whole tree) by a new
               process with the code now on disk, each beside the old one, which drains once the new one serves.
