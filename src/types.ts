@@ -100,8 +100,11 @@ export interface SupervisorSpec extends CommonChildSpec {
   period: number;
   autoShutdown: AutoShutdown;
   children: ChildSpec[];
-  /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
-  template?: WorkerSpec;
+  /**
+   * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
+   * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
+   */
+  template?: WorkerSpec | SupervisorSpec;
   /**
    * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
    * workers drain, so a load balancer has time to take the instance out.

@@ -79,6 +79,11 @@ export class SupervisorNode {
     return this.dynamicIds;
   }
 
+  /** The last n handed out by nextDynamicId (0 before the first). */
+  get lastDynamicId(): number {
+    return this.dynamicIds;
+  }
+
   /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
   get state(): string {
     return String(this.actor.getSnapshot().value);

@@ -44,7 +44,8 @@ export interface SupervisorOptions extends Partial<CommonOptions> {
   period?: number;
   autoShutdown?: AutoShutdown;
   children?: ChildSpec[];
-  template?: WorkerSpec | WorkerOptions;
+  /** A worker (its spec or options), or a supervisor spec for a subtree per dynamic child. */
+  template?: WorkerSpec | WorkerOptions | SupervisorSpec;
   drainDelay?: number;
 }
 

@@ -4,12 +4,11 @@ import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
 import type { ChildType, ExitReason, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
-import type { ChildRecord } from './children.js';
+import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
-import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
@@ -27,32 +26,6 @@ export interface StartOptions {
   on?: TreeEventListeners;
 }
 
-export interface ChildInfo {
-  id: string;
-  type: ChildType;
-  pid: number | undefined;
-  status: ChildRecord['status'];
-  restarts: number;
-  /** ms since the current incarnation started, when running. */
-  uptime: number | undefined;
-  restart: ChildRecord['spec']['restart'];
-  lastExit?: ExitReason;
-  /** ms left before a restart delayed by the child's backoff (while it waits). */
-  restartIn?: number;
-  listener?: ListenerInfo;
-}
-
-/** What status shows of a running listener. */
-export interface ListenerInfo {
-  address: string | undefined;
-  mode: ListenerStats['mode'];
-  /** The socket is in LISTEN state: new connections wait instead of being refused. */
-  listening: boolean;
-  /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
-  serving: number;
-  connections?: ListenerStats['connections'];
-}
-
 export interface ChildCounts {
   specs: number;
   active: number;
@@ -67,6 +40,8 @@ export interface SupervisorStatus {
   strategy: SupervisorSpec['strategy'];
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
 }
+
+export type { ChildInfo, ListenerInfo } from './info.js';
 
 export class Tree extends EventEmitter implements TreeHost {
   readonly logger: Logger;
@@ -247,32 +222,6 @@ export class Tree extends EventEmitter implements TreeHost {
     if (!node) throw new calls.CallError('not_found', `no running supervisor at '${path}'`);
     return node;
   }
-}
-
-export function describe(record: ChildRecord): ChildInfo {
-  return {
-    id: record.spec.id,
-    type: record.spec.type,
-    pid: record.status === 'stopped' ? undefined : record.handle?.pid,
-    status: record.status,
-    restarts: record.restarts,
-    uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
-    restart: record.spec.restart,
-    ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
-    ...(record.restartDueAt !== undefined ? { restartIn: Math.max(0, record.restartDueAt - Date.now()) } : {}),
-    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
-  };
-}
-
-function listenerInfo(handle: ListenerHandle): ListenerInfo {
-  const stats = handle.stats();
-  return {
-    address: stats.address ? formatAddress(stats.address.host, stats.address.port) : undefined,
-    mode: stats.mode,
-    listening: stats.listening,
-    serving: stats.workers.serving,
-    ...(stats.mode === 'round_robin' ? { connections: stats.connections } : {}),
-  };
 }
 
 /**

@@ -183,8 +183,12 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
 
   if (spec.strategy === 'simple_one_for_one') {
     if (children.length > 0) report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
-    if (!isObj(spec.template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template');
-    else validateWorker(spec.template, `${path}.template`, scope, Infinity, report);
+    const template = spec.template;
+    if (!isObj(template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template, or a supervisor template (a subtree per child)');
+    // A dynamic child starts at run time, once its ancestors' listeners run: its index among siblings is Infinity.
+    else if (template.type === 'supervisor') validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
+    else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
+    else report(`${path}.template.type`, `must be 'worker' or 'supervisor', got ${show(template.type)}`);
   } else if (spec.template !== undefined) {
     report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
   }
@@ -255,8 +259,10 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
     } else if (found.depth === scope.depth && found.index > index) {
       report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
-    } else if (found.depth < scope.depth && Number.isFinite(index) && found.index > scope.branch[found.depth - 1]!) {
-      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet.
+    } else if (found.depth < scope.depth && Number.isFinite(index) && scope.branch.slice(found.depth - 1).every(Number.isFinite)
+      && found.index > scope.branch[found.depth - 1]!) {
+      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet
+      // (unless a dynamic level lies between them: that part starts at run time).
       report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
     }
   }

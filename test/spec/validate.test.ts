@@ -233,6 +233,36 @@ describe('simple_one_for_one', () => {
   test('a template on another strategy: root.template', () => {
     expect(validateSpec(supervisor({ template: { id: 'job', module: MODULE } }))).toEqual([problem('root.template', 'only a simple_one_for_one supervisor')]);
   });
+
+  test('a supervisor template (a subtree per dynamic child) is validated as a subtree, at root.template.…', () => {
+    const room = (children: ReturnType<typeof worker>[]) => supervisor({
+      strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children }),
+    });
+    expect(validateSpec(room([worker({ id: 'chat', module: MODULE }), worker({ id: 'presence', module: MODULE })]))).toEqual([]);
+    expect(validateSpec(room([worker({ id: 'chat', module: 'missing.js' }), worker({ id: 'chat', module: MODULE, shutdown: -1 })]))).toEqual([
+      problem('root.template.children[0].module', 'module not found'),
+      problem('root.template.children[1].id', "duplicate id 'chat'"),
+      problem('root.template.children[1].shutdown', 'must be'),
+    ]);
+  });
+
+  test("a subtree template's workers may use an ancestor's listener started after the pool; inside the subtree, order counts", () => {
+    const spec = (roomChildren: Array<ReturnType<typeof worker> | ReturnType<typeof listener>>) => supervisor({
+      children: [
+        supervisor({ id: 'rooms', strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children: roomChildren }) }),
+        listener({ id: 'web' }),
+      ],
+    });
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'web' })]))).toEqual([]);
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'own' }), listener({ id: 'own' })]))).toEqual([
+      problem('root.children[0].template.children[0].listen', "listener 'own' must come before this worker"),
+    ]);
+  });
+
+  test('a listener as template: root.template.type', () => {
+    const spec = supervisor({ strategy: 'simple_one_for_one', template: bad(listener({ id: 'web' })) });
+    expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker' or 'supervisor'")]);
+  });
 });
 
 describe('the root and nested paths', () => {
