@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
+import { ReloadError, type ReloadResult } from '../reload/index.js';
 import { describeReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
@@ -24,11 +25,13 @@ const USAGE = `Usage:
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
   arbor start-child <supervisor-path> [args...] [--control <path>]
   arbor delete-child <supervisor-path>/<child-id> [--control <path>]
+  arbor reload [<path>] [--max-surge <n>] [--control <path>]
   arbor chaos [--url <url>] [--duration <time>] [--rate <n>] [--mix <faults>] [--seed <n>] ... (arbor chaos --help)
   arbor --help | --version
 
 run           start the tree exported (default export) by a .js/.mjs or .ts/.mts module; logs JSON lines to stdout.
               SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
+              SIGHUP reloads the whole tree (as \`arbor reload\`).
               Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
 status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
               --watch: redraw it every second (RSS and CPU of each worker, listener queues, recent events)
@@ -37,6 +40,9 @@ restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
 start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
+reload        replace every worker under <path> (a supervisor or a worker; default the whole tree) by a new
+              process with the code now on disk, each beside the old one, which drains once the new one serves.
+              Exit 1 if a new worker fails to start: the reload stops there and the old workers keep serving.
 chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
 Options:
@@ -44,6 +50,7 @@ Options:
   --pretty          run: human-readable logs through pino-pretty, when it is installed
   --json            status: print the raw status JSON
   --watch           status: a live view, redrawn every second
+  --max-surge <n>   reload: workers of one supervisor replaced at a time (default 1)
 `;
 
 /** Set by `arbor run`, which may leave handles behind (a loader thread, a logger transport) when it is done. */
@@ -79,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
       pretty: { type: 'boolean' },
       json: { type: 'boolean' },
       watch: { type: 'boolean' },
+      'max-surge': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -90,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
   if (values.watch && command !== 'status') throw new UsageError('--watch applies to `arbor status` only');
   if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
+  if (values['max-surge'] !== undefined && command !== 'reload') throw new UsageError('--max-surge applies to `arbor reload` only');
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
@@ -116,6 +125,17 @@ async function main(argv: string[]): Promise<number> {
       return print(`started ${supervisor}/${child.id}${child.pid !== undefined ? ` (pid ${child.pid})` : ''}\n`);
     });
   }
+  if (command === 'reload') {
+    if (operands.length > 1) throw new UsageError('`arbor reload` takes at most one path');
+    const maxSurge = values['max-surge'] === undefined ? undefined : Number(values['max-surge']);
+    if (maxSurge !== undefined && !(Number.isSafeInteger(maxSurge) && maxSurge >= 1)) {
+      throw new UsageError('--max-surge takes an integer >= 1');
+    }
+    return withClient(values.control, async (client) => {
+      const params = { ...(operands[0] ? { path: operands[0] } : {}), ...(maxSurge !== undefined ? { maxSurge } : {}) };
+      return print(renderReload((await client.request('reload', params)) as ReloadResult));
+    }, RELOAD_TIMEOUT_MS);
+  }
   const childCommand = command !== undefined ? CHILD_COMMANDS[command] : undefined;
   if (childCommand) {
     const path = operands[0];
@@ -141,11 +161,27 @@ function readVersion(): string {
   return manifest.version;
 }
 
+/** A reload answers once every old worker has drained: each may take its whole shutdown timeout. */
+const RELOAD_TIMEOUT_MS = 30 * 60_000;
+
+function renderReload(result: ReloadResult): string {
+  const lines = [`reloaded ${result.path}: ${result.replaced.length} worker(s) replaced in ${(result.took / 1000).toFixed(1)} s`];
+  for (const r of result.replaced) {
+    lines.push(`  ${r.supervisor}/${r.child}  pid ${r.oldPid ?? '-'} → ${r.newPid ?? '-'}  ready in ${r.took} ms`);
+  }
+  for (const skipped of result.skipped) lines.push(`  skipped ${skipped}`);
+  return `${lines.join('\n')}\n`;
+}
+
 /** Runs one client command; a refusal or an unreachable arbor prints `code: message` and exits 1. */
-async function withClient(controlPath: string | undefined, command: (client: ControlClient) => Promise<number>): Promise<number> {
+async function withClient(
+  controlPath: string | undefined,
+  command: (client: ControlClient) => Promise<number>,
+  timeoutMs?: number,
+): Promise<number> {
   let client: ControlClient | undefined;
   try {
-    client = new ControlClient(locateControl(controlPath));
+    client = new ControlClient(locateControl(controlPath), timeoutMs);
     return await command(client);
   } catch (error) {
     if (!(error instanceof ControlError)) throw error;
@@ -242,6 +278,15 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP reloads, as for most daemons; a failed reload is logged (reload_failed) and changes nothing else.
+  process.on('SIGHUP', () => {
+    if (!tree || stopRequested) return;
+    logger.info({ event: 'reload_requested', cause: 'SIGHUP' });
+    tree.reload().catch((error: unknown) => {
+      if (error instanceof ReloadError && error.code === 'start_failed') return; // logged as reload_failed
+      logger.warn({ event: 'reload_refused', cause: 'SIGHUP', error: (error as Error).message });
+    });
+  });
 
   let control: ControlServer | undefined;
   const events = new EventLog();
