@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
+import type { ChildInfo, SupervisorStatus, Tree } from '../supervisor/tree.js';
+import { start } from '../start.js';
+import { parseAdminAddress, type AdminOptions } from '../admin/server.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
 import { ReloadError, type ReloadResult } from '../reload/index.js';
@@ -19,7 +21,7 @@ import { renderStatus } from './status-view.js';
 import { watchStatus } from './watch.js';
 
 const USAGE = `Usage:
-  arbor run <spec-module> [--control <path>] [--pretty]
+  arbor run <spec-module> [--control <path>] [--pretty] [--admin <host:port>]
   arbor status [<supervisor-path>] [--control <path>] [--json | --watch]
   arbor restart <supervisor-path>/<child-id> [--control <path>]
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
@@ -38,7 +40,7 @@ status        print the live tree of a running \`arbor run\` (the latest one, or
               until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
-start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
+start-child   start a simple_one_for_one child (a worker, or a whole subtree) with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
 reload        replace every worker under <path> (a supervisor or a worker; default the whole tree) by a new
               process with the code now on disk, each beside the old one, which drains once the new one serves.
@@ -48,6 +50,7 @@ chaos         kill workers of a running tree under HTTP load, then report what c
 Options:
   --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
   --pretty          run: human-readable logs through pino-pretty, when it is installed
+  --admin <addr>    run: serve /healthz, /readyz, /metrics and /tree on host:port (off by default)
   --json            status: print the raw status JSON
   --watch           status: a live view, redrawn every second
   --max-surge <n>   reload: workers of one supervisor replaced at a time (default 1)
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       control: { type: 'string' },
       pretty: { type: 'boolean' },
+      admin: { type: 'string' },
       json: { type: 'boolean' },
       watch: { type: 'boolean' },
       'max-surge': { type: 'string' },
@@ -95,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.version) return print(`${readVersion()}\n`);
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
+  if (values.admin !== undefined && command !== 'run') throw new UsageError('--admin applies to `arbor run` only');
   if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
   if (values.watch && command !== 'status') throw new UsageError('--watch applies to `arbor status` only');
   if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
@@ -102,7 +107,13 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
-    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false);
+    let admin: AdminOptions | undefined;
+    try {
+      admin = values.admin !== undefined ? parseAdminAddress(values.admin) : undefined;
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false, admin);
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
@@ -235,7 +246,7 @@ function createLogger(pretty: boolean): Logger {
   }
 }
 
-async function run(modulePath: string, controlPath: string, pretty: boolean): Promise<number> {
+async function run(modulePath: string, controlPath: string, pretty: boolean, admin: AdminOptions | undefined): Promise<number> {
   exitExplicitly = true;
   let spec: unknown;
   try {
@@ -303,7 +314,8 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   logger.info({ event: 'control_listening', control: controlPath });
 
   try {
-    tree = await start(validSpec, { logger });
+    // systemd (NOTIFY_SOCKET) is told READY=1 once the tree runs; the admin endpoint answers from before the start.
+    tree = await start(validSpec, { logger, notify: true, ...(admin ? { admin } : {}) });
   } catch (error) {
     control.close();
     if (error instanceof SpecError) {
