@@ -182,6 +182,22 @@ describe('an abstract NOTIFY_SOCKET (@name)', () => {
 });
 
 describe('reloads (Type=notify-reload)', () => {
+  it('SIGHUP to arbor run: RELOADING=1 with MONOTONIC_USEC when the reload starts, READY=1 when it finished', async () => {
+    const dir = tempDir();
+    const socket = join(dir, 'notify.sock');
+    const systemd = await receiver(socket);
+    const arbor = runArbor(dir, { NOTIFY_SOCKET: socket });
+    await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
+    process.kill(arbor.proc.pid!, 'SIGHUP');
+    const reloading = await systemd.next((d) => d.message.startsWith('RELOADING=1'), 'RELOADING=1');
+    expect(fields(reloading.message).MONOTONIC_USEC).toMatch(/^\d+$/);
+    const finished = await arbor.line((l) => l.event === 'reload_finished', 'reload_finished');
+    const ready = await systemd.next((d) => d.message.startsWith('READY=1') && d.t > reloading.t, 'READY=1 after the reload');
+    expect(ready.t).toBeGreaterThanOrEqual((finished.time as number) - 5);
+    expect(fields(ready.message).STATUS).toBe('2/2 workers up, 0 restarts in the last minute');
+    expect(arbor.lines.filter((l) => l.event === 'child_replaced').length).toBe(2);
+  });
+
   it('reload_started sends RELOADING=1 with MONOTONIC_USEC from CLOCK_MONOTONIC; reload_finished or reload_failed sends READY=1', async () => {
     const dir = tempDir();
     const socket = join(dir, 'notify.sock');
