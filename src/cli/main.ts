@@ -11,8 +11,10 @@ import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supe
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
 import { describeReason, formatReason, type ExitReason } from '../types.js';
-import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
+import { ControlClient, ControlError, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
+import { defaultControlPath, reachTree, recordRun } from '../control/runs.js';
+import { ControlPathError } from '../control/socket-path.js';
 import { EventLog } from '../control/event-log.js';
 
 const USAGE = `Usage:
@@ -85,11 +87,11 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
-    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false);
+    return run(operands[0]!, values.control, values.pretty ?? false);
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'read', async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
       return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
     });
@@ -97,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start-child') {
     const [supervisor, ...args] = operands;
     if (!supervisor) throw new UsageError('`arbor start-child` needs a supervisor path, e.g. root/jobs');
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'change', async (client) => {
       const child = (await client.request('start-child', { path: supervisor, args })) as ChildInfo;
       return print(`started ${supervisor}/${child.id}${child.pid !== undefined ? ` (pid ${child.pid})` : ''}\n`);
     });
@@ -108,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
     if (operands.length !== 1 || !path || !splitChildPath(path)) {
       throw new UsageError(`\`arbor ${command}\` takes one <supervisor-path>/<child-id>, e.g. root/worker-1`);
     }
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'change', async (client) => {
       const result = await client.request(childCommand.op, { path });
       const pid = (result as Partial<ChildInfo>).pid;
       return print(`${childCommand.done} ${path}${pid !== undefined ? ` (pid ${pid})` : ''}\n`);
@@ -127,15 +129,26 @@ function readVersion(): string {
   return manifest.version;
 }
 
-/** Runs one client command; a refusal or an unreachable arbor prints `code: message` and exits 1. */
-async function withClient(controlPath: string | undefined, command: (client: ControlClient) => Promise<number>): Promise<number> {
+/**
+ * Runs one client command against the tree at `--control`, or else the latest run of this user, saying on stderr
+ * which one was reached. A command that changes a tree is refused while several runs are alive and none was named.
+ * A refusal or an unreachable arbor prints `code: message` and exits 1.
+ */
+async function withClient(
+  controlPath: string | undefined,
+  kind: 'read' | 'change',
+  command: (client: ControlClient) => Promise<number>,
+): Promise<number> {
   let client: ControlClient | undefined;
   try {
-    client = new ControlClient(locateControl(controlPath));
+    const { control, notes } = reachTree(controlPath, kind);
+    for (const note of notes) process.stderr.write(note.startsWith(' ') ? `${note}\n` : `arbor: ${note}\n`);
+    client = new ControlClient(control);
     return await command(client);
   } catch (error) {
-    if (!(error instanceof ControlError)) throw error;
-    process.stderr.write(`${error.code}: ${error.message}\n`);
+    if (!(error instanceof ControlError) && !(error instanceof ControlPathError)) throw error;
+    const code = error instanceof ControlError ? error.code : 'bad_control_path';
+    process.stderr.write(`${code}: ${error.message}\n`);
     return EXIT_FAILURE;
   } finally {
     client?.close();
@@ -185,7 +198,7 @@ function createLogger(pretty: boolean): Logger {
   }
 }
 
-async function run(modulePath: string, controlPath: string, pretty: boolean): Promise<number> {
+async function run(modulePath: string, explicitControl: string | undefined, pretty: boolean): Promise<number> {
   exitExplicitly = true;
   let spec: unknown;
   try {
@@ -230,15 +243,28 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   process.on('SIGTERM', onSignal);
 
   let control: ControlServer | undefined;
+  let forgetRun: (() => void) | undefined;
+  const closeControl = (): void => {
+    control?.close();
+    forgetRun?.();
+  };
   const events = new EventLog();
   const exitNow = (code: number): void => {
-    control?.close();
+    closeControl();
     process.exit(code);
   };
+  const specFile = resolve(modulePath);
+  const startedAt = Date.now();
+  let controlPath = explicitControl ?? '';
   try {
-    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events });
+    controlPath = resolve(explicitControl ?? defaultControlPath());
+    const info = { spec: specFile, control: controlPath, startedAt };
+    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events, info });
+    forgetRun = recordRun({ pid: process.pid, ...info });
   } catch (error) {
-    process.stderr.write(`arbor: cannot open the control socket ${controlPath}: ${(error as Error).message}\n`);
+    closeControl();
+    const where = controlPath ? ` ${controlPath}` : '';
+    process.stderr.write(`arbor: cannot open the control socket${where}: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
   logger.info({ event: 'control_listening', control: controlPath });
@@ -246,7 +272,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   try {
     tree = await start(validSpec, { logger });
   } catch (error) {
-    control.close();
+    closeControl();
     if (error instanceof SpecError) {
       process.stderr.write(`arbor: ${error.message}\n`);
       return EXIT_USAGE;
@@ -270,7 +296,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   if (stopRequested) stopGracefully('signal during start');
 
   const code = await exitCode;
-  control.close();
+  closeControl();
   return code;
 }
 
@@ -299,7 +325,7 @@ export function renderStatus(status: SupervisorStatus): string {
         ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
         `restarts ${child.restarts}`,
         `up ${formatUptime(child.uptime)}`,
-        ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
+        ...(child.lastExit !== undefined ? [`last exit ${briefReason(child.lastExit)}`] : []),
       ];
       lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
       if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
@@ -309,6 +335,17 @@ export function renderStatus(status: SupervisorStatus): string {
   walk(status, '');
   return `${lines.join('\n')}\n`;
 }
+
+/** A reason on one line: a stack shows its first line only (`--json` keeps it all), long text is cut. */
+function briefReason(reason: ExitReason): string {
+  if (typeof reason !== 'object' || reason === null || !('stack' in reason) || typeof reason.stack !== 'string') {
+    return clipText(formatReason(reason), 300);
+  }
+  const firstLine = reason.stack.split('\n', 1)[0]!;
+  return clipText(formatReason({ ...reason, stack: `${firstLine} …` }), 300);
+}
+
+const clipText = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
 
 main(process.argv.slice(2)).then(
   (code) => {

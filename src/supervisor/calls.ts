@@ -7,7 +7,8 @@ import { describe, type ChildInfo } from './tree.js';
 import { SpecError, validateSpec } from './validate.js';
 
 export type CallErrorCode =
-  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down';
+  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down'
+  | 'chaos_disabled';
 
 /** A refused call, with OTP's error name as `code`. */
 export class CallError extends Error {
