@@ -37,7 +37,7 @@ export interface ChildContext {
   onExit(reason: ExitReason): void;
   /** The running listener with this id, resolved among siblings and ancestors' children. */
   resolveListener(id: string): ListenerLink | undefined;
-  /** Pre-forked processes for workers with `standby: true`. */
+  /** Spare processes for workers with `standby`. */
   standby?: StandbyPool;
 }
 

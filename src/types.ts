@@ -7,6 +7,8 @@ export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
 export type ChildType = 'worker' | 'supervisor' | 'listener';
 export type ListenerMode = 'shared' | 'round_robin';
+export type StandbyMode = 'warm' | 'hot';
+export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
 
 /** Why a child stopped. `normal`, `shutdown` and `{ shutdown }` are the normal ones; all others are abnormal. */
 export type ExitReason =
@@ -52,10 +54,12 @@ export interface WorkerSpec extends CommonChildSpec {
   /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
   maxMemory?: number;
   /**
-   * Keep one node process booted and parked for this worker, so a restart skips node's start-up (~90 ms): the
-   * replacement only loads the module. Costs one idle process per distinct execArgv/cwd in the tree.
+   * Spare processes forked ahead of need, so that a restart takes one over instead of starting node:
+   * `'warm'` (or `true`): node booted, the module not loaded yet; `'hot'`: the module loaded and run up to
+   * `serve()` / `ready()`; `{ mode, count }`: keep `count` spares. Spares are kept per distinct start-up
+   * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerSpec extends CommonChildSpec {
@@ -64,8 +68,11 @@ export interface ListenerSpec extends CommonChildSpec {
   port: number;
   backlog: number;
   mode: ListenerMode;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd socket activation) instead of binding. */
-  fd?: number;
+  /**
+   * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
+   * socket activation — `'systemd'` (the only one passed) or `'systemd:<name>'` (its `FileDescriptorName=`).
+   */
+  fd?: number | 'systemd' | `systemd:${string}`;
 }
 
 export interface SupervisorSpec extends CommonChildSpec {
@@ -78,6 +85,11 @@ export interface SupervisorSpec extends CommonChildSpec {
   children: ChildSpec[];
   /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
   template?: WorkerSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;

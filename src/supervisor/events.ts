@@ -10,7 +10,9 @@ export type TreeEvent =
   | { event: 'start_failed'; supervisor: string; child: string; reason: ExitReason }
   | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
-  | { event: 'auto_shutdown'; supervisor: string; child: string };
+  | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** The tree was asked to stop and keeps serving for the root's `drainDelay` ms before its workers drain. */
+  | { event: 'drain_delay'; supervisor: string; ms: number };
 
 /** What the supervisor does about a child's exit. */
 export type ExitAction = 'restart' | 'keep_stopped' | 'remove' | 'give_up' | 'auto_shutdown';

@@ -2,7 +2,7 @@
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
   AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
-  SupervisorSpec, WorkerSpec,
+  StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -26,7 +26,7 @@ export interface WorkerOptions extends CommonOptions {
   startTimeout?: number;
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerOptions extends CommonOptions {
@@ -34,7 +34,7 @@ export interface ListenerOptions extends CommonOptions {
   port?: number;
   backlog?: number;
   mode?: ListenerMode;
-  fd?: number;
+  fd?: ListenerSpec['fd'];
 }
 
 export interface SupervisorOptions extends Partial<CommonOptions> {
@@ -44,6 +44,7 @@ export interface SupervisorOptions extends Partial<CommonOptions> {
   autoShutdown?: AutoShutdown;
   children?: ChildSpec[];
   template?: WorkerSpec | WorkerOptions;
+  drainDelay?: number;
 }
 
 export function worker(options: WorkerOptions): WorkerSpec {

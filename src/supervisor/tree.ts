@@ -11,6 +11,7 @@ import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
 import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
+import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
 
 /** A listener for one event name, typed by that event. */
@@ -74,12 +75,16 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
+  private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
 
   /** Use `createTree(spec)` or `start(spec)`. */
   constructor(readonly spec: SupervisorSpec, logger: Logger) {
     super();
     this.logger = logger;
+    // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
+    if (usesSocketActivation(spec)) claimActivation();
     this.standby = new StandbyPool(logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
     void this.done.then(() => this.standby.close());
@@ -212,14 +217,35 @@ export class Tree extends EventEmitter implements TreeHost {
     return { path: childPath, pid, fault };
   }
 
-  /** Stops the whole tree in reverse start order, honouring every shutdown value. Resolves with the root's reason. */
+  /**
+   * Stops the whole tree in reverse start order, honouring every shutdown value, after the root's `drainDelay`
+   * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
+   */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
-    if (options.brutal) void this.root.kill();
-    this.stopping ??= this.root.terminate().then((reason) => {
-      this.settle(reason);
-      return reason;
-    });
+    if (options.brutal) {
+      this.endDrainDelay?.();
+      void this.root.kill();
+    }
+    this.stopping ??= this.drainDelay(options.brutal === true)
+      .then(() => this.root.terminate())
+      .then((reason) => {
+        this.settle(reason);
+        return reason;
+      });
     return this.stopping;
+  }
+
+  private drainDelay(brutal: boolean): Promise<void> {
+    const ms = this.spec.drainDelay ?? 0;
+    if (brutal || ms <= 0) return Promise.resolve();
+    this.publish({ event: 'drain_delay', supervisor: this.spec.id, ms });
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.endDrainDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private node(path: string): SupervisorNode {

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
 import type { SupervisorSpec } from '../types.js';
+import { isSystemdFd } from '../listener/activation.js';
 
 export interface SpecProblem {
   path: string;
@@ -22,7 +23,7 @@ const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
   worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
-  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template'],
+  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
 };
 const HEARTBEAT_FIELDS = ['interval', 'timeout'];
 /** Deeper than this is a generated spec gone wrong (a real tree is a few levels deep), not a design. */
@@ -113,6 +114,9 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     return problems;
   }
   validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
+    report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
+  }
   return problems;
 }
 
@@ -160,6 +164,9 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   if (!isPosInt(spec.period)) report(`${path}.period`, `must be an integer > 0 (ms), got ${show(spec.period)}`);
   if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
     report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
+  }
+  if (path !== 'root' && spec.drainDelay !== undefined) {
+    report(`${path}.drainDelay`, 'only the root supervisor takes a drainDelay (it delays the stop of the whole tree)');
   }
   if (!Array.isArray(spec.children)) {
     report(`${path}.children`, 'must be an array of child specs');
@@ -233,8 +240,8 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.heartbeat`, `must be { interval, timeout } in ms (integers > 0), got ${show(hb)}`);
     }
   }
-  if (spec.standby !== undefined && typeof spec.standby !== 'boolean') {
-    report(`${path}.standby`, `must be a boolean, got ${show(spec.standby)}`);
+  if (spec.standby !== undefined && !isStandbyOption(spec.standby)) {
+    report(`${path}.standby`, `must be true, false, 'warm', 'hot' or { mode: 'warm' | 'hot', count: integer 1–${MAX_SPARES} }, got ${show(spec.standby)}`);
   }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
@@ -261,5 +268,17 @@ function validateListener(spec: Obj, path: string, report: Report): void {
   }
   if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
   if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
-  if (spec.fd !== undefined && !isNonNegInt(spec.fd)) report(`${path}.fd`, `must be a file descriptor (integer >= 0), got ${show(spec.fd)}`);
+  if (spec.fd !== undefined && !isNonNegInt(spec.fd) && !isSystemdFd(spec.fd)) {
+    report(`${path}.fd`, `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`);
+  }
+}
+
+/** More spares than this for one start-up is a typo, not a plan (each is a whole node process). */
+const MAX_SPARES = 256;
+
+function isStandbyOption(value: unknown): boolean {
+  if (typeof value === 'boolean' || value === 'warm' || value === 'hot') return true;
+  if (!isObj(value) || (value.mode !== 'warm' && value.mode !== 'hot')) return false;
+  if (Object.keys(value).some((k) => k !== 'mode' && k !== 'count')) return false;
+  return value.count === undefined || (isPosInt(value.count) && (value.count as number) <= MAX_SPARES);
 }

@@ -55,6 +55,13 @@ describe('supervisor flags', () => {
     expect(validateSpec(spec)).toEqual([problem('root.children[1].id', "duplicate id 'a' (also root.children[0])")]);
   });
 
+  test('drainDelay: a non-negative integer on the root; on a nested supervisor it is refused', () => {
+    expect(validateSpec(supervisor({ drainDelay: 2000 }))).toEqual([]);
+    expect(validateSpec(supervisor({ drainDelay: bad(-1) }))).toEqual([problem('root.drainDelay', 'integer >= 0')]);
+    const nested = supervisor({ children: [supervisor({ id: 'pool', drainDelay: 100 })] });
+    expect(validateSpec(nested)).toEqual([problem('root.children[0].drainDelay', 'only the root supervisor')]);
+  });
+
   test('the same id under different supervisors is fine', () => {
     const spec = supervisor({ children: [worker({ id: 'a', module: MODULE }), supervisor({ id: 'b', children: [worker({ id: 'a', module: MODULE })] })] });
     expect(validateSpec(spec)).toEqual([]);
@@ -352,5 +359,20 @@ describe('typos, deep or cyclic specs, and numbers as written', () => {
   test('Infinity inside an object stays Infinity', () => {
     const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, heartbeat: bad({ interval: Infinity, timeout: 10 }) })] });
     expect(validateSpec(spec)).toEqual([problem('root.children[0].heartbeat', 'got { interval: Infinity, timeout: 10 }')]);
+  });
+});
+
+describe('standby', () => {
+  test("true, 'warm', 'hot' and { mode, count } are valid", () => {
+    for (const standby of [true, false, 'warm', 'hot', { mode: 'hot', count: 8 }, { mode: 'warm' }] as const) {
+      expect(validateSpec(supervisor({ children: [worker({ id: 'w', module: MODULE, standby })] }))).toEqual([]);
+    }
+  });
+
+  test('an unknown mode, a count that is not a positive integer up to 256, or an unknown field: reported', () => {
+    for (const standby of ['cold', { mode: 'hot', count: 0 }, { mode: 'hot', count: 1.5 }, { mode: 'hot', count: 257 }, { mode: 'hot', cout: 2 }, { count: 2 }]) {
+      const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, standby: bad(standby) })] });
+      expect(validateSpec(spec)).toEqual([problem('root.children[0].standby', "must be true, false, 'warm', 'hot' or { mode")]);
+    }
   });
 });
