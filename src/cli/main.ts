@@ -3,12 +3,13 @@
 // running one over its control socket.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
+import { withModulesResolvedFrom } from '../supervisor/spec.js';
 import { StartFailure } from '../child.js';
 import { describeReason, formatReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, splitChildPath, type ControlOp } from '../control/client.js';
@@ -175,7 +176,9 @@ async function loadSpec(modulePath: string): Promise<unknown> {
     exported = ((await import(url)) as { default?: unknown }).default;
   }
   if (exported === undefined) throw new Error('the module has no default export (export default supervisor({ ... }))');
-  return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+  const spec = typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+  // Relative worker modules are relative to the spec file, as its own imports are.
+  return withModulesResolvedFrom(spec, dirname(file));
 }
 
 /** JSON lines on stdout, written synchronously: the last events before an exit are never lost. */

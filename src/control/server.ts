@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { MAX_LINE_BYTES, type ControlResponse } from './client.js';
 import { answerLine, type ControlHooks } from './requests.js';
-import { claimSocketPath, identifySocket, releaseSocketPath, type SocketIdentity } from './socket-path.js';
+import { claimSocketPath, identifySocket, sameSocket, type SocketIdentity } from './socket-path.js';
 
 export type { ControlHooks } from './requests.js';
 
@@ -66,12 +66,17 @@ export class ControlServer {
     return control;
   }
 
-  /** Stops listening, drops connections, and removes the socket file if it is still the one this server bound. */
+  /**
+   * Drops connections and removes the socket file if it is still the one this server bound. libuv unlinks a
+   * unix server's path by name when it closes, whatever is there by then: so when the path now holds another
+   * run's socket, the listening handle is not closed but left to the end of the process (`arbor run` exits next).
+   */
   close(): void {
-    this.server.close();
     for (const connection of this.connections) connection.socket.destroy();
-    if (this.identity) releaseSocketPath(this.socketPath, this.identity);
+    const ours = this.identity !== undefined && sameSocket(this.socketPath, this.identity);
     this.identity = undefined;
+    if (ours) this.server.close();
+    else this.server.unref();
   }
 
   get connectionCount(): number {

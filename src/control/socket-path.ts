@@ -1,6 +1,6 @@
 // Where a control socket may be bound, and when its file may be removed. Anything at a path that is not a socket
 // this user left behind (a live arbor, a regular file, a symbolic link, another user's socket) is refused and left
-// untouched; a socket file is removed only while it is the very one its server bound (same device and inode).
+// untouched; a socket file is removed only while it is the very one its server bound (same device, inode and times).
 import { lstatSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
@@ -16,9 +16,12 @@ export class ControlPathError extends Error {
   }
 }
 
+/** Which file a socket path holds: an inode number is reused once its file is deleted, so its times count too. */
 export interface SocketIdentity {
   dev: number;
   ino: number;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
 }
 
 const myUid = (): number | undefined => process.getuid?.();
@@ -56,20 +59,20 @@ export async function claimSocketPath(path: string): Promise<void> {
 
 /** The identity of the socket file just bound at `path`. */
 export function identifySocket(path: string): SocketIdentity | undefined {
-  const found = lstatOrUndefined(path);
-  return found?.isSocket() ? { dev: found.dev, ino: found.ino } : undefined;
+  try {
+    const found = lstatSync(path, { bigint: true });
+    if (!found.isSocket()) return undefined;
+    return { dev: Number(found.dev), ino: Number(found.ino), ctimeNs: found.ctimeNs, birthtimeNs: found.birthtimeNs };
+  } catch {
+    return undefined;
+  }
 }
 
-/** Removes the socket file at `path` if it is still `identity`; what another run bound there since stays. */
-export function releaseSocketPath(path: string, identity: SocketIdentity): boolean {
-  const found = lstatOrUndefined(path);
-  if (!found?.isSocket() || found.dev !== identity.dev || found.ino !== identity.ino) return false;
-  try {
-    unlinkSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether the file at `path` is still the socket `identity` names. */
+export function sameSocket(path: string, identity: SocketIdentity): boolean {
+  const found = identifySocket(path);
+  return found !== undefined && found.dev === identity.dev && found.ino === identity.ino &&
+    found.ctimeNs === identity.ctimeNs && found.birthtimeNs === identity.birthtimeNs;
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {
