@@ -29,16 +29,50 @@ export interface HeartbeatOptions {
   timeout: number;
 }
 
+/**
+ * The messages one kind of worker speaks, declared once and checked at both ends: `worker<M>()` /
+ * `supervisor<M>()` type the tree's `call`/`cast`, and `onMessage<M>()` / `send<M>()` the worker's side.
+ * `call` is what `tree.call` sends and `reply` what it resolves with; `cast` is what `tree.cast` sends; `send` is
+ * what the worker sends the tree (`worker_message` events). Use `never` for a kind the worker does not speak.
+ */
+export interface Messages {
+  call: unknown;
+  reply: unknown;
+  cast: unknown;
+  send: unknown;
+}
+
+/** Type-only: carries a spec's message types to `createTree`; never present at run time. */
+declare const messageTypes: unique symbol;
+
+/** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
+export interface BackoffSpec {
+  /** ms before the first restart of a run of crashes. */
+  min: number;
+  /** ms: the delay grows up to this (before jitter). */
+  max: number;
+  /** Each restart in a row multiplies the delay by this (default 2). */
+  factor?: number;
+  /** The delay is stretched by a random fraction up to this (default 0.1): delay in [d, d × (1 + jitter)]. */
+  jitter?: number;
+  /** ms: a child that stayed up this long is healthy again, its next restart waits `min` (default `max`). */
+  resetAfter?: number;
+}
+export type BackoffOptions = Required<BackoffSpec>;
+
 interface CommonChildSpec {
   id: string;
   restart: RestartType;
   shutdown: Shutdown;
   /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
   significant: boolean;
+  /** Restart this child after growing delays when it keeps crashing (off: restarted at once, as OTP). */
+  backoff?: BackoffSpec;
 }
 
-export interface WorkerSpec extends CommonChildSpec {
+export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSpec {
   type: 'worker';
+  readonly [messageTypes]?: M;
   /** Path of the JavaScript module to fork (absolute, or relative to the process's cwd). */
   module: string;
   args: string[];
@@ -60,6 +94,10 @@ export interface WorkerSpec extends CommonChildSpec {
    * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
   standby?: StandbyOption;
+  /** Largest message, in bytes of JSON, either way between the tree and this worker (`too_large` beyond); default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Messages per second the worker may `send()` the tree (bursts up to this many; default 1000); the excess is dropped. */
+  maxMessageRate?: number;
 }
 
 export interface ListenerSpec extends CommonChildSpec {
@@ -75,16 +113,20 @@ export interface ListenerSpec extends CommonChildSpec {
   fd?: number | 'systemd' | `systemd:${string}`;
 }
 
-export interface SupervisorSpec extends CommonChildSpec {
+export interface SupervisorSpec<M extends Messages = Messages> extends CommonChildSpec {
   type: 'supervisor';
+  readonly [messageTypes]?: M;
   strategy: Strategy;
   intensity: number;
   /** ms */
   period: number;
   autoShutdown: AutoShutdown;
   children: ChildSpec[];
-  /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
-  template?: WorkerSpec;
+  /**
+   * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
+   * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
+   */
+  template?: WorkerSpec | SupervisorSpec;
   /**
    * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
    * workers drain, so a load balancer has time to take the instance out.

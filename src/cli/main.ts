@@ -11,16 +11,18 @@ import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supe
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { withModulesResolvedFrom } from '../supervisor/spec.js';
 import { StartFailure } from '../child.js';
-import { describeReason, formatReason, type ExitReason } from '../types.js';
+import { describeReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
 import { defaultControlPath, reachTree, recordRun } from '../control/runs.js';
 import { ControlPathError } from '../control/socket-path.js';
 import { EventLog } from '../control/event-log.js';
+import { renderStatus } from './status-view.js';
+import { watchStatus } from './watch.js';
 
 const USAGE = `Usage:
   arbor run <spec-module> [--control <path>] [--pretty]
-  arbor status [<supervisor-path>] [--control <path>] [--json]
+  arbor status [<supervisor-path>] [--control <path>] [--json | --watch]
   arbor restart <supervisor-path>/<child-id> [--control <path>]
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
   arbor start-child <supervisor-path> [args...] [--control <path>]
@@ -32,6 +34,8 @@ run           start the tree exported (default export) by a .js/.mjs or .ts/.mts
               SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
               Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
 status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
+              --watch: redraw it every second (RSS and CPU of each worker, listener queues, recent events)
+              until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
 start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
@@ -42,6 +46,7 @@ Options:
   --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
   --pretty          run: human-readable logs through pino-pretty, when it is installed
   --json            status: print the raw status JSON
+  --watch           status: a live view, redrawn every second
 `;
 
 /** Set by `arbor run`, which may leave handles behind (a loader thread, a logger transport) when it is done. */
@@ -76,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       control: { type: 'string' },
       pretty: { type: 'boolean' },
       json: { type: 'boolean' },
+      watch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -85,6 +91,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
   if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
+  if (values.watch && command !== 'status') throw new UsageError('--watch applies to `arbor status` only');
+  if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
@@ -92,6 +100,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
+    if (values.watch) {
+      exitExplicitly = true;
+      const path = operands[0];
+      const tty = process.stdout.isTTY === true;
+      return withClient(values.control, 'read', (client) => watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }));
+    }
     return withClient(values.control, 'read', async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
       return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
@@ -302,53 +316,6 @@ async function run(modulePath: string, explicitControl: string | undefined, pret
   closeControl();
   return code;
 }
-
-// ---- arbor status ----
-
-function formatUptime(ms: number | undefined): string {
-  if (ms === undefined) return '-';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-/** An indented tree: each supervisor with its machine state in brackets, each child with type, status, pid, restarts, uptime. */
-export function renderStatus(status: SupervisorStatus): string {
-  const lines = [`${status.path}  supervisor ${status.strategy}  [${status.state}]`];
-  const walk = (node: SupervisorStatus, indent: string): void => {
-    node.children.forEach((child, index) => {
-      const last = index === node.children.length - 1;
-      const fields = [
-        child.id,
-        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.type,
-        child.status,
-        ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
-        ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
-        ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
-        `restarts ${child.restarts}`,
-        `up ${formatUptime(child.uptime)}`,
-        ...(child.lastExit !== undefined ? [`last exit ${briefReason(child.lastExit)}`] : []),
-      ];
-      lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
-      if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
-    });
-    if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
-  };
-  walk(status, '');
-  return `${lines.join('\n')}\n`;
-}
-
-/** A reason on one line: a stack shows its first line only (`--json` keeps it all), long text is cut. */
-function briefReason(reason: ExitReason): string {
-  if (typeof reason !== 'object' || reason === null || !('stack' in reason) || typeof reason.stack !== 'string') {
-    return clipText(formatReason(reason), 300);
-  }
-  const firstLine = reason.stack.split('\n', 1)[0]!;
-  return clipText(formatReason({ ...reason, stack: `${firstLine} …` }), 300);
-}
-
-const clipText = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,22 +1,16 @@
 // Run-time changes to a supervisor's children (OTP's start_child, terminate_child, restart_child, delete_child).
 // Each runs inside the supervisor's machine (state `calling`), so it never races a restart.
-import type { ChildSpec } from '../types.js';
-import { newRecord, startChild as startRecord, terminateChild as terminateRecord, type ChildRecord } from './children.js';
+import { CallError } from '../call-error.js';
+import type { ChildSpec, ExitReason } from '../types.js';
+import {
+  ChildStartError, newRecord, startChild as startRecord, startReplacement, terminateChild as terminateRecord, type ChildRecord,
+} from './children.js';
 import type { SupervisorNode } from './node.js';
-import { describe, type ChildInfo } from './tree.js';
+import { handedOut, instantiate } from './dynamic.js';
+import { describe, type ChildInfo } from './info.js';
 import { SpecError, validateSpec } from './validate.js';
 
-export type CallErrorCode =
-  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down'
-  | 'chaos_disabled';
-
-/** A refused call, with OTP's error name as `code`. */
-export class CallError extends Error {
-  constructor(readonly code: CallErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.name = 'CallError';
-  }
-}
+export { CallError, type CallErrorCode } from '../call-error.js';
 
 function call<T>(node: SupervisorNode, name: string, run: (children: ChildRecord[]) => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -50,8 +44,7 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
     let record: ChildRecord;
     if (isDynamic(node)) {
       if (!Array.isArray(argsOrSpec)) throw new CallError('simple_one_for_one', 'a simple_one_for_one supervisor takes extra args, not a child spec');
-      const template = node.spec.template!;
-      record = newRecord({ ...template, id: `${template.id}-${node.nextDynamicId()}`, args: [...template.args, ...argsOrSpec] });
+      record = newRecord(instantiate(node.spec.template!, node.nextDynamicId(), argsOrSpec));
     } else {
       if (Array.isArray(argsOrSpec)) throw new CallError('not_found', 'give a child spec to start a child of a static supervisor');
       const existing = children.find((c) => c.spec.id === argsOrSpec.id);
@@ -71,9 +64,16 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
   });
 }
 
+/**
+ * Stops a child. A dynamic child that is already gone is no error (as OTP, where terminating a dead pid is a
+ * no-op) when the pool handed its id out in this incarnation; an id it never had is `not_found`.
+ */
 export function terminateChild(node: SupervisorNode, id: string): Promise<void> {
   return call(node, 'terminateChild', async (children) => {
+    if (isDynamic(node) && !children.some((c) => c.spec.id === id) && handedOut(node.spec.template!, id, node.lastDynamicId)) return;
     const record = find(node, children, id);
+    // A restart waiting out its backoff is cancelled: the child stays stopped, as OTP's terminate_child.
+    record.restartDueAt = undefined;
     await terminateRecord(node.io, record);
     // Temporary and dynamic children have nothing to restart later: their spec goes with them.
     if (record.spec.restart === 'temporary' || isDynamic(node)) children.splice(children.indexOf(record), 1);
@@ -99,4 +99,51 @@ export function deleteChild(node: SupervisorNode, id: string): Promise<void> {
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
     children.splice(children.indexOf(record), 1);
   });
+}
+
+/** What became of one child asked to be replaced. */
+export type ReplaceOutcome =
+  | {
+      child: string;
+      outcome: 'replaced';
+      oldPid: number | undefined;
+      newPid: number | undefined;
+      /** ms from the start of the new incarnation until it was ready. */
+      took: number;
+      /** Resolves once the old incarnation has drained and exited. */
+      retired: Promise<ExitReason>;
+    }
+  | { child: string; outcome: 'skipped'; why: string }
+  | { child: string; outcome: 'failed'; reason: ExitReason };
+
+/**
+ * Replaces running workers, all at once: each gets a new incarnation started beside the old one; only once the new
+ * one is ready does it become the child, and the old one is then drained outside the machine. A worker not running
+ * (stopped, or being restarted: it loads the code anew anyway) is skipped. A new incarnation that does not start is
+ * cleaned up and the old one keeps running. No strategy applies, nothing counts toward intensity.
+ */
+export function replaceChildren(
+  node: SupervisorNode,
+  ids: readonly string[],
+  options: { abort?: AbortSignal } = {},
+): Promise<ReplaceOutcome[]> {
+  return call(node, 'replaceChildren', (children) =>
+    Promise.all(ids.map(async (id): Promise<ReplaceOutcome> => {
+      const record = find(node, children, id);
+      if (record.spec.type !== 'worker') return { child: id, outcome: 'skipped', why: `a ${record.spec.type} is not replaced` };
+      if (record.status !== 'running') return { child: id, outcome: 'skipped', why: record.status };
+      const oldPid = record.handle?.pid;
+      const began = node.io.now();
+      try {
+        const old = await startReplacement(node.io, record, options.abort);
+        return {
+          child: id, outcome: 'replaced', oldPid, newPid: record.handle?.pid, took: node.io.now() - began,
+          retired: node.retire(id, old),
+        };
+      } catch (error) {
+        if (error instanceof ChildStartError) return { child: id, outcome: 'failed', reason: error.reason };
+        throw error;
+      }
+    })),
+  );
 }

@@ -20,6 +20,10 @@ export interface ChildRecord {
   restarts: number;
   startedAt?: number;
   lastExit?: ExitReason;
+  /** Restarts in a row that the child's `backoff` has delayed (reset once it stays up `resetAfter`). */
+  backoffAttempt: number;
+  /** Set while a restart waits out its backoff delay: when it is due (ms timestamp). */
+  restartDueAt?: number;
 }
 
 /** Events the I/O feeds back into the supervisor's machine. */
@@ -37,6 +41,8 @@ export interface SupervisorIO {
   path: string;
   logger: Logger;
   now(): number;
+  /** In [0, 1): the jitter of restart backoff. */
+  random(): number;
   emit(event: TreeEvent): void;
   /** Creates one incarnation of a child; `onExit` must be wired to `childExited`. */
   createHandle(record: ChildRecord, onExit: (reason: ExitReason) => void): ChildHandle;
@@ -55,7 +61,7 @@ export class ChildStartError extends Error {
 }
 
 export function newRecord(spec: ChildSpec): ChildRecord {
-  return { spec, status: 'stopped', incarnation: 0, restarts: 0 };
+  return { spec, status: 'stopped', incarnation: 0, restarts: 0, backoffAttempt: 0 };
 }
 
 export function decisionView(records: readonly ChildRecord[], exitedId?: string): DecisionChild[] {
@@ -68,6 +74,7 @@ export function decisionView(records: readonly ChildRecord[], exitedId?: string)
 }
 
 export async function startChild(io: SupervisorIO, record: ChildRecord): Promise<void> {
+  record.restartDueAt = undefined;
   record.incarnation += 1;
   const incarnation = record.incarnation;
   const id = record.spec.id;
@@ -91,6 +98,38 @@ export async function startChild(io: SupervisorIO, record: ChildRecord): Promise
   record.status = 'running';
   record.startedAt = io.now();
   io.emit({ event: 'child_started', supervisor: io.path, child: id, pid: handle.pid, type: record.spec.type });
+}
+
+/**
+ * Starts a new incarnation of a running child beside the current one and, once it is ready, makes it the child's
+ * incarnation. Resolves with the replaced handle, still running, for the caller to stop; rejects with
+ * ChildStartError if the new one did not start, leaving the record (and the old incarnation) as they were.
+ * Not a restart: no strategy applies and nothing counts toward intensity. `abort` kills the one starting.
+ */
+export async function startReplacement(io: SupervisorIO, record: ChildRecord, abort?: AbortSignal): Promise<ChildHandle> {
+  const incarnation = record.incarnation + 1;
+  const id = record.spec.id;
+  const fresh = io.createHandle(record, (reason) =>
+    io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
+  );
+  const onAbort = (): void => void fresh.kill();
+  abort?.addEventListener('abort', onAbort);
+  try {
+    if (abort?.aborted) throw new StartFailure({ startFailed: 'aborted' });
+    await fresh.start();
+  } catch (error) {
+    const reason: ExitReason = error instanceof StartFailure ? error.reason : { startFailed: String(error) };
+    io.emit({ event: 'start_failed', supervisor: io.path, child: id, reason });
+    throw new ChildStartError(id, reason, io.now());
+  } finally {
+    abort?.removeEventListener('abort', onAbort);
+  }
+  const old = record.handle!;
+  // An exit of the old incarnation from now on is stale: it is no longer the child.
+  record.incarnation = incarnation;
+  record.handle = fresh;
+  record.startedAt = io.now();
+  return old;
 }
 
 export async function terminateChild(io: SupervisorIO, record: ChildRecord, brutal = false): Promise<void> {

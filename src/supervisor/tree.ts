@@ -2,53 +2,36 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
-import type { ChildType, ExitReason, SupervisorSpec, WorkerSpec } from '../types.js';
+import type { ChildType, ExitReason, Messages, SupervisorSpec, WorkerSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
-import type { ChildRecord } from './children.js';
+import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
-import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
+import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
+
+/** A `worker_message` event whose message has the tree's declared `send` type. */
+export type WorkerMessageEvent<Send = unknown> = Omit<Extract<TreeEvent, { event: 'worker_message' }>, 'message'> & { message: Send };
+
+/** The tree's message types: those declared on its spec, or untyped when none were. */
+export type TreeMessages<M> = [M] extends [never] ? Messages : M;
 
 /** A listener for one event name, typed by that event. */
 export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
 
 /** Listeners registered before anything starts, so they see every event of the initial start. */
 export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
+import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
   logger?: Logger | false;
   /** Event listeners attached before the first child starts (`{ child_started: (e) => …, event: (e) => … }`). */
   on?: TreeEventListeners;
-}
-
-export interface ChildInfo {
-  id: string;
-  type: ChildType;
-  pid: number | undefined;
-  status: ChildRecord['status'];
-  restarts: number;
-  /** ms since the current incarnation started, when running. */
-  uptime: number | undefined;
-  restart: ChildRecord['spec']['restart'];
-  lastExit?: ExitReason;
-  listener?: ListenerInfo;
-}
-
-/** What status shows of a running listener. */
-export interface ListenerInfo {
-  address: string | undefined;
-  mode: ListenerStats['mode'];
-  /** The socket is in LISTEN state: new connections wait instead of being refused. */
-  listening: boolean;
-  /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
-  serving: number;
-  connections?: ListenerStats['connections'];
 }
 
 export interface ChildCounts {
@@ -64,9 +47,15 @@ export interface SupervisorStatus {
   state: string;
   strategy: SupervisorSpec['strategy'];
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
+  /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
+  draining?: Array<{ child: string; pid: number | undefined; for: number }>;
+  /** At the status of the whole tree: the reload in progress. */
+  reload?: ReloadProgress;
 }
 
-export class Tree extends EventEmitter implements TreeHost {
+export type { ChildInfo, ListenerInfo } from './info.js';
+
+export class Tree<M extends Messages = Messages> extends EventEmitter implements TreeHost {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
@@ -75,12 +64,17 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  private readonly reloader = new Reloader({
+    shape: (path) => (this.nodes.has(path) ? this.status(path) : undefined),
+    replace: (supervisor, ids, options) => calls.replaceChildren(this.node(supervisor), ids, options),
+    publish: (event) => this.publish(event),
+  });
   /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
   private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
 
   /** Use `createTree(spec)` or `start(spec)`. */
-  constructor(readonly spec: SupervisorSpec, logger: Logger) {
+  constructor(readonly spec: SupervisorSpec<any>, logger: Logger) {
     super();
     this.logger = logger;
     // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
@@ -139,6 +133,7 @@ export class Tree extends EventEmitter implements TreeHost {
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
+  override on(event: 'worker_message', listener: (event: WorkerMessageEvent<M['send']>) => void): this;
   override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
   override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
@@ -167,6 +162,9 @@ export class Tree extends EventEmitter implements TreeHost {
   /** The whole live tree: supervisor states from their machines, children, pids, restarts, uptimes. */
   status(path: string = this.spec.id): SupervisorStatus {
     const node = this.node(path);
+    const now = Date.now();
+    const draining = [...node.retiring].map((r) => ({ child: r.child, pid: r.pid, for: now - r.since }));
+    const reload = path === this.spec.id ? this.reloader.progress() : undefined;
     return {
       path,
       state: node.state,
@@ -176,7 +174,19 @@ export class Tree extends EventEmitter implements TreeHost {
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
         return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path) } : info;
       }),
+      ...(draining.length > 0 ? { draining } : {}),
+      ...(reload ? { reload } : {}),
     };
+  }
+
+  /**
+   * Rolling reload: replaces every worker under `path` (a supervisor or a worker; default the whole tree) by a new
+   * process loading the code now on disk, `maxSurge` at a time, each started beside the old one, which is drained
+   * only once the new one is ready. Rejects with ReloadError (`start_failed`, `reload_in_progress`, `not_found`,
+   * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
+   */
+  reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
+    return this.reloader.reload(path, options);
   }
 
   /** simple_one_for_one: starts a child from the template with extra args; otherwise starts a stopped child spec. */
@@ -194,6 +204,25 @@ export class Tree extends EventEmitter implements TreeHost {
 
   deleteChild(path: string, id: string): Promise<void> {
     return calls.deleteChild(this.node(path), id);
+  }
+
+  /**
+   * Sends `message` to the worker at `path` and resolves with its `onMessage` handler's reply. A path naming a
+   * supervisor picks one of its running workers (`pick`, default round_robin). Rejects with a CallError:
+   * `not_found`, `not_running`, `timeout` (default 5000 ms), `exited` (carries the exit `reason`), `no_handler`,
+   * `handler_failed`, `too_large`. A reply is only ever taken from the incarnation the call was sent to.
+   */
+  call(path: string, message: M['call'], options: CallOptions = {}): Promise<M['reply']> {
+    try {
+      return resolveWorker(path, (p) => this.nodes.get(p), options.pick).call(message, callTimeout(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends `message` to the worker at `path` (or one picked under a supervisor), unanswered. Throws CallError. */
+  cast(path: string, message: M['cast'], options: CastOptions = {}): void {
+    resolveWorker(path, (p) => this.nodes.get(p), options.pick).cast(message);
   }
 
   /**
@@ -222,6 +251,7 @@ export class Tree extends EventEmitter implements TreeHost {
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
+    this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();
       void this.root.kill();
@@ -255,41 +285,16 @@ export class Tree extends EventEmitter implements TreeHost {
   }
 }
 
-export function describe(record: ChildRecord): ChildInfo {
-  return {
-    id: record.spec.id,
-    type: record.spec.type,
-    pid: record.status === 'stopped' ? undefined : record.handle?.pid,
-    status: record.status,
-    restarts: record.restarts,
-    uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
-    restart: record.spec.restart,
-    ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
-    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
-  };
-}
-
-function listenerInfo(handle: ListenerHandle): ListenerInfo {
-  const stats = handle.stats();
-  return {
-    address: stats.address ? formatAddress(stats.address.host, stats.address.port) : undefined,
-    mode: stats.mode,
-    listening: stats.listening,
-    serving: stats.workers.serving,
-    ...(stats.mode === 'round_robin' ? { connections: stats.connections } : {}),
-  };
-}
-
 /**
  * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
  * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
  */
-export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tree {
+export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
   // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
   // No pid/hostname base fields: events carry the pid of the process they are about.
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
-  const tree = new Tree(spec, logger);
+  const tree = new Tree<TreeMessages<M>>(spec, logger);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
     tree.on(name as 'event', listener as (event: TreeEvent) => void);
@@ -298,7 +303,7 @@ export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tr
 }
 
 /** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
-export function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+export function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
   try {
     return createTree(spec, options).start();
   } catch (error) {

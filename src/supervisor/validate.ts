@@ -19,9 +19,11 @@ export class SpecError extends Error {
 }
 
 /** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
-const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant'];
+const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
+const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
-  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
+  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby',
+    'maxMessageBytes', 'maxMessageRate'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
   supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
 };
@@ -114,6 +116,7 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     return problems;
   }
   validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  if (spec.backoff !== undefined) report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
   if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
     report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
   }
@@ -138,6 +141,7 @@ function validateCommon(child: Obj, path: string, report: Report): void {
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || isNonNegInt(shutdown))) {
     report(`${path}.shutdown`, `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`);
   }
+  if (child.backoff !== undefined) validateBackoff(child.backoff, `${path}.backoff`, report);
   if (typeof child.significant !== 'boolean') {
     report(`${path}.significant`, `must be a boolean, got ${show(child.significant)}`);
   } else if (child.significant && child.restart === 'permanent') {
@@ -180,8 +184,12 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
 
   if (spec.strategy === 'simple_one_for_one') {
     if (children.length > 0) report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
-    if (!isObj(spec.template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template');
-    else validateWorker(spec.template, `${path}.template`, scope, Infinity, report);
+    const template = spec.template;
+    if (!isObj(template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template, or a supervisor template (a subtree per child)');
+    // A dynamic child starts at run time, once its ancestors' listeners run: its index among siblings is Infinity.
+    else if (template.type === 'supervisor') validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
+    else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
+    else report(`${path}.template.type`, `must be 'worker' or 'supervisor', got ${show(template.type)}`);
   } else if (spec.template !== undefined) {
     report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
   }
@@ -246,14 +254,19 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
   }
+  for (const field of ['maxMessageBytes', 'maxMessageRate'] as const) {
+    if (spec[field] !== undefined && !isPosInt(spec[field])) report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
+  }
   if (spec.listen !== undefined) {
     const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;
     if (!found) {
       report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
     } else if (found.depth === scope.depth && found.index > index) {
       report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
-    } else if (found.depth < scope.depth && Number.isFinite(index) && found.index > scope.branch[found.depth - 1]!) {
-      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet.
+    } else if (found.depth < scope.depth && Number.isFinite(index) && scope.branch.slice(found.depth - 1).every(Number.isFinite)
+      && found.index > scope.branch[found.depth - 1]!) {
+      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet
+      // (unless a dynamic level lies between them: that part starts at run time).
       report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
     }
   }
@@ -281,4 +294,23 @@ function isStandbyOption(value: unknown): boolean {
   if (!isObj(value) || (value.mode !== 'warm' && value.mode !== 'hot')) return false;
   if (Object.keys(value).some((k) => k !== 'mode' && k !== 'count')) return false;
   return value.count === undefined || (isPosInt(value.count) && (value.count as number) <= MAX_SPARES);
+}
+
+function validateBackoff(backoff: unknown, path: string, report: Report): void {
+  if (!isObj(backoff)) {
+    report(path, `must be { min, max, factor?, jitter?, resetAfter? } (ms), got ${show(backoff)}`);
+    return;
+  }
+  checkFields(backoff, BACKOFF_FIELDS, path, report);
+  const { min, max, factor, jitter, resetAfter } = backoff;
+  if (!isNonNegInt(min)) report(`${path}.min`, `must be an integer >= 0 (ms), got ${show(min)}`);
+  if (!isPosInt(max)) report(`${path}.max`, `must be an integer > 0 (ms), got ${show(max)}`);
+  else if (isNonNegInt(min) && max < min) report(`${path}.max`, `must be >= min (${min}), got ${max}`);
+  if (factor !== undefined && !(typeof factor === 'number' && Number.isFinite(factor) && factor >= 1 && factor <= 100)) {
+    report(`${path}.factor`, `must be a number from 1 to 100, got ${show(factor)}`);
+  }
+  if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) {
+    report(`${path}.jitter`, `must be a number from 0 to 1, got ${show(jitter)}`);
+  }
+  if (resetAfter !== undefined && !isNonNegInt(resetAfter)) report(`${path}.resetAfter`, `must be an integer >= 0 (ms), got ${show(resetAfter)}`);
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { listener, supervisor, worker } from '../../src/supervisor/spec.js';
 import { SpecError, validateSpec, type SpecProblem } from '../../src/supervisor/validate.js';
+import type { ChildSpec, WorkerSpec } from '../../src/types.js';
 
 // fork() is replaced so that a test can tell whether anything was forked; it never starts a process.
 const forks = vi.hoisted(() => ({ modules: [] as string[] }));
@@ -121,7 +122,7 @@ describe('workers', () => {
   });
 
   test('a child that is not a child spec: root.children[1]', () => {
-    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE }), bad('w2.js')] });
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE }), bad<ChildSpec>('w2.js')] });
     expect(validateSpec(spec)).toEqual([problem('root.children[1]', 'must be a child spec')]);
   });
 });
@@ -232,6 +233,36 @@ describe('simple_one_for_one', () => {
 
   test('a template on another strategy: root.template', () => {
     expect(validateSpec(supervisor({ template: { id: 'job', module: MODULE } }))).toEqual([problem('root.template', 'only a simple_one_for_one supervisor')]);
+  });
+
+  test('a supervisor template (a subtree per dynamic child) is validated as a subtree, at root.template.…', () => {
+    const room = (children: ReturnType<typeof worker>[]) => supervisor({
+      strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children }),
+    });
+    expect(validateSpec(room([worker({ id: 'chat', module: MODULE }), worker({ id: 'presence', module: MODULE })]))).toEqual([]);
+    expect(validateSpec(room([worker({ id: 'chat', module: 'missing.js' }), worker({ id: 'chat', module: MODULE, shutdown: -1 })]))).toEqual([
+      problem('root.template.children[0].module', 'module not found'),
+      problem('root.template.children[1].id', "duplicate id 'chat'"),
+      problem('root.template.children[1].shutdown', 'must be'),
+    ]);
+  });
+
+  test("a subtree template's workers may use an ancestor's listener started after the pool; inside the subtree, order counts", () => {
+    const spec = (roomChildren: Array<ReturnType<typeof worker> | ReturnType<typeof listener>>) => supervisor({
+      children: [
+        supervisor({ id: 'rooms', strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children: roomChildren }) }),
+        listener({ id: 'web' }),
+      ],
+    });
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'web' })]))).toEqual([]);
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'own' }), listener({ id: 'own' })]))).toEqual([
+      problem('root.children[0].template.children[0].listen', "listener 'own' must come before this worker"),
+    ]);
+  });
+
+  test('a listener as template: root.template.type', () => {
+    const spec = supervisor({ strategy: 'simple_one_for_one', template: bad<WorkerSpec>(listener({ id: 'web' })) });
+    expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker' or 'supervisor'")]);
   });
 });
 
@@ -374,5 +405,38 @@ describe('standby', () => {
       const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, standby: bad(standby) })] });
       expect(validateSpec(spec)).toEqual([problem('root.children[0].standby', "must be true, false, 'warm', 'hot' or { mode")]);
     }
+  });
+});
+
+describe('backoff', () => {
+  test('on a worker, a listener or a nested supervisor, with or without the optional fields: valid', () => {
+    const backoff = { min: 100, max: 5000 };
+    const spec = supervisor({
+      children: [
+        listener({ id: 'l', backoff }),
+        worker({ id: 'w', module: MODULE, backoff: { ...backoff, factor: 1.5, jitter: 0.3, resetAfter: 60_000 } }),
+        supervisor({ id: 's', backoff, children: [] }),
+      ],
+    });
+    expect(validateSpec(spec)).toEqual([]);
+  });
+
+  test('bad numbers, max below min, an unknown field: each reported with its path', () => {
+    const spec = supervisor({
+      children: [worker({ id: 'w', module: MODULE, backoff: bad({ min: -1, max: 10, factor: 0.5, jitter: 2, resetAfter: 1.5, mx: 3 }) })],
+    });
+    expect(validateSpec(spec)).toEqual(expect.arrayContaining([
+      problem('root.children[0].backoff.mx', "did you mean 'max'"),
+      problem('root.children[0].backoff.min', 'must be an integer >= 0'),
+      problem('root.children[0].backoff.factor', 'from 1 to 100'),
+      problem('root.children[0].backoff.jitter', 'from 0 to 1'),
+      problem('root.children[0].backoff.resetAfter', 'must be an integer >= 0'),
+    ]));
+    const low = supervisor({ children: [worker({ id: 'w', module: MODULE, backoff: { min: 500, max: 100 } })] });
+    expect(validateSpec(low)).toEqual([problem('root.children[0].backoff.max', 'must be >= min (500)')]);
+  });
+
+  test('on the root: reported (nothing restarts the root)', () => {
+    expect(validateSpec(supervisor({ backoff: { min: 1, max: 2 } }))).toEqual([problem('root.backoff', 'never restarted')]);
   });
 });
