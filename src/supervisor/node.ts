@@ -121,6 +121,11 @@ export class SupervisorNode {
   get state(): string {
     return String(this.actor.getSnapshot().value);
   }
+
+  /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
+  recentRestarts(now = Date.now()): number {
+    return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
+  }
 }
 
 /**

@@ -46,6 +46,8 @@ export interface SupervisorStatus {
   path: string;
   state: string;
   strategy: SupervisorSpec['strategy'];
+  /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
+  intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
   /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
   draining?: Array<{ child: string; pid: number | undefined; for: number }>;
@@ -169,6 +171,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       path,
       state: node.state,
       strategy: node.spec.strategy,
+      intensity: { restarts: node.recentRestarts(), limit: node.spec.intensity, period: node.spec.period },
       children: node.children.map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
@@ -251,6 +254,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
+    if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
     this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();

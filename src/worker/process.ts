@@ -423,7 +423,7 @@ function startFailureOf(reason: ExitReason): string {
 }
 
 /** Resident set size in bytes, from /proc (Linux); undefined where unavailable or once the process is gone. */
-async function readRss(pid: number): Promise<number | undefined> {
+export async function readRss(pid: number): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
