@@ -3,7 +3,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { ExitReason } from './types.js';
-import type { StandbyPool } from './worker/standby.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
 export class StartFailure extends Error {
@@ -37,8 +36,6 @@ export interface ChildContext {
   onExit(reason: ExitReason): void;
   /** The running listener with this id, resolved among siblings and ancestors' children. */
   resolveListener(id: string): ListenerLink | undefined;
-  /** Pre-forked processes for workers with `standby: true`. */
-  standby?: StandbyPool;
 }
 
 /** A running listener, as the workers that serve it see it. */

@@ -50,11 +50,10 @@ export class SupervisorNode {
           logger: logger.child({ child: record.spec.id }),
           onExit,
           resolveListener: (id) => this.resolveListener(id),
-          standby: host.standby,
         };
         switch (record.spec.type) {
           case 'worker':
-            return new WorkerHandle(record.spec, ctx);
+            return new WorkerHandle(record.spec, ctx, host.standby);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
           case 'supervisor':

@@ -11,6 +11,7 @@ import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
 import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
+import { stdoutLogger } from '../log/stdout.js';
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
@@ -219,9 +220,7 @@ function listenerInfo(handle: ListenerHandle): ListenerInfo {
 /** Validates the spec, starts every child in order and resolves once the whole tree is running. */
 export async function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
   assertValidSpec(spec);
-  // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
-  // No pid/hostname base fields: events carry the pid of the process they are about.
-  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
+  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
   const tree = new Tree(spec, logger);
   await tree.run();
   return tree;

@@ -6,6 +6,9 @@ import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
 import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
+import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
+import { IgnoredMessages, MAX_MESSAGE_BYTES, limitMessageSize } from './inbox.js';
+import type { StandbyPool } from './standby.js';
 
 /** How often RSS is checked when `maxMemory` is set without heartbeats. */
 const DEFAULT_MEMORY_CHECK_MS = 1000;
@@ -48,10 +51,15 @@ export class WorkerHandle implements ChildHandle {
   private healthTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  private readonly ignored = new IgnoredMessages((summary) =>
+    this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
+  );
 
   constructor(
     private readonly spec: WorkerSpec,
     private readonly ctx: ChildContext,
+    /** Parked processes for workers with `standby: true`. */
+    private readonly standby?: StandbyPool,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
   }
@@ -123,7 +131,7 @@ export class WorkerHandle implements ChildHandle {
         this.startHealthChecks();
         this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
         // Park the next replacement only now, so booting it never competes with this start.
-        if (this.spec.standby) this.ctx.standby?.prime(this.standbyKey());
+        if (this.spec.standby) this.standby?.prime(this.standbyKey());
         return;
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
@@ -141,25 +149,28 @@ export class WorkerHandle implements ChildHandle {
 
   private forkWorker(modulePath: string): ChildProcess {
     const env = { ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
-    const parked = this.spec.standby ? this.ctx.standby?.take(this.standbyKey()) : undefined;
+    const parked = this.spec.standby ? this.standby?.take(this.standbyKey()) : undefined;
     if (parked) {
       parked.send({ type: 'arbor:become', module: modulePath, args: this.spec.args, env });
       return this.watch(parked);
     }
+    processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
     try {
       child = fork(modulePath, this.spec.args, {
-        env: { ...process.env, ...env },
-        execArgv: this.spec.execArgv,
+        env: { ...process.env, ...env, ...guardEnv() },
+        // The guard first: the worker and its group never outlive this process, whatever the module does.
+        execArgv: guardedExecArgv(this.spec.execArgv),
         cwd: this.spec.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
-        // its workers in order. A worker still exits by itself when its supervisor dies (the IPC channel closes).
+        // its workers in order; the group is ended with the worker (./groups.ts).
         detached: true,
       });
     } catch (err) {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }
+    processGroups.adopt(child, this.ctx.logger);
     return this.watch(child);
   }
 
@@ -169,6 +180,8 @@ export class WorkerHandle implements ChildHandle {
 
   private watch(child: ChildProcess): ChildProcess {
     this.child = child;
+    const bounded = limitMessageSize(child, MAX_MESSAGE_BYTES, (bytes) => this.killFor({ ipcOverflow: bytes }));
+    if (!bounded) this.ctx.logger.debug({ event: 'ipc_size_unbounded', pid: child.pid });
     child.on('message', (raw: unknown) => this.onMessage(raw));
     child.on('error', (err) => this.onChildError(err));
     // 'close' rather than 'exit': it comes after the IPC channel has drained, so last words have arrived.
@@ -184,7 +197,7 @@ export class WorkerHandle implements ChildHandle {
   /** Kill what was forked, wait until it is reaped, then fail the start. */
   private async abortStart(why: string): Promise<never> {
     this.detach();
-    this.child?.kill('SIGKILL');
+    this.signal('SIGKILL');
     await this.gone;
     throw new StartFailure({ startFailed: why });
   }
@@ -203,16 +216,18 @@ export class WorkerHandle implements ChildHandle {
     if (child === undefined) return 'shutdown';
     if (this.exitReason !== undefined) return this.exitReason;
     if (how === 'brutal_kill') {
-      child.kill('SIGKILL');
+      this.signal('SIGKILL');
       return this.gone;
     }
     this.askedToStop = true;
     this.send({ type: 'arbor:shutdown' });
-    child.kill('SIGTERM');
+    // The whole group: the worker's own children are asked to stop at the same time; what is left of the group
+    // when the worker exits is SIGKILLed.
+    this.signal('SIGTERM');
     if (how === 'infinity') return this.gone;
     const timer = setTimeout(() => {
       this.ctx.logger.warn({ event: 'shutdown_timeout', pid: child.pid, timeout: how });
-      child.kill('SIGKILL');
+      this.signal('SIGKILL');
     }, how);
     timer.unref();
     const reason = await this.gone;
@@ -223,7 +238,7 @@ export class WorkerHandle implements ChildHandle {
   private onMessage(raw: unknown): void {
     const msg = parseWorkerMessage(raw);
     if (msg === undefined) {
-      this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, message: preview(raw) });
+      this.ignored.note(() => preview(raw));
       return;
     }
     switch (msg.type) {
@@ -254,6 +269,7 @@ export class WorkerHandle implements ChildHandle {
   private onClose(exit: ProcessExit): void {
     if (this.exitReason !== undefined) return;
     this.stopHealthChecks();
+    this.ignored.flush();
     this.detach();
     const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop);
     this.exitReason = reason;
@@ -283,7 +299,8 @@ export class WorkerHandle implements ChildHandle {
     if (heartbeat !== undefined && this.pongTimer === undefined) {
       const sentAt = Date.now();
       this.send({ type: 'arbor:ping', seq: ++this.pingSeq });
-      this.pongTimer = setTimeout(() => this.killFor({ hung: Date.now() - sentAt }), heartbeat.timeout);
+      // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
+      this.pongTimer = setTimeout(() => this.killFor({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }), heartbeat.timeout);
       this.pongTimer.unref();
     }
     if (maxMemory !== undefined) void this.checkMemory(maxMemory);
@@ -296,12 +313,20 @@ export class WorkerHandle implements ChildHandle {
     if (rss !== undefined && rss > maxMemory) this.killFor({ memory: rss });
   }
 
+  /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
   private killFor(cause: ExitReason): void {
-    if (!this.running || this.stopRequested || this.killCause !== undefined) return;
+    if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
     this.killCause = cause;
     this.stopHealthChecks();
     this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
-    this.child?.kill('SIGKILL');
+    this.signal('SIGKILL');
+  }
+
+  /** Signals the worker's process group (the worker and its descendants); the worker alone if the group is gone. */
+  private signal(signal: NodeJS.Signals): void {
+    const child = this.child;
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (!signalGroup(child.pid, signal)) child.kill(signal);
   }
 
   private send(msg: ParentMessage): void {
@@ -329,7 +354,11 @@ export class WorkerHandle implements ChildHandle {
   }
 }
 
-/** DESIGN §1: what the worker reported wins over how it died, unless we killed it for its health. */
+/**
+ * DESIGN §1: what the worker reported explains how it died, unless we killed it for its health. Last words only
+ * qualify the exit they announce: a self-shutdown an exit with code 0, an error report a non-zero code. Any
+ * other end (a SIGKILL after a forged `shutdown` notice) is recorded as it really happened.
+ */
 export function exitReasonOf(
   exit: ProcessExit,
   lastWords: LastWords,
@@ -338,8 +367,14 @@ export function exitReasonOf(
 ): ExitReason {
   if (killCause !== undefined) return killCause;
   const error = lastWords.error;
-  if (error !== undefined) return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
-  if (lastWords.selfShutdown !== undefined) return { shutdown: lastWords.selfShutdown.detail };
+  if (error !== undefined && exit.code !== null && exit.code !== 0) {
+    return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
+  }
+  if (lastWords.selfShutdown !== undefined && exit.code === 0) {
+    // As OTP's exit(shutdown): a worker that stops itself without a detail ends with reason `shutdown`.
+    const { detail } = lastWords.selfShutdown;
+    return detail === undefined ? 'shutdown' : { shutdown: detail };
+  }
   if (askedToStop && (exit.code === 0 || exit.signal === 'SIGTERM')) return 'shutdown';
   if (exit.code === 0) return 'normal';
   if (exit.code !== null) return { code: exit.code };

@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
@@ -46,10 +47,13 @@ export class StandbyPool {
   prime(key: StandbyKey): void {
     const id = keyOf(key);
     if (this.closed || this.parked.has(id)) return;
+    processGroups.prepare(this.logger);
     let child: ChildProcess;
     try {
       child = fork(ENTRY, [], {
-        execArgv: key.execArgv,
+        env: { ...process.env, ...guardEnv() },
+        // Guarded as a worker is: a parked process never outlives the supervisor either.
+        execArgv: guardedExecArgv(key.execArgv),
         cwd: key.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         detached: true,
@@ -58,6 +62,7 @@ export class StandbyPool {
       this.logger.warn({ event: 'standby_fork_failed', error: String(error) });
       return;
     }
+    processGroups.adopt(child, this.logger);
     const entry: Parked = { child, ready: false, forget: () => undefined };
     const onMessage = (raw: unknown) => {
       if ((raw as { type?: unknown } | null)?.type === 'arbor:parked') entry.ready = true;
