@@ -2,12 +2,12 @@
 // The supervisor only decides; a ChildHandle does the I/O of one incarnation of one child.
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { ExitReason } from './types.js';
+import { describeReason, type ExitReason } from './types.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
 export class StartFailure extends Error {
   constructor(readonly reason: ExitReason) {
-    super(`start failed: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}`);
+    super(`start failed: ${describeReason(reason)}`);
     this.name = 'StartFailure';
   }
 }

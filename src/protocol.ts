@@ -17,7 +17,9 @@ export type ParentMessage =
   | { type: 'arbor:shutdown' }
   | { type: 'arbor:ping'; seq: number }
   /** Fault injection; honoured only when the worker runs with ARBOR_CHAOS=1. */
-  | { type: 'arbor:chaos'; fault: ChaosFault };
+  | { type: 'arbor:chaos'; fault: ChaosFault }
+  /** A standby spare becomes the worker at this path in the tree (standby.ts). */
+  | { type: 'arbor:takeover'; path: string };
 
 /** Faults a worker can be asked to inflict on itself (see arbor/worker). */
 export const CHAOS_FAULTS = ['throw', 'exit', 'hang', 'memory', 'sigterm-self'] as const;
@@ -35,7 +37,9 @@ export type WorkerMessage =
   | { type: 'arbor:pong'; seq: number }
   /** Shared mode: the worker's server is listening on the handle of this listener. */
   | { type: 'arbor:listening'; listener: string }
-  | { type: 'arbor:connection-ack'; listener: string; seq: number };
+  | { type: 'arbor:connection-ack'; listener: string; seq: number }
+  /** A standby spare is ready to take over: booted (warm), or its module waits in serve() / ready() (hot). */
+  | { type: 'arbor:parked' };
 
 const MAX_TEXT = 64 * 1024;
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
@@ -96,6 +100,8 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
       return isText(m.listener) && isSeq(m.seq)
         ? { type: 'arbor:connection-ack', listener: m.listener, seq: m.seq }
         : undefined;
+    case 'arbor:parked':
+      return { type: 'arbor:parked' };
     default:
       return undefined;
   }
@@ -122,6 +128,8 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return isSeq(m.seq) ? { type: 'arbor:ping', seq: m.seq } : undefined;
     case 'arbor:chaos':
       return isChaosFault(m.fault) ? { type: 'arbor:chaos', fault: m.fault } : undefined;
+    case 'arbor:takeover':
+      return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
     default:
       return undefined;
   }

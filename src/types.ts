@@ -7,6 +7,8 @@ export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
 export type ChildType = 'worker' | 'supervisor' | 'listener';
 export type ListenerMode = 'shared' | 'round_robin';
+export type StandbyMode = 'warm' | 'hot';
+export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
 
 /** Why a child stopped. `normal`, `shutdown` and `{ shutdown }` are the normal ones; all others are abnormal. */
 export type ExitReason =
@@ -29,12 +31,29 @@ export interface HeartbeatOptions {
   timeout: number;
 }
 
+/** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
+export interface BackoffSpec {
+  /** ms before the first restart of a run of crashes. */
+  min: number;
+  /** ms: the delay grows up to this (before jitter). */
+  max: number;
+  /** Each restart in a row multiplies the delay by this (default 2). */
+  factor?: number;
+  /** The delay is stretched by a random fraction up to this (default 0.1): delay in [d, d × (1 + jitter)]. */
+  jitter?: number;
+  /** ms: a child that stayed up this long is healthy again, its next restart waits `min` (default `max`). */
+  resetAfter?: number;
+}
+export type BackoffOptions = Required<BackoffSpec>;
+
 interface CommonChildSpec {
   id: string;
   restart: RestartType;
   shutdown: Shutdown;
   /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
   significant: boolean;
+  /** Restart this child after growing delays when it keeps crashing (off: restarted at once, as OTP). */
+  backoff?: BackoffSpec;
 }
 
 export interface WorkerSpec extends CommonChildSpec {
@@ -54,10 +73,12 @@ export interface WorkerSpec extends CommonChildSpec {
   /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
   maxMemory?: number;
   /**
-   * Keep one node process booted and parked for this worker, so a restart skips node's start-up (~90 ms): the
-   * replacement only loads the module. Costs one idle process per distinct execArgv/cwd in the tree.
+   * Spare processes forked ahead of need, so that a restart takes one over instead of starting node:
+   * `'warm'` (or `true`): node booted, the module not loaded yet; `'hot'`: the module loaded and run up to
+   * `serve()` / `ready()`; `{ mode, count }`: keep `count` spares. Spares are kept per distinct start-up
+   * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerSpec extends CommonChildSpec {
@@ -66,8 +87,11 @@ export interface ListenerSpec extends CommonChildSpec {
   port: number;
   backlog: number;
   mode: ListenerMode;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd socket activation) instead of binding. */
-  fd?: number;
+  /**
+   * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
+   * socket activation — `'systemd'` (the only one passed) or `'systemd:<name>'` (its `FileDescriptorName=`).
+   */
+  fd?: number | 'systemd' | `systemd:${string}`;
 }
 
 export interface SupervisorSpec extends CommonChildSpec {
@@ -78,8 +102,16 @@ export interface SupervisorSpec extends CommonChildSpec {
   period: number;
   autoShutdown: AutoShutdown;
   children: ChildSpec[];
-  /** simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. */
-  template?: WorkerSpec;
+  /**
+   * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
+   * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
+   */
+  template?: WorkerSpec | SupervisorSpec;
+  /**
+   * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
+   * workers drain, so a load balancer has time to take the instance out.
+   */
+  drainDelay?: number;
 }
 
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;
@@ -90,4 +122,17 @@ export function isNormalExit(reason: ExitReason): boolean {
 
 export function formatReason(reason: ExitReason): string {
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
+/** An exit reason in words, for messages a person reads (logs and `--json` keep the reason itself). */
+export function describeReason(reason: ExitReason): string {
+  if (typeof reason === 'string') return reason;
+  if ('startFailed' in reason) return String(reason.startFailed);
+  if ('error' in reason) return `uncaught ${String(reason.error)}`;
+  if ('code' in reason) return `exited with code ${reason.code}`;
+  if ('signal' in reason) return `killed by ${reason.signal}`;
+  if ('hung' in reason) return `hung (no heartbeat answer for ${reason.hung} ms)`;
+  if ('memory' in reason) return `over its memory limit (${reason.memory} bytes)`;
+  if ('shutdown' in reason) return 'shut itself down';
+  return formatReason(reason);
 }

@@ -268,7 +268,9 @@ describe('arbor run', () => {
     `);
     const arbor = runArbor(spec, dir);
     expect((await arbor.exited).code).toBe(1);
-    expect(arbor.stderr()).toMatch(/the tree failed to start: .*no database/);
+    // In words, one level: no JSON quoted inside JSON.
+    expect(arbor.stderr()).toContain("arbor: the tree failed to start: child 'broken': no database\n");
+    expect(arbor.lines.find((l) => l.event === 'tree_start_failed')?.reason).toEqual({ startFailed: "child 'broken': no database" });
     const pids = arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid);
     expect(pids).toHaveLength(1);
     expect(pids.filter(isAlive)).toEqual([]);

@@ -1,14 +1,15 @@
 // `npm run bench:chaos`: one seeded chaos plan (SIGKILL and uncaught exceptions only, the faults every system has),
 // played by runChaos() against arbor (shared listener), node cluster with a re-fork harness, and PM2 cluster mode,
 // for each pool size, under the same HTTP load (a new connection per request). Prints a markdown table on stdout
-// (progress on stderr) and writes everything to bench/chaos/results.json.
+// (progress on stderr), writes the figures to bench/chaos/results.json and every run's timeline, side by side on
+// the same axes, to bench/chaos/report.html.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runChaos } from 'arbor-otp/chaos';
+import { runChaos, writeHtmlReport } from 'arbor-otp/chaos';
 import { processesMarked, startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
@@ -120,6 +121,13 @@ process.stdout.write(
     `failed (not refused): reset, timed out (${settings.timeoutMs} ms) or other; recover: fault → end of the first 2xx ` +
     `answer to a request sent after it. Processes left behind at the end: ${leftBehind.length}.\n`,
 );
+const reportFile = fileURLToPath(new URL('./report.html', import.meta.url));
+writeHtmlReport(
+  reportFile,
+  results.map(({ system, workers, report }) => ({ title: `${system}, ${workers} worker${workers === 1 ? '' : 's'}`, report })),
+  `arbor chaos bench: ${settings.durationMs / 1000} s, ${settings.rate} fault/s (${settings.mix}), seed ${settings.seed}, ${settings.concurrency} clients`,
+);
+log(`\nHTML report (every run on the same axes): ${reportFile}`);
 writeFileSync(
   fileURLToPath(new URL('./results.json', import.meta.url)),
   `${JSON.stringify({
@@ -127,7 +135,8 @@ writeFileSync(
     machine: { node: process.version, cpus: availableParallelism(), cpu: cpus()[0]?.model, memory: totalmem() },
     settings,
     leftBehind,
-    results,
+    // The per-100 ms timelines are in report.html; the figures stay here.
+    results: results.map(({ report: { timeline: _timeline, ...figures }, ...run }) => ({ ...run, report: figures })),
     markdown,
   }, null, 2)}\n`,
 );

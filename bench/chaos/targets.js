@@ -91,7 +91,19 @@ export async function startCluster({ port, workers, env }) {
   });
   const answers = new Map();
   let seq = 0;
-  proc.on('message', (message) => answers.get(message?.seq)?.(message.workers));
+  proc.on('message', (message) => answers.get(message?.seq)?.(message));
+  const ask = (question, what) => {
+    const id = ++seq;
+    return within(
+      new Promise((resolve) => {
+        answers.set(id, resolve);
+        proc.send({ ...question, seq: id });
+      }),
+      10_000,
+      what,
+    ).finally(() => answers.delete(id));
+  };
+  let eventsCursor;
   await within(
     new Promise((resolve) => proc.on('message', (m) => m?.type === 'ready' && resolve())),
     START_TIMEOUT_MS,
@@ -99,16 +111,15 @@ export async function startCluster({ port, workers, env }) {
   );
   const target = {
     name: 'node cluster (re-fork on exit)',
-    workers() {
-      const id = ++seq;
-      return within(
-        new Promise((resolve) => {
-          answers.set(id, resolve);
-          proc.send({ type: 'workers', seq: id });
-        }),
-        10_000,
-        'cluster workers',
-      ).finally(() => answers.delete(id));
+    async workers() {
+      return (await ask({ type: 'workers' }, 'cluster workers')).workers;
+    },
+    // Each worker's exit and 'listening', timed by the primary; the first call only sets the starting point.
+    async events() {
+      const first = eventsCursor === undefined;
+      const answer = await ask({ type: 'events', since: eventsCursor ?? 0 }, 'cluster events');
+      eventsCursor = answer.next;
+      return { events: first ? [] : answer.events, missed: 0 };
     },
     async injectIpc(worker, fault) {
       if (fault !== 'throw') throw new Error(`cluster: no ${fault} fault`);

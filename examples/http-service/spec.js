@@ -1,5 +1,5 @@
 // The example service: one listener that owns 127.0.0.1:$PORT (PORT=0: a free port, logged in `listener_bound`),
-// and a pool of HTTP workers serving it.
+// or, when systemd passed a socket named `http` (examples/systemd), that socket; and a pool of HTTP workers serving it.
 // rest_for_one: if the listener itself ever restarts, the pool after it restarts too and gets the new socket.
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const size = Number(process.env.WORKERS ?? availableParallelism());
 const mode = process.env.LISTENER_MODE === 'round_robin' ? 'round_robin' : 'shared';
+// Socket activation: systemd opened the port (arbor-http.socket, FileDescriptorName=http) and passed it to us.
+const activated = process.env.LISTEN_FDS !== undefined;
 const server = fileURLToPath(new URL('./server.js', import.meta.url));
 
 export default supervisor({
@@ -17,7 +19,7 @@ export default supervisor({
   intensity: 3,
   period: 10_000,
   children: [
-    listener({ id: 'http', host, port, mode }),
+    listener({ id: 'http', mode, ...(activated ? { fd: 'systemd:http' } : { host, port }) }),
     supervisor({
       id: 'pool',
       strategy: 'one_for_one',

@@ -8,7 +8,8 @@ import { ChaosError, runChaos } from './run.js';
 
 export const CHAOS_USAGE = `Usage:
   arbor chaos [--url <url>] [--duration <time>] [--rate <n>] [--mix <faults>] [--seed <n>] [--target <supervisor-path>]
-              [--concurrency <n>] [--timeout <time>] [--control <path>] [--json] [--fail-on-refused]
+              [--concurrency <n>] [--timeout <time>] [--control <path>] [--json] [--report <file.html>]
+              [--fail-on-refused]
 
 Drives HTTP load at --url (every request on a new connection) while injecting faults into the workers of a running
 \`arbor run\`, chosen at random (seeded), then reports what the clients saw, the restarts, and what leaked.
@@ -26,6 +27,8 @@ Options:
   --timeout <time>        per-request timeout (default 10s)
   --control <path>        the control socket of the \`arbor run\` (default: the latest run)
   --json                  print the report as JSON
+  --report <file.html>    also write the report as one self-contained HTML page: requests, failures and latency
+                          per 100 ms, faults and restarts on one time axis (opens without network access)
   --fail-on-refused       exit 1 when any connection was refused
 
 Exit: 0 when the run completed (the report says what happened), 1 for --fail-on-refused with refused
@@ -70,6 +73,7 @@ async function chaos(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       control: { type: 'string' },
       json: { type: 'boolean' },
+      report: { type: 'string' },
       'fail-on-refused': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -95,8 +99,10 @@ async function chaos(argv: string[]): Promise<number> {
     timeoutMs: values.timeout === undefined ? 10_000 : parseDuration(values.timeout),
     progressIntervalMs: tty ? TTY_PROGRESS_MS : LOG_PROGRESS_MS,
     onProgress: (line) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`),
+    ...(values.report !== undefined ? { report: values.report } : {}),
   });
   if (tty) process.stderr.write('\n');
+  if (values.report !== undefined) process.stderr.write(`arbor chaos: HTML report written to ${values.report}\n`);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
   return values['fail-on-refused'] && report.requests.errors.refused > 0 ? EXIT_FAILURE : EXIT_OK;
 }

@@ -3,6 +3,7 @@ import type { ProcStats } from '../control/client.js';
 import type { FailureKind } from './load.js';
 import type { OrphanProcess } from './orphans.js';
 import type { FaultKind } from './plan.js';
+import type { ChaosTimeline } from './timeline.js';
 
 export interface ChaosReport {
   target: string;
@@ -61,6 +62,8 @@ export interface ChaosReport {
   orphans: OrphanProcess[];
   /** Things that went wrong with the run itself (e.g. the control socket went away). */
   problems: string[];
+  /** Per-100 ms buckets, fault times and restart spans: what the HTML report draws. */
+  timeline: ChaosTimeline;
 }
 
 const MiB = 1024 * 1024;

@@ -10,6 +10,8 @@ import { ARBOR_WORKER_MARKERS, findOrphans } from './orphans.js';
 import { formatMix, parseMix, planFaults, randomSeed, type FaultKind, type FaultMix } from './plan.js';
 import { renderProgress, type ChaosReport } from './report.js';
 import { ArborTarget, type ChaosTarget, type WorkerRef } from './target.js';
+import { TimelineRecorder } from './timeline.js';
+import { writeHtmlReport } from './html/render.js';
 
 export interface ChaosOptions {
   /** The service under load. Default http://127.0.0.1:8080/. */
@@ -38,6 +40,8 @@ export interface ChaosOptions {
   /** Called with a progress line every `progressIntervalMs` (default 1000). */
   onProgress?: (line: string) => void;
   progressIntervalMs?: number;
+  /** Also write the HTML report (charts over time, the summary, the replay command) to this file. */
+  report?: string;
 }
 
 /** A run that cannot start: nothing reachable, or no worker to fault. */
@@ -79,7 +83,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const watch = new WorkerWatch();
     watch.observe(initial);
     const recovery = new RecoveryClock();
-    const load = new LoadDriver({ url, concurrency, timeoutMs, onOutcome: (o) => recovery.outcome(o) });
+    let timeline!: TimelineRecorder; // set when the load starts, before any outcome
+    const load = new LoadDriver({
+      url,
+      concurrency,
+      timeoutMs,
+      onOutcome: (o) => {
+        recovery.outcome(o);
+        timeline.outcome(o);
+      },
+    });
     const injector = new Injector(target);
     const injections: Injection[] = [];
     const tally = { intensityTrips: 0, eventsMissed: 0, eventsRead: target.events !== undefined };
@@ -91,6 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       try {
         live = await target.workers();
         watch.observe(live);
+        timeline?.observe(live, performance.now());
       } catch (error) {
         lost = true;
         problem(`lost the target: ${(error as Error).message}`);
@@ -103,12 +117,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const { events, missed } = await target.events();
         tally.intensityTrips += events.filter((e) => e.event === 'max_intensity_reached').length;
         tally.eventsMissed += missed;
+        timeline.events(events);
       } catch (error) {
         problem(`events: ${(error as Error).message}`);
       }
     };
 
     const startedAt = performance.now();
+    timeline = new TimelineRecorder(startedAt, Date.now(), options.supervisor);
+    timeline.observe(initial, startedAt);
     const deadline = startedAt + durationMs;
     const progress = setInterval(() => {
       options.onProgress?.(
@@ -138,6 +155,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await poll(); // the pool as it is now, not as it was at the last poll
         const injection = await injector.inject(planned, live);
         injections.push(injection);
+        timeline.fault(injection.at, planned.kind, injection.hit, injection.skipped);
         if (injection.hit.length > 0) recovery.fault(injection.at);
       }
     })();
@@ -154,7 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const { planned } of done) byKind[planned.kind] = (byKind[planned.kind] ?? 0) + 1;
     const { errors } = load.counts;
     const nullable = (value: number | undefined): number | null => (value === undefined ? null : Math.round(value));
-    return {
+    const report: ChaosReport = {
       target: target.name,
       url: url.href,
       seed,
@@ -197,7 +215,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       supervisor: { start: procStart, end: procEnd },
       orphans,
       problems,
+      timeline: timeline.finish(deadline),
     };
+    if (options.report !== undefined) {
+      try {
+        writeHtmlReport(options.report, [{ title: report.target, report }]);
+      } catch (error) {
+        problem(`HTML report: ${(error as Error).message}`);
+      }
+    }
+    return report;
   } finally {
     if (options.target === undefined) target.close();
   }

@@ -10,15 +10,17 @@ import { pino, type Logger } from 'pino';
 import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
-import { formatReason, type ExitReason } from '../types.js';
+import { describeReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
 import { flushStdoutLogs, stdoutLogger } from '../log/stdout.js';
 import { EventLog } from '../control/event-log.js';
+import { renderStatus } from './status-view.js';
+import { watchStatus } from './watch.js';
 
 const USAGE = `Usage:
   arbor run <spec-module> [--control <path>] [--pretty]
-  arbor status [<supervisor-path>] [--control <path>] [--json]
+  arbor status [<supervisor-path>] [--control <path>] [--json | --watch]
   arbor restart <supervisor-path>/<child-id> [--control <path>]
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
   arbor start-child <supervisor-path> [args...] [--control <path>]
@@ -30,6 +32,8 @@ run           start the tree exported (default export) by a .js/.mjs or .ts/.mts
               SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
               Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
 status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
+              --watch: redraw it every second (RSS and CPU of each worker, listener queues, recent events)
+              until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
 start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
@@ -40,6 +44,7 @@ Options:
   --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
   --pretty          run: human-readable logs through pino-pretty, when it is installed
   --json            status: print the raw status JSON
+  --watch           status: a live view, redrawn every second
 `;
 
 /** Set by `arbor run`, which may leave handles behind (a loader thread, a logger transport) when it is done. */
@@ -76,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       control: { type: 'string' },
       pretty: { type: 'boolean' },
       json: { type: 'boolean' },
+      watch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -85,6 +91,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
   if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
+  if (values.watch && command !== 'status') throw new UsageError('--watch applies to `arbor status` only');
+  if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
@@ -92,6 +100,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
+    if (values.watch) {
+      exitExplicitly = true;
+      const path = operands[0];
+      const tty = process.stdout.isTTY === true;
+      return withClient(values.control, (client) => watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }));
+    }
     return withClient(values.control, async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
       return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
@@ -258,9 +272,9 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
       process.stderr.write(`arbor: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    const reason = error instanceof StartFailure ? formatReason(error.reason) : (error as Error).message;
+    const reason = error instanceof StartFailure ? error.reason : { startFailed: (error as Error).message };
     logger.error({ event: 'tree_start_failed', supervisor: validSpec.id, reason });
-    process.stderr.write(`arbor: the tree failed to start: ${reason}\n`);
+    process.stderr.write(`arbor: the tree failed to start: ${describeReason(reason)}\n`);
     return EXIT_FAILURE;
   }
   events.follow(tree);
@@ -279,42 +293,6 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   const code = await exitCode;
   control.close();
   return code;
-}
-
-// ---- arbor status ----
-
-function formatUptime(ms: number | undefined): string {
-  if (ms === undefined) return '-';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-/** An indented tree: each supervisor with its machine state in brackets, each child with type, status, pid, restarts, uptime. */
-export function renderStatus(status: SupervisorStatus): string {
-  const lines = [`${status.path}  supervisor ${status.strategy}  [${status.state}]`];
-  const walk = (node: SupervisorStatus, indent: string): void => {
-    node.children.forEach((child, index) => {
-      const last = index === node.children.length - 1;
-      const fields = [
-        child.id,
-        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.type,
-        child.status,
-        ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
-        ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
-        ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
-        `restarts ${child.restarts}`,
-        `up ${formatUptime(child.uptime)}`,
-        ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
-      ];
-      lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
-      if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
-    });
-    if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
-  };
-  walk(status, '');
-  return `${lines.join('\n')}\n`;
 }
 
 main(process.argv.slice(2)).then(

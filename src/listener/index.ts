@@ -8,9 +8,11 @@ import {
   bindServerHandle,
   formatAddress,
   type AcceptedConnection,
+  type BindResult,
   type ListenAddress,
 } from './server-handle.js';
 import { SharedListener } from './shared.js';
+import { systemdSocket } from './activation.js';
 
 export { formatAddress, type ListenAddress } from './server-handle.js';
 export type { SharedHandleMessage } from './shared.js';
@@ -22,6 +24,7 @@ export interface ListenerStats {
   id: string;
   mode: ListenerMode;
   address: ListenAddress | undefined;
+  /** The adopted descriptor (an inherited one, or the one systemd passed). */
   fd: number | undefined;
   backlog: number;
   /** The socket is in LISTEN state: connections wait in a queue instead of being refused. */
@@ -41,6 +44,7 @@ export class ListenerHandle implements ChildHandle {
   readonly pid = undefined;
   private mode: Mode | undefined;
   private address: ListenAddress | undefined;
+  private adoptedFd: number | undefined;
   private workerLink: ListenerLink | undefined;
   private stopped = false;
 
@@ -55,7 +59,7 @@ export class ListenerHandle implements ChildHandle {
     const why = validate(spec);
     if (why !== undefined) throw this.failed(why);
 
-    const bound = spec.fd !== undefined ? adoptServerHandle(spec.fd) : await bindServerHandle(spec.host, spec.port);
+    const bound = spec.fd !== undefined ? adoptDescriptor(spec.fd) : await bindServerHandle(spec.host, spec.port);
     if ('error' in bound) throw this.failed(bound.error);
     const { handle } = bound;
     if (this.stopped) return handle.close();
@@ -74,6 +78,7 @@ export class ListenerHandle implements ChildHandle {
     }
     this.mode = mode;
     this.address = handle.address;
+    this.adoptedFd = handle.fd;
     this.workerLink = { id: spec.id, address: { ...handle.address }, attach: (worker) => mode.attach(worker) };
     this.ctx.logger.info(
       {
@@ -84,6 +89,7 @@ export class ListenerHandle implements ChildHandle {
         backlog: spec.backlog,
         listening: mode.listening,
         ...(handle.fd !== undefined ? { fd: handle.fd } : {}),
+        ...(typeof spec.fd === 'string' ? { activation: spec.fd } : {}),
       },
       'listener bound',
     );
@@ -108,7 +114,7 @@ export class ListenerHandle implements ChildHandle {
       id: this.spec.id,
       mode: this.spec.mode,
       address: this.address && { ...this.address },
-      fd: this.spec.fd,
+      fd: typeof this.spec.fd === 'number' ? this.spec.fd : this.adoptedFd,
       backlog: this.spec.backlog,
       listening: mode?.listening ?? false,
     };
@@ -137,6 +143,13 @@ export class ListenerHandle implements ChildHandle {
     this.ctx.logger.error({ event: 'listener_bind_failed', listener: this.spec.id, reason: why });
     return new StartFailure({ startFailed: why });
   }
+}
+
+/** A numbered descriptor, or the one systemd passed under that name (LISTEN_FDS / LISTEN_FDNAMES). */
+function adoptDescriptor(fd: NonNullable<ListenerSpec['fd']>): BindResult {
+  if (typeof fd === 'number') return adoptServerHandle(fd);
+  const passed = systemdSocket(fd);
+  return 'error' in passed ? passed : adoptServerHandle(passed.fd);
 }
 
 /** The same checks as spec validation, repeated here because a bad value would reach the kernel. */

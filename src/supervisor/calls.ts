@@ -3,7 +3,8 @@
 import type { ChildSpec } from '../types.js';
 import { newRecord, startChild as startRecord, terminateChild as terminateRecord, type ChildRecord } from './children.js';
 import type { SupervisorNode } from './node.js';
-import { describe, type ChildInfo } from './tree.js';
+import { handedOut, instantiate } from './dynamic.js';
+import { describe, type ChildInfo } from './info.js';
 import { SpecError, validateSpec } from './validate.js';
 
 export type CallErrorCode =
@@ -49,8 +50,7 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
     let record: ChildRecord;
     if (isDynamic(node)) {
       if (!Array.isArray(argsOrSpec)) throw new CallError('simple_one_for_one', 'a simple_one_for_one supervisor takes extra args, not a child spec');
-      const template = node.spec.template!;
-      record = newRecord({ ...template, id: `${template.id}-${node.nextDynamicId()}`, args: [...template.args, ...argsOrSpec] });
+      record = newRecord(instantiate(node.spec.template!, node.nextDynamicId(), argsOrSpec));
     } else {
       if (Array.isArray(argsOrSpec)) throw new CallError('not_found', 'give a child spec to start a child of a static supervisor');
       const existing = children.find((c) => c.spec.id === argsOrSpec.id);
@@ -70,9 +70,16 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
   });
 }
 
+/**
+ * Stops a child. A dynamic child that is already gone is no error (as OTP, where terminating a dead pid is a
+ * no-op) when the pool handed its id out in this incarnation; an id it never had is `not_found`.
+ */
 export function terminateChild(node: SupervisorNode, id: string): Promise<void> {
   return call(node, 'terminateChild', async (children) => {
+    if (isDynamic(node) && !children.some((c) => c.spec.id === id) && handedOut(node.spec.template!, id, node.lastDynamicId)) return;
     const record = find(node, children, id);
+    // A restart waiting out its backoff is cancelled: the child stays stopped, as OTP's terminate_child.
+    record.restartDueAt = undefined;
     await terminateRecord(node.io, record);
     // Temporary and dynamic children have nothing to restart later: their spec goes with them.
     if (record.spec.restart === 'temporary' || isDynamic(node)) children.splice(children.indexOf(record), 1);

@@ -20,6 +20,10 @@ export interface ChildRecord {
   restarts: number;
   startedAt?: number;
   lastExit?: ExitReason;
+  /** Restarts in a row that the child's `backoff` has delayed (reset once it stays up `resetAfter`). */
+  backoffAttempt: number;
+  /** Set while a restart waits out its backoff delay: when it is due (ms timestamp). */
+  restartDueAt?: number;
 }
 
 /** Events the I/O feeds back into the supervisor's machine. */
@@ -37,6 +41,8 @@ export interface SupervisorIO {
   path: string;
   logger: Logger;
   now(): number;
+  /** In [0, 1): the jitter of restart backoff. */
+  random(): number;
   emit(event: TreeEvent): void;
   /** Creates one incarnation of a child; `onExit` must be wired to `childExited`. */
   createHandle(record: ChildRecord, onExit: (reason: ExitReason) => void): ChildHandle;
@@ -55,7 +61,7 @@ export class ChildStartError extends Error {
 }
 
 export function newRecord(spec: ChildSpec): ChildRecord {
-  return { spec, status: 'stopped', incarnation: 0, restarts: 0 };
+  return { spec, status: 'stopped', incarnation: 0, restarts: 0, backoffAttempt: 0 };
 }
 
 export function decisionView(records: readonly ChildRecord[], exitedId?: string): DecisionChild[] {
@@ -68,6 +74,7 @@ export function decisionView(records: readonly ChildRecord[], exitedId?: string)
 }
 
 export async function startChild(io: SupervisorIO, record: ChildRecord): Promise<void> {
+  record.restartDueAt = undefined;
   record.incarnation += 1;
   const incarnation = record.incarnation;
   const id = record.spec.id;

@@ -9,8 +9,12 @@ export type TreeEvent =
   | { event: 'child_terminated'; supervisor: string; child: string; pid: number | undefined; reason: ExitReason }
   | { event: 'start_failed'; supervisor: string; child: string; reason: ExitReason }
   | { event: 'child_restarting'; supervisor: string; child: string; restarts: number }
+  /** The child's backoff delays its restart (and that of the children its strategy restarts with it, `children`). */
+  | { event: 'child_restart_delayed'; supervisor: string; child: string; delay: number; attempt: number; children: string[] }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
-  | { event: 'auto_shutdown'; supervisor: string; child: string };
+  | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** The tree was asked to stop and keeps serving for the root's `drainDelay` ms before its workers drain. */
+  | { event: 'drain_delay'; supervisor: string; ms: number };
 
 /** What the supervisor does about a child's exit. */
 export type ExitAction = 'restart' | 'keep_stopped' | 'remove' | 'give_up' | 'auto_shutdown';

@@ -1,11 +1,12 @@
 // One supervisor as an xstate v5 machine. The config below is the statechart; decisions are pure functions
 // (decide.ts), effects are the named actions and the invoked actors defined in `setup`.
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
-import type { ExitReason, SupervisorSpec } from '../types.js';
+import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
 import {
   ChildStartError, decisionView, executePlan, killAll, startInOrder, terminateAll,
   type ChildExitedEvent, type ChildRecord, type SupervisorIO,
 } from './children.js';
+import { backoffOptions, nextBackoff } from './backoff.js';
 import { decideOnExit, decideOnRestartFailure, type ExitDecision } from './decide.js';
 import type { RestartPlan } from './strategy.js';
 
@@ -24,7 +25,13 @@ export interface StopEvent {
   /** The supervisor's exit reason: `shutdown` when its parent stops it (as OTP), `normal` for a root stopped by its user. */
   reason?: ExitReason;
 }
-export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent;
+/** A restart delayed by backoff is due: start these children (those still waiting for it). */
+export interface RestartDueEvent {
+  type: 'RESTART_DUE';
+  ids: string[];
+}
+export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent | RestartDueEvent;
+type QueuedEvent = ChildExitedEvent | CallEvent | RestartDueEvent;
 
 export interface SupervisorInput {
   spec: SupervisorSpec;
@@ -38,7 +45,7 @@ export interface SupervisorContext extends SupervisorInput {
   /** Restart times inside the intensity window, newest first. */
   restarts: number[];
   /** Exits and calls that arrived while the supervisor was busy; handled in order once it is running again. */
-  inbox: Array<ChildExitedEvent | CallEvent>;
+  inbox: QueuedEvent[];
   plan?: RestartPlan;
   stopRequested: boolean;
   brutal: boolean;
@@ -74,6 +81,43 @@ function retryDecision(context: SupervisorContext, error: unknown): ExitDecision
   return decideOnRestartFailure(view, error.childId, error.at);
 }
 
+/**
+ * With a `backoff` on the child that failed, its restart waits: the plan's terminations happen now (the strategy's
+ * siblings must not run without it), its starts when the delay is over (a RESTART_DUE raised to this machine,
+ * which meanwhile runs and answers calls). Returns the plan to carry out now.
+ */
+function applyBackoff(
+  context: SupervisorContext,
+  failed: ChildRecord,
+  plan: RestartPlan,
+  uptime: number,
+  raise: (event: RestartDueEvent, options: { delay: number }) => void,
+): RestartPlan {
+  if (failed.spec.backoff === undefined) return plan;
+  const step = nextBackoff(backoffOptions(failed.spec.backoff), failed.backoffAttempt, uptime, context.io.random());
+  failed.backoffAttempt = step.attempt;
+  if (step.delay <= 0 || plan.start.length === 0) return plan;
+  const dueAt = context.io.now() + step.delay;
+  for (const id of plan.start) {
+    const record = recordOf(context, id);
+    if (record) record.restartDueAt = dueAt;
+  }
+  context.io.emit({
+    event: 'child_restart_delayed', supervisor: context.io.path, child: failed.spec.id,
+    delay: step.delay, attempt: step.attempt, children: plan.start,
+  });
+  raise({ type: 'RESTART_DUE', ids: plan.start }, { delay: step.delay });
+  return { ...plan, start: [] };
+}
+
+/** The children of a RESTART_DUE that still wait for it (not started, terminated or deleted meanwhile). */
+function dueChildren(context: SupervisorContext, event: SupervisorEvent): ChildRecord[] {
+  if (event.type !== 'RESTART_DUE') return [];
+  return event.ids
+    .map((id) => recordOf(context, id))
+    .filter((r): r is ChildRecord => r !== undefined && r.restartDueAt !== undefined && r.status === 'stopped');
+}
+
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
@@ -103,6 +147,7 @@ export const supervisorMachine = setup({
     exitRestarts: exitDecisionIs('restart'),
     exitGivesUp: exitDecisionIs('give_up'),
     exitShutsDown: exitDecisionIs('auto_shutdown'),
+    restartIsDue: ({ context, event }) => dueChildren(context, event).length > 0,
     retryGivesUp: ({ context, event }) =>
       retryDecision(context, (event as unknown as { error: unknown }).error)?.kind !== 'restart',
   },
@@ -115,12 +160,12 @@ export const supervisorMachine = setup({
       exitReason: ({ event }) => {
         const error = (event as unknown as { error: unknown }).error;
         return error instanceof ChildStartError
-          ? { startFailed: `child '${error.childId}': ${typeof error.reason === 'string' ? error.reason : JSON.stringify(error.reason)}` }
+          ? { startFailed: `child '${error.childId}': ${describeReason(error.reason)}` }
           : { startFailed: String(error) };
       },
       gaveUp: true,
     }),
-    enqueue: assign({ inbox: ({ context, event }) => [...context.inbox, event as ChildExitedEvent | CallEvent] }),
+    enqueue: assign({ inbox: ({ context, event }) => [...context.inbox, event as QueuedEvent] }),
     redeliverInbox: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ inbox: [] });
       for (const queued of context.inbox) enqueue.raise(queued);
@@ -157,9 +202,13 @@ export const supervisorMachine = setup({
       const action = decision.kind === 'auto_shutdown' ? 'auto_shutdown' : decision.kind;
       context.io.emit({ event: 'child_exited', supervisor: context.io.path, child: event.id, pid, reason: event.reason, action });
     },
-    recordRestart: assign(({ context, event }) => {
-      const decision = decide(context, event as ChildExitedEvent);
-      return decision.kind === 'restart' ? { restarts: decision.restarts, plan: decision.plan } : {};
+    recordRestart: enqueueActions(({ context, event, enqueue }) => {
+      const exit = event as ChildExitedEvent;
+      const decision = decide(context, exit);
+      if (decision.kind !== 'restart') return;
+      const record = recordOf(context, exit.id)!;
+      const uptime = record.startedAt === undefined ? 0 : exit.at - record.startedAt;
+      enqueue.assign({ restarts: decision.restarts, plan: applyBackoff(context, record, decision.plan, uptime, enqueue.raise) });
     }),
     recordGiveUp: assign(({ context, event }) => {
       const exit = event.type === 'CHILD_EXITED' ? event : undefined;
@@ -172,9 +221,19 @@ export const supervisorMachine = setup({
       });
       return { gaveUp: true, exitReason: 'shutdown' as ExitReason };
     }),
-    recordRetry: assign(({ context, event }) => {
-      const decision = retryDecision(context, (event as unknown as { error: unknown }).error);
-      return decision?.kind === 'restart' ? { restarts: decision.restarts, plan: decision.plan } : {};
+    recordRetry: enqueueActions(({ context, event, enqueue }) => {
+      const error = (event as unknown as { error: unknown }).error;
+      const decision = retryDecision(context, error);
+      if (decision?.kind !== 'restart') return;
+      const record = error instanceof ChildStartError ? recordOf(context, error.childId) : undefined;
+      const plan = record ? applyBackoff(context, record, decision.plan, 0, enqueue.raise) : decision.plan;
+      enqueue.assign({ restarts: decision.restarts, plan });
+    }),
+    /** A delayed restart is due: start those of its children that still wait for it. */
+    recordDueRestart: assign(({ context, event }) => {
+      const due = dueChildren(context, event);
+      for (const record of due) record.restartDueAt = undefined;
+      return { plan: { terminate: [], start: due.map((r) => r.spec.id), remove: [] } };
     }),
     recordAutoShutdown: assign(({ context, event }) => {
       if (event.type === 'CHILD_EXITED') context.io.emit({ event: 'auto_shutdown', supervisor: context.io.path, child: event.id });
@@ -194,7 +253,7 @@ export const supervisorMachine = setup({
         onDone: { target: 'running', actions: 'announceStarted' },
         onError: { target: 'failed', actions: 'recordStartFailure' },
       },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
+      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
     },
     running: {
       always: [
@@ -209,6 +268,7 @@ export const supervisorMachine = setup({
           { guard: 'exitShutsDown', target: 'shuttingDown', actions: ['recordExit', 'recordAutoShutdown'] },
           { actions: 'recordExit' },
         ],
+        RESTART_DUE: { guard: 'restartIsDue', target: 'restarting', actions: 'recordDueRestart' },
         CALL: 'calling',
         STOP: { target: 'shuttingDown', actions: 'markStopRequested' },
       },
@@ -224,7 +284,7 @@ export const supervisorMachine = setup({
           { target: 'restarting', reenter: true, actions: 'recordRetry' },
         ],
       },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
+      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
     },
     calling: {
       invoke: {
@@ -232,7 +292,7 @@ export const supervisorMachine = setup({
         input: ({ context, event }) => ({ call: event as CallEvent, children: context.children }),
         onDone: 'running',
       },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
+      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
     },
     shuttingDown: {
       entry: 'dropInbox',

@@ -41,6 +41,7 @@ export class SupervisorNode {
       path,
       logger,
       now: () => Date.now(),
+      random: () => Math.random(),
       emit: (event) => host.publish(event),
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),
@@ -74,6 +75,11 @@ export class SupervisorNode {
   /** Ids for simple_one_for_one children: `<template id>-<n>`, never reused within a supervisor's life. */
   nextDynamicId(): number {
     this.dynamicIds += 1;
+    return this.dynamicIds;
+  }
+
+  /** The last n handed out by nextDynamicId (0 before the first). */
+  get lastDynamicId(): number {
     return this.dynamicIds;
   }
 

@@ -1,8 +1,8 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
-  AutoShutdown, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
-  SupervisorSpec, WorkerSpec,
+  AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
+  StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -11,6 +11,7 @@ export const DEFAULT_START_TIMEOUT = 10_000;
 
 interface CommonOptions {
   id: string;
+  backoff?: BackoffSpec;
   restart?: RestartType;
   shutdown?: Shutdown;
   significant?: boolean;
@@ -26,7 +27,7 @@ export interface WorkerOptions extends CommonOptions {
   startTimeout?: number;
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
-  standby?: boolean;
+  standby?: StandbyOption;
 }
 
 export interface ListenerOptions extends CommonOptions {
@@ -34,7 +35,7 @@ export interface ListenerOptions extends CommonOptions {
   port?: number;
   backlog?: number;
   mode?: ListenerMode;
-  fd?: number;
+  fd?: ListenerSpec['fd'];
 }
 
 export interface SupervisorOptions extends Partial<CommonOptions> {
@@ -43,7 +44,9 @@ export interface SupervisorOptions extends Partial<CommonOptions> {
   period?: number;
   autoShutdown?: AutoShutdown;
   children?: ChildSpec[];
-  template?: WorkerSpec | WorkerOptions;
+  /** A worker (its spec or options), or a supervisor spec for a subtree per dynamic child. */
+  template?: WorkerSpec | WorkerOptions | SupervisorSpec;
+  drainDelay?: number;
 }
 
 export function worker(options: WorkerOptions): WorkerSpec {

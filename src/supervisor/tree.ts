@@ -4,42 +4,27 @@ import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
 import type { ChildType, ExitReason, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
-import type { ChildRecord } from './children.js';
+import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
-import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
+import { claimActivation, usesSocketActivation } from '../listener/activation.js';
+import { eventStream, type EventStreamOptions } from './event-stream.js';
+
+/** A listener for one event name, typed by that event. */
+export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
+
+/** Listeners registered before anything starts, so they see every event of the initial start. */
+export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
   logger?: Logger | false;
-}
-
-export interface ChildInfo {
-  id: string;
-  type: ChildType;
-  pid: number | undefined;
-  status: ChildRecord['status'];
-  restarts: number;
-  /** ms since the current incarnation started, when running. */
-  uptime: number | undefined;
-  restart: ChildRecord['spec']['restart'];
-  lastExit?: ExitReason;
-  listener?: ListenerInfo;
-}
-
-/** What status shows of a running listener. */
-export interface ListenerInfo {
-  address: string | undefined;
-  mode: ListenerStats['mode'];
-  /** The socket is in LISTEN state: new connections wait instead of being refused. */
-  listening: boolean;
-  /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
-  serving: number;
-  connections?: ListenerStats['connections'];
+  /** Event listeners attached before the first child starts (`{ child_started: (e) => …, event: (e) => … }`). */
+  on?: TreeEventListeners;
 }
 
 export interface ChildCounts {
@@ -57,6 +42,8 @@ export interface SupervisorStatus {
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
 }
 
+export type { ChildInfo, ListenerInfo } from './info.js';
+
 export class Tree extends EventEmitter implements TreeHost {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
@@ -66,11 +53,16 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
+  private endDrainDelay: (() => void) | undefined;
+  private starting: Promise<this> | undefined;
 
-  /** Use `start(spec)`. */
+  /** Use `createTree(spec)` or `start(spec)`. */
   constructor(readonly spec: SupervisorSpec, logger: Logger) {
     super();
     this.logger = logger;
+    // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
+    if (usesSocketActivation(spec)) claimActivation();
     this.standby = new StandbyPool(logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
     void this.done.then(() => this.standby.close());
@@ -82,14 +74,33 @@ export class Tree extends EventEmitter implements TreeHost {
     }, undefined, this);
   }
 
-  /** @internal */
-  async run(): Promise<void> {
-    try {
-      await this.root.start();
-    } catch (error) {
-      this.standby.close();
-      throw error;
-    }
+  /**
+   * Starts every child in spec order and resolves with the tree once all are running; rejects (with nothing left
+   * running) if the root fails to start. Listeners attached before this call see every event. Idempotent.
+   */
+  start(): Promise<this> {
+    this.starting ??= this.root.start().then(
+      () => this,
+      (error: unknown) => {
+        this.standby.close();
+        throw error;
+      },
+    );
+    return this.starting;
+  }
+
+  /**
+   * The tree's events as an async iterator, from this call on; it ends after the root's `supervisor_stopped`.
+   * A consumer more than `buffer` events behind (default 10,000) gets an EventOverflowError instead of a gap.
+   */
+  events(options: EventStreamOptions = {}): AsyncIterableIterator<TreeEvent> {
+    return eventStream({
+      subscribe: (listener) => {
+        this.on('event', listener);
+        return () => this.off('event', listener);
+      },
+      isLast: (event) => event.event === 'supervisor_stopped' && event.supervisor === this.spec.id,
+    }, options);
   }
 
   publish(event: TreeEvent): void {
@@ -106,7 +117,8 @@ export class Tree extends EventEmitter implements TreeHost {
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
-  override on(event: TreeEventName | 'event', listener: (event: TreeEvent) => void): this;
+  override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
+  override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }
@@ -175,14 +187,35 @@ export class Tree extends EventEmitter implements TreeHost {
     return { path: childPath, pid, fault };
   }
 
-  /** Stops the whole tree in reverse start order, honouring every shutdown value. Resolves with the root's reason. */
+  /**
+   * Stops the whole tree in reverse start order, honouring every shutdown value, after the root's `drainDelay`
+   * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
+   */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
-    if (options.brutal) void this.root.kill();
-    this.stopping ??= this.root.terminate().then((reason) => {
-      this.settle(reason);
-      return reason;
-    });
+    if (options.brutal) {
+      this.endDrainDelay?.();
+      void this.root.kill();
+    }
+    this.stopping ??= this.drainDelay(options.brutal === true)
+      .then(() => this.root.terminate())
+      .then((reason) => {
+        this.settle(reason);
+        return reason;
+      });
     return this.stopping;
+  }
+
+  private drainDelay(brutal: boolean): Promise<void> {
+    const ms = this.spec.drainDelay ?? 0;
+    if (brutal || ms <= 0) return Promise.resolve();
+    this.publish({ event: 'drain_delay', supervisor: this.spec.id, ms });
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.endDrainDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private node(path: string): SupervisorNode {
@@ -192,36 +225,26 @@ export class Tree extends EventEmitter implements TreeHost {
   }
 }
 
-export function describe(record: ChildRecord): ChildInfo {
-  return {
-    id: record.spec.id,
-    type: record.spec.type,
-    pid: record.status === 'stopped' ? undefined : record.handle?.pid,
-    status: record.status,
-    restarts: record.restarts,
-    uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
-    restart: record.spec.restart,
-    ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
-    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
-  };
-}
-
-function listenerInfo(handle: ListenerHandle): ListenerInfo {
-  const stats = handle.stats();
-  return {
-    address: stats.address ? formatAddress(stats.address.host, stats.address.port) : undefined,
-    mode: stats.mode,
-    listening: stats.listening,
-    serving: stats.workers.serving,
-    ...(stats.mode === 'round_robin' ? { connections: stats.connections } : {}),
-  };
-}
-
-/** Validates the spec, starts every child in order and resolves once the whole tree is running. */
-export async function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+/**
+ * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
+ * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
+ */
+export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tree {
   assertValidSpec(spec);
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
   const tree = new Tree(spec, logger);
-  await tree.run();
+  for (const [name, listener] of Object.entries(options.on ?? {})) {
+    if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
+    tree.on(name as 'event', listener as (event: TreeEvent) => void);
+  }
   return tree;
+}
+
+/** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
+export function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+  try {
+    return createTree(spec, options).start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

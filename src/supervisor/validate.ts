@@ -2,7 +2,9 @@
 // e.g. `root.children[2].shutdown`, so a user can act on it. Nothing is forked for a bad spec.
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { inspect } from 'node:util';
 import type { SupervisorSpec } from '../types.js';
+import { isSystemdFd } from '../listener/activation.js';
 
 export interface SpecProblem {
   path: string;
@@ -16,6 +18,18 @@ export class SpecError extends Error {
   }
 }
 
+/** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
+const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
+const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
+export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
+  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
+  listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
+  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
+};
+const HEARTBEAT_FIELDS = ['interval', 'timeout'];
+/** Deeper than this is a generated spec gone wrong (a real tree is a few levels deep), not a design. */
+export const MAX_SPEC_DEPTH = 100;
+
 const STRATEGIES = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one'];
 const RESTARTS = ['permanent', 'transient', 'temporary'];
 const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'];
@@ -25,12 +39,69 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isNonNegInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isPosInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v));
+
+/** A value as the user wrote it: `Infinity` and `NaN` as such (JSON would say `null`), cycles marked; short; never throws. */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return `'${clip(v, 80)}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol') return String(v);
+  try {
+    return clip(inspect(v, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 80 }), 80);
+  } catch {
+    return Array.isArray(v) ? 'an array' : 'an object'; // a throwing getter or inspect hook
+  }
+}
+const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** The known field closest to `name` (a typo, a missing letter, another case), if any is close enough. */
+export function closestField(name: string, known: readonly string[]): string | undefined {
+  let best: { field: string; distance: number } | undefined;
+  for (const field of known) {
+    const distance = field.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, field);
+    if (distance <= Math.max(1, Math.floor(field.length / 3)) && (!best || distance < best.distance)) best = { field, distance };
+  }
+  return best?.field;
+}
+
+/** Edit distance counting a swap of two neighbours as one edit (`prot` → `port`), on the short strings field names are. */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Math.max(a.length, b.length);
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) current[j] = Math.min(current[j]!, before[j - 2]! + 1);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function checkFields(spec: Obj, known: readonly string[], path: string, report: Report): void {
+  for (const key of Object.keys(spec)) {
+    if (known.includes(key)) continue;
+    const guess = closestField(key, known);
+    report(`${path}.${clip(key, 64)}`, `unknown field${guess ? `; did you mean '${guess}'?` : ` (known: ${known.filter((k) => k !== 'type').join(', ')})`}`);
+  }
+}
+
+/** A path of a deep spec, shortened: its first and last steps. */
+function shortPath(path: string): string {
+  const steps = path.split('.');
+  return steps.length <= 8 ? path : `${steps.slice(0, 4).join('.')}.….${steps.slice(-3).join('.')}`;
+}
 
 /** Listener ids visible from a supervisor's children: its own listener children and its ancestors'. */
 interface Scope {
   listeners: Map<string, { index: number; depth: number }>;
   depth: number;
+  /** The supervisor specs from the root down to this one, to catch a spec that contains itself. */
+  ancestors: Obj[];
   /** `branch[d - 1]`: the index, among the children at depth d, of the ancestor that holds these children. */
   branch: number[];
 }
@@ -43,7 +114,11 @@ export function validateSpec(spec: unknown): SpecProblem[] {
     report('root', 'the root must be a supervisor spec (use supervisor({...}))');
     return problems;
   }
-  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [] }, report);
+  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  if (spec.backoff !== undefined) report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
+  if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
+    report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
+  }
   return problems;
 }
 
@@ -65,6 +140,7 @@ function validateCommon(child: Obj, path: string, report: Report): void {
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || isNonNegInt(shutdown))) {
     report(`${path}.shutdown`, `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`);
   }
+  if (child.backoff !== undefined) validateBackoff(child.backoff, `${path}.backoff`, report);
   if (typeof child.significant !== 'boolean') {
     report(`${path}.significant`, `must be a boolean, got ${show(child.significant)}`);
   } else if (child.significant && child.restart === 'permanent') {
@@ -73,6 +149,16 @@ function validateCommon(child: Obj, path: string, report: Report): void {
 }
 
 function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Report): void {
+  const cycle = outer.ancestors.indexOf(spec);
+  if (cycle >= 0) {
+    report(shortPath(path), `the spec contains itself: this is the same object as its ancestor ${cycle === 0 ? 'root' : `at depth ${cycle}`}`);
+    return;
+  }
+  if (outer.depth >= MAX_SPEC_DEPTH) {
+    report(shortPath(path), `supervisors nested deeper than ${MAX_SPEC_DEPTH} levels`);
+    return;
+  }
+  checkFields(spec, KNOWN_FIELDS.supervisor, path, report);
   validateCommon(spec, path, report);
   if (!STRATEGIES.includes(spec.strategy as string)) {
     report(`${path}.strategy`, `unknown strategy ${show(spec.strategy)}; expected one of ${STRATEGIES.join(', ')}`);
@@ -82,20 +168,27 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
     report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
   }
+  if (path !== 'root' && spec.drainDelay !== undefined) {
+    report(`${path}.drainDelay`, 'only the root supervisor takes a drainDelay (it delays the stop of the whole tree)');
+  }
   if (!Array.isArray(spec.children)) {
     report(`${path}.children`, 'must be an array of child specs');
     return;
   }
   const children = spec.children as unknown[];
-  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1, branch: outer.branch };
+  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1, branch: outer.branch, ancestors: [...outer.ancestors, spec] };
   children.forEach((c, index) => {
     if (isObj(c) && c.type === 'listener' && typeof c.id === 'string') scope.listeners.set(c.id, { index, depth: scope.depth });
   });
 
   if (spec.strategy === 'simple_one_for_one') {
     if (children.length > 0) report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
-    if (!isObj(spec.template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template');
-    else validateWorker(spec.template, `${path}.template`, scope, Infinity, report);
+    const template = spec.template;
+    if (!isObj(template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template, or a supervisor template (a subtree per child)');
+    // A dynamic child starts at run time, once its ancestors' listeners run: its index among siblings is Infinity.
+    else if (template.type === 'supervisor') validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
+    else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
+    else report(`${path}.template.type`, `must be 'worker' or 'supervisor', got ${show(template.type)}`);
   } else if (spec.template !== undefined) {
     report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
   }
@@ -126,6 +219,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
 }
 
 function validateWorker(spec: Obj, path: string, scope: Scope, index: number, report: Report): void {
+  checkFields(spec, KNOWN_FIELDS.worker, path, report);
   validateCommon(spec, path, report);
   if (typeof spec.module !== 'string' || spec.module === '') {
     report(`${path}.module`, `must be the path of a JavaScript module, got ${show(spec.module)}`);
@@ -148,12 +242,13 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   if (!isPosInt(spec.startTimeout)) report(`${path}.startTimeout`, `must be an integer > 0 (ms), got ${show(spec.startTimeout)}`);
   if (spec.heartbeat !== undefined) {
     const hb = spec.heartbeat;
+    if (isObj(hb)) checkFields(hb, HEARTBEAT_FIELDS, `${path}.heartbeat`, report);
     if (!isObj(hb) || !isPosInt(hb.interval) || !isPosInt(hb.timeout)) {
-      report(`${path}.heartbeat`, 'must be { interval, timeout } in ms (integers > 0)');
+      report(`${path}.heartbeat`, `must be { interval, timeout } in ms (integers > 0), got ${show(hb)}`);
     }
   }
-  if (spec.standby !== undefined && typeof spec.standby !== 'boolean') {
-    report(`${path}.standby`, `must be a boolean, got ${show(spec.standby)}`);
+  if (spec.standby !== undefined && !isStandbyOption(spec.standby)) {
+    report(`${path}.standby`, `must be true, false, 'warm', 'hot' or { mode: 'warm' | 'hot', count: integer 1–${MAX_SPARES} }, got ${show(spec.standby)}`);
   }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
@@ -164,14 +259,17 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
     } else if (found.depth === scope.depth && found.index > index) {
       report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
-    } else if (found.depth < scope.depth && Number.isFinite(index) && found.index > scope.branch[found.depth - 1]!) {
-      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet.
+    } else if (found.depth < scope.depth && Number.isFinite(index) && scope.branch.slice(found.depth - 1).every(Number.isFinite)
+      && found.index > scope.branch[found.depth - 1]!) {
+      // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet
+      // (unless a dynamic level lies between them: that part starts at run time).
       report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
     }
   }
 }
 
 function validateListener(spec: Obj, path: string, report: Report): void {
+  checkFields(spec, KNOWN_FIELDS.listener, path, report);
   validateCommon(spec, path, report);
   if (typeof spec.host !== 'string' || spec.host === '') report(`${path}.host`, `must be a host name or IP, got ${show(spec.host)}`);
   if (!Number.isSafeInteger(spec.port) || (spec.port as number) < 0 || (spec.port as number) > 65535) {
@@ -179,5 +277,36 @@ function validateListener(spec: Obj, path: string, report: Report): void {
   }
   if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
   if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
-  if (spec.fd !== undefined && !isNonNegInt(spec.fd)) report(`${path}.fd`, `must be a file descriptor (integer >= 0), got ${show(spec.fd)}`);
+  if (spec.fd !== undefined && !isNonNegInt(spec.fd) && !isSystemdFd(spec.fd)) {
+    report(`${path}.fd`, `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`);
+  }
+}
+
+/** More spares than this for one start-up is a typo, not a plan (each is a whole node process). */
+const MAX_SPARES = 256;
+
+function isStandbyOption(value: unknown): boolean {
+  if (typeof value === 'boolean' || value === 'warm' || value === 'hot') return true;
+  if (!isObj(value) || (value.mode !== 'warm' && value.mode !== 'hot')) return false;
+  if (Object.keys(value).some((k) => k !== 'mode' && k !== 'count')) return false;
+  return value.count === undefined || (isPosInt(value.count) && (value.count as number) <= MAX_SPARES);
+}
+
+function validateBackoff(backoff: unknown, path: string, report: Report): void {
+  if (!isObj(backoff)) {
+    report(path, `must be { min, max, factor?, jitter?, resetAfter? } (ms), got ${show(backoff)}`);
+    return;
+  }
+  checkFields(backoff, BACKOFF_FIELDS, path, report);
+  const { min, max, factor, jitter, resetAfter } = backoff;
+  if (!isNonNegInt(min)) report(`${path}.min`, `must be an integer >= 0 (ms), got ${show(min)}`);
+  if (!isPosInt(max)) report(`${path}.max`, `must be an integer > 0 (ms), got ${show(max)}`);
+  else if (isNonNegInt(min) && max < min) report(`${path}.max`, `must be >= min (${min}), got ${max}`);
+  if (factor !== undefined && !(typeof factor === 'number' && Number.isFinite(factor) && factor >= 1 && factor <= 100)) {
+    report(`${path}.factor`, `must be a number from 1 to 100, got ${show(factor)}`);
+  }
+  if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) {
+    report(`${path}.jitter`, `must be a number from 0 to 1, got ${show(jitter)}`);
+  }
+  if (resetAfter !== undefined && !isNonNegInt(resetAfter)) report(`${path}.resetAfter`, `must be an integer >= 0 (ms), got ${show(resetAfter)}`);
 }

@@ -8,7 +8,7 @@ import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../prot
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, limitMessageSize } from './inbox.js';
-import type { StandbyPool } from './standby.js';
+import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
 
 /** How often RSS is checked when `maxMemory` is set without heartbeats. */
 const DEFAULT_MEMORY_CHECK_MS = 1000;
@@ -51,6 +51,8 @@ export class WorkerHandle implements ChildHandle {
   private healthTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  /** This incarnation is a standby spare that took over (it was not forked for this start). */
+  private tookOver = false;
   private readonly ignored = new IgnoredMessages((summary) =>
     this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
   );
@@ -58,7 +60,7 @@ export class WorkerHandle implements ChildHandle {
   constructor(
     private readonly spec: WorkerSpec,
     private readonly ctx: ChildContext,
-    /** Parked processes for workers with `standby: true`. */
+    /** Spare processes for workers with `standby`, shared by the tree. */
     private readonly standby?: StandbyPool,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
@@ -108,6 +110,7 @@ export class WorkerHandle implements ChildHandle {
 
     const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
     const child = this.forkWorker(modulePath);
+    if (this.tookOver) this.ctx.logger.debug({ event: 'standby_takeover', pid: child.pid });
     if (link !== undefined) {
       try {
         this.attachment = link.attach(child);
@@ -130,8 +133,8 @@ export class WorkerHandle implements ChildHandle {
         this.guard('attachment_ready_failed', () => this.attachment?.ready());
         this.startHealthChecks();
         this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
-        // Park the next replacement only now, so booting it never competes with this start.
-        if (this.spec.standby) this.standby?.prime(this.standbyKey());
+        // Spares are forked only now, so booting them never competes with this start.
+        this.holdSpares(modulePath);
         return;
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
@@ -149,10 +152,13 @@ export class WorkerHandle implements ChildHandle {
 
   private forkWorker(modulePath: string): ChildProcess {
     const env = { ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
-    const parked = this.spec.standby ? this.standby?.take(this.standbyKey()) : undefined;
-    if (parked) {
-      parked.send({ type: 'arbor:become', module: modulePath, args: this.spec.args, env });
-      return this.watch(parked);
+    const key = this.standbyKey(modulePath);
+    const spare = key === undefined ? undefined : this.standby?.take(key);
+    if (spare) {
+      // Sent before the listener's handle (attach() follows): the spare learns what it is, then gets the socket.
+      spare.send({ type: 'arbor:takeover', path: this.ctx.path });
+      this.tookOver = true;
+      return this.watch(spare);
     }
     processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
@@ -174,8 +180,21 @@ export class WorkerHandle implements ChildHandle {
     return this.watch(child);
   }
 
-  private standbyKey() {
-    return { execArgv: this.spec.execArgv, ...(this.spec.cwd !== undefined ? { cwd: this.spec.cwd } : {}) };
+  /** What a spare for this worker must have been forked with (standby.ts); undefined without standby. */
+  private standbyKey(modulePath: string): StandbyKey | undefined {
+    const plan = standbyPlan(this.spec.standby);
+    if (plan === undefined) return undefined;
+    const { args, env, execArgv, cwd } = this.spec;
+    return { mode: plan.mode, module: modulePath, args, env, execArgv, ...(cwd !== undefined ? { cwd } : {}) };
+  }
+
+  /** Keeps this worker's spares while it runs. */
+  private holdSpares(modulePath: string): void {
+    const key = this.standbyKey(modulePath);
+    const pool = this.standby;
+    if (key === undefined || pool === undefined) return;
+    const release = pool.hold(key, standbyPlan(this.spec.standby)!.count);
+    void this.gone.then(release);
   }
 
   private watch(child: ChildProcess): ChildProcess {
@@ -257,6 +276,7 @@ export class WorkerHandle implements ChildHandle {
         return;
       case 'arbor:listening':
       case 'arbor:connection-ack':
+      case 'arbor:parked':
         return; // The listener's business: it reads them from the ChildProcess it was given in attach().
     }
   }

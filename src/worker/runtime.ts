@@ -5,9 +5,20 @@ import { Server, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
 import { REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type ChaosFault, type WorkerMessage } from '../protocol.js';
+import { drain, drainOnStop } from './drain.js';
 
 /** True when this process was forked by an arbor supervisor. */
 export const supervised: boolean = typeof process.send === 'function' && process.env.ARBOR_WORKER === '1';
+
+/**
+ * A hot standby spare (standby.ts) runs its module up to `serve()` / `ready()` and waits there until the
+ * supervisor hands it a restart (`arbor:takeover`); any other worker is taken over from the start.
+ */
+const hotSpare = supervised && process.env.ARBOR_STANDBY === 'hot';
+delete process.env.ARBOR_STANDBY;
+let takeOver!: () => void;
+const takenOver: Promise<void> = hotSpare ? new Promise((resolve) => (takeOver = resolve)) : Promise.resolve();
+let parkedSent = false;
 
 export type ShutdownHook = () => void | Promise<void>;
 
@@ -39,11 +50,24 @@ let stopping: Promise<never> | undefined;
 let dying = false;
 let holds = 0;
 
-/** Tells the supervisor this worker is started. Once; a no-op when not supervised. */
-export function ready(): void {
-  if (!supervised || announcedReady) return;
+/**
+ * Tells the supervisor this worker is started. Once; a no-op when not supervised. In a hot standby spare the
+ * announcement waits for the takeover, and so does the returned promise: `await ready()` before starting work
+ * that must not run in a spare.
+ */
+export function ready(): Promise<void> {
+  if (!supervised || announcedReady) return takenOver;
   announcedReady = true;
-  void send({ type: 'arbor:ready' });
+  return untilTakeover().then(() => send({ type: 'arbor:ready' }));
+}
+
+/** Resolves at once, except in a hot spare: tells the supervisor it is parked, then waits to be taken over. */
+function untilTakeover(): Promise<void> {
+  if (!hotSpare || parkedSent) return takenOver;
+  parkedSent = true;
+  hold();
+  void send({ type: 'arbor:parked' });
+  return takenOver.then(release);
 }
 
 /**
@@ -67,6 +91,7 @@ export async function shutdown(detail?: unknown): Promise<never> {
 /** The listening handle a `shared` listener sent to this worker (default: the first listener's). */
 export async function listenerHandle(listenerId?: string): Promise<unknown> {
   if (!supervised) throw new Error('arbor: listenerHandle() needs a worker started by an arbor supervisor');
+  await untilTakeover();
   const grant = await nextGrant(listenerId);
   if (grant.mode !== 'shared') {
     throw new Error(`arbor: listener ${grant.listener} is in round_robin mode and has no handle; use serve()`);
@@ -76,13 +101,17 @@ export async function listenerHandle(listenerId?: string): Promise<unknown> {
 
 /**
  * Serves a listener's connections with `server` (a net.Server; http.Server is one), then announces ready.
- * Not supervised, it listens on $PORT (or a free port) so the module also runs alone.
+ * On every planned stop the server is drained before the process exits: it stops accepting, requests in flight
+ * finish, keep-alive connections close after their current response. Not supervised, it listens on $PORT (or a
+ * free port) so the module also runs alone.
  */
 export async function serve(server: Server, options: ServeOptions = {}): Promise<void> {
+  drainOnStop(server);
   if (!supervised) {
     await listen(server, Number(process.env.PORT ?? 0), undefined);
     return;
   }
+  await untilTakeover();
   const grant = await nextGrant(options.listener);
   if (grant.mode === 'shared') {
     await listen(server, grant.handle, grant.backlog);
@@ -90,7 +119,7 @@ export async function serve(server: Server, options: ServeOptions = {}): Promise
   } else {
     acceptConnectionsInto(server, grant.listener);
   }
-  if (options.ready !== false) ready();
+  if (options.ready !== false) void ready();
 }
 
 function listen(server: Server, target: unknown, backlog: number | undefined): Promise<void> {
@@ -131,6 +160,9 @@ function acceptConnectionsInto(server: Server, listener: string): void {
     server.emit('connection', socket);
     if (socket.isPaused()) socket.resume();
   });
+  // As net does after a listen (and node cluster's round-robin workers): http.Server starts tracking its
+  // connections on 'listening', which its timeouts and closeIdleConnections() (the drain) rely on.
+  server.emit('listening');
   const queued = queuedConnections.get(listener) ?? [];
   queuedConnections.delete(listener);
   for (const { seq, socket } of queued) deliverConnection(listener, seq, socket);
@@ -191,12 +223,21 @@ function onParentMessage(raw: unknown, handle: unknown): void {
     case 'arbor:chaos':
       injectFault(msg.fault);
       return;
+    case 'arbor:takeover':
+      if (!hotSpare) return;
+      process.env.ARBOR_CHILD_PATH = msg.path;
+      takeOver();
+      return;
   }
 }
 
-/** Runs the hooks once, in reverse order, then the last words, then exits 0. Later requests share the first. */
+/**
+ * Drains the served servers while the hooks run once, in reverse order; then the last words, then exits 0.
+ * Later requests share the first.
+ */
 function stop(lastWords?: () => Promise<void>): Promise<never> {
   stopping ??= (async (): Promise<never> => {
+    const drained = drain();
     for (const hook of [...hooks].reverse()) {
       try {
         await hook();
@@ -204,6 +245,7 @@ function stop(lastWords?: () => Promise<void>): Promise<never> {
         console.error('arbor: a shutdown hook failed:', err);
       }
     }
+    await drained;
     await lastWords?.();
     process.exit(0);
   })();

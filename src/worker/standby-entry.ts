@@ -1,41 +1,36 @@
-// A parked worker process: node has booted (most of a restart's cost) and waits, running no user code, until its
-// supervisor tells it which worker to become. Then it takes that worker's argv and env and imports its module.
-import { pathToFileURL } from 'node:url';
+// Preloaded (`--import`) into every standby spare, before any of the worker's own code. The spare was forked as
+// the worker it will become (module, args, env, execArgv, cwd), so all that is left at takeover is its place in
+// the tree (ARBOR_CHILD_PATH).
+// - warm: hold here (top-level await) until the supervisor says `arbor:takeover`; node then loads the worker's
+//   preloads and module as for any start, minus node's own boot.
+// - hot: let the module load at once; arbor-otp/worker holds it in `serve()` / `ready()` until the takeover.
+// Either way a spare never outlives its supervisor.
 
-interface Become {
-  type: 'arbor:become';
-  module: string;
-  args: string[];
-  env: Record<string, string>;
-}
+import { fileURLToPath } from 'node:url';
 
-function isBecome(raw: unknown): raw is Become {
-  if (raw === null || typeof raw !== 'object') return false;
-  const m = raw as Record<string, unknown>;
-  return (
-    m.type === 'arbor:become' &&
-    typeof m.module === 'string' &&
-    Array.isArray(m.args) && m.args.every((a) => typeof a === 'string') &&
-    m.env !== null && typeof m.env === 'object' &&
-    Object.values(m.env as object).every((v) => typeof v === 'string')
-  );
-}
+// What the worker's code sees of its start is what it was started with: processes it forks (which inherit
+// process.execArgv by default) must not load this entry.
+const self = fileURLToPath(import.meta.url);
+const at = process.execArgv.findIndex((arg, i) => arg === '--import' && process.execArgv[i + 1] === self);
+if (at >= 0) process.execArgv.splice(at, 2);
 
-// A parked process never outlives its supervisor.
-const leave = () => process.exit(0);
-process.once('disconnect', leave);
+const leave = (): never => process.exit(0);
+process.on('disconnect', leave);
 
-// `once`: after this message there is no 'message' listener until the worker's own code adds one, so node holds
-// the messages that follow (the listener's handle) instead of dropping them.
-process.once('message', (raw: unknown) => {
-  if (!isBecome(raw)) process.exit(70);
-  process.off('disconnect', leave);
-  Object.assign(process.env, raw.env);
-  process.argv = [process.argv[0]!, raw.module, ...raw.args];
-  import(pathToFileURL(raw.module).href).catch((error: unknown) => {
-    // As node would report a module that fails to load: the supervisor sees an abnormal exit before ready.
-    console.error(error);
-    process.exit(1);
+if (process.env.ARBOR_STANDBY === 'warm') {
+  delete process.env.ARBOR_STANDBY;
+  const path = await new Promise<string>((resolve) => {
+    // `once`: after this message there is no 'message' listener until the worker's own code adds one, so node
+    // holds the messages that follow (the listener's handle) instead of dropping them.
+    process.once('message', (raw: unknown) => {
+      const m = raw as { type?: unknown; path?: unknown } | null;
+      if (m?.type !== 'arbor:takeover' || typeof m.path !== 'string') process.exit(70);
+      resolve(m.path);
+    });
+    process.send?.({ type: 'arbor:parked' });
   });
-});
-process.send?.({ type: 'arbor:parked' });
+  process.env.ARBOR_CHILD_PATH = path;
+  // From here on the process is the worker: leaving on disconnect is arbor-otp/worker's job, and an extra
+  // listener would keep a worker alive that otherwise exits when its work is done.
+  process.off('disconnect', leave);
+}

@@ -1,100 +1,194 @@
-// Standby workers: one pre-forked, parked node process per (execArgv, cwd), so a restart does not wait for node
-// to boot — about 90 % of the time between a worker's exit and its replacement serving (DESIGN.md §6). The
-// parked process runs no user code until it is handed a worker's module (standby-entry.ts).
+// Standby workers: spare node processes, forked ahead of need, that take over a restart so it does not wait for
+// node to boot (warm) or even for the worker's module to load (hot). A spare is forked exactly as the worker it
+// will become — same module, args, env (NODE_OPTIONS included), execArgv and cwd, with ARBOR_WORKER=1 — so spares
+// are kept per distinct start-up (one key per child spec, shared by identical workers), `ps` shows the worker's
+// own command line, and the orphan checks see it as a worker. standby-entry.ts, preloaded, holds a warm spare
+// before any user code runs; a hot spare runs its module up to `serve()` / `ready()` and waits there (runtime.ts).
 import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { StandbyMode, StandbyOption } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
 const here = fileURLToPath(import.meta.url);
-const ENTRY = here.endsWith('.ts')
+export const STANDBY_ENTRY = here.endsWith('.ts')
   ? join(dirname(here), '../../dist/worker/standby-entry.js')
   : join(dirname(here), 'standby-entry.js');
 
+/** Spares of a key nobody runs any more (a deleted child, a dynamic child gone) are killed after this long. */
+const LINGER_MS = 5000;
+
+/** Everything that shapes a worker's start-up: two workers with equal keys can use each other's spares. */
 export interface StandbyKey {
+  mode: StandbyMode;
+  /** Absolute path of the worker's module. */
+  module: string;
+  args: string[];
+  /** The worker's own env (on top of the supervisor's, which is the same for every spare). */
+  env: Record<string, string>;
   execArgv: string[];
   cwd?: string;
 }
 
-interface Parked {
+export interface StandbyPlan {
+  mode: StandbyMode;
+  count: number;
+}
+
+/** The spec's `standby` value as a plan: `true` is one warm spare; undefined/false is none. */
+export function standbyPlan(option: StandbyOption | undefined): StandbyPlan | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return { mode: 'warm', count: 1 };
+  if (typeof option === 'string') return { mode: option, count: 1 };
+  return { mode: option.mode, count: option.count ?? 1 };
+}
+
+interface Spare {
   child: ChildProcess;
-  ready: boolean;
+  parked: boolean;
   forget: () => void;
 }
 
+interface Shelf {
+  key: StandbyKey;
+  spares: Spare[];
+  /** How many spares to keep (the largest count asked for this key). */
+  count: number;
+  /** Workers of this key currently running: when none are left for LINGER_MS, the spares go. */
+  holders: number;
+  sweep?: NodeJS.Timeout;
+}
+
 export class StandbyPool {
-  private readonly parked = new Map<string, Parked>();
+  private readonly shelves = new Map<string, Shelf>();
   private closed = false;
 
   constructor(private readonly logger: Logger) {}
 
-  /** A parked process ready to become a worker, or undefined (the caller forks as usual). */
+  /** A parked spare ready to become a worker with this key, or undefined (the caller forks as usual). */
   take(key: StandbyKey): ChildProcess | undefined {
-    const id = keyOf(key);
-    const entry = this.parked.get(id);
-    if (!entry?.ready || !entry.child.connected) return undefined;
-    this.parked.delete(id);
-    entry.forget();
-    entry.child.ref();
-    entry.child.channel?.ref();
-    return entry.child;
+    const shelf = this.shelves.get(keyOf(key));
+    const spare = shelf?.spares.find((s) => s.parked && s.child.connected);
+    if (!shelf || !spare) return undefined;
+    shelf.spares.splice(shelf.spares.indexOf(spare), 1);
+    spare.forget();
+    spare.child.ref();
+    spare.child.channel?.ref();
+    return spare.child;
   }
 
-  /** Makes sure a process is parked for this key (after a worker started, so it never delays a start). */
-  prime(key: StandbyKey): void {
+  /**
+   * A worker with this key is running: keep `count` spares for it. Spares are forked one at a time (the next
+   * once the previous is parked), so filling the shelf never competes much with the workers' own starts.
+   * Returns the function to call when that worker is gone.
+   */
+  hold(key: StandbyKey, count: number): () => void {
     const id = keyOf(key);
-    if (this.closed || this.parked.has(id)) return;
+    let shelf = this.shelves.get(id);
+    if (!shelf) this.shelves.set(id, (shelf = { key, spares: [], count, holders: 0 }));
+    shelf.count = Math.max(shelf.count, count);
+    shelf.holders += 1;
+    clearTimeout(shelf.sweep);
+    this.fill(id);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release(id);
+    };
+  }
+
+  /** Pids of the spares parked and ready to take over (for status, benches and tests). */
+  parkedPids(): number[] {
+    return [...this.shelves.values()].flatMap((s) => s.spares).filter((s) => s.parked && s.child.pid !== undefined).map((s) => s.child.pid!);
+  }
+
+  /** Pids of every spare, parked or still booting. */
+  sparePids(): number[] {
+    return [...this.shelves.values()].flatMap((s) => s.spares).flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
+  }
+
+  /** Kills every spare (when the tree stops). */
+  close(): void {
+    this.closed = true;
+    for (const shelf of this.shelves.values()) {
+      clearTimeout(shelf.sweep);
+      for (const spare of shelf.spares) spare.child.kill('SIGKILL');
+    }
+    this.shelves.clear();
+  }
+
+  private release(id: string): void {
+    const shelf = this.shelves.get(id);
+    if (!shelf) return;
+    shelf.holders -= 1;
+    if (shelf.holders > 0) return;
+    // Not at once: a restart releases the old worker before its replacement holds the key again.
+    shelf.sweep = setTimeout(() => {
+      if (shelf.holders > 0 || this.shelves.get(id) !== shelf) return;
+      this.shelves.delete(id);
+      for (const spare of shelf.spares) spare.child.kill('SIGKILL');
+    }, LINGER_MS);
+    shelf.sweep.unref();
+  }
+
+  private fill(id: string): void {
+    const shelf = this.shelves.get(id);
+    if (this.closed || !shelf || shelf.holders === 0) return;
+    if (shelf.spares.length >= shelf.count || shelf.spares.some((s) => !s.parked)) return;
+    const spare = this.forkSpare(shelf.key);
+    if (!spare) return;
+    shelf.spares.push(spare);
+    const onMessage = (raw: unknown) => {
+      if ((raw as { type?: unknown } | null)?.type !== 'arbor:parked' || spare.parked) return;
+      spare.parked = true;
+      this.fill(id);
+    };
+    const onGone = () => {
+      const at = shelf.spares.indexOf(spare);
+      if (at >= 0) shelf.spares.splice(at, 1);
+      // Not refilled here: a spare whose module fails to load would be forked again and again. The next worker
+      // that starts refills the shelf.
+      if (!spare.parked) this.logger.warn({ event: 'standby_exited', pid: spare.child.pid, code: spare.child.exitCode, signal: spare.child.signalCode });
+    };
+    spare.child.on('message', onMessage);
+    spare.child.once('exit', onGone);
+    spare.child.on('error', onGone);
+    spare.forget = () => {
+      spare.child.off('message', onMessage);
+      spare.child.off('exit', onGone);
+      spare.child.off('error', onGone);
+    };
+  }
+
+  private forkSpare(key: StandbyKey): Spare | undefined {
     processGroups.prepare(this.logger);
     let child: ChildProcess;
     try {
-      child = fork(ENTRY, [], {
-        env: { ...process.env, ...guardEnv() },
-        // Guarded as a worker is: a parked process never outlives the supervisor either.
-        execArgv: guardedExecArgv(key.execArgv),
+      child = fork(key.module, key.args, {
+        env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode, ...guardEnv() },
+        // The guard, then the entry: a warm spare runs nothing of the worker's (its own preloads included) before
+        // takeover, and never outlives the supervisor either.
+        execArgv: guardedExecArgv(['--import', STANDBY_ENTRY, ...key.execArgv]),
         cwd: key.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         detached: true,
       });
     } catch (error) {
       this.logger.warn({ event: 'standby_fork_failed', error: String(error) });
-      return;
+      return undefined;
     }
     processGroups.adopt(child, this.logger);
-    const entry: Parked = { child, ready: false, forget: () => undefined };
-    const onMessage = (raw: unknown) => {
-      if ((raw as { type?: unknown } | null)?.type === 'arbor:parked') entry.ready = true;
-    };
-    const onExit = () => {
-      if (this.parked.get(id) === entry) this.parked.delete(id);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.on('error', onExit);
-    entry.forget = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      child.off('error', onExit);
-    };
-    // A parked process must not keep the supervisor alive on its own.
+    // A spare must not keep the supervisor alive on its own.
     child.unref();
     child.channel?.unref();
-    this.parked.set(id, entry);
-  }
-
-  /** Pids of the processes parked and ready to take over (for status and tests). */
-  parkedPids(): number[] {
-    return [...this.parked.values()].filter((e) => e.ready && e.child.pid !== undefined).map((e) => e.child.pid!);
-  }
-
-  /** Kills every parked process (when the tree stops). */
-  close(): void {
-    this.closed = true;
-    for (const entry of this.parked.values()) entry.child.kill('SIGKILL');
-    this.parked.clear();
+    return { child, parked: false, forget: () => undefined };
   }
 }
 
-const keyOf = (key: StandbyKey) => JSON.stringify([key.execArgv, key.cwd ?? null]);
+/** Key order inside env must not matter: two specs with the same variables share spares. */
+const keyOf = (key: StandbyKey) =>
+  JSON.stringify([key.mode, key.module, key.args, Object.entries(key.env).sort(([a], [b]) => (a < b ? -1 : 1)), key.execArgv, key.cwd ?? null]);

@@ -55,6 +55,13 @@ describe('supervisor flags', () => {
     expect(validateSpec(spec)).toEqual([problem('root.children[1].id', "duplicate id 'a' (also root.children[0])")]);
   });
 
+  test('drainDelay: a non-negative integer on the root; on a nested supervisor it is refused', () => {
+    expect(validateSpec(supervisor({ drainDelay: 2000 }))).toEqual([]);
+    expect(validateSpec(supervisor({ drainDelay: bad(-1) }))).toEqual([problem('root.drainDelay', 'integer >= 0')]);
+    const nested = supervisor({ children: [supervisor({ id: 'pool', drainDelay: 100 })] });
+    expect(validateSpec(nested)).toEqual([problem('root.children[0].drainDelay', 'only the root supervisor')]);
+  });
+
   test('the same id under different supervisors is fine', () => {
     const spec = supervisor({ children: [worker({ id: 'a', module: MODULE }), supervisor({ id: 'b', children: [worker({ id: 'a', module: MODULE })] })] });
     expect(validateSpec(spec)).toEqual([]);
@@ -226,6 +233,36 @@ describe('simple_one_for_one', () => {
   test('a template on another strategy: root.template', () => {
     expect(validateSpec(supervisor({ template: { id: 'job', module: MODULE } }))).toEqual([problem('root.template', 'only a simple_one_for_one supervisor')]);
   });
+
+  test('a supervisor template (a subtree per dynamic child) is validated as a subtree, at root.template.…', () => {
+    const room = (children: ReturnType<typeof worker>[]) => supervisor({
+      strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children }),
+    });
+    expect(validateSpec(room([worker({ id: 'chat', module: MODULE }), worker({ id: 'presence', module: MODULE })]))).toEqual([]);
+    expect(validateSpec(room([worker({ id: 'chat', module: 'missing.js' }), worker({ id: 'chat', module: MODULE, shutdown: -1 })]))).toEqual([
+      problem('root.template.children[0].module', 'module not found'),
+      problem('root.template.children[1].id', "duplicate id 'chat'"),
+      problem('root.template.children[1].shutdown', 'must be'),
+    ]);
+  });
+
+  test("a subtree template's workers may use an ancestor's listener started after the pool; inside the subtree, order counts", () => {
+    const spec = (roomChildren: Array<ReturnType<typeof worker> | ReturnType<typeof listener>>) => supervisor({
+      children: [
+        supervisor({ id: 'rooms', strategy: 'simple_one_for_one', template: supervisor({ id: 'room', children: roomChildren }) }),
+        listener({ id: 'web' }),
+      ],
+    });
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'web' })]))).toEqual([]);
+    expect(validateSpec(spec([worker({ id: 'chat', module: MODULE, listen: 'own' }), listener({ id: 'own' })]))).toEqual([
+      problem('root.children[0].template.children[0].listen', "listener 'own' must come before this worker"),
+    ]);
+  });
+
+  test('a listener as template: root.template.type', () => {
+    const spec = supervisor({ strategy: 'simple_one_for_one', template: bad(listener({ id: 'web' })) });
+    expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker' or 'supervisor'")]);
+  });
 });
 
 describe('the root and nested paths', () => {
@@ -286,5 +323,119 @@ describe('start(spec) refuses a bad spec before forking anything', () => {
     const spec = supervisor({ intensity: 0, children: [worker({ id: 'a', module: MODULE })] });
     await expect(start(spec, { logger: false })).rejects.toThrow();
     expect(forks.modules).toEqual([MODULE]);
+  });
+});
+
+describe('typos, deep or cyclic specs, and numbers as written', () => {
+  test("a misspelt field is rejected with a guess: startTimout → did you mean 'startTimeout'?", () => {
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, ...bad<object>({ startTimout: 100 }) })] });
+    expect(validateSpec(spec)).toEqual([problem('root.children[0].startTimout', "unknown field; did you mean 'startTimeout'?")]);
+  });
+
+  test("hearbeat on a worker, intervall in a heartbeat, Strategy on a supervisor, prot on a listener", () => {
+    const spec = supervisor({
+      ...bad<object>({ Strategy: 'one_for_all' }),
+      children: [
+        listener({ id: 'l', ...bad<object>({ prot: 80 }) }),
+        worker({ id: 'w', module: MODULE, ...bad<object>({ hearbeat: { interval: 1, timeout: 1 } }) }),
+        worker({ id: 'h', module: MODULE, heartbeat: bad({ intervall: 10, timeout: 10 }) }),
+      ],
+    });
+    expect(validateSpec(spec)).toEqual([
+      problem('root.Strategy', "did you mean 'strategy'?"),
+      problem('root.children[0].prot', "did you mean 'port'?"),
+      problem('root.children[1].hearbeat', "did you mean 'heartbeat'?"),
+      problem('root.children[2].heartbeat.intervall', "did you mean 'interval'?"),
+      problem('root.children[2].heartbeat', 'must be { interval, timeout }'),
+    ]);
+  });
+
+  test('a field nothing resembles lists the known ones', () => {
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, ...bad<object>({ colour: 'red' }) })] });
+    expect(validateSpec(spec)).toEqual([problem('root.children[0].colour', /unknown field \(known: id, restart, .*module/)]);
+  });
+
+  test('a spec nested 20,000 deep reports its depth at a shortened path, not a stack overflow', () => {
+    let spec = supervisor({ id: 'leaf' });
+    for (let i = 0; i < 20_000; i++) spec = supervisor({ id: `s${i}`, children: [spec] });
+    const problems = validateSpec(spec);
+    expect(problems).toEqual([problem('root.children[0].children[0].children[0].….children[0].children[0].children[0]', 'nested deeper than 100 levels')]);
+  });
+
+  test('a spec that contains itself reports the cycle with its path', () => {
+    const inner = supervisor({ id: 'inner' });
+    const spec = supervisor({ children: [supervisor({ id: 'mid', children: [inner] })] });
+    inner.children.push(spec);
+    expect(validateSpec(spec)).toEqual([problem('root.children[0].children[0].children[0]', 'the spec contains itself: this is the same object as its ancestor root')]);
+  });
+
+  test.each([
+    [Infinity, 'got Infinity'],
+    [Number.NaN, 'got NaN'],
+    [-Infinity, 'got -Infinity'],
+    [10n, 'got 10n'],
+  ])('startTimeout %s is reported as written (%s), not as null', (value, text) => {
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, startTimeout: bad(value) })] });
+    expect(validateSpec(spec)).toEqual([problem('root.children[0].startTimeout', text)]);
+  });
+
+  test('a cyclic value in a field is shown with its cycle marked, without throwing', () => {
+    const env: Record<string, unknown> = {};
+    env.self = env;
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, heartbeat: bad(env) })] });
+    expect(validateSpec(spec)).toContainEqual(problem('root.children[0].heartbeat', 'got <ref *1> { self: [Circular *1] }'));
+  });
+
+  test('Infinity inside an object stays Infinity', () => {
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, heartbeat: bad({ interval: Infinity, timeout: 10 }) })] });
+    expect(validateSpec(spec)).toEqual([problem('root.children[0].heartbeat', 'got { interval: Infinity, timeout: 10 }')]);
+  });
+});
+
+describe('standby', () => {
+  test("true, 'warm', 'hot' and { mode, count } are valid", () => {
+    for (const standby of [true, false, 'warm', 'hot', { mode: 'hot', count: 8 }, { mode: 'warm' }] as const) {
+      expect(validateSpec(supervisor({ children: [worker({ id: 'w', module: MODULE, standby })] }))).toEqual([]);
+    }
+  });
+
+  test('an unknown mode, a count that is not a positive integer up to 256, or an unknown field: reported', () => {
+    for (const standby of ['cold', { mode: 'hot', count: 0 }, { mode: 'hot', count: 1.5 }, { mode: 'hot', count: 257 }, { mode: 'hot', cout: 2 }, { count: 2 }]) {
+      const spec = supervisor({ children: [worker({ id: 'w', module: MODULE, standby: bad(standby) })] });
+      expect(validateSpec(spec)).toEqual([problem('root.children[0].standby', "must be true, false, 'warm', 'hot' or { mode")]);
+    }
+  });
+});
+
+describe('backoff', () => {
+  test('on a worker, a listener or a nested supervisor, with or without the optional fields: valid', () => {
+    const backoff = { min: 100, max: 5000 };
+    const spec = supervisor({
+      children: [
+        listener({ id: 'l', backoff }),
+        worker({ id: 'w', module: MODULE, backoff: { ...backoff, factor: 1.5, jitter: 0.3, resetAfter: 60_000 } }),
+        supervisor({ id: 's', backoff, children: [] }),
+      ],
+    });
+    expect(validateSpec(spec)).toEqual([]);
+  });
+
+  test('bad numbers, max below min, an unknown field: each reported with its path', () => {
+    const spec = supervisor({
+      children: [worker({ id: 'w', module: MODULE, backoff: bad({ min: -1, max: 10, factor: 0.5, jitter: 2, resetAfter: 1.5, mx: 3 }) })],
+    });
+    expect(validateSpec(spec)).toEqual(expect.arrayContaining([
+      problem('root.children[0].backoff.mx', "did you mean 'max'"),
+      problem('root.children[0].backoff.min', 'must be an integer >= 0'),
+      problem('root.children[0].backoff.factor', 'from 1 to 100'),
+      problem('root.children[0].backoff.jitter', 'from 0 to 1'),
+      problem('root.children[0].backoff.resetAfter', 'must be an integer >= 0'),
+    ]));
+    const low = supervisor({ children: [worker({ id: 'w', module: MODULE, backoff: { min: 500, max: 100 } })] });
+    expect(validateSpec(low)).toEqual([problem('root.children[0].backoff.max', 'must be >= min (500)')]);
+  });
+
+  test('on the root: reported (nothing restarts the root)', () => {
+    expect(validateSpec(supervisor({ backoff: { min: 1, max: 2 } }))).toEqual([problem('root.backoff', 'never restarted')]);
   });
 });

@@ -24,9 +24,17 @@ export interface ArborRun {
  * Spawns `arbor run <spec>` detached (it leads its own process group) with its control socket in `dir`;
  * TMPDIR points there too, so its latest-run file stays out of the way of other runs.
  */
-export function spawnArborRun(spec: string, dir: string, env: Record<string, string> = {}): ArborRun {
+export function spawnArborRun(
+  spec: string,
+  dir: string,
+  env: Record<string, string> = {},
+  /** `through`: a command that execs arbor (e.g. systemd-socket-activate …); `args`: more options for `arbor run`. */
+  options: { through?: string[]; args?: string[] } = {},
+): ArborRun {
   const control = join(dir, 'ctl.sock');
-  const proc = spawn(process.execPath, [CLI, 'run', spec, '--control', control], {
+  const argv = [process.execPath, CLI, 'run', spec, '--control', control, ...(options.args ?? [])];
+  const [command, ...rest] = [...(options.through ?? []), ...argv];
+  const proc = spawn(command!, rest, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', ...env },

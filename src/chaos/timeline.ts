@@ -1,0 +1,204 @@
+// The chaos run as a story in time, for the HTML report: what clients saw in each 100 ms bucket, when each fault
+// landed, and each worker restart from exit to ready. Memory stays bounded by the run's length, not its request
+// count: latencies are kept for the open bucket only and reduced to p50/p99 when time moves past it.
+import { FAILURE_KINDS, type FailureKind, type RequestOutcome } from './load.js';
+import { quantile } from './observe.js';
+import type { FaultKind } from './plan.js';
+import type { WorkerRef } from './target.js';
+
+export const BUCKET_MS = 100;
+
+/** Column-wise, one entry per bucket: bucket i covers [i·bucketMs, (i+1)·bucketMs) ms after the load started. */
+export interface TimelineBuckets {
+  /** Start of each bucket, ms after the load started. */
+  t: number[];
+  /** Requests that ended in the bucket with a complete 2xx answer. */
+  answered: number[];
+  /** Requests that failed in the bucket (seen by the client then), by kind. */
+  failed: Record<FailureKind, number[]>;
+  /** Latency (send → end of answer) of the answered requests, ms; null for a bucket with none. */
+  p50: (number | null)[];
+  p99: (number | null)[];
+}
+
+export interface TimelineFault {
+  /** ms after the load started. */
+  atMs: number;
+  kind: FaultKind;
+  /** The worker incarnations it ended; empty when skipped. */
+  hit: { path: string; pid: number }[];
+  skipped?: string;
+}
+
+export interface RestartSpan {
+  /** The worker's slot, e.g. root/pool/web-1. */
+  path: string;
+  /** The incarnation that went away, and its replacement (null: none was ready before the run ended). */
+  pid: number | null;
+  newPid: number | null;
+  /** ms after the load started: exit seen by the supervisor → replacement ready. */
+  exitMs: number;
+  readyMs: number | null;
+  /**
+   * `events`: both ends are the supervisor's own event times. `polls`: the target has no event log, so the exit is
+   * the fault's time (or the last poll that saw the old pid) and ready is the first poll that saw the new pid.
+   */
+  source: 'events' | 'polls';
+}
+
+export interface ChaosTimeline {
+  bucketMs: number;
+  /** Wall-clock time (ms since the epoch) of the load's start: time 0 of every other field. */
+  startedAt: number;
+  /** When the load stopped sending, ms after its start (requests in flight end after it). */
+  loadEndMs: number;
+  buckets: TimelineBuckets;
+  faults: TimelineFault[];
+  restarts: RestartSpan[];
+}
+
+/** The tree events the recorder reads (a subset of LoggedEvent). */
+export interface TimedEvent {
+  event: string;
+  supervisor?: string;
+  child?: string;
+  pid?: number | undefined;
+  type?: string;
+  time: number;
+}
+
+/** Collects a run's timeline; every time passed in is a performance.now() value unless named otherwise. */
+export class TimelineRecorder {
+  private readonly buckets: TimelineBuckets = { t: [], answered: [], failed: emptyFailures(), p50: [], p99: [] };
+  private openBucket = -1;
+  private openLatencies: number[] = [];
+  private readonly faults: TimelineFault[] = [];
+  private readonly eventSpans: RestartSpan[] = [];
+  private readonly openEventSpans = new Map<string, RestartSpan>();
+  private readonly pollSpans: RestartSpan[] = [];
+  private readonly slots = new Map<string, { pid: number; seenMs: number }>();
+  /** pid → when a fault hit it, ms. */
+  private readonly faultedAt = new Map<number, number>();
+  private eventsSeen = false;
+
+  /**
+   * @param startedAt performance.now() of the load's start
+   * @param startedAtEpoch Date.now() at the same moment (tree events carry wall-clock times)
+   * @param scope only restarts at or below this supervisor path
+   */
+  constructor(
+    private readonly startedAt: number,
+    private readonly startedAtEpoch: number,
+    private readonly scope?: string,
+  ) {}
+
+  outcome({ startedAt, endedAt, failure }: RequestOutcome): void {
+    const index = Math.max(0, Math.floor((endedAt - this.startedAt) / BUCKET_MS));
+    if (index > this.openBucket) this.openUpTo(index);
+    if (failure !== undefined) {
+      this.buckets.failed[failure][index]! += 1;
+      return;
+    }
+    this.buckets.answered[index]! += 1;
+    // Outcomes arrive in end-time order; one for an already closed bucket (never seen) only loses its latency.
+    if (index === this.openBucket) this.openLatencies.push(endedAt - startedAt);
+  }
+
+  fault(at: number, kind: FaultKind, hit: WorkerRef[], skipped?: string): void {
+    const atMs = this.ms(at);
+    for (const worker of hit) this.faultedAt.set(worker.pid, atMs);
+    this.faults.push({ atMs, kind, hit: hit.map(({ path, pid }) => ({ path, pid })), ...(skipped ? { skipped } : {}) });
+  }
+
+  /** A poll of the live workers at `at`: a slot with a new pid is a restart, for targets without an event log. */
+  observe(workers: WorkerRef[], at: number): void {
+    const nowMs = this.ms(at);
+    for (const { path, pid } of workers) {
+      const previous = this.slots.get(path);
+      this.slots.set(path, { pid, seenMs: nowMs });
+      if (previous === undefined || previous.pid === pid) continue;
+      const exitMs = this.faultedAt.get(previous.pid) ?? previous.seenMs;
+      this.pollSpans.push({ path, pid: previous.pid, newPid: pid, exitMs, readyMs: nowMs, source: 'polls' });
+    }
+  }
+
+  /** Tree events: a worker's exit (or termination) opens a span in its slot, the next start there closes it. */
+  events(events: readonly TimedEvent[]): void {
+    this.eventsSeen = true;
+    for (const e of events) {
+      if (e.supervisor === undefined || e.child === undefined || !this.inScope(e.supervisor)) continue;
+      const path = `${e.supervisor}/${e.child}`;
+      const atMs = e.time - this.startedAtEpoch;
+      if ((e.event === 'child_exited' || e.event === 'child_terminated') && e.pid !== undefined) {
+        if (this.openEventSpans.has(path)) continue; // the first exit seen opens the gap
+        const span: RestartSpan = { path, pid: e.pid, newPid: null, exitMs: atMs, readyMs: null, source: 'events' };
+        this.openEventSpans.set(path, span);
+        this.eventSpans.push(span);
+      } else if (e.event === 'child_started' && e.type === 'worker') {
+        const span = this.openEventSpans.get(path);
+        if (span === undefined) continue;
+        span.newPid = e.pid ?? null;
+        span.readyMs = atMs;
+        this.openEventSpans.delete(path);
+      }
+    }
+  }
+
+  /** The timeline so far; `loadEnd` is when the load stopped sending. */
+  finish(loadEnd: number): ChaosTimeline {
+    this.openUpTo(this.openBucket + 1); // closes the last bucket's latencies
+    const closed = this.openBucket; // the extra bucket just opened is empty
+    const trim = <T>(column: T[]): T[] => column.slice(0, closed);
+    const failed = emptyFailures();
+    for (const kind of FAILURE_KINDS) failed[kind] = trim(this.buckets.failed[kind]);
+    return {
+      bucketMs: BUCKET_MS,
+      startedAt: Math.round(this.startedAtEpoch),
+      loadEndMs: round1(this.ms(loadEnd)),
+      buckets: {
+        t: trim(this.buckets.t),
+        answered: trim(this.buckets.answered),
+        failed,
+        p50: trim(this.buckets.p50),
+        p99: trim(this.buckets.p99),
+      },
+      faults: this.faults.map((f) => ({ ...f, atMs: round1(f.atMs) })),
+      restarts: (this.eventsSeen ? this.eventSpans : this.pollSpans).map((s) => ({
+        ...s,
+        exitMs: round1(s.exitMs),
+        readyMs: s.readyMs === null ? null : round1(s.readyMs),
+      })),
+    };
+  }
+
+  private openUpTo(index: number): void {
+    if (this.openBucket >= 0) {
+      this.buckets.p50[this.openBucket] = roundOrNull(quantile(this.openLatencies, 0.5));
+      this.buckets.p99[this.openBucket] = roundOrNull(quantile(this.openLatencies, 0.99));
+    }
+    this.openLatencies = [];
+    for (let i = this.openBucket + 1; i <= index; i++) {
+      this.buckets.t.push(i * BUCKET_MS);
+      this.buckets.answered.push(0);
+      for (const kind of FAILURE_KINDS) this.buckets.failed[kind].push(0);
+      this.buckets.p50.push(null);
+      this.buckets.p99.push(null);
+    }
+    this.openBucket = index;
+  }
+
+  private ms(at: number): number {
+    return at - this.startedAt;
+  }
+
+  private inScope(supervisor: string): boolean {
+    return this.scope === undefined || supervisor === this.scope || supervisor.startsWith(`${this.scope}/`);
+  }
+}
+
+function emptyFailures(): Record<FailureKind, number[]> {
+  return { refused: [], reset: [], timeout: [], non2xx: [], other: [] };
+}
+
+const round1 = (value: number): number => Math.round(value * 10) / 10;
+const roundOrNull = (value: number | undefined): number | null => (value === undefined ? null : round1(value));

@@ -1,0 +1,42 @@
+// The tree as `arbor status` prints it, shared with `arbor status --watch`, which adds figures to each child.
+import type { ChildInfo, SupervisorStatus } from '../supervisor/tree.js';
+import { formatReason } from '../types.js';
+
+export function formatUptime(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** More fields for a child (its full path given), shown after its uptime. */
+export type ChildFigures = (child: ChildInfo, path: string) => string[];
+
+/** An indented tree: each supervisor with its machine state in brackets, each child with type, status, pid, restarts, uptime. */
+export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): string {
+  const lines = [`${status.path}  supervisor ${status.strategy}  [${status.state}]`];
+  const walk = (node: SupervisorStatus, indent: string): void => {
+    node.children.forEach((child, index) => {
+      const last = index === node.children.length - 1;
+      const fields = [
+        child.id,
+        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.type,
+        child.status,
+        ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
+        ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
+        ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
+        `restarts ${child.restarts}`,
+        `up ${formatUptime(child.uptime)}`,
+        ...(child.restartIn !== undefined ? [`backoff: restart in ${(child.restartIn / 1000).toFixed(1)}s`] : []),
+        ...(figures?.(child, `${node.path}/${child.id}`) ?? []),
+        ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
+      ];
+      lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
+      if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
+    });
+    if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
+  };
+  walk(status, '');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,56 @@
+// What the tree API tells about a child: its record described for whichChildren, status and the control socket.
+import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
+import type { ChildType, ExitReason } from '../types.js';
+import type { ChildRecord } from './children.js';
+
+export interface ChildInfo {
+  id: string;
+  type: ChildType;
+  pid: number | undefined;
+  status: ChildRecord['status'];
+  restarts: number;
+  /** ms since the current incarnation started, when running. */
+  uptime: number | undefined;
+  restart: ChildRecord['spec']['restart'];
+  lastExit?: ExitReason;
+  /** ms left before a restart delayed by the child's backoff (while it waits). */
+  restartIn?: number;
+  listener?: ListenerInfo;
+}
+
+/** What status shows of a running listener. */
+export interface ListenerInfo {
+  address: string | undefined;
+  mode: ListenerStats['mode'];
+  /** The socket is in LISTEN state: new connections wait instead of being refused. */
+  listening: boolean;
+  /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
+  serving: number;
+  connections?: ListenerStats['connections'];
+}
+
+export function describe(record: ChildRecord): ChildInfo {
+  return {
+    id: record.spec.id,
+    type: record.spec.type,
+    pid: record.status === 'stopped' ? undefined : record.handle?.pid,
+    status: record.status,
+    restarts: record.restarts,
+    uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
+    restart: record.spec.restart,
+    ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
+    ...(record.restartDueAt !== undefined ? { restartIn: Math.max(0, record.restartDueAt - Date.now()) } : {}),
+    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
+  };
+}
+
+function listenerInfo(handle: ListenerHandle): ListenerInfo {
+  const stats = handle.stats();
+  return {
+    address: stats.address ? formatAddress(stats.address.host, stats.address.port) : undefined,
+    mode: stats.mode,
+    listening: stats.listening,
+    serving: stats.workers.serving,
+    ...(stats.mode === 'round_robin' ? { connections: stats.connections } : {}),
+  };
+}

@@ -1,0 +1,133 @@
+// The package as a user gets it: `npm pack` from a clean copy of the project (prepack builds dist/), the tarball's
+// contents, publint and attw on it, then an install into a fresh project that runs the README's own snippets
+// with `npx arbor run`. Needs npm and the registry (or a warm npm cache) for the install's dependencies.
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repo } from './support/arbor-run.js';
+import { isAlive } from './support/tree.js';
+
+const run = promisify(execFile);
+const work = mkdtempSync(join(tmpdir(), 'arbor-pack-'));
+const app = join(work, 'app');
+const pids = new Set<number>();
+let tarball = '';
+let packed: string[] = [];
+
+/** npm as a user's shell runs it: none of the npm_* variables of the `npm test` that runs this file. */
+const userEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
+const npm = (args: string[], cwd: string, timeout = 120_000) =>
+  run('npm', args, { cwd, env: userEnv, timeout, maxBuffer: 16 * 1024 * 1024 });
+
+/** The README's code block that contains `marker`, exactly as a user would copy it. */
+function readmeSnippet(marker: string): string {
+  const blocks = [...readFileSync(join(repo, 'README.md'), 'utf8').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const block = blocks.find((b) => b.includes(marker));
+  if (!block) throw new Error(`README has no js block with ${marker}`);
+  return block;
+}
+
+const sourceFiles = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+
+beforeAll(async () => {
+  // A clean clone: the project without node_modules, dist or git metadata (node_modules linked, for tsc).
+  const clone = join(work, 'clone');
+  cpSync(repo, clone, {
+    recursive: true,
+    filter: (src) => !['node_modules', 'dist', '.git', 'coverage'].includes(relative(repo, src).split('/')[0]!),
+  });
+  symlinkSync(join(repo, 'node_modules'), join(clone, 'node_modules'), 'dir');
+  const { stdout } = await npm(['pack', '--json', '--pack-destination', work], clone);
+  const [result] = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  tarball = join(work, result!.filename);
+  packed = result!.files.map((f) => f.path).sort();
+}, 180_000);
+
+afterAll(() => {
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('npm pack', () => {
+  it('holds the compiled code, its types and maps, README, LICENSE and CHANGELOG, and nothing else', () => {
+    const dist = packed.filter((f) => f.startsWith('dist/'));
+    expect(packed.filter((f) => !f.startsWith('dist/'))).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
+    const expected = sourceFiles(join(repo, 'src')).flatMap((f) => [`dist/${f}.js`, `dist/${f}.d.ts`, `dist/${f}.js.map`]);
+    expect(dist).toEqual(expected.sort());
+  });
+
+  it('passes publint and attw (ESM exports and types resolve for node16 and bundlers)', async () => {
+    const publint = await run(join(repo, 'node_modules/.bin/publint'), ['run', tarball, '--strict']);
+    expect(publint.stdout).toContain('All good!');
+    // esm-only: arbor is ESM, so CommonJS require() and node10 (no `exports` support) are out of scope.
+    const attw = await run(join(repo, 'node_modules/.bin/attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
+    expect(attw.stdout).toMatch(/"arbor-otp\/worker"\s+node16 \(from ESM\): 🟢/);
+  });
+});
+
+describe('installed from the tarball into a fresh project', () => {
+  beforeAll(async () => {
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'app', private: true, type: 'module' }, null, 2)}\n`);
+    await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, 180_000);
+    // The README's snippets, as written; only the port becomes ephemeral.
+    writeFileSync(join(app, 'spec.js'), readmeSnippet('// spec.js').replace('port: 8080', 'port: 0'));
+    writeFileSync(join(app, 'server.js'), readmeSnippet('// server.js'));
+    writeFileSync(join(app, 'embed.js'), readmeSnippet("import { start } from 'arbor-otp'"));
+  }, 240_000);
+
+  it('npx arbor run spec.js serves HTTP; SIGTERM stops it in order, exit 0, nothing left running', async () => {
+    const proc = spawn('npx', ['--no-install', 'arbor', 'run', 'spec.js'], {
+      cwd: app, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...userEnv, TMPDIR: work, XDG_RUNTIME_DIR: '' },
+    });
+    pids.add(proc.pid!);
+    let stderr = '';
+    proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const lines: Array<Record<string, unknown>> = [];
+    const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+    const rootStarted = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no supervisor_started for root in 60 s; stderr: ${stderr}`)), 60_000);
+      createInterface({ input: proc.stdout! }).on('line', (text) => {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        if (typeof line.pid === 'number') pids.add(line.pid);
+        if (line.event === 'supervisor_started' && line.supervisor === 'root') (clearTimeout(timer), resolve(line));
+      });
+    });
+    const root = await rootStarted;
+    expect(lines.filter((l) => l.event === 'child_started' && l.type === 'worker').map((l) => l.child)).toEqual(['web-1', 'web-2']);
+    const address = lines.find((l) => l.event === 'listener_bound')!.address as string;
+    expect(await httpGet(`http://${address}/`)).toBe('hello\n');
+
+    // SIGTERM to arbor itself (npm runs it under `sh -c`, which would not pass a signal on to it).
+    process.kill(root.pid as number, 'SIGTERM');
+    expect(await exited).toBe(0);
+    expect(lines.at(-1)).toMatchObject({ event: 'supervisor_stopped', supervisor: 'root', reason: 'normal' });
+    expect([...pids].filter(isAlive)).toEqual([]);
+  }, 90_000);
+
+  it("the README's embedding snippet runs the same tree with start(), stop() and done", async () => {
+    const { stdout } = await run(process.execPath, ['embed.js'], { cwd: app, timeout: 60_000 });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const line of lines) if (typeof line.pid === 'number') pids.add(line.pid);
+    expect(lines.filter((l) => l.event === 'child_started').map((l) => l.child)).toEqual(['http', 'web-1', 'web-2', 'pool']);
+    expect(lines.at(-1)).toMatchObject({ event: 'supervisor_stopped', supervisor: 'root', reason: 'normal' });
+    expect([...pids].filter(isAlive)).toEqual([]);
+  }, 90_000);
+});
+
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
