@@ -3,7 +3,7 @@
 // not after a second Ctrl-C during start, not a worker's own children when the worker dies, restarts or is stopped.
 // And under memory pressure the kernel's OOM killer prefers workers to their supervisor.
 // Needs the build: `arbor run` runs from dist/, and every fork preloads dist/worker/guard.cjs.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -131,7 +131,28 @@ describe('no orphan when the supervisor is SIGKILLed while a worker starts', () 
     }
     // The kills landed while workers and their children were alive, not only before any fork.
     expect(withGrandchildren, results.join('\n')).toBeGreaterThanOrEqual(6);
+    console.info(`orphan check, time from the supervisor's death to its last process gone:\n${results.join('\n')}`);
   }, 120_000);
+
+  it('a worker stuck in a busy loop (its guard cannot run): the watcher ends its group', async () => {
+    const dir = tempDir();
+    const pidsFile = join(dir, 'pids.jsonl');
+    const spec = join(dir, 'spec.mjs');
+    const options = { id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' }, startTimeout: 30_000 };
+    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+export default supervisor({ id: 'root', children: [worker(${JSON.stringify(options)})] });
+`);
+    const run = spawnArborRun(spec, dir);
+    runs.push(run);
+    const supervisorPid = run.proc.pid!;
+    await eventually(() => familyPids(pidsFile).length > 0, 'the worker spins, its child started');
+    const [{ pid, grandchild }] = familyPids(pidsFile) as [{ pid: number; grandchild: number }];
+    known.add(pid).add(grandchild);
+    await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
+    process.kill(supervisorPid, 'SIGKILL');
+    await exitOf(run);
+    await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
+  });
 
   it('a second SIGINT during start: arbor exits 130 and leaves nothing running', async () => {
     const dir = tempDir();
@@ -151,14 +172,14 @@ describe('no orphan when the supervisor is SIGKILLed while a worker starts', () 
 });
 
 describe('a worker leads its process group, and the group goes with the worker', () => {
-  async function familyTree(dir: string) {
+  async function familyTree(dir: string, env: Record<string, string> = {}) {
     const rec = recorder();
     const pidsFile = join(dir, 'pids.jsonl');
     const tree = await start(
       supervisor({
         id: 'root',
         intensity: 10,
-        children: [worker({ id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile } })],
+        children: [worker({ id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile, ...env } })],
       }),
       { logger: rec.logger },
     );
@@ -186,6 +207,18 @@ describe('a worker leads its process group, and the group goes with the worker',
     await rec.waitFor((e) => e.event === 'child_started' && e.pid !== first.pid, 'the restart');
     await eventually(() => !isRunning(first.grandchild), `the first worker's sleep (${first.grandchild}) is gone`, 5000);
     expect(isRunning(current().grandchild)).toBe(true);
+  });
+
+  it("the worker's own node children live on (the guard is the worker's alone), and go with it", async () => {
+    const dir = tempDir();
+    const aliveFile = join(dir, 'alive.txt');
+    const { current, rec } = await familyTree(dir, { FIXTURE_NODE_CHILD: aliveFile });
+    const { pid, grandchild } = current();
+    await eventually(() => existsSync(aliveFile) && readFileSync(aliveFile, 'utf8').trim() === String(grandchild), 'the node child has run 500 ms');
+    expect(isRunning(grandchild)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    await rec.waitFor((e) => e.event === 'child_started' && e.pid !== pid, 'the restart');
+    await eventually(() => !isRunning(grandchild), 'the node child is gone with its worker', 5000);
   });
 
   it('terminateChild and tree.stop(): the stopped worker takes its child with it', async () => {

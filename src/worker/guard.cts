@@ -36,7 +36,14 @@ function endGroup(): never {
   throw new Error('unreachable');
 }
 
+/** The worker's own node children (`fork()` passes `process.execArgv` on) must not load the guard: it is ours. */
+function removeFromExecArgv(): void {
+  const at = process.execArgv.findIndex((arg, i) => arg === '--require' && process.execArgv[i + 1] === __filename);
+  if (at >= 0) process.execArgv.splice(at, 2);
+}
+
 function guard(): void {
+  removeFromExecArgv();
   // Only a process forked with an IPC channel by a supervisor; the variable is set by arbor when it forks.
   const supervisor = Number(process.env.ARBOR_SUPERVISOR_PID);
   if (typeof process.send !== 'function' || !Number.isSafeInteger(supervisor)) return;
