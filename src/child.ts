@@ -36,6 +36,8 @@ export interface ChildContext {
   onExit(reason: ExitReason): void;
   /** The running listener with this id, resolved among siblings and ancestors' children. */
   resolveListener(id: string): ListenerLink | undefined;
+  /** A message the worker sent with `send()` (within its size and rate limits). */
+  onWorkerMessage?(message: unknown, pid: number | undefined): void;
 }
 
 /** A running listener, as the workers that serve it see it. */

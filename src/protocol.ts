@@ -18,6 +18,10 @@ export type ParentMessage =
   | { type: 'arbor:ping'; seq: number }
   /** Fault injection; honoured only when the worker runs with ARBOR_CHAOS=1. */
   | { type: 'arbor:chaos'; fault: ChaosFault }
+  /** `tree.call`: the worker's handler answers with `arbor:reply` carrying the same id. */
+  | { type: 'arbor:call'; id: number; message: unknown }
+  /** `tree.cast`: no answer. */
+  | { type: 'arbor:cast'; message: unknown }
   /** A standby spare becomes the worker at this path in the tree (standby.ts). */
   | { type: 'arbor:takeover'; path: string };
 
@@ -39,7 +43,34 @@ export type WorkerMessage =
   | { type: 'arbor:listening'; listener: string }
   | { type: 'arbor:connection-ack'; listener: string; seq: number }
   /** A standby spare is ready to take over: booted (warm), or its module waits in serve() / ready() (hot). */
-  | { type: 'arbor:parked' };
+  | { type: 'arbor:parked' }
+  /** The answer to `arbor:call` `id`: the handler's value, or why there is none. */
+  | { type: 'arbor:reply'; id: number; ok: true; value: unknown }
+  | { type: 'arbor:reply'; id: number; ok: false; code: ReplyErrorCode; error: string }
+  /** `send(message)` in the worker: a `worker_message` event on the tree. */
+  | { type: 'arbor:send'; message: unknown };
+
+/** Why a worker answered a call without a value. */
+export const REPLY_ERROR_CODES = ['no_handler', 'handler_failed', 'too_large'] as const;
+export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number];
+const isReplyErrorCode = (v: unknown): v is ReplyErrorCode => (REPLY_ERROR_CODES as readonly unknown[]).includes(v);
+
+/** Default largest message either way between a tree and a worker, in bytes of JSON. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Default messages per second a worker may send() its tree. */
+export const DEFAULT_MAX_MESSAGE_RATE = 1000;
+
+/** The size a message has on the IPC channel (JSON), or undefined when it cannot be serialized. */
+export function messageBytes(message: unknown): number | undefined {
+  // undefined is an empty message (a handler that returns nothing): on the wire, a missing field.
+  if (message === undefined) return 0;
+  try {
+    const json = JSON.stringify(message);
+    return json === undefined ? undefined : Buffer.byteLength(json);
+  } catch {
+    return undefined;
+  }
+}
 
 const MAX_TEXT = 64 * 1024;
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
@@ -100,6 +131,14 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
       return isText(m.listener) && isSeq(m.seq)
         ? { type: 'arbor:connection-ack', listener: m.listener, seq: m.seq }
         : undefined;
+    case 'arbor:reply':
+      if (!isSeq(m.id)) return undefined;
+      if (m.ok === true) return { type: 'arbor:reply', id: m.id, ok: true, value: m.value };
+      return m.ok === false && isReplyErrorCode(m.code) && isText(m.error)
+        ? { type: 'arbor:reply', id: m.id, ok: false, code: m.code, error: m.error }
+        : undefined;
+    case 'arbor:send':
+      return 'message' in m ? { type: 'arbor:send', message: m.message } : undefined;
     case 'arbor:parked':
       return { type: 'arbor:parked' };
     default:
@@ -128,6 +167,10 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return isSeq(m.seq) ? { type: 'arbor:ping', seq: m.seq } : undefined;
     case 'arbor:chaos':
       return isChaosFault(m.fault) ? { type: 'arbor:chaos', fault: m.fault } : undefined;
+    case 'arbor:call':
+      return isSeq(m.id) ? { type: 'arbor:call', id: m.id, message: m.message } : undefined;
+    case 'arbor:cast':
+      return { type: 'arbor:cast', message: m.message };
     case 'arbor:takeover':
       return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
     default:

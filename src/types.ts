@@ -31,6 +31,22 @@ export interface HeartbeatOptions {
   timeout: number;
 }
 
+/**
+ * The messages one kind of worker speaks, declared once and checked at both ends: `worker<M>()` /
+ * `supervisor<M>()` type the tree's `call`/`cast`, and `onMessage<M>()` / `send<M>()` the worker's side.
+ * `call` is what `tree.call` sends and `reply` what it resolves with; `cast` is what `tree.cast` sends; `send` is
+ * what the worker sends the tree (`worker_message` events). Use `never` for a kind the worker does not speak.
+ */
+export interface Messages {
+  call: unknown;
+  reply: unknown;
+  cast: unknown;
+  send: unknown;
+}
+
+/** Type-only: carries a spec's message types to `createTree`; never present at run time. */
+declare const messageTypes: unique symbol;
+
 /** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
 export interface BackoffSpec {
   /** ms before the first restart of a run of crashes. */
@@ -56,8 +72,9 @@ interface CommonChildSpec {
   backoff?: BackoffSpec;
 }
 
-export interface WorkerSpec extends CommonChildSpec {
+export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSpec {
   type: 'worker';
+  readonly [messageTypes]?: M;
   /** Path of the JavaScript module to fork (absolute, or relative to the process's cwd). */
   module: string;
   args: string[];
@@ -79,6 +96,10 @@ export interface WorkerSpec extends CommonChildSpec {
    * (module, args, env, execArgv, cwd): identical workers of a pool share them.
    */
   standby?: StandbyOption;
+  /** Largest message, in bytes of JSON, either way between the tree and this worker (`too_large` beyond); default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Messages per second the worker may `send()` the tree (bursts up to this many; default 1000); the excess is dropped. */
+  maxMessageRate?: number;
 }
 
 export interface ListenerSpec extends CommonChildSpec {
@@ -94,8 +115,9 @@ export interface ListenerSpec extends CommonChildSpec {
   fd?: number | 'systemd' | `systemd:${string}`;
 }
 
-export interface SupervisorSpec extends CommonChildSpec {
+export interface SupervisorSpec<M extends Messages = Messages> extends CommonChildSpec {
   type: 'supervisor';
+  readonly [messageTypes]?: M;
   strategy: Strategy;
   intensity: number;
   /** ms */

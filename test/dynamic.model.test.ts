@@ -3,132 +3,23 @@
 // reference model of OTP's supervisor (written here, from supervisor.erl's start_child/terminate_child/
 // restart_child/delete_child and do_restart, without importing src/supervisor). After every step,
 // whichChildren and countChildren must say what the model says, and the pids must be the live ones.
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { supervisor, worker, type CallErrorCode, type RestartType } from '../src/index.js';
+import { isAlive } from './support/tree.js';
 import {
-  CallError, start, supervisor, worker,
-  type CallErrorCode, type ChildInfo, type RestartType, type SupervisorSpec, type Tree, type TreeEvent,
-} from '../src/index.js';
-import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+  assertOptions, closeAll, commandLine, CONTROLLED, kill, nth, pidOf, pidsAgree, PROPERTY_TIMEOUT, refusal, RUNS,
+  runAgainstModel, type World,
+} from './support/model-world.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// The real system: one tree per run, root → the supervisor under test at `path`.
-
-const CONTROLLED = fixture('controlled.mjs');
-/** Long enough for a fork on a loaded 2-core machine; every wait is for an event, never a sleep. */
-const EVENT_TIMEOUT = 30_000;
-
-interface World {
-  tree: Tree;
-  rec: Recorder;
-  /** The supervisor under test. */
-  path: string;
-}
-
-const worlds = new Set<World>();
-
-/** Starts `root` (intensity 0: any escalation from the supervisor under test would stop the whole tree). */
-async function open(underTest: SupervisorSpec): Promise<World> {
-  const rec = recorder();
-  const tree = await start(supervisor({ intensity: 0, children: [underTest] }), { logger: rec.logger });
-  const world = { tree, rec, path: `root/${underTest.id}` };
-  worlds.add(world);
-  return world;
-}
-
-/** Stops the tree however the run ended, and kills any worker of it that is somehow still alive. */
-async function close(world: World): Promise<void> {
-  worlds.delete(world);
-  await world.tree.stop({ brutal: true }).catch(() => undefined);
-  reap(startedPids(world).filter((pid) => commandLine(pid).includes(CONTROLLED)));
-}
-
-afterEach(async () => {
-  for (const world of [...worlds]) await close(world);
-});
-
-/** Every pid a child of the supervisor under test ever had. */
-const startedPids = (world: World): number[] =>
-  world.rec.of('child_started').filter((e) => e.supervisor === world.path).flatMap((e) => (e.pid === undefined ? [] : [e.pid]));
-
-/** argv of a live process (Linux), [] once it is gone. */
-function commandLine(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
-  } catch {
-    return [];
-  }
-}
-
-const childIn = (world: World, id: string): ChildInfo => {
-  const child = world.tree.whichChildren(world.path).find((c) => c.id === id);
-  if (!child) throw new Error(`${world.path} has no child ${id}`);
-  return child;
-};
-
-const pidOf = (world: World, id: string): number => {
-  const pid = childIn(world, id).pid;
-  if (pid === undefined) throw new Error(`${world.path}/${id} has no pid`);
-  return pid;
-};
-
-const started = (world: World, id: string) => (e: TreeEvent) =>
-  e.event === 'child_started' && e.supervisor === world.path && e.child === id;
-const exited = (world: World, id: string) => (e: TreeEvent) =>
-  e.event === 'child_exited' && e.supervisor === world.path && e.child === id;
-
-/** The CallError code of a refused call; fails if the call succeeds or fails otherwise. */
-async function refusal(call: () => Promise<unknown>): Promise<CallErrorCode> {
-  try {
-    await call();
-  } catch (error) {
-    if (error instanceof CallError) return error.code;
-    throw error;
-  }
-  throw new Error('the call succeeded; the model expected a refusal');
-}
-
-/** Kills a running child's process and waits until the supervisor has dealt with it (exit, then restart if any). */
-async function kill(world: World, id: string, signal: 'SIGKILL' | 'SIGUSR2', restarts: boolean): Promise<{ exit: TreeEvent; pid: number }> {
-  const pid = pidOf(world, id);
-  const exit = world.rec.next(exited(world, id), `${id} exited`, EVENT_TIMEOUT);
-  const back = restarts ? world.rec.next(started(world, id), `${id} restarted`, EVENT_TIMEOUT) : undefined;
-  process.kill(pid, signal);
-  const event = await exit;
-  await back;
-  return { exit: event, pid };
-}
-
-/**
- * Pids agree with the child list: each child that runs has a live pid of its own, and every pid the supervisor's
- * children ever had that is no longer listed is gone (terminated, crashed or exited: never left behind).
- */
-function pidsAgree(world: World, children: ChildInfo[]): void {
-  const live = children.filter((c) => c.status === 'running').map((c) => c.pid);
-  for (const child of children) {
-    if (child.status === 'running') expect(isAlive(child.pid), `${child.id} (pid ${child.pid}) is alive`).toBe(true);
-    else expect(child.pid, `${child.id} is ${child.status} and has no pid`).toBeUndefined();
-  }
-  expect(new Set(live).size, 'running children have distinct pids').toBe(live.length);
-  const leftBehind = startedPids(world).filter((pid) => !live.includes(pid) && isAlive(pid));
-  expect(leftBehind, 'pids of former incarnations still alive').toEqual([]);
-}
-
-/** A pick among existing things: the k-th, modulo how many there are. */
-const nth = <T>(items: readonly T[], k: number): T => items[k % items.length]!;
-
-/** Few runs of few commands: each command forks, kills or stops real processes. */
-const RUNS = { numRuns: 10, maxCommands: 8 };
-const PROPERTY_TIMEOUT = 150_000;
-/** Stops shrinking (and reports the failure found) before the test itself times out. */
-const assertOptions = { numRuns: RUNS.numRuns, plugins: [fc.interruptAfterTimeLimit(110_000, { failOnInterrupt: true })] };
+afterEach(closeAll);
 
 // ---------------------------------------------------------------------------------------------------------------
 // (a) simple_one_for_one with a transient template.
 //
 // The model, as OTP: the supervisor holds only dynamic children, all running, in start order. start_child adds one
-// (here named `<template id>-<n>`, n counting every start in the supervisor's life); terminate_child removes it;
+// (here named `<template id>-<n>`, n counting every start in the supervisor's life); terminate_child removes it,
+// and of one already gone answers ok (OTP: a dead pid), of an id never handed out not_found;
 // restart_child and delete_child answer {error, simple_one_for_one}; a child that crashes is restarted in place
 // (transient, abnormal exit); one that exits normally is not restarted and, being dynamic, is removed.
 
@@ -181,6 +72,25 @@ class DynamicTerminate implements DynamicCommand {
   }
   toString = () => `terminateChild(#${this.k})`;
 }
+
+/**
+ * terminate_child of a dynamic child that is already gone: OTP answers ok for a dead pid. Here ids stand for pids:
+ * ok for an id the pool handed out (it ended or was terminated), not_found for one it never did (the next id).
+ */
+class DynamicTerminateGone implements DynamicCommand {
+  constructor(readonly k: number, readonly handedOut: boolean) {}
+  check = (m: Readonly<DynamicModel>) => !this.handedOut || gone(m).length > 0;
+  async run(m: DynamicModel, w: World): Promise<void> {
+    if (this.handedOut) await w.tree.terminateChild(w.path, nth(gone(m), this.k));
+    else expect(await refusal(() => w.tree.terminateChild(w.path, `${TEMPLATE.id}-${m.starts + 1}`))).toBe('not_found');
+    dynamicAgree(m, w);
+  }
+  toString = () => (this.handedOut ? `terminateChild(gone #${this.k})` : 'terminateChild(next id)');
+}
+
+/** Ids the pool handed out whose child is no longer there. */
+const gone = (m: Readonly<DynamicModel>): string[] =>
+  Array.from({ length: m.starts }, (_, i) => `${TEMPLATE.id}-${i + 1}`).filter((id) => !m.ids.includes(id));
 
 class DynamicRefused implements DynamicCommand {
   constructor(readonly call: 'restartChild' | 'deleteChild' | 'terminateChild', readonly k: number | null) {}
@@ -238,6 +148,7 @@ const dynamicCommands = fc.commands<DynamicModel, World, false>([
   fc.record({ call: fc.constantFrom('restartChild' as const, 'deleteChild' as const), k: fc.option(pick) })
     .map(({ call, k }) => new DynamicRefused(call, k)),
   fc.constant(new DynamicRefused('terminateChild', null)),
+  fc.tuple(pick, fc.boolean()).map(([k, handedOut]) => new DynamicTerminateGone(k, handedOut)),
   pick.map((k) => new DynamicCrash(k)),
   pick.map((k) => new DynamicExitNormally(k)),
 ], { maxCommands: RUNS.maxCommands });
@@ -425,31 +336,6 @@ const staticCommands = fc.commands<StaticModel, World, false>([
   pick.map((k) => new StaticDies(k, 'crash')),
   pick.map((k) => new StaticDies(k, 'exitNormally')),
 ], { maxCommands: RUNS.maxCommands });
-
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * One run: its own tree, brought to the model's initial state by `given`, then the commands, then a graceful stop
- * that must leave no worker behind.
- */
-async function runAgainstModel<M extends object>(
-  spec: SupervisorSpec,
-  given: (w: World) => Promise<M>,
-  agree: (m: M, w: World) => void,
-  cmds: Iterable<fc.AsyncCommand<M, World>>,
-): Promise<void> {
-  const world = await open(spec);
-  try {
-    const model = await given(world);
-    agree(model, world);
-    await fc.asyncModelRun(() => ({ model, real: world }), cmds);
-    expect(await world.tree.stop()).toBe('normal');
-    const survivors = startedPids(world).filter(isAlive);
-    expect(survivors, 'workers alive after stop()').toEqual([]);
-  } finally {
-    await close(world);
-  }
-}
 
 describe('run-time child management against an OTP model, on real workers', () => {
   it('simple_one_for_one: startChild, terminateChild, refused restart/delete, crashes and normal exits', async () => {

@@ -7,9 +7,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { start, type ChildInfo, type SupervisorStatus, type Tree } from '../supervisor/tree.js';
+import type { ChildInfo, SupervisorStatus, Tree } from '../supervisor/tree.js';
+import { start } from '../start.js';
+import { parseAdminAddress, type AdminOptions } from '../admin/server.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
+import { ReloadError, type ReloadResult } from '../reload/index.js';
 import { describeReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
@@ -19,32 +22,39 @@ import { renderStatus } from './status-view.js';
 import { watchStatus } from './watch.js';
 
 const USAGE = `Usage:
-  arbor run <spec-module> [--control <path>] [--pretty]
+  arbor run <spec-module> [--control <path>] [--pretty] [--admin <host:port>]
   arbor status [<supervisor-path>] [--control <path>] [--json | --watch]
   arbor restart <supervisor-path>/<child-id> [--control <path>]
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
   arbor start-child <supervisor-path> [args...] [--control <path>]
   arbor delete-child <supervisor-path>/<child-id> [--control <path>]
+  arbor reload [<path>] [--max-surge <n>] [--control <path>]
   arbor chaos [--url <url>] [--duration <time>] [--rate <n>] [--mix <faults>] [--seed <n>] ... (arbor chaos --help)
   arbor --help | --version
 
 run           start the tree exported (default export) by a .js/.mjs or .ts/.mts module; logs JSON lines to stdout.
               SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
+              SIGHUP reloads the whole tree (as \`arbor reload\`).
               Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
 status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
               --watch: redraw it every second (RSS and CPU of each worker, listener queues, recent events)
               until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
 stop-child    terminate a child; it stays stopped (a dynamic child is removed).
-start-child   start a simple_one_for_one child with extra args (put '--' before args that start with '-').
+start-child   start a simple_one_for_one child (a worker, or a whole subtree) with extra args (put '--' before args that start with '-').
 delete-child  remove the spec of a stopped child.
+reload        replace every worker under <path> (a supervisor or a worker; default the whole tree) by a new
+              process with the code now on disk, each beside the old one, which drains once the new one serves.
+              Exit 1 if a new worker fails to start: the reload stops there and the old workers keep serving.
 chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
 Options:
   --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
   --pretty          run: human-readable logs through pino-pretty, when it is installed
+  --admin <addr>    run: serve /healthz, /readyz, /metrics and /tree on host:port (off by default)
   --json            status: print the raw status JSON
   --watch           status: a live view, redrawn every second
+  --max-surge <n>   reload: workers of one supervisor replaced at a time (default 1)
 `;
 
 /** Set by `arbor run`, which may leave handles behind (a loader thread, a logger transport) when it is done. */
@@ -80,8 +90,10 @@ async function main(argv: string[]): Promise<number> {
     options: {
       control: { type: 'string' },
       pretty: { type: 'boolean' },
+      admin: { type: 'string' },
       json: { type: 'boolean' },
       watch: { type: 'boolean' },
+      'max-surge': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -90,13 +102,21 @@ async function main(argv: string[]): Promise<number> {
   if (values.version) return print(`${readVersion()}\n`);
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
+  if (values.admin !== undefined && command !== 'run') throw new UsageError('--admin applies to `arbor run` only');
   if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
   if (values.watch && command !== 'status') throw new UsageError('--watch applies to `arbor status` only');
   if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
+  if (values['max-surge'] !== undefined && command !== 'reload') throw new UsageError('--max-surge applies to `arbor reload` only');
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
-    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false);
+    let admin: AdminOptions | undefined;
+    try {
+      admin = values.admin !== undefined ? parseAdminAddress(values.admin) : undefined;
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false, admin);
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
@@ -118,6 +138,17 @@ async function main(argv: string[]): Promise<number> {
       const child = (await client.request('start-child', { path: supervisor, args })) as ChildInfo;
       return print(`started ${supervisor}/${child.id}${child.pid !== undefined ? ` (pid ${child.pid})` : ''}\n`);
     });
+  }
+  if (command === 'reload') {
+    if (operands.length > 1) throw new UsageError('`arbor reload` takes at most one path');
+    const maxSurge = values['max-surge'] === undefined ? undefined : Number(values['max-surge']);
+    if (maxSurge !== undefined && !(Number.isSafeInteger(maxSurge) && maxSurge >= 1)) {
+      throw new UsageError('--max-surge takes an integer >= 1');
+    }
+    return withClient(values.control, async (client) => {
+      const params = { ...(operands[0] ? { path: operands[0] } : {}), ...(maxSurge !== undefined ? { maxSurge } : {}) };
+      return print(renderReload((await client.request('reload', params)) as ReloadResult));
+    }, RELOAD_TIMEOUT_MS);
   }
   const childCommand = command !== undefined ? CHILD_COMMANDS[command] : undefined;
   if (childCommand) {
@@ -144,11 +175,27 @@ function readVersion(): string {
   return manifest.version;
 }
 
+/** A reload answers once every old worker has drained: each may take its whole shutdown timeout. */
+const RELOAD_TIMEOUT_MS = 30 * 60_000;
+
+function renderReload(result: ReloadResult): string {
+  const lines = [`reloaded ${result.path}: ${result.replaced.length} worker(s) replaced in ${(result.took / 1000).toFixed(1)} s`];
+  for (const r of result.replaced) {
+    lines.push(`  ${r.supervisor}/${r.child}  pid ${r.oldPid ?? '-'} → ${r.newPid ?? '-'}  ready in ${r.took} ms`);
+  }
+  for (const skipped of result.skipped) lines.push(`  skipped ${skipped}`);
+  return `${lines.join('\n')}\n`;
+}
+
 /** Runs one client command; a refusal or an unreachable arbor prints `code: message` and exits 1. */
-async function withClient(controlPath: string | undefined, command: (client: ControlClient) => Promise<number>): Promise<number> {
+async function withClient(
+  controlPath: string | undefined,
+  command: (client: ControlClient) => Promise<number>,
+  timeoutMs?: number,
+): Promise<number> {
   let client: ControlClient | undefined;
   try {
-    client = new ControlClient(locateControl(controlPath));
+    client = new ControlClient(locateControl(controlPath), timeoutMs);
     return await command(client);
   } catch (error) {
     if (!(error instanceof ControlError)) throw error;
@@ -201,7 +248,7 @@ function createLogger(pretty: boolean): Logger {
   }
 }
 
-async function run(modulePath: string, controlPath: string, pretty: boolean): Promise<number> {
+async function run(modulePath: string, controlPath: string, pretty: boolean, admin: AdminOptions | undefined): Promise<number> {
   exitExplicitly = true;
   let spec: unknown;
   try {
@@ -248,6 +295,15 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP reloads, as for most daemons; a failed reload is logged (reload_failed) and changes nothing else.
+  process.on('SIGHUP', () => {
+    if (!tree || stopRequested) return;
+    logger.info({ event: 'reload_requested', cause: 'SIGHUP' });
+    tree.reload().catch((error: unknown) => {
+      if (error instanceof ReloadError && error.code === 'start_failed') return; // logged as reload_failed
+      logger.warn({ event: 'reload_refused', cause: 'SIGHUP', error: (error as Error).message });
+    });
+  });
 
   let control: ControlServer | undefined;
   const events = new EventLog();
@@ -265,7 +321,8 @@ async function run(modulePath: string, controlPath: string, pretty: boolean): Pr
   logger.info({ event: 'control_listening', control: controlPath });
 
   try {
-    tree = await start(validSpec, { logger });
+    // systemd (NOTIFY_SOCKET) is told READY=1 once the tree runs; the admin endpoint answers from before the start.
+    tree = await start(validSpec, { logger, notify: true, ...(admin ? { admin } : {}) });
   } catch (error) {
     control.close();
     if (error instanceof SpecError) {

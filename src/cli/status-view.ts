@@ -32,11 +32,21 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
         ...(figures?.(child, `${node.path}/${child.id}`) ?? []),
         ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
       ];
-      lines.push(`${indent}${last ? '└─ ' : '├─ '}${fields.join('  ')}`);
-      if (child.supervisor) walk(child.supervisor, `${indent}${last ? '   ' : '│  '}`);
+      lines.push(`${indent}${last && !node.draining ? '└─ ' : '├─ '}${fields.join('  ')}`);
+      if (child.supervisor) walk(child.supervisor, `${indent}${last && !node.draining ? '   ' : '│  '}`);
+    });
+    // Replaced workers still finishing their requests, beside the children that replaced them.
+    (node.draining ?? []).forEach((old, index, all) => {
+      const branch = index === all.length - 1 ? '└─ ' : '├─ ';
+      lines.push(`${indent}${branch}${old.child}  worker  draining  pid ${old.pid ?? '-'}  for ${(old.for / 1000).toFixed(1)}s (replaced)`);
     });
     if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
   };
   walk(status, '');
+  const reload = status.reload;
+  if (reload) {
+    const starting = reload.starting.length > 0 ? `, starting ${reload.starting.join(', ')}` : '';
+    lines.push(`reload of ${reload.path} in progress: ${reload.replaced} of ${reload.workers} replaced${starting} (${(reload.running / 1000).toFixed(1)} s)`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -7,6 +7,7 @@ import type { ChaosFault } from '../protocol.js';
 
 export const CONTROL_OPS = [
   'status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop', 'fault', 'events', 'proc',
+  'reload',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -21,6 +22,8 @@ export interface ControlRequest {
   fault?: ChaosFault;
   /** events: only the events numbered after this one. */
   since?: number;
+  /** reload: workers of one supervisor replaced at a time (default 1). */
+  maxSurge?: number;
 }
 
 export type ControlParams = Omit<ControlRequest, 'id' | 'op'>;

@@ -46,9 +46,12 @@ interface ValidRequest {
   args: string[] | undefined;
   fault: ChaosFault | undefined;
   since: number | undefined;
+  maxSurge: number | undefined;
 }
 
-const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since']);
+const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since', 'maxSurge']);
+/** A reload starts at most this many new processes at once: a request must not fork-bomb the host. */
+const MAX_SURGE_LIMIT = 64;
 /** Ops that name a child (`<supervisor path>/<child id>`), and those that name a supervisor. */
 const CHILD_OPS: readonly ControlOp[] = ['restart', 'stop-child', 'delete-child', 'fault'];
 /** Ops about the whole `arbor run`: they take no path. */
@@ -59,7 +62,7 @@ const SUPERVISOR_OPS: readonly ControlOp[] = ['status', 'which', 'count', 'start
 export function parseRequest(raw: unknown): ValidRequest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError('bad_request', 'a request is a JSON object');
   const request = raw as Record<string, unknown>;
-  const { id, op, path, args, fault, since } = request;
+  const { id, op, path, args, fault, since, maxSurge } = request;
   if (!((typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || Number.isSafeInteger(id))) {
     throw new RequestError('bad_request', `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`);
   }
@@ -94,8 +97,15 @@ export function parseRequest(raw: unknown): ValidRequest {
       throw new RequestError('bad_request', "'since' must be a non-negative integer");
     }
   }
+  if (maxSurge !== undefined) {
+    if (known !== 'reload') throw new RequestError('bad_request', `'${op}' takes no 'maxSurge'`);
+    if (!Number.isSafeInteger(maxSurge) || (maxSurge as number) < 1 || (maxSurge as number) > MAX_SURGE_LIMIT) {
+      throw new RequestError('bad_request', `'maxSurge' must be an integer from 1 to ${MAX_SURGE_LIMIT}`);
+    }
+  }
   return {
     id: id as string | number,
+    maxSurge: maxSurge as number | undefined,
     op: known,
     path: path as string | undefined,
     args: args as string[] | undefined,
@@ -131,6 +141,8 @@ async function perform(tree: Tree, request: ValidRequest, hooks: ControlHooks): 
       return procStats();
     case 'fault':
       return tree.injectFault(path!, request.fault!);
+    case 'reload':
+      return tree.reload(path ?? tree.spec.id, request.maxSurge !== undefined ? { maxSurge: request.maxSurge } : {});
   }
   const { supervisor, child } = splitChildPath(path!)!;
   switch (op) {

@@ -1,22 +1,16 @@
 // Run-time changes to a supervisor's children (OTP's start_child, terminate_child, restart_child, delete_child).
 // Each runs inside the supervisor's machine (state `calling`), so it never races a restart.
-import type { ChildSpec } from '../types.js';
-import { newRecord, startChild as startRecord, terminateChild as terminateRecord, type ChildRecord } from './children.js';
+import { CallError } from '../call-error.js';
+import type { ChildSpec, ExitReason } from '../types.js';
+import {
+  ChildStartError, newRecord, startChild as startRecord, startReplacement, terminateChild as terminateRecord, type ChildRecord,
+} from './children.js';
 import type { SupervisorNode } from './node.js';
 import { handedOut, instantiate } from './dynamic.js';
 import { describe, type ChildInfo } from './info.js';
 import { SpecError, validateSpec } from './validate.js';
 
-export type CallErrorCode =
-  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down';
-
-/** A refused call, with OTP's error name as `code`. */
-export class CallError extends Error {
-  constructor(readonly code: CallErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.name = 'CallError';
-  }
-}
+export { CallError, type CallErrorCode } from '../call-error.js';
 
 function call<T>(node: SupervisorNode, name: string, run: (children: ChildRecord[]) => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -105,4 +99,51 @@ export function deleteChild(node: SupervisorNode, id: string): Promise<void> {
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
     children.splice(children.indexOf(record), 1);
   });
+}
+
+/** What became of one child asked to be replaced. */
+export type ReplaceOutcome =
+  | {
+      child: string;
+      outcome: 'replaced';
+      oldPid: number | undefined;
+      newPid: number | undefined;
+      /** ms from the start of the new incarnation until it was ready. */
+      took: number;
+      /** Resolves once the old incarnation has drained and exited. */
+      retired: Promise<ExitReason>;
+    }
+  | { child: string; outcome: 'skipped'; why: string }
+  | { child: string; outcome: 'failed'; reason: ExitReason };
+
+/**
+ * Replaces running workers, all at once: each gets a new incarnation started beside the old one; only once the new
+ * one is ready does it become the child, and the old one is then drained outside the machine. A worker not running
+ * (stopped, or being restarted: it loads the code anew anyway) is skipped. A new incarnation that does not start is
+ * cleaned up and the old one keeps running. No strategy applies, nothing counts toward intensity.
+ */
+export function replaceChildren(
+  node: SupervisorNode,
+  ids: readonly string[],
+  options: { abort?: AbortSignal } = {},
+): Promise<ReplaceOutcome[]> {
+  return call(node, 'replaceChildren', (children) =>
+    Promise.all(ids.map(async (id): Promise<ReplaceOutcome> => {
+      const record = find(node, children, id);
+      if (record.spec.type !== 'worker') return { child: id, outcome: 'skipped', why: `a ${record.spec.type} is not replaced` };
+      if (record.status !== 'running') return { child: id, outcome: 'skipped', why: record.status };
+      const oldPid = record.handle?.pid;
+      const began = node.io.now();
+      try {
+        const old = await startReplacement(node.io, record, options.abort);
+        return {
+          child: id, outcome: 'replaced', oldPid, newPid: record.handle?.pid, took: node.io.now() - began,
+          retired: node.retire(id, old),
+        };
+      } catch (error) {
+        if (error instanceof ChildStartError) return { child: id, outcome: 'failed', reason: error.reason };
+        throw error;
+      }
+    })),
+  );
 }

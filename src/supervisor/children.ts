@@ -100,6 +100,38 @@ export async function startChild(io: SupervisorIO, record: ChildRecord): Promise
   io.emit({ event: 'child_started', supervisor: io.path, child: id, pid: handle.pid, type: record.spec.type });
 }
 
+/**
+ * Starts a new incarnation of a running child beside the current one and, once it is ready, makes it the child's
+ * incarnation. Resolves with the replaced handle, still running, for the caller to stop; rejects with
+ * ChildStartError if the new one did not start, leaving the record (and the old incarnation) as they were.
+ * Not a restart: no strategy applies and nothing counts toward intensity. `abort` kills the one starting.
+ */
+export async function startReplacement(io: SupervisorIO, record: ChildRecord, abort?: AbortSignal): Promise<ChildHandle> {
+  const incarnation = record.incarnation + 1;
+  const id = record.spec.id;
+  const fresh = io.createHandle(record, (reason) =>
+    io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
+  );
+  const onAbort = (): void => void fresh.kill();
+  abort?.addEventListener('abort', onAbort);
+  try {
+    if (abort?.aborted) throw new StartFailure({ startFailed: 'aborted' });
+    await fresh.start();
+  } catch (error) {
+    const reason: ExitReason = error instanceof StartFailure ? error.reason : { startFailed: String(error) };
+    io.emit({ event: 'start_failed', supervisor: io.path, child: id, reason });
+    throw new ChildStartError(id, reason, io.now());
+  } finally {
+    abort?.removeEventListener('abort', onAbort);
+  }
+  const old = record.handle!;
+  // An exit of the old incarnation from now on is stale: it is no longer the child.
+  record.incarnation = incarnation;
+  record.handle = fresh;
+  record.startedAt = io.now();
+  return old;
+}
+
 export async function terminateChild(io: SupervisorIO, record: ChildRecord, brutal = false): Promise<void> {
   const handle = record.handle;
   if (!handle || record.status === 'stopped') return;

@@ -22,10 +22,21 @@ export interface TreeHost {
   unregister(node: SupervisorNode): void;
 }
 
+/** An incarnation replaced by a newer one (a reload), stopping beside the running children. */
+export interface Retiring {
+  child: string;
+  pid: number | undefined;
+  since: number;
+  handle: ChildHandle;
+  gone: Promise<ExitReason>;
+}
+
 export class SupervisorNode {
   readonly children: ChildRecord[];
   readonly actor: Actor<typeof supervisorMachine>;
   readonly io: SupervisorIO;
+  /** Replaced incarnations still draining: outside the machine, so their drain never holds up a restart. */
+  readonly retiring = new Set<Retiring>();
   private dynamicIds = 0;
 
   constructor(
@@ -46,10 +57,13 @@ export class SupervisorNode {
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),
       createHandle: (record, onExit) => {
+        const childPath = `${path}/${record.spec.id}`;
         const ctx: ChildContext = {
-          path: `${path}/${record.spec.id}`,
+          path: childPath,
           logger: logger.child({ child: record.spec.id }),
           onExit,
+          onWorkerMessage: (message, pid) =>
+            host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
         };
         switch (record.spec.type) {
@@ -78,6 +92,25 @@ export class SupervisorNode {
     return this.dynamicIds;
   }
 
+  /** Stops a replaced incarnation as its shutdown value says (a drain); the supervisor's stop waits for it. */
+  retire(child: string, handle: ChildHandle): Promise<ExitReason> {
+    const since = this.io.now();
+    const entry: Retiring = { child, pid: handle.pid, since, handle, gone: handle.terminate() };
+    this.retiring.add(entry);
+    return entry.gone.then((reason) => {
+      this.retiring.delete(entry);
+      this.io.emit({ event: 'child_drained', supervisor: this.path, child, pid: entry.pid, reason, took: this.io.now() - since });
+      return reason;
+    });
+  }
+
+  /** Resolves once every retiring incarnation is gone; `brutal` kills them first. */
+  async retired(brutal: boolean): Promise<void> {
+    const entries = [...this.retiring];
+    if (brutal) for (const entry of entries) void entry.handle.kill();
+    await Promise.all(entries.map((entry) => entry.gone));
+  }
+
   /** The last n handed out by nextDynamicId (0 before the first). */
   get lastDynamicId(): number {
     return this.dynamicIds;
@@ -86,6 +119,11 @@ export class SupervisorNode {
   /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
   get state(): string {
     return String(this.actor.getSnapshot().value);
+  }
+
+  /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
+  recentRestarts(now = Date.now()): number {
+    return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
   }
 }
 
@@ -154,8 +192,10 @@ export class SupervisorHandle implements ChildHandle {
     send(brutal);
     let timer: NodeJS.Timeout | undefined;
     if (timeoutMs !== undefined) timer = setTimeout(() => send(true), timeoutMs);
+    const node = this.node;
     const output = await this.finished;
     clearTimeout(timer);
+    await node.retired(brutal);
     return output.reason;
   }
 }

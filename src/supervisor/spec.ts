@@ -1,7 +1,7 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
-  AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, RestartType, Shutdown, Strategy,
+  AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, Messages, RestartType, Shutdown, Strategy,
   StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
@@ -28,6 +28,8 @@ export interface WorkerOptions extends CommonOptions {
   heartbeat?: HeartbeatOptions;
   maxMemory?: number;
   standby?: StandbyOption;
+  maxMessageBytes?: number;
+  maxMessageRate?: number;
 }
 
 export interface ListenerOptions extends CommonOptions {
@@ -38,18 +40,22 @@ export interface ListenerOptions extends CommonOptions {
   fd?: ListenerSpec['fd'];
 }
 
-export interface SupervisorOptions extends Partial<CommonOptions> {
+/** A child spec whose messages (if it has any) are `M`: how a supervisor's message types are inferred. */
+export type TypedChildSpec<M extends Messages> = WorkerSpec<M> | ListenerSpec | SupervisorSpec<M>;
+
+export interface SupervisorOptions<M extends Messages = never> extends Partial<CommonOptions> {
   strategy?: Strategy;
   intensity?: number;
   period?: number;
   autoShutdown?: AutoShutdown;
-  children?: ChildSpec[];
+  children?: Array<TypedChildSpec<M> | ChildSpec>;
   /** A worker (its spec or options), or a supervisor spec for a subtree per dynamic child. */
-  template?: WorkerSpec | WorkerOptions | SupervisorSpec;
+  template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M>;
   drainDelay?: number;
 }
 
-export function worker(options: WorkerOptions): WorkerSpec {
+/** `worker<M>()`: M declares the messages this worker speaks (see `Messages`); untyped by default. */
+export function worker<M extends Messages = never>(options: WorkerOptions): WorkerSpec<M> {
   return {
     restart: 'permanent',
     shutdown: DEFAULT_WORKER_SHUTDOWN,
@@ -77,7 +83,8 @@ export function listener(options: ListenerOptions): ListenerSpec {
   };
 }
 
-export function supervisor(options: SupervisorOptions = {}): SupervisorSpec {
+/** `supervisor<M>()`: M types `tree.call`/`tree.cast`; inferred from typed children when they agree. */
+export function supervisor<M extends Messages = never>(options: SupervisorOptions<M> = {}): SupervisorSpec<M> {
   const { template, ...rest } = options;
   return {
     id: 'root',

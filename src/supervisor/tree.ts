@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
-import type { ChildType, ExitReason, SupervisorSpec } from '../types.js';
+import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
@@ -13,12 +13,20 @@ import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
+import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
+
+/** A `worker_message` event whose message has the tree's declared `send` type. */
+export type WorkerMessageEvent<Send = unknown> = Omit<Extract<TreeEvent, { event: 'worker_message' }>, 'message'> & { message: Send };
+
+/** The tree's message types: those declared on its spec, or untyped when none were. */
+export type TreeMessages<M> = [M] extends [never] ? Messages : M;
 
 /** A listener for one event name, typed by that event. */
 export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
 
 /** Listeners registered before anything starts, so they see every event of the initial start. */
 export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
+import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
@@ -39,12 +47,18 @@ export interface SupervisorStatus {
   path: string;
   state: string;
   strategy: SupervisorSpec['strategy'];
+  /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
+  intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
+  /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
+  draining?: Array<{ child: string; pid: number | undefined; for: number }>;
+  /** At the status of the whole tree: the reload in progress. */
+  reload?: ReloadProgress;
 }
 
 export type { ChildInfo, ListenerInfo } from './info.js';
 
-export class Tree extends EventEmitter implements TreeHost {
+export class Tree<M extends Messages = Messages> extends EventEmitter implements TreeHost {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
@@ -53,12 +67,17 @@ export class Tree extends EventEmitter implements TreeHost {
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
   private stopping: Promise<ExitReason> | undefined;
+  private readonly reloader = new Reloader({
+    shape: (path) => (this.nodes.has(path) ? this.status(path) : undefined),
+    replace: (supervisor, ids, options) => calls.replaceChildren(this.node(supervisor), ids, options),
+    publish: (event) => this.publish(event),
+  });
   /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
   private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
 
   /** Use `createTree(spec)` or `start(spec)`. */
-  constructor(readonly spec: SupervisorSpec, logger: Logger) {
+  constructor(readonly spec: SupervisorSpec<any>, logger: Logger) {
     super();
     this.logger = logger;
     // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
@@ -117,6 +136,7 @@ export class Tree extends EventEmitter implements TreeHost {
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
+  override on(event: 'worker_message', listener: (event: WorkerMessageEvent<M['send']>) => void): this;
   override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
   override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
@@ -145,16 +165,32 @@ export class Tree extends EventEmitter implements TreeHost {
   /** The whole live tree: supervisor states from their machines, children, pids, restarts, uptimes. */
   status(path: string = this.spec.id): SupervisorStatus {
     const node = this.node(path);
+    const now = Date.now();
+    const draining = [...node.retiring].map((r) => ({ child: r.child, pid: r.pid, for: now - r.since }));
+    const reload = path === this.spec.id ? this.reloader.progress() : undefined;
     return {
       path,
       state: node.state,
       strategy: node.spec.strategy,
+      intensity: { restarts: node.recentRestarts(), limit: node.spec.intensity, period: node.spec.period },
       children: node.children.map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
         return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path) } : info;
       }),
+      ...(draining.length > 0 ? { draining } : {}),
+      ...(reload ? { reload } : {}),
     };
+  }
+
+  /**
+   * Rolling reload: replaces every worker under `path` (a supervisor or a worker; default the whole tree) by a new
+   * process loading the code now on disk, `maxSurge` at a time, each started beside the old one, which is drained
+   * only once the new one is ready. Rejects with ReloadError (`start_failed`, `reload_in_progress`, `not_found`,
+   * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
+   */
+  reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
+    return this.reloader.reload(path, options);
   }
 
   /** simple_one_for_one: starts a child from the template with extra args; otherwise starts a stopped child spec. */
@@ -175,6 +211,25 @@ export class Tree extends EventEmitter implements TreeHost {
   }
 
   /**
+   * Sends `message` to the worker at `path` and resolves with its `onMessage` handler's reply. A path naming a
+   * supervisor picks one of its running workers (`pick`, default round_robin). Rejects with a CallError:
+   * `not_found`, `not_running`, `timeout` (default 5000 ms), `exited` (carries the exit `reason`), `no_handler`,
+   * `handler_failed`, `too_large`. A reply is only ever taken from the incarnation the call was sent to.
+   */
+  call(path: string, message: M['call'], options: CallOptions = {}): Promise<M['reply']> {
+    try {
+      return resolveWorker(path, (p) => this.nodes.get(p), options.pick).call(message, callTimeout(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends `message` to the worker at `path` (or one picked under a supervisor), unanswered. Throws CallError. */
+  cast(path: string, message: M['cast'], options: CastOptions = {}): void {
+    resolveWorker(path, (p) => this.nodes.get(p), options.pick).cast(message);
+  }
+
+  /**
    * Chaos testing: sends `fault` to the running worker at `childPath` (`root/pool/web-1`), which honours it only
    * when it runs with ARBOR_CHAOS=1. Throws CallError `not_found` unless that child is a running worker.
    */
@@ -192,6 +247,8 @@ export class Tree extends EventEmitter implements TreeHost {
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
+    if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
+    this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();
       void this.root.kill();
@@ -229,10 +286,10 @@ export class Tree extends EventEmitter implements TreeHost {
  * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
  * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
  */
-export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tree {
+export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
-  const tree = new Tree(spec, logger);
+  const tree = new Tree<TreeMessages<M>>(spec, logger);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
     tree.on(name as 'event', listener as (event: TreeEvent) => void);
@@ -241,7 +298,7 @@ export function createTree(spec: SupervisorSpec, options: StartOptions = {}): Tr
 }
 
 /** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
-export function start(spec: SupervisorSpec, options: StartOptions = {}): Promise<Tree> {
+export function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
   try {
     return createTree(spec, options).start();
   } catch (error) {

@@ -22,7 +22,8 @@ export class SpecError extends Error {
 const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
 const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
-  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby'],
+  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby',
+    'maxMessageBytes', 'maxMessageRate'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
   supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
 };
@@ -252,6 +253,9 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
+  }
+  for (const field of ['maxMessageBytes', 'maxMessageRate'] as const) {
+    if (spec[field] !== undefined && !isPosInt(spec[field])) report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
   }
   if (spec.listen !== undefined) {
     const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;

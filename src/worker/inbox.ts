@@ -3,11 +3,14 @@
 import type { ChildProcess } from 'node:child_process';
 
 /**
- * The largest IPC message, in bytes of its JSON line, the supervisor accepts from a worker. arbor's own messages
- * are a few KiB at most (reports are cut by the worker's runtime); a worker that sends a longer line, or bytes
- * without a line end, is killed before node's channel buffers it (past ~512 MiB that would crash the supervisor).
+ * The largest IPC message, in bytes of its JSON line, the supervisor accepts from a worker, unless the worker's
+ * `maxMessageBytes` asks for more (then that, plus MESSAGE_ENVELOPE_BYTES). arbor's own messages are a few KiB
+ * (reports are cut by the worker's runtime); a worker that sends a longer line, or bytes without a line end, is
+ * killed before node's channel buffers it (past ~512 MiB that would crash the supervisor).
  */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Room for what wraps a worker's `send(message)` on the channel. */
+export const MESSAGE_ENVELOPE_BYTES = 64 * 1024;
 
 /** How long one summary of ignored messages covers, in ms. */
 export const IGNORED_SUMMARY_MS = 5000;

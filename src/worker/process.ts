@@ -4,10 +4,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
+import { CallError } from '../call-error.js';
 import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
-import { IgnoredMessages, MAX_MESSAGE_BYTES, limitMessageSize } from './inbox.js';
+import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
+import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
 import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
 
 /** How often RSS is checked when `maxMemory` is set without heartbeats. */
@@ -51,6 +53,7 @@ export class WorkerHandle implements ChildHandle {
   private healthTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  private readonly messaging: WorkerMessaging;
   /** This incarnation is a standby spare that took over (it was not forked for this start). */
   private tookOver = false;
   private readonly ignored = new IgnoredMessages((summary) =>
@@ -64,6 +67,13 @@ export class WorkerHandle implements ChildHandle {
     private readonly standby?: StandbyPool,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.messaging = new WorkerMessaging(messageLimits(spec), {
+      path: ctx.path,
+      logger: ctx.logger,
+      pid: () => this.pid,
+      send: (message) => this.send(message),
+      deliver: (message) => ctx.onWorkerMessage?.(message, this.pid),
+    });
   }
 
   get pid(): number | undefined {
@@ -91,6 +101,28 @@ export class WorkerHandle implements ChildHandle {
     if (!this.running || this.stopRequested || !child?.connected) return undefined;
     this.send({ type: 'arbor:chaos', fault });
     return child.pid;
+  }
+
+  /** Running, and not being stopped: it can take calls and casts. */
+  get available(): boolean {
+    return this.running && !this.stopRequested && this.child?.connected === true;
+  }
+
+  /** Calls waiting for this worker's reply (what `pick: 'least_busy'` compares). */
+  get pendingCalls(): number {
+    return this.messaging.pending;
+  }
+
+  /** Sends `message` to the worker's onMessage handler and resolves with its reply; rejects with a CallError. */
+  call(message: unknown, timeoutMs: number): Promise<unknown> {
+    if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
+    return this.messaging.call(message, timeoutMs);
+  }
+
+  /** Sends `message` to the worker's onMessage handler; no answer. Throws CallError when it cannot be sent. */
+  cast(message: unknown): void {
+    if (!this.available) throw new CallError('not_running', `'${this.ctx.path}' is not running`);
+    this.messaging.cast(message);
   }
 
   private async launch(): Promise<void> {
@@ -151,7 +183,7 @@ export class WorkerHandle implements ChildHandle {
   }
 
   private forkWorker(modulePath: string): ChildProcess {
-    const env = { ...this.spec.env, ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
+    const env = { ...this.workerEnv(), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
     const key = this.standbyKey(modulePath);
     const spare = key === undefined ? undefined : this.standby?.take(key);
     if (spare) {
@@ -184,8 +216,13 @@ export class WorkerHandle implements ChildHandle {
   private standbyKey(modulePath: string): StandbyKey | undefined {
     const plan = standbyPlan(this.spec.standby);
     if (plan === undefined) return undefined;
-    const { args, env, execArgv, cwd } = this.spec;
-    return { mode: plan.mode, module: modulePath, args, env, execArgv, ...(cwd !== undefined ? { cwd } : {}) };
+    const { args, execArgv, cwd } = this.spec;
+    return { mode: plan.mode, module: modulePath, args, env: this.workerEnv(), execArgv, ...(cwd !== undefined ? { cwd } : {}) };
+  }
+
+  /** The spec's env, and the message limits the worker's runtime applies before sending (so spares get them too). */
+  private workerEnv(): Record<string, string> {
+    return { ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)) };
   }
 
   /** Keeps this worker's spares while it runs. */
@@ -199,7 +236,9 @@ export class WorkerHandle implements ChildHandle {
 
   private watch(child: ChildProcess): ChildProcess {
     this.child = child;
-    const bounded = limitMessageSize(child, MAX_MESSAGE_BYTES, (bytes) => this.killFor({ ipcOverflow: bytes }));
+    // Never below what the spec lets the worker send() (maxMessageBytes), plus room for the envelope.
+    const maxLine = Math.max(MAX_MESSAGE_BYTES, messageLimits(this.spec).maxBytes + MESSAGE_ENVELOPE_BYTES);
+    const bounded = limitMessageSize(child, maxLine, (bytes) => this.killFor({ ipcOverflow: bytes }));
     if (!bounded) this.ctx.logger.debug({ event: 'ipc_size_unbounded', pid: child.pid });
     child.on('message', (raw: unknown) => this.onMessage(raw));
     child.on('error', (err) => this.onChildError(err));
@@ -278,6 +317,10 @@ export class WorkerHandle implements ChildHandle {
       case 'arbor:connection-ack':
       case 'arbor:parked':
         return; // The listener's business: it reads them from the ChildProcess it was given in attach().
+      case 'arbor:reply':
+      case 'arbor:send':
+        this.messaging.receive(msg);
+        return;
     }
   }
 
@@ -296,6 +339,7 @@ export class WorkerHandle implements ChildHandle {
     const wasRunning = this.running;
     this.running = false;
     this.markGone(reason);
+    this.messaging.close(reason);
     this.settleStart?.('exited');
     if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
   }
@@ -349,13 +393,15 @@ export class WorkerHandle implements ChildHandle {
     if (!signalGroup(child.pid, signal)) child.kill(signal);
   }
 
-  private send(msg: ParentMessage): void {
+  /** False when the channel is closed. */
+  private send(msg: ParentMessage): boolean {
     const child = this.child;
-    if (!child?.connected) return;
+    if (!child?.connected) return false;
     // With a callback, a failed send is reported here instead of as an 'error' event.
     child.send(msg, (err) => {
       if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: child.pid, type: msg.type, err });
     });
+    return true;
   }
 
   private detach(): void {
@@ -413,7 +459,7 @@ function startFailureOf(reason: ExitReason): string {
 }
 
 /** Resident set size in bytes, from /proc (Linux); undefined where unavailable or once the process is gone. */
-async function readRss(pid: number): Promise<number | undefined> {
+export async function readRss(pid: number): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];

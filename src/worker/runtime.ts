@@ -5,7 +5,12 @@ import { Server, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
 import { REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type ChaosFault, type WorkerMessage } from '../protocol.js';
+import type { Messages } from '../types.js';
 import { drain, drainOnStop } from './drain.js';
+import { Mailbox, type MessageHandler } from './mailbox.js';
+
+export { MessageTooLargeError, type MessageContext, type MessageHandler } from './mailbox.js';
+export type { Messages } from '../types.js';
 
 /** True when this process was forked by an arbor supervisor. */
 export const supervised: boolean = typeof process.send === 'function' && process.env.ARBOR_WORKER === '1';
@@ -51,6 +56,24 @@ let dying = false;
 let holds = 0;
 
 /**
+ * Handles the tree's messages: `tree.call(path, message)` resolves with the handler's return value (or promise);
+ * `tree.cast` calls it and ignores the result. A call that throws rejects the caller with `handler_failed`; a call
+ * with no handler with `no_handler`. Register it before `ready()`/`serve()`. While a handler is installed the
+ * worker stays alive to answer; `onMessage(undefined)` removes it. One handler: a new one replaces the old.
+ */
+export function onMessage<M extends Messages = Messages>(handler: MessageHandler<M> | undefined): void {
+  mailbox.setHandler(handler as MessageHandler | undefined);
+}
+
+/**
+ * Sends `message` to the tree, where it is a `worker_message` event with this worker's path and pid. Returns false
+ * when not sent (not supervised, or over `maxMessageRate`); throws MessageTooLargeError over `maxMessageBytes`.
+ */
+export function send<M extends Messages = Messages>(message: M['send']): boolean {
+  return mailbox.send(message);
+}
+
+/**
  * Tells the supervisor this worker is started. Once; a no-op when not supervised. In a hot standby spare the
  * announcement waits for the takeover, and so does the returned promise: `await ready()` before starting work
  * that must not run in a spare.
@@ -58,7 +81,7 @@ let holds = 0;
 export function ready(): Promise<void> {
   if (!supervised || announcedReady) return takenOver;
   announcedReady = true;
-  return untilTakeover().then(() => send({ type: 'arbor:ready' }));
+  return untilTakeover().then(() => sendToSupervisor({ type: 'arbor:ready' }));
 }
 
 /** Resolves at once, except in a hot spare: tells the supervisor it is parked, then waits to be taken over. */
@@ -66,7 +89,7 @@ function untilTakeover(): Promise<void> {
   if (!hotSpare || parkedSent) return takenOver;
   parkedSent = true;
   hold();
-  void send({ type: 'arbor:parked' });
+  void sendToSupervisor({ type: 'arbor:parked' });
   return takenOver.then(release);
 }
 
@@ -85,7 +108,7 @@ export function onShutdown(hook: ShutdownHook): void {
 
 /** The worker stops itself: its exit reason becomes `{ shutdown: detail }`. */
 export async function shutdown(detail?: unknown): Promise<never> {
-  return stop(() => send({ type: 'arbor:exit-shutdown', detail: boundDetail(serializable(detail)) }));
+  return stop(() => sendToSupervisor({ type: 'arbor:exit-shutdown', detail: boundDetail(serializable(detail)) }));
 }
 
 /** The listening handle a `shared` listener sent to this worker (default: the first listener's). */
@@ -115,7 +138,7 @@ export async function serve(server: Server, options: ServeOptions = {}): Promise
   const grant = await nextGrant(options.listener);
   if (grant.mode === 'shared') {
     await listen(server, grant.handle, grant.backlog);
-    void send({ type: 'arbor:listening', listener: grant.listener });
+    void sendToSupervisor({ type: 'arbor:listening', listener: grant.listener });
   } else {
     acceptConnectionsInto(server, grant.listener);
   }
@@ -174,7 +197,7 @@ function deliverConnection(listener: string, seq: number, socket: Socket): void 
     queuedConnections.set(listener, [...(queuedConnections.get(listener) ?? []), { seq, socket }]);
     return;
   }
-  void send({ type: 'arbor:connection-ack', listener, seq });
+  void sendToSupervisor({ type: 'arbor:connection-ack', listener, seq });
   sink(socket);
 }
 
@@ -203,7 +226,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
   }
   switch (msg.type) {
     case 'arbor:ping':
-      void send({ type: 'arbor:pong', seq: msg.seq });
+      void sendToSupervisor({ type: 'arbor:pong', seq: msg.seq });
       return;
     case 'arbor:shutdown':
       void stop();
@@ -222,6 +245,12 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       return;
     case 'arbor:chaos':
       injectFault(msg.fault);
+      return;
+    case 'arbor:call':
+      mailbox.onCall(msg.id, msg.message);
+      return;
+    case 'arbor:cast':
+      mailbox.onCast(msg.message);
       return;
     case 'arbor:takeover':
       if (!hotSpare) return;
@@ -260,7 +289,7 @@ function dieOf(err: unknown): void {
   console.error(err);
   const { message, stack } = describeError(err);
   setTimeout(() => process.exit(1), REPORT_FLUSH_MS);
-  void send({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() => process.exit(1));
+  void sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() => process.exit(1));
 }
 
 /** Cut to the supervisor's limits here already, so a huge message costs the IPC channel nothing. */
@@ -331,7 +360,7 @@ function endProcessGroup(): void {
   }
 }
 
-function send(msg: WorkerMessage): Promise<void> {
+function sendToSupervisor(msg: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
     if (process.send === undefined || !process.connected) return resolve();
     try {
@@ -340,6 +369,18 @@ function send(msg: WorkerMessage): Promise<void> {
       resolve();
     }
   });
+}
+
+const ignore = (): void => {};
+
+/** Fire and forget, for the hot path of replies: no promise per message; a closed channel drops it. */
+function post(msg: WorkerMessage): void {
+  if (process.send === undefined || !process.connected) return;
+  try {
+    process.send(msg, undefined, undefined, ignore);
+  } catch {
+    // The channel closed under us: the supervisor is gone, and so will we be.
+  }
 }
 
 /** The IPC channel keeps the process alive only while the runtime waits on it for a listener's handle. */
@@ -373,6 +414,8 @@ function serializable(detail: unknown): unknown {
     return inspect(detail, { depth: 2 });
   }
 }
+
+const mailbox = new Mailbox({ supervised, post, hold, release });
 
 if (supervised) {
   process.on('message', onParentMessage);

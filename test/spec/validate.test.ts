@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { listener, supervisor, worker } from '../../src/supervisor/spec.js';
 import { SpecError, validateSpec, type SpecProblem } from '../../src/supervisor/validate.js';
+import type { ChildSpec, WorkerSpec } from '../../src/types.js';
 
 // fork() is replaced so that a test can tell whether anything was forked; it never starts a process.
 const forks = vi.hoisted(() => ({ modules: [] as string[] }));
@@ -121,7 +122,7 @@ describe('workers', () => {
   });
 
   test('a child that is not a child spec: root.children[1]', () => {
-    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE }), bad('w2.js')] });
+    const spec = supervisor({ children: [worker({ id: 'w', module: MODULE }), bad<ChildSpec>('w2.js')] });
     expect(validateSpec(spec)).toEqual([problem('root.children[1]', 'must be a child spec')]);
   });
 });
@@ -260,7 +261,7 @@ describe('simple_one_for_one', () => {
   });
 
   test('a listener as template: root.template.type', () => {
-    const spec = supervisor({ strategy: 'simple_one_for_one', template: bad(listener({ id: 'web' })) });
+    const spec = supervisor({ strategy: 'simple_one_for_one', template: bad<WorkerSpec>(listener({ id: 'web' })) });
     expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker' or 'supervisor'")]);
   });
 });

@@ -1,0 +1,20 @@
+// A refused or failed request to a tree: OTP's error names for supervisor calls, and the outcomes of a message
+// call to a worker. Shared by the supervisor (child calls) and the worker messaging (call/cast) below it.
+import type { ExitReason } from './types.js';
+
+export type CallErrorCode =
+  // supervisor calls (startChild, terminateChild, …), as OTP names them
+  | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down'
+  // messages to workers (tree.call / tree.cast)
+  | 'not_running' | 'timeout' | 'no_handler' | 'exited' | 'too_large' | 'handler_failed';
+
+export class CallError extends Error {
+  /** `exited`: the worker's exit reason. */
+  readonly reason?: ExitReason;
+
+  constructor(readonly code: CallErrorCode, message: string, reason?: ExitReason) {
+    super(`${code}: ${message}`);
+    this.name = 'CallError';
+    if (reason !== undefined) this.reason = reason;
+  }
+}
