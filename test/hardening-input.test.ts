@@ -138,6 +138,13 @@ describe('what a worker says about its end', () => {
     expect(pending).toBeLessThan(MAX_MESSAGE_BYTES + 1024 * 1024);
   });
 
+  it('a worker whose maxMessageBytes is 4 MiB may send() 2 MiB: the line limit follows the spec', async () => {
+    const { rec } = await hostileTree('big-send', { maxMessageBytes: 4 * 1024 * 1024 }, { FIXTURE_BYTES: String(2 * 1024 * 1024) });
+    const got = await rec.waitFor((e) => e.event === 'worker_message', 'the 2 MiB message');
+    expect(((got as { message: { payload: string } }).message.payload).length).toBe(2 * 1024 * 1024);
+    expect(rec.of('child_exited')).toEqual([]);
+  });
+
   it('bytes without a line end poured into the IPC descriptor: killed with { ipcOverflow }, the tree lives on', async () => {
     const { tree, rec } = await hostileTree('raw-flood', { restart: 'temporary' });
     const exit = await exitOf(rec);
