@@ -1,7 +1,8 @@
 // The supervisor's side of one forked worker incarnation: fork, `ready` handshake, heartbeats, stop, exit reason.
 // The worker's side of the same protocol is ./runtime.ts.
 import { fork, type ChildProcess } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
 import { CallError } from '../call-error.js';
@@ -127,9 +128,11 @@ export class WorkerHandle implements ChildHandle {
 
   private async launch(): Promise<void> {
     const modulePath = resolvePath(process.cwd(), this.spec.module);
-    if (!(await exists(modulePath))) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
+    // Synchronous: a stat takes microseconds, while a trip through libuv's thread pool costs every restart a
+    // millisecond or more on a loaded machine.
+    if (!existsSync(modulePath)) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
     // Checked here: a missing cwd would otherwise surface as a misleading `spawn node ENOENT`.
-    if (this.spec.cwd !== undefined && !(await exists(this.spec.cwd))) {
+    if (this.spec.cwd !== undefined && !existsSync(this.spec.cwd)) {
       throw new StartFailure({ startFailed: `cwd not found: ${resolvePath(this.spec.cwd)}` });
     }
     if (this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
@@ -393,14 +396,17 @@ export class WorkerHandle implements ChildHandle {
     if (!signalGroup(child.pid, signal)) child.kill(signal);
   }
 
+  /** One callback for every send (calls make many): a failed send is logged, never an 'error' event. */
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: this.pid, err });
+  };
+
   /** False when the channel is closed. */
   private send(msg: ParentMessage): boolean {
     const child = this.child;
     if (!child?.connected) return false;
     // With a callback, a failed send is reported here instead of as an 'error' event.
-    child.send(msg, (err) => {
-      if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: child.pid, type: msg.type, err });
-    });
+    child.send(msg, this.onSent);
     return true;
   }
 
@@ -469,12 +475,6 @@ export async function readRss(pid: number): Promise<number | undefined> {
   }
 }
 
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** A bounded rendering of an untrusted value, for logs. */
 function preview(value: unknown): string {
