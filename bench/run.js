@@ -6,6 +6,7 @@ import { leftovers, reapAll } from './lib/launch.js';
 import { machine } from './lib/machine.js';
 import { readOptions } from './lib/options.js';
 import { render, targets } from './lib/report.js';
+import { runCalls } from './suites/calls.js';
 import { runCrash } from './suites/crash.js';
 import { runRefused } from './suites/refused.js';
 import { runSpares } from './suites/spares.js';
@@ -43,6 +44,7 @@ async function main() {
     crash: undefined,
     refused: undefined,
     spares: undefined,
+    calls: undefined,
     targets: [],
     notes: [...NOTES],
   };
@@ -51,6 +53,7 @@ async function main() {
     if (opts.sections.includes('crash')) results.crash = await runCrash(opts, log);
     if (opts.sections.includes('refused')) results.refused = await runRefused(opts, log);
     if (opts.sections.includes('spares')) results.spares = await runSpares(opts, log);
+    if (opts.sections.includes('calls')) results.calls = await runCalls(opts, log);
   } finally {
     const left = leftovers();
     reapAll();

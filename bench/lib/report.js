@@ -152,6 +152,37 @@ function refusedSection(f, opts) {
   ].join('\n');
 }
 
+function callsSection(c, opts) {
+  const rows = c.summary.map((s) => [
+    s.name,
+    String(s.workers),
+    fmt(s.callsPerSecond, 0),
+    fmt(s.p50, 2),
+    fmt(s.p99, 2),
+    `${fmt(s.ratio, 2)}×`,
+    `${fmt(s.p99Ratio, 2)}×`,
+    s.perRound.map((x) => fmt(x, 0)).join(' / '),
+    String(s.errors),
+  ]);
+  return [
+    `## 5. Calls to a pool (${opts.callWorkers} workers, ${c.callers} callers each waiting for its reply, ` +
+      `${c.seconds} s after ${opts.warmup} s warm-up, ${opts.rounds} rounds)`,
+    '',
+    table(['configuration', 'workers', 'calls/s (median)', 'p50 ms', 'p99 ms', '× cluster calls/s (median of rounds)', '× cluster p99', 'calls/s per round', 'wrong or failed replies'], rows),
+    '',
+    '- arbor: `tree.call(\'root/pool\', message)` from the process that embeds the tree, round-robin over its 2 ' +
+      'workers, whose `onMessage` handler returns the message. cluster: the primary `worker.send`s `{ id, message }` ' +
+      'to its workers in turn and matches each reply to its caller by id (no timeout, no size check). ' +
+      'Messages are `{ caller, seq, payload: 64 bytes }`; every reply is checked to be the caller\'s own.',
+    '- "fork worker.send, detached": the same hand-written round trips to workers forked with `detached: true`, ' +
+      'each in a session (and process group) of its own, as arbor forks its workers. With the kernel\'s ' +
+      'autogroup scheduling on (`/proc/sys/kernel/sched_autogroup_enabled`), each session is scheduled as a group ' +
+      'of its own, and on a loaded machine this placement alone changes the round-trip rate: this row separates ' +
+      'that from arbor\'s own work per call.',
+    '- Round orders: ' + c.rounds.map((r) => r.order.join(' → ')).join('; ') + '.',
+  ].join('\n');
+}
+
 /** Checks of the project's targets: { name, value, target, met }. */
 export function targets(results) {
   const out = [];
@@ -183,6 +214,11 @@ export function targets(results) {
   for (const r of results.refused?.results ?? []) {
     if (isArbor(r.name)) out.push({ check: `refused ${r.name}`, value: `${r.refused} refused in ${r.restarts} restarts`, target: '0', met: r.refused === 0 });
   }
+  for (const s of results.calls?.summary ?? []) {
+    if (isArbor(s.name)) {
+      out.push({ check: `calls ${s.name}`, value: `${fmt(s.ratio, 2)}× cluster calls/s (p99 ${fmt(s.p99, 2)} ms, ${fmt(s.p99Ratio, 2)}× cluster; ${fmt(s.detachedRatio, 2)}× detached fork)`, target: '≥ 0.80×', met: s.ratio >= 0.8 });
+    }
+  }
   return out;
 }
 
@@ -199,6 +235,7 @@ export function render(results, opts) {
   if (results.crash) parts.push('', crashSection(results.crash, opts));
   if (results.refused) parts.push('', refusedSection(results.refused, opts));
   if (results.spares) parts.push('', sparesSection(results.spares, opts));
+  if (results.calls) parts.push('', callsSection(results.calls, opts));
   const checks = results.targets;
   if (checks.length) {
     parts.push('', '## Targets', '', table(['check', 'measured', 'target', 'met'], checks.map((c) => [c.check, c.value, c.target, c.met ? 'yes' : '**NO**'])));

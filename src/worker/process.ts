@@ -370,14 +370,17 @@ export class WorkerHandle implements ChildHandle {
     this.child?.kill('SIGKILL');
   }
 
+  /** One callback for every send (calls make many): a failed send is logged, never an 'error' event. */
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: this.pid, err });
+  };
+
   /** False when the channel is closed. */
   private send(msg: ParentMessage): boolean {
     const child = this.child;
     if (!child?.connected) return false;
     // With a callback, a failed send is reported here instead of as an 'error' event.
-    child.send(msg, (err) => {
-      if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: child.pid, type: msg.type, err });
-    });
+    child.send(msg, this.onSent);
     return true;
   }
 
