@@ -134,6 +134,7 @@ export async function serve(server: Server, options: ServeOptions = {}): Promise
     await listen(server, Number(process.env.PORT ?? 0), undefined);
     return;
   }
+  if (hotSpare && !parkedSent) await (await import('./warm-up.js')).warmUp(server);
   await untilTakeover();
   const grant = await nextGrant(options.listener);
   if (grant.mode === 'shared') {
