@@ -6,8 +6,10 @@ import { leftovers, reapAll } from './lib/launch.js';
 import { machine } from './lib/machine.js';
 import { readOptions } from './lib/options.js';
 import { render, targets } from './lib/report.js';
+import { runCalls } from './suites/calls.js';
 import { runCrash } from './suites/crash.js';
 import { runRefused } from './suites/refused.js';
+import { runSpares } from './suites/spares.js';
 import { runThroughput } from './suites/throughput.js';
 
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));
@@ -41,6 +43,8 @@ async function main() {
     throughput: undefined,
     crash: undefined,
     refused: undefined,
+    spares: undefined,
+    calls: undefined,
     targets: [],
     notes: [...NOTES],
   };
@@ -48,6 +52,8 @@ async function main() {
     if (opts.sections.includes('throughput')) results.throughput = await runThroughput(opts, log);
     if (opts.sections.includes('crash')) results.crash = await runCrash(opts, log);
     if (opts.sections.includes('refused')) results.refused = await runRefused(opts, log);
+    if (opts.sections.includes('spares')) results.spares = await runSpares(opts, log);
+    if (opts.sections.includes('calls')) results.calls = await runCalls(opts, log);
   } finally {
     const left = leftovers();
     reapAll();

@@ -1,6 +1,9 @@
 // arbor: Erlang/OTP-style supervision trees for Node.js.
-export { createTree, start, Tree } from './supervisor/tree.js';
-export type { TreeEventListener, TreeEventListeners, TreeMessages, WorkerMessageEvent, StartOptions, ChildInfo, ChildCounts, ListenerInfo, SupervisorStatus } from './supervisor/tree.js';
+export { createTree, Tree } from './supervisor/tree.js';
+export { start } from './start.js';
+export type { StartOptions } from './start.js';
+export type { AdminOptions } from './admin/server.js';
+export type { TreeEventListener, TreeEventListeners, TreeMessages, WorkerMessageEvent, ChildInfo, ChildCounts, ListenerInfo, SupervisorStatus } from './supervisor/tree.js';
 export { supervisor, worker, listener } from './supervisor/spec.js';
 export type { WorkerOptions, ListenerOptions, SupervisorOptions, TypedChildSpec } from './supervisor/spec.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallError, start, supervisor, worker, type RestartType, type Tree, type TreeEvent } from '../src/index.js';
+import { CallError, listener, start, supervisor, worker, type RestartType, type Tree, type TreeEvent } from '../src/index.js';
 import { CLI, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { get, pidOf } from './support/http.js';
 import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 
 const CONTROLLED = fixture('controlled.mjs');
@@ -145,6 +146,38 @@ describe('a pool of dynamic subtrees', () => {
     expect(await exited).toMatchObject({ reason: 'shutdown', action: 'remove' });
     expect(tree.whichChildren('root/rooms')).toEqual([]);
     await expect(tree.terminateChild('root/rooms', 'room-1')).resolves.toBeUndefined();
+    expect(await tree.stop()).toBe('normal');
+  }, 60_000);
+
+  it('a room that cannot start: startChild rejects, its started workers are stopped, the pool stays empty', async () => {
+    const { tree, rec } = await open(roomsTree('permanent', {
+      children: [worker({ id: 'chat', module: CONTROLLED }), worker({ id: 'presence', module: fixture('crash-before-ready.mjs') })],
+    }));
+    await expect(tree.startChild('root/rooms', ['lobby'])).rejects.toThrow(/crash before ready/);
+    const chat = rec.of('child_started').find((e) => e.supervisor === 'root/rooms/room-1' && e.child === 'chat')!;
+    expect(isAlive(chat.pid)).toBe(false);
+    expect(tree.whichChildren('root/rooms')).toEqual([]);
+    expect(tree.countChildren('root/rooms')).toMatchObject({ active: 0, supervisors: 0 });
+    // Its number was handed out all the same.
+    await expect(tree.terminateChild('root/rooms', 'room-1')).resolves.toBeUndefined();
+    expect(await refusal(tree.terminateChild('root/rooms', 'room-2'))).toBe('not_found');
+    expect(await tree.stop()).toBe('normal');
+  }, 60_000);
+
+  it("a room's worker serves a listener of the pool's parent, started after the pool", async () => {
+    const { tree } = await open(supervisor({
+      strategy: 'one_for_all',
+      children: [
+        supervisor({
+          id: 'rooms', strategy: 'simple_one_for_one',
+          template: supervisor({ id: 'room', children: [worker({ id: 'web', module: fixture('http-echo.mjs'), listen: 'http' })] }),
+        }),
+        listener({ id: 'http', port: 0 }),
+      ],
+    }));
+    await tree.startChild('root/rooms', ['lobby']);
+    const port = Number(tree.whichChildren('root').find((c) => c.id === 'http')!.listener!.address!.split(':').at(-1));
+    expect(pidOf(await get(port))).toBe(pidsIn(tree, 'room-1')[0]);
     expect(await tree.stop()).toBe('normal');
   }, 60_000);
 

@@ -1,6 +1,6 @@
 // systemd socket activation: the real `systemd-socket-activate` opens the port and execs `arbor run`, whose
 // listener adopts the passed socket. Needs the build (the CLI runs from dist/) and Debian's systemd package.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -212,4 +212,16 @@ describe('arbor run under systemd-socket-activate', () => {
 
 it('the machine has systemd-socket-activate (.ci/run installs Debian\'s systemd package when missing)', () => {
   expect(execFileSync(SOCKET_ACTIVATE, ['--version'], { encoding: 'utf8' })).toMatch(/systemd \d+/);
+});
+
+it('the example units parse: systemd-analyze verify finds no bad key or value, and the socket name is the one the example spec asks for', () => {
+  const dir = join(repo, 'examples/systemd');
+  const verify = spawnSync('systemd-analyze', ['verify', '--man=no', './arbor-http.socket', './arbor-http.service'], { cwd: dir, encoding: 'utf8' });
+  // It also checks the machine (ExecStart's binary, the user): only what is wrong in the files themselves counts.
+  expect(`${verify.stdout}${verify.stderr}`.split('\n').filter((line) => /Failed to parse|Unknown (key|section)|ignoring/i.test(line))).toEqual([]);
+  expect(readFileSync(join(dir, 'arbor-http.socket'), 'utf8')).toMatch(/^FileDescriptorName=http$/m);
+  expect(readFileSync(join(repo, 'examples/http-service/spec.js'), 'utf8')).toContain("fd: 'systemd:http'");
+  const service = readFileSync(join(dir, 'arbor-http.service'), 'utf8');
+  for (const line of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'Restart=on-failure']) expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
+  expect(service).toMatch(/^WatchdogSec=\d+$/m);
 });

@@ -1,6 +1,8 @@
 // arbor: a listener (shared | round_robin) and a pool of N workers serving it, as in examples/http-service.
-// Usage: node bench/configs/arbor.js <shared|round_robin> <workers> [standby]
-// `standby`: workers restart into a parked, already booted node process (the worker spec's `standby: true`).
+// Usage: node bench/configs/arbor.js <shared|round_robin> <workers> [standby|warm|hot] [spares]
+// `standby`/`warm`: workers restart into a parked, already booted node process; `hot`: into a spare that has
+// loaded the worker's module and waits in serve(); `spares`: how many spares the pool keeps (default 1).
+// Answers { type: 'spares' } with the pids of the parked spares.
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { listener, start, supervisor, worker } from 'arbor-otp';
@@ -8,7 +10,8 @@ import { event, onStop, report } from './ipc.js';
 
 const mode = process.argv[2] === 'round_robin' ? 'round_robin' : 'shared';
 const size = Number(process.argv[3] ?? 2);
-const standby = process.argv[4] === 'standby';
+const standbyMode = { standby: 'warm', warm: 'warm', hot: 'hot' }[process.argv[4]];
+const standby = standbyMode === undefined ? false : { mode: standbyMode, count: Number(process.argv[5] ?? 1) };
 const module = fileURLToPath(new URL('../servers/arbor-worker.js', import.meta.url));
 
 // The listener binds port 0; its real address is only in the `listener_bound` log line, so read the logs.
@@ -57,5 +60,8 @@ tree.on('event', (e) => {
 });
 for (const child of tree.whichChildren('root/pool')) if (child.pid) pids.add(child.pid);
 onStop(() => tree.stop());
+process.on('message', (m) => {
+  if (m?.type === 'spares') report({ type: 'spares', pids: tree.standby.parkedPids() });
+});
 if (port === undefined) throw new Error('arbor launcher: no listener_bound event, port unknown');
 report({ type: 'ready', port, pids: [...pids] });

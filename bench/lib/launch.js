@@ -81,6 +81,10 @@ export class Launched {
   }
 
   onMessage(m) {
+    if (m?.type === 'spares') {
+      for (const waiter of [...this.waiters]) waiter(m);
+      return;
+    }
     const exited = m?.type === 'event' && m.name === 'exit';
     for (const pid of [...(m?.pids ?? []), m?.pid]) {
       if (!Number.isInteger(pid)) continue;
@@ -133,6 +137,14 @@ export class Launched {
     if (pid !== undefined) return pid;
     const ready = await this.waitFor((m) => m.name === 'ready' && this.pids.has(m.pid), timeoutMs);
     return ready?.pid;
+  }
+
+  /** Pids of the spares the arbor launcher has parked (undefined from other launchers, after 2 s). */
+  async sparePids() {
+    if (!this.child.connected) return undefined;
+    const answer = this.waitFor((m) => m.type === 'spares', 2000);
+    this.child.send({ type: 'spares' });
+    return (await answer)?.pids;
   }
 
   /** SIGKILLs one worker on purpose (its exit is then not counted as unplanned). */

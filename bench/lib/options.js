@@ -12,9 +12,14 @@ const SPEC = {
   rate: ['BENCH_RATE', 1000, 'new connections per second in the refused table'],
   refusedDuration: ['BENCH_REFUSED_DURATION', 5, 'seconds of connection load per configuration, refused table'],
   killInterval: ['BENCH_KILL_INTERVAL', 500, 'ms at least between two SIGKILLs, refused table'],
+  poolSize: ['BENCH_POOL_SIZE', 8, 'workers in the pool that the spares table kills all at once'],
+  spareRounds: ['BENCH_SPARE_ROUNDS', 5, 'all-kills per configuration in the spares table'],
+  callsDuration: ['BENCH_CALLS_DURATION', 3, 'seconds of calls per configuration, calls table'],
+  callers: ['BENCH_CALLERS', 16, 'concurrent callers (each waits for its reply before the next call), calls table'],
+  callWorkers: ['BENCH_CALL_WORKERS', 2, 'workers in the pool, calls table'],
 };
 
-export const SECTIONS = ['throughput', 'crash', 'refused'];
+export const SECTIONS = ['throughput', 'crash', 'refused', 'spares', 'calls'];
 
 export function readOptions(env = process.env) {
   const opts = {};
@@ -25,7 +30,7 @@ export function readOptions(env = process.env) {
     if (!Number.isFinite(value) || value < 0 || (!zeroOk && value === 0)) {
       throw new Error(`${name}=${raw}: expected a ${zeroOk ? 'non-negative' : 'positive'} number`);
     }
-    opts[key] = ['rounds', 'connections', 'workers', 'crashes', 'floorSamples'].includes(key) ? Math.round(value) : value;
+    opts[key] = ['rounds', 'connections', 'workers', 'crashes', 'floorSamples', 'poolSize', 'spareRounds', 'callers', 'callWorkers'].includes(key) ? Math.round(value) : value;
   }
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = only.filter((s) => !SECTIONS.includes(s));

@@ -1,4 +1,4 @@
-// Renders the results as markdown: machine, date, the three tables, the targets, then notes.
+// Renders the results as markdown: machine, date, the tables, the targets, then notes.
 import { fmt } from './stats.js';
 import { table } from './table.js';
 
@@ -18,6 +18,8 @@ function throughputSection(t, opts) {
     ms(s.p99),
     `${fmt(s.ratio, 2)}×`,
     s.perRound.map((x) => fmt(x, 0)).join(' / '),
+    fmt(s.cpuPerRequest, 1),
+    s.cpuPeer ? `${fmt(s.cpuRatio, 2)}× ${s.cpuPeer} (${s.cpuRatioPerRound.map((x) => fmt(x, 2)).join(' / ')})` : '',
     String(s.errors),
     String(s.unplannedExits),
   ]);
@@ -25,8 +27,13 @@ function throughputSection(t, opts) {
     `## 1. Throughput and latency (${opts.workers} workers, ${opts.connections} connections, pipelining 1, ` +
       `${opts.duration} s after ${opts.warmup} s warm-up, ${opts.rounds} rounds)`,
     '',
-    table(['configuration', 'workers', 'req/s (median)', 'p99 ms (median)', '× best cluster (median of rounds)', 'req/s per round', 'errors', 'unplanned worker exits'], rows),
+    table(['configuration', 'workers', 'req/s (median)', 'p99 ms (median)', '× best cluster (median of rounds)', 'req/s per round', 'server CPU µs / request (median)', 'CPU / request × cluster peer (median of rounds; per round)', 'errors', 'unplanned worker exits'], rows),
     '',
+    '- "server CPU µs / request": user + system CPU time of every process of the configuration (launcher, ' +
+      'supervisor or primary, workers; from /proc/<pid>/stat over the measured seconds, not the warm-up) divided by ' +
+      'the requests answered. The load generator is not counted. It is what a request costs, and unlike req/s it ' +
+      'hardly moves with the load other work puts on the machine. The ratio is taken within each round against ' +
+      'the cluster mode that hands connections over the same way (shared ↔ SCHED_NONE, round_robin ↔ SCHED_RR).',
     '- The load generator (autocannon) runs in the bench process on the same cores as the servers: with 2 cores it ' +
       'competes with them, so absolute numbers are lower than on a dedicated client, and configurations that need ' +
       'an extra busy process (round-robin dispatchers) pay for it twice.',
@@ -49,6 +56,7 @@ function crashSection(c, opts) {
     `${fmt(r.readyRatio, 2)}×`,
     `${fmt(r.firstRatio, 2)}×`,
     `${fmt(r.exitToFirst / c.floor.forkIpcReady, 2)}×`,
+    r.clusterPeer ? `${fmt(r.clusterRatio, 2)}×` : '',
     failed(r.immediate),
     failed(r.failedAttempts),
     String(r.unplannedExits),
@@ -73,7 +81,7 @@ function crashSection(c, opts) {
       `fork of an ESM module → its first IPC message ${ms(c.floor.forkIpcReady)} ms ` +
       `(${fmt(c.floor.forkIpcReady / c.floor.nodeE0, 2)}× node -e 0: the least any forked worker can cost).`,
     '',
-    table(['configuration', 'crashes', 'kill → exit seen', 'exit → ready event', 'exit → first answered request', 'ready / node -e 0', 'answered / node -e 0', 'answered / fork+IPC floor', 'request sent at the kill', 'failed attempts before first answer (total)', 'unplanned worker exits'], rows),
+    table(['configuration', 'crashes', 'kill → exit seen', 'exit → ready event', 'exit → first answered request', 'ready / node -e 0', 'answered / node -e 0', 'answered / fork+IPC floor', 'answered / cluster re-fork (median of per-crash ratios)', 'request sent at the kill', 'failed attempts before first answer (total)', 'unplanned worker exits'], rows),
     '',
     'Where the time goes (medians, ms; from the worker start-up marks and the supervisor\'s events):',
     '',
@@ -87,6 +95,31 @@ function crashSection(c, opts) {
       'replacement answered it; still waiting = a later attempt was answered first, so it was lost or stuck). A request waiting in the backlog is answered when the ' +
       'replacement accepts it, which can precede the supervisor seeing `ready` (hence ≤ 1 ms negative segments: ' +
       'clocks of different processes).',
+  ].join('\n');
+}
+
+function sparesSection(p, opts) {
+  const mib = (x) => fmt(x / 2 ** 20, 1);
+  const rows = p.results.map((r) => [
+    r.name,
+    String(r.rounds),
+    ms(r.firstReady),
+    ms(r.wholeAgain),
+    String(r.incomplete),
+    r.spares ? `${mib(r.spareRss)} / ${mib(r.sparePss)}` : '–',
+    String(r.unplannedExits),
+  ]);
+  return [
+    `## 4. All workers killed at once (${p.size}-worker pool, ${opts.spareRounds} all-kills each; medians in ms)`,
+    '',
+    table(['configuration', 'all-kills', 'kill → first replacement ready', `kill → all ${p.size} ready again`, 'rounds not whole in 20 s', 'memory per spare, MiB (RSS / PSS)', 'unplanned worker exits'], rows),
+    '',
+    '- Every worker of a one_for_one pool is SIGKILLed at once; "ready" is the supervisor\'s `child_started` of each ' +
+      'replacement. Cold, the pool restarts one worker at a time, each paying node\'s start-up; with ' +
+      `\`standby: { mode, count: ${p.size} }\` each restart is a takeover. The spares are refilled (one at a time) ` +
+      'before the next all-kill.',
+    '- Memory per spare: median over the parked spares before the first all-kill. PSS divides shared pages among ' +
+      'the processes that map them, so it is what one more spare costs the machine; RSS counts them all.',
   ].join('\n');
 }
 
@@ -119,19 +152,72 @@ function refusedSection(f, opts) {
   ].join('\n');
 }
 
+function callsSection(c, opts) {
+  const rows = c.summary.map((s) => [
+    s.name,
+    String(s.workers),
+    fmt(s.callsPerSecond, 0),
+    fmt(s.p50, 2),
+    fmt(s.p99, 2),
+    `${fmt(s.ratio, 2)}×`,
+    `${fmt(s.p99Ratio, 2)}×`,
+    s.perRound.map((x) => fmt(x, 0)).join(' / '),
+    String(s.errors),
+  ]);
+  return [
+    `## 5. Calls to a pool (${opts.callWorkers} workers, ${c.callers} callers each waiting for its reply, ` +
+      `${c.seconds} s after ${opts.warmup} s warm-up, ${opts.rounds} rounds)`,
+    '',
+    table(['configuration', 'workers', 'calls/s (median)', 'p50 ms', 'p99 ms', '× cluster calls/s (median of rounds)', '× cluster p99', 'calls/s per round', 'wrong or failed replies'], rows),
+    '',
+    '- arbor: `tree.call(\'root/pool\', message)` from the process that embeds the tree, round-robin over its 2 ' +
+      'workers, whose `onMessage` handler returns the message. cluster: the primary `worker.send`s `{ id, message }` ' +
+      'to its workers in turn and matches each reply to its caller by id (no timeout, no size check). ' +
+      'Messages are `{ caller, seq, payload: 64 bytes }`; every reply is checked to be the caller\'s own.',
+    '- "fork worker.send, detached": the same hand-written round trips to workers forked with `detached: true`, ' +
+      'each in a session (and process group) of its own, as arbor forks its workers. With the kernel\'s ' +
+      'autogroup scheduling on (`/proc/sys/kernel/sched_autogroup_enabled`), each session is scheduled as a group ' +
+      'of its own, and on a loaded machine this placement alone changes the round-trip rate: this row separates ' +
+      'that from arbor\'s own work per call.',
+    '- Round orders: ' + c.rounds.map((r) => r.order.join(' → ')).join('; ') + '.',
+  ].join('\n');
+}
+
 /** Checks of the project's targets: { name, value, target, met }. */
 export function targets(results) {
   const out = [];
   for (const s of results.throughput?.summary ?? []) {
     if (isArbor(s.name)) out.push({ check: `throughput ${s.name}`, value: `${fmt(s.ratio, 2)}× best cluster`, target: '≥ 1.00×', met: s.ratio >= 1 });
   }
+  const cpuTargets = { 'arbor shared': 1.05, 'arbor round_robin': 1.3 };
+  for (const s of results.throughput?.summary ?? []) {
+    const limit = cpuTargets[s.name];
+    if (limit === undefined || !s.cpuPeer) continue;
+    out.push({
+      check: `CPU per request ${s.name} vs ${s.cpuPeer}`,
+      value: `${fmt(s.cpuRatio, 2)}× (${fmt(s.cpuPerRequest, 1)} µs)`,
+      target: `≤ ${limit.toFixed(2)}×`,
+      met: s.cpuRatio <= limit,
+    });
+  }
   for (const r of results.crash?.results ?? []) {
     if (isArbor(r.name)) {
       out.push({ check: `crash→serving ${r.name}`, value: `${fmt(r.firstRatio, 2)}× node -e 0 (${ms(r.exitToFirst)} ms)`, target: '≤ 1.15×', met: r.firstRatio <= 1.15 });
+      if (r.clusterPeer) {
+        out.push({ check: `cold crash→serving ${r.name} vs ${r.clusterPeer}`, value: `${fmt(r.clusterRatio, 2)}×`, target: '≤ 1.05×', met: r.clusterRatio <= 1.05 });
+      }
+      if (r.name.includes('hot standby')) {
+        out.push({ check: `exit → first answer ${r.name}`, value: `${ms(r.exitToFirst)} ms`, target: '≤ 5 ms', met: r.exitToFirst <= 5 });
+      }
     }
   }
   for (const r of results.refused?.results ?? []) {
     if (isArbor(r.name)) out.push({ check: `refused ${r.name}`, value: `${r.refused} refused in ${r.restarts} restarts`, target: '0', met: r.refused === 0 });
+  }
+  for (const s of results.calls?.summary ?? []) {
+    if (isArbor(s.name)) {
+      out.push({ check: `calls ${s.name}`, value: `${fmt(s.ratio, 2)}× cluster calls/s (p99 ${fmt(s.p99, 2)} ms, ${fmt(s.p99Ratio, 2)}× cluster; ${fmt(s.detachedRatio, 2)}× detached fork)`, target: '≥ 0.80×', met: s.ratio >= 0.8 });
+    }
   }
   return out;
 }
@@ -148,6 +234,8 @@ export function render(results, opts) {
   if (results.throughput) parts.push('', throughputSection(results.throughput, opts));
   if (results.crash) parts.push('', crashSection(results.crash, opts));
   if (results.refused) parts.push('', refusedSection(results.refused, opts));
+  if (results.spares) parts.push('', sparesSection(results.spares, opts));
+  if (results.calls) parts.push('', callsSection(results.calls, opts));
   const checks = results.targets;
   if (checks.length) {
     parts.push('', '## Targets', '', table(['check', 'measured', 'target', 'met'], checks.map((c) => [c.check, c.value, c.target, c.met ? 'yes' : '**NO**'])));

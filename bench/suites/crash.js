@@ -19,6 +19,12 @@ const REPLACEMENT_TIMEOUT_MS = 10_000;
 
 export const crashConfigs = oneWorkerConfigs;
 
+/** Cold arbor configurations and the node cluster mode that hands connections over the same way. */
+const CLUSTER_PEER = {
+  'arbor shared': 'cluster SCHED_NONE (re-fork on exit)',
+  'arbor round_robin': 'cluster SCHED_RR (re-fork on exit)',
+};
+
 const server = (file) => fileURLToPath(new URL(`../servers/${file}`, import.meta.url));
 
 /** Spawn → exit of one `node …` command. */
@@ -225,5 +231,12 @@ export async function runCrash(opts, log) {
     if (s.unplanned.length) log(`  ${s.config.name}: ${s.unplanned.length} worker exits the bench did not cause`);
     return summarize(s.config.name, s.runs.map((run) => withDurations(run, s.marks)), s.unplanned, floor);
   });
+  // A cold arbor restart against node cluster's re-fork of the same kind, crash by crash (same round).
+  for (const r of results) {
+    const peer = results.find((p) => p.name === CLUSTER_PEER[r.name]);
+    if (!peer) continue;
+    const perRound = r.runs.map((run, i) => run.exitToFirst / peer.runs[i]?.exitToFirst);
+    Object.assign(r, { clusterPeer: peer.name, clusterRatio: median(perRound), clusterRatioPerRound: perRound });
+  }
   return { floor, results };
 }

@@ -3,13 +3,14 @@
 // the machine is noisy; ratios are taken within a round, against that round's best node cluster mode.
 import os from 'node:os';
 import autocannon from 'autocannon';
+import { cpuSnapshot } from '../lib/cpu.js';
 import { launch } from '../lib/launch.js';
 import { median, shuffle } from '../lib/stats.js';
 
 export function throughputConfigs(workers) {
   return [
-    { name: 'arbor shared', script: 'arbor.js', args: ['shared', workers], workers },
-    { name: 'arbor round_robin', script: 'arbor.js', args: ['round_robin', workers], workers },
+    { name: 'arbor shared', script: 'arbor.js', args: ['shared', workers], workers, cpuPeer: 'cluster SCHED_NONE' },
+    { name: 'arbor round_robin', script: 'arbor.js', args: ['round_robin', workers], workers, cpuPeer: 'cluster SCHED_RR' },
     { name: 'cluster SCHED_RR', script: 'cluster.js', args: ['rr', workers], workers, cluster: true },
     { name: 'cluster SCHED_NONE', script: 'cluster.js', args: ['none', workers], workers, cluster: true },
     { name: 'plain single process', script: 'plain.js', args: [], workers: 1 },
@@ -28,9 +29,13 @@ function load(port, seconds, connections) {
 async function measure(config, opts) {
   const server = await launch(config.script, config.args, { name: config.name });
   let r;
+  let used;
   try {
     if (opts.warmup > 0) await load(server.port, opts.warmup, opts.connections);
+    // Every server process (launcher, supervisor or primary, workers), not the load generator in this process.
+    const cpu = cpuSnapshot(server.child.pid);
     r = await load(server.port, opts.duration, opts.connections);
+    used = cpu.since();
   } finally {
     await server.stop();
   }
@@ -41,6 +46,10 @@ async function measure(config, opts) {
     total: r.requests.total,
     p50: r.latency.p50,
     p99: r.latency.p99,
+    cpuSeconds: used.seconds,
+    serverProcesses: used.processes,
+    /** µs of server CPU (user + system, all processes) per request answered. */
+    cpuPerRequest: (used.seconds * 1e6) / Math.max(1, r.requests.total),
     errors: r.errors,
     timeouts: r.timeouts,
     non2xx: r.non2xx,
@@ -61,7 +70,12 @@ export async function runThroughput(opts, log) {
       results[config.name] = await measure(config, opts);
     }
     const bestCluster = Math.max(...configs.filter((c) => c.cluster).map((c) => results[c.name].rps));
-    for (const config of configs) results[config.name].ratio = results[config.name].rps / bestCluster;
+    for (const config of configs) {
+      const x = results[config.name];
+      x.ratio = x.rps / bestCluster;
+      // CPU per request against the cluster mode that hands connections over the same way.
+      if (config.cpuPeer) x.cpuRatio = x.cpuPerRequest / results[config.cpuPeer].cpuPerRequest;
+    }
     rounds.push({ round, order: order.map((c) => c.name), bestCluster, results });
   }
   const summary = configs.map((config) => {
@@ -72,10 +86,14 @@ export async function runThroughput(opts, log) {
       rps: median(per.map((x) => x.rps)),
     p99: median(per.map((x) => x.p99)),
       ratio: median(per.map((x) => x.ratio)),
+      cpuPerRequest: median(per.map((x) => x.cpuPerRequest)),
+      cpuPeer: config.cpuPeer,
+      cpuRatio: config.cpuPeer ? median(per.map((x) => x.cpuRatio)) : undefined,
+      cpuRatioPerRound: config.cpuPeer ? per.map((x) => x.cpuRatio) : undefined,
       perRound: per.map((x) => x.rps),
       errors: per.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0),
       unplannedExits: per.reduce((n, x) => n + x.unplannedExits, 0),
     };
   });
-  return { configs: configs.map(({ name, args, workers }) => ({ name, args, workers })), rounds, summary };
+  return { configs: configs.map(({ name, args, workers, cpuPeer }) => ({ name, args, workers, cpuPeer })), rounds, summary };
 }

@@ -17,6 +17,8 @@ export type TreeEvent =
   | { event: 'child_restart_delayed'; supervisor: string; child: string; delay: number; attempt: number; children: string[] }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
   | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** The tree was asked to stop (stop(), SIGTERM): readiness turns 503 now, before any drain delay. */
+  | { event: 'tree_stopping'; supervisor: string; brutal: boolean }
   /** A worker's `send(message)`: `path` is the worker's whole path (`root/jobs/job-3`). */
   | { event: 'worker_message'; supervisor: string; child: string; path: string; pid: number | undefined; message: unknown }
   /** The tree was asked to stop and keeps serving for the root's `drainDelay` ms before its workers drain. */

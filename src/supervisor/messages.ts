@@ -28,7 +28,7 @@ const cursors = new WeakMap<SupervisorNode, number>();
 
 /** The worker a message to `path` goes to; throws CallError `not_found` or `not_running`. */
 export function resolveWorker(path: string, nodeAt: (path: string) => SupervisorNode | undefined, pick: Pick = 'round_robin'): WorkerHandle {
-  if (!PICKS.includes(pick)) throw new TypeError(`pick must be one of ${PICKS.join(', ')}, got ${String(pick)}`);
+  if (pick !== 'round_robin' && !PICKS.includes(pick)) throw new TypeError(`pick must be one of ${PICKS.join(', ')}, got ${String(pick)}`);
   const pool = nodeAt(path);
   if (pool !== undefined) return pickWorker(pool, pick);
   const slash = path.lastIndexOf('/');
@@ -42,11 +42,16 @@ export function resolveWorker(path: string, nodeAt: (path: string) => Supervisor
 }
 
 function pickWorker(node: SupervisorNode, pick: Pick): WorkerHandle {
-  const workers = node.children.filter((c) => c.spec.type === 'worker' || node.spec.strategy === 'simple_one_for_one');
-  if (workers.length === 0 && node.spec.strategy !== 'simple_one_for_one') {
-    throw new CallError('not_found', `supervisor '${node.path}' has no worker children`);
+  // One pass, no allocation but the list of candidates: this runs for every call to a pool.
+  const dynamic = node.spec.strategy === 'simple_one_for_one';
+  const ready: WorkerHandle[] = [];
+  let workers = 0;
+  for (const c of node.children) {
+    if (c.spec.type !== 'worker' && !dynamic) continue;
+    workers++;
+    if (c.status === 'running' && c.handle instanceof WorkerHandle && c.handle.available) ready.push(c.handle);
   }
-  const ready = workers.flatMap((c) => (c.status === 'running' && c.handle instanceof WorkerHandle && c.handle.available ? [c.handle] : []));
+  if (workers === 0 && !dynamic) throw new CallError('not_found', `supervisor '${node.path}' has no worker children`);
   if (ready.length === 0) throw new CallError('not_running', `no running worker under '${node.path}'`);
   switch (pick) {
     case 'random':

@@ -65,11 +65,10 @@ export class SupervisorNode {
           onWorkerMessage: (message, pid) =>
             host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
-          standby: host.standby,
         };
         switch (record.spec.type) {
           case 'worker':
-            return new WorkerHandle(record.spec, ctx);
+            return new WorkerHandle(record.spec, ctx, host.standby);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
           case 'supervisor':
@@ -120,6 +119,11 @@ export class SupervisorNode {
   /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
   get state(): string {
     return String(this.actor.getSnapshot().value);
+  }
+
+  /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
+  recentRestarts(now = Date.now()): number {
+    return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
   }
 }
 
