@@ -149,6 +149,21 @@ describe('a pool of dynamic subtrees', () => {
     expect(await tree.stop()).toBe('normal');
   }, 60_000);
 
+  it('a room that cannot start: startChild rejects, its started workers are stopped, the pool stays empty', async () => {
+    const { tree, rec } = await open(roomsTree('permanent', {
+      children: [worker({ id: 'chat', module: CONTROLLED }), worker({ id: 'presence', module: fixture('crash-before-ready.mjs') })],
+    }));
+    await expect(tree.startChild('root/rooms', ['lobby'])).rejects.toThrow(/crash before ready/);
+    const chat = rec.of('child_started').find((e) => e.supervisor === 'root/rooms/room-1' && e.child === 'chat')!;
+    expect(isAlive(chat.pid)).toBe(false);
+    expect(tree.whichChildren('root/rooms')).toEqual([]);
+    expect(tree.countChildren('root/rooms')).toMatchObject({ active: 0, supervisors: 0 });
+    // Its number was handed out all the same.
+    await expect(tree.terminateChild('root/rooms', 'room-1')).resolves.toBeUndefined();
+    expect(await refusal(tree.terminateChild('root/rooms', 'room-2'))).toBe('not_found');
+    expect(await tree.stop()).toBe('normal');
+  }, 60_000);
+
   it("a room's worker serves a listener of the pool's parent, started after the pool", async () => {
     const { tree } = await open(supervisor({
       strategy: 'one_for_all',

@@ -33,10 +33,10 @@ function signal(pid: number | undefined, sig: NodeJS.Signals): void {
   }
 }
 
-/** The example service with two workers, stopped (with every worker it started) after the test. */
-async function liveTree(): Promise<ArborRun> {
+/** The example service with two workers (shared listener unless told), stopped (with every worker it started) after the test. */
+async function liveTree(env: Record<string, string> = {}): Promise<ArborRun> {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-watch-'));
-  const arbor = spawnArborRun(EXAMPLE, dir, { PORT: '0', WORKERS: '2' });
+  const arbor = spawnArborRun(EXAMPLE, dir, { PORT: '0', WORKERS: '2', ...env });
   cleanups.push(() => {
     signal(-arbor.proc.pid!, 'SIGKILL');
     for (const line of arbor.lines) if (line.event === 'child_started' && line.pid !== undefined) signal(line.pid, 'SIGKILL');
@@ -132,8 +132,8 @@ describe('arbor status --watch', () => {
     60_000,
   );
 
-  it('without a terminal: plain frames one after another, no escape codes; SIGINT exits 0', async () => {
-    const arbor = await liveTree();
+  it('without a terminal: plain frames one after another, no escape codes; SIGINT exits 0 (round_robin listener)', async () => {
+    const arbor = await liveTree({ LISTENER_MODE: 'round_robin' });
     const proc = spawn(process.execPath, [CLI, 'status', '--watch', '--control', arbor.control], { stdio: ['ignore', 'pipe', 'pipe'] });
     const watch = watched(proc);
     await watch.until((out) => (out.split('arbor status --watch').length > 2 ? true : undefined), 'two frames');
@@ -145,6 +145,8 @@ describe('arbor status --watch', () => {
     expect(header.length).toBeGreaterThanOrEqual(2);
     expect(output.split('\n').filter((line) => line.startsWith('root  supervisor rest_for_one  [running]')).length).toBe(header.length);
     expect(output).toMatch(/web-2 {2}worker {2}running {2}pid \d+ {2}restarts 0 {2}up \d+s {2}rss \d+\.\d MiB/);
+    // round_robin: the listener's own queue and drops.
+    expect(output).toMatch(/http {2}listener {2}running {2}127\.0\.0\.1:\d+ round_robin, 2 serving .* queued 0 {2}dropped 0/);
   });
 
   it('--watch applies to status only and not with --json', () => {

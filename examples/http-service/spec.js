@@ -18,6 +18,8 @@ export default supervisor({
   strategy: 'rest_for_one',
   intensity: 3,
   period: 10_000,
+  // On SIGTERM keep serving this long before draining (a load balancer needs time to stop sending; Kubernetes).
+  ...(process.env.DRAIN_DELAY ? { drainDelay: Number(process.env.DRAIN_DELAY) } : {}),
   children: [
     listener({ id: 'http', mode, ...(activated ? { fd: 'systemd:http' } : { host, port }) }),
     supervisor({
