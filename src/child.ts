@@ -3,7 +3,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { describeReason, type ExitReason } from './types.js';
-import type { StandbyPool } from './worker/standby.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
 export class StartFailure extends Error {
@@ -39,8 +38,6 @@ export interface ChildContext {
   resolveListener(id: string): ListenerLink | undefined;
   /** A message the worker sent with `send()` (within its size and rate limits). */
   onWorkerMessage?(message: unknown, pid: number | undefined): void;
-  /** Spare processes for workers with `standby`. */
-  standby?: StandbyPool;
 }
 
 /** A running listener, as the workers that serve it see it. */

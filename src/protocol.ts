@@ -76,6 +76,37 @@ const MAX_TEXT = 64 * 1024;
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
+/**
+ * What a worker says about its own end enters events, logs and status: it is bounded here, at its entry, so no
+ * worker can make any of them large. Longer texts are cut and marked (see `truncate`).
+ */
+export const REPORT_LIMITS = {
+  /** An error's message, in characters. */
+  message: 4 * 1024,
+  /** An error's stack, in characters. */
+  stack: 16 * 1024,
+  /** A `shutdown(detail)` detail, in characters of its JSON. */
+  detail: 4 * 1024,
+} as const;
+
+/** `text` cut to `max` characters, marked with how much was cut: `…[truncated 19995904 chars]`. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…[truncated ${text.length - max} chars]`;
+}
+
+/** A detail as it came if its JSON fits the limit; else its JSON, cut and marked (a string). */
+export function boundDetail(detail: unknown): unknown {
+  if (typeof detail === 'string') return truncate(detail, REPORT_LIMITS.detail);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(detail);
+  } catch {
+    return '[a detail that cannot be serialized]';
+  }
+  if (json === undefined || json.length <= REPORT_LIMITS.detail) return detail;
+  return truncate(json, REPORT_LIMITS.detail);
+}
+
 /** Returns the message if it is a well-formed WorkerMessage, undefined otherwise. */
 export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
@@ -84,10 +115,14 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
     case 'arbor:ready':
       return { type: 'arbor:ready' };
     case 'arbor:error':
-      if (!isText(m.message)) return undefined;
-      return { type: 'arbor:error', message: m.message, ...(isText(m.stack) ? { stack: m.stack } : {}) };
+      if (typeof m.message !== 'string') return undefined;
+      return {
+        type: 'arbor:error',
+        message: truncate(m.message, REPORT_LIMITS.message),
+        ...(typeof m.stack === 'string' ? { stack: truncate(m.stack, REPORT_LIMITS.stack) } : {}),
+      };
     case 'arbor:exit-shutdown':
-      return { type: 'arbor:exit-shutdown', detail: m.detail };
+      return { type: 'arbor:exit-shutdown', detail: boundDetail(m.detail) };
     case 'arbor:pong':
       return isSeq(m.seq) ? { type: 'arbor:pong', seq: m.seq } : undefined;
     case 'arbor:listening':

@@ -20,7 +20,9 @@ export type ExitReason =
   | { error: string; stack?: string }
   | { startFailed: string }
   | { hung: number }
-  | { memory: number };
+  | { memory: number }
+  /** The worker sent an IPC message longer than the supervisor accepts (bytes buffered when it was stopped). */
+  | { ipcOverflow: number };
 
 export interface HeartbeatOptions {
   /** How often the supervisor pings the worker over IPC, in ms. */

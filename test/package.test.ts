@@ -32,8 +32,13 @@ function readmeSnippet(marker: string): string {
   return block;
 }
 
-const sourceFiles = (dir: string): string[] =>
-  readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+/** What tsc makes of each source: `.ts` → `.js`, `.d.ts`, `.js.map`; `.cts` (CommonJS) → `.cjs`, `.d.cts`, `.cjs.map`. */
+const compiledFiles = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' }).flatMap((f) => {
+    if (f.endsWith('.cts')) return [`dist/${f.slice(0, -4)}.cjs`, `dist/${f.slice(0, -4)}.d.cts`, `dist/${f.slice(0, -4)}.cjs.map`];
+    if (f.endsWith('.ts')) return [`dist/${f.slice(0, -3)}.js`, `dist/${f.slice(0, -3)}.d.ts`, `dist/${f.slice(0, -3)}.js.map`];
+    return [];
+  });
 
 beforeAll(async () => {
   // A clean clone: the project without node_modules, dist or git metadata (node_modules linked, for tsc).
@@ -58,8 +63,7 @@ describe('npm pack', () => {
   it('holds the compiled code, its types and maps, README, LICENSE and CHANGELOG, and nothing else', () => {
     const dist = packed.filter((f) => f.startsWith('dist/'));
     expect(packed.filter((f) => !f.startsWith('dist/'))).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
-    const expected = sourceFiles(join(repo, 'src')).flatMap((f) => [`dist/${f}.js`, `dist/${f}.d.ts`, `dist/${f}.js.map`]);
-    expect(dist).toEqual(expected.sort());
+    expect(dist).toEqual(compiledFiles(join(repo, 'src')).sort());
   });
 
   it('passes publint and attw (ESM exports and types resolve for node16 and bundlers)', async () => {

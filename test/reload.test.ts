@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listener, ReloadError, start, supervisor, worker, type ListenerMode, type Tree } from '../src/index.js';
 import { clientLoop, failures, get, pidOf, versionOf } from './support/http.js';
 import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+import { processGroups } from '../src/worker/groups.js';
 
 const running: Array<{ tree: Tree; rec: Recorder; dir: string }> = [];
 afterEach(async () => {
@@ -59,9 +60,11 @@ async function run(mode: ListenerMode, options: { pool?: Partial<Parameters<type
 }
 
 /** Processes forked by this test process (the tree's workers), from ps: scoped to our own children, ps aside. */
+/** This process's children, but for `ps` itself and the process-group watcher, which lives as long as we do. */
 function ourChildren(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm !== undefined && comm !== 'ps').map(([pid]) => Number(pid));
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm !== undefined && comm !== 'ps').map(([pid]) => Number(pid))
+    .filter((pid) => pid !== processGroups.watcherPid);
 }
 
 describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (mode) => {

@@ -139,6 +139,11 @@ describe('exitReasonOf: what the worker reported wins over how it died, unless i
     ['SIGKILL, asked', died(null, 'SIGKILL'), {}, undefined, true, { signal: 'SIGKILL' }],
     ['reported error, exit 1', died(1), { error: { message: 'x' } }, undefined, false, { error: 'x' }],
     ['reported shutdown, exit 0', died(0), { selfShutdown: { detail: 7 } }, undefined, true, { shutdown: 7 }],
+    ['reported shutdown without detail, exit 0', died(0), { selfShutdown: { detail: undefined } }, undefined, false, 'shutdown'],
+    ['reported shutdown, then SIGKILL (forged last words)', died(null, 'SIGKILL'), { selfShutdown: { detail: 7 } }, undefined, false, { signal: 'SIGKILL' }],
+    ['reported shutdown, exit 3', died(3), { selfShutdown: { detail: 7 } }, undefined, false, { code: 3 }],
+    ['reported error, exit 0', died(0), { error: { message: 'x' } }, undefined, false, 'normal'],
+    ['reported error, then SIGKILL', died(null, 'SIGKILL'), { error: { message: 'x' } }, undefined, false, { signal: 'SIGKILL' }],
     ['killed as hung', died(null, 'SIGKILL'), { error: { message: 'x' } }, { hung: 500 }, false, { hung: 500 }],
   ] as const)('%s', (_title, exit, lastWords, killCause, asked, expected) => {
     expect(exitReasonOf(exit, lastWords, killCause, asked)).toEqual(expected);
@@ -237,8 +242,8 @@ describe('health checks', () => {
 });
 
 describe('ipc', () => {
-  it('malformed or unknown messages from a worker are logged as ipc_ignored and change nothing', async () => {
-    const lines: Array<{ event?: string; level: number }> = [];
+  it('malformed or unknown messages from a worker are counted in ipc_ignored lines and change nothing', async () => {
+    const lines: Array<{ event?: string; level: number; messages?: number }> = [];
     const sink = new Writable({
       write(chunk, _encoding, done) {
         for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
@@ -250,10 +255,14 @@ describe('ipc', () => {
       logger: pino({ level: 'warn' }, sink),
     });
     await handle.start();
-    // Sent before ready, over the same ordered channel: all of it has arrived by now.
-    expect(lines.filter((line) => line.event === 'ipc_ignored')).toHaveLength(garbage.length);
+    // Sent before ready, over the same ordered channel: all of it has arrived by now. The first is logged at once,
+    // the others summed up in one line when the interval ends or, as here, when the worker is gone.
+    expect(lines.filter((line) => line.event === 'ipc_ignored')).toEqual([expect.objectContaining({ messages: 1 })]);
     expect(exits).toEqual([]);
     expect(await handle.terminate()).toBe('shutdown');
+    const ignored = lines.filter((line) => line.event === 'ipc_ignored');
+    expect(ignored).toHaveLength(2);
+    expect(ignored.reduce((sum, line) => sum + (line.messages ?? 0), 0)).toBe(garbage.length);
   });
 
   it('an exit is seen even when the channel was disconnected from the supervisor side (node emits no close then)', async () => {

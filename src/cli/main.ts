@@ -16,6 +16,7 @@ import { ReloadError, type ReloadResult } from '../reload/index.js';
 import { describeReason, type ExitReason } from '../types.js';
 import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
+import { flushStdoutLogs, stdoutLogger } from '../log/stdout.js';
 import { EventLog } from '../control/event-log.js';
 import { renderStatus } from './status-view.js';
 import { watchStatus } from './watch.js';
@@ -62,6 +63,8 @@ let exitExplicitly = false;
 /** Thrown for a command line that cannot be understood: printed with the usage hint, exit 2. */
 class UsageError extends Error {}
 
+/** How long an exit waits for log lines to reach a stdout that is read slowly, or not at all. */
+const LOG_FLUSH_MS = 2000;
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -226,9 +229,8 @@ async function loadSpec(modulePath: string): Promise<unknown> {
   return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
 }
 
-/** JSON lines on stdout, written synchronously: the last events before an exit are never lost. */
-// No pid/hostname base fields: events carry the pid of the process they are about (and would clash with it).
-const jsonLogger = (): Logger => pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
+/** JSON lines on stdout; a stdout nobody reads drops lines rather than stalling the tree (../log/stdout.ts). */
+const jsonLogger = (): Logger => stdoutLogger();
 
 function createLogger(pretty: boolean): Logger {
   if (!pretty) return jsonLogger();
@@ -271,7 +273,11 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
   const stopGracefully = (cause: string): void => {
     if (stopping) return;
     stopRequested = true;
-    if (!tree) return; // still starting: stopped as soon as start() resolves
+    if (!tree) {
+      // Still starting: stopped as soon as start() resolves.
+      logger.info({ event: 'stop_requested', cause, starting: true });
+      return;
+    }
     stopping = true;
     logger.info({ event: 'stop_requested', cause });
     // Settled by the forced stop's code instead, when a second signal cut this one short.
@@ -303,6 +309,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
   const events = new EventLog();
   const exitNow = (code: number): void => {
     control?.close();
+    // Forced: nothing more may start, so no wait for log lines still being written.
     process.exit(code);
   };
   try {
@@ -346,8 +353,10 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
+  async (code) => {
     process.exitCode = code;
+    // The last lines before an exit are written, unless stdout has stopped moving.
+    await flushStdoutLogs(LOG_FLUSH_MS);
     if (exitExplicitly) process.exit(code);
   },
   (error: unknown) => {

@@ -65,11 +65,10 @@ export class SupervisorNode {
           onWorkerMessage: (message, pid) =>
             host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
-          standby: host.standby,
         };
         switch (record.spec.type) {
           case 'worker':
-            return new WorkerHandle(record.spec, ctx);
+            return new WorkerHandle(record.spec, ctx, host.standby);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
           case 'supervisor':

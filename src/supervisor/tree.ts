@@ -10,6 +10,7 @@ import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool } from '../worker/standby.js';
 import * as calls from './calls.js';
+import { stdoutLogger } from '../log/stdout.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
 import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
@@ -287,9 +288,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
  */
 export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
-  // Synchronous writes by default: a supervisor logs little, and no event may be lost when the process exits.
-  // No pid/hostname base fields: events carry the pid of the process they are about.
-  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? pino({ base: undefined }, pino.destination({ dest: 1, sync: true }));
+  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
   const tree = new Tree<TreeMessages<M>>(spec, logger);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);

@@ -8,8 +8,10 @@ import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachmen
 import { CallError } from '../call-error.js';
 import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
+import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
+import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
-import { standbyPlan, type StandbyKey } from './standby.js';
+import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
 
 /** How often RSS is checked when `maxMemory` is set without heartbeats. */
 const DEFAULT_MEMORY_CHECK_MS = 1000;
@@ -55,10 +57,15 @@ export class WorkerHandle implements ChildHandle {
   private readonly messaging: WorkerMessaging;
   /** This incarnation is a standby spare that took over (it was not forked for this start). */
   private tookOver = false;
+  private readonly ignored = new IgnoredMessages((summary) =>
+    this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
+  );
 
   constructor(
     private readonly spec: WorkerSpec,
     private readonly ctx: ChildContext,
+    /** Spare processes for workers with `standby`, shared by the tree. */
+    private readonly standby?: StandbyPool,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
     this.messaging = new WorkerMessaging(messageLimits(spec), {
@@ -181,27 +188,30 @@ export class WorkerHandle implements ChildHandle {
   private forkWorker(modulePath: string): ChildProcess {
     const env = { ...this.workerEnv(), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
     const key = this.standbyKey(modulePath);
-    const spare = key === undefined ? undefined : this.ctx.standby?.take(key);
+    const spare = key === undefined ? undefined : this.standby?.take(key);
     if (spare) {
       // Sent before the listener's handle (attach() follows): the spare learns what it is, then gets the socket.
       spare.send({ type: 'arbor:takeover', path: this.ctx.path });
       this.tookOver = true;
       return this.watch(spare);
     }
+    processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
     try {
       child = fork(modulePath, this.spec.args, {
-        env: { ...process.env, ...env },
-        execArgv: this.spec.execArgv,
+        env: { ...process.env, ...env, ...guardEnv() },
+        // The guard first: the worker and its group never outlive this process, whatever the module does.
+        execArgv: guardedExecArgv(this.spec.execArgv),
         cwd: this.spec.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
-        // its workers in order. A worker still exits by itself when its supervisor dies (the IPC channel closes).
+        // its workers in order; the group is ended with the worker (./groups.ts).
         detached: true,
       });
     } catch (err) {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }
+    processGroups.adopt(child, this.ctx.logger);
     return this.watch(child);
   }
 
@@ -221,7 +231,7 @@ export class WorkerHandle implements ChildHandle {
   /** Keeps this worker's spares while it runs. */
   private holdSpares(modulePath: string): void {
     const key = this.standbyKey(modulePath);
-    const pool = this.ctx.standby;
+    const pool = this.standby;
     if (key === undefined || pool === undefined) return;
     const release = pool.hold(key, standbyPlan(this.spec.standby)!.count);
     void this.gone.then(release);
@@ -229,6 +239,10 @@ export class WorkerHandle implements ChildHandle {
 
   private watch(child: ChildProcess): ChildProcess {
     this.child = child;
+    // Never below what the spec lets the worker send() (maxMessageBytes), plus room for the envelope.
+    const maxLine = Math.max(MAX_MESSAGE_BYTES, messageLimits(this.spec).maxBytes + MESSAGE_ENVELOPE_BYTES);
+    const bounded = limitMessageSize(child, maxLine, (bytes) => this.killFor({ ipcOverflow: bytes }));
+    if (!bounded) this.ctx.logger.debug({ event: 'ipc_size_unbounded', pid: child.pid });
     child.on('message', (raw: unknown) => this.onMessage(raw));
     child.on('error', (err) => this.onChildError(err));
     // 'close' rather than 'exit': it comes after the IPC channel has drained, so last words have arrived.
@@ -244,7 +258,7 @@ export class WorkerHandle implements ChildHandle {
   /** Kill what was forked, wait until it is reaped, then fail the start. */
   private async abortStart(why: string): Promise<never> {
     this.detach();
-    this.child?.kill('SIGKILL');
+    this.signal('SIGKILL');
     await this.gone;
     throw new StartFailure({ startFailed: why });
   }
@@ -263,16 +277,18 @@ export class WorkerHandle implements ChildHandle {
     if (child === undefined) return 'shutdown';
     if (this.exitReason !== undefined) return this.exitReason;
     if (how === 'brutal_kill') {
-      child.kill('SIGKILL');
+      this.signal('SIGKILL');
       return this.gone;
     }
     this.askedToStop = true;
     this.send({ type: 'arbor:shutdown' });
-    child.kill('SIGTERM');
+    // The whole group: the worker's own children are asked to stop at the same time; what is left of the group
+    // when the worker exits is SIGKILLed.
+    this.signal('SIGTERM');
     if (how === 'infinity') return this.gone;
     const timer = setTimeout(() => {
       this.ctx.logger.warn({ event: 'shutdown_timeout', pid: child.pid, timeout: how });
-      child.kill('SIGKILL');
+      this.signal('SIGKILL');
     }, how);
     timer.unref();
     const reason = await this.gone;
@@ -283,7 +299,7 @@ export class WorkerHandle implements ChildHandle {
   private onMessage(raw: unknown): void {
     const msg = parseWorkerMessage(raw);
     if (msg === undefined) {
-      this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, message: preview(raw) });
+      this.ignored.note(() => preview(raw));
       return;
     }
     switch (msg.type) {
@@ -319,6 +335,7 @@ export class WorkerHandle implements ChildHandle {
   private onClose(exit: ProcessExit): void {
     if (this.exitReason !== undefined) return;
     this.stopHealthChecks();
+    this.ignored.flush();
     this.detach();
     const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop);
     this.exitReason = reason;
@@ -349,7 +366,8 @@ export class WorkerHandle implements ChildHandle {
     if (heartbeat !== undefined && this.pongTimer === undefined) {
       const sentAt = Date.now();
       this.send({ type: 'arbor:ping', seq: ++this.pingSeq });
-      this.pongTimer = setTimeout(() => this.killFor({ hung: Date.now() - sentAt }), heartbeat.timeout);
+      // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
+      this.pongTimer = setTimeout(() => this.killFor({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }), heartbeat.timeout);
       this.pongTimer.unref();
     }
     if (maxMemory !== undefined) void this.checkMemory(maxMemory);
@@ -362,12 +380,20 @@ export class WorkerHandle implements ChildHandle {
     if (rss !== undefined && rss > maxMemory) this.killFor({ memory: rss });
   }
 
+  /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
   private killFor(cause: ExitReason): void {
-    if (!this.running || this.stopRequested || this.killCause !== undefined) return;
+    if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
     this.killCause = cause;
     this.stopHealthChecks();
     this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
-    this.child?.kill('SIGKILL');
+    this.signal('SIGKILL');
+  }
+
+  /** Signals the worker's process group (the worker and its descendants); the worker alone if the group is gone. */
+  private signal(signal: NodeJS.Signals): void {
+    const child = this.child;
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (!signalGroup(child.pid, signal)) child.kill(signal);
   }
 
   /** One callback for every send (calls make many): a failed send is logged, never an 'error' event. */
@@ -400,7 +426,11 @@ export class WorkerHandle implements ChildHandle {
   }
 }
 
-/** DESIGN §1: what the worker reported wins over how it died, unless we killed it for its health. */
+/**
+ * DESIGN §1: what the worker reported explains how it died, unless we killed it for its health. Last words only
+ * qualify the exit they announce: a self-shutdown an exit with code 0, an error report a non-zero code. Any
+ * other end (a SIGKILL after a forged `shutdown` notice) is recorded as it really happened.
+ */
 export function exitReasonOf(
   exit: ProcessExit,
   lastWords: LastWords,
@@ -409,8 +439,14 @@ export function exitReasonOf(
 ): ExitReason {
   if (killCause !== undefined) return killCause;
   const error = lastWords.error;
-  if (error !== undefined) return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
-  if (lastWords.selfShutdown !== undefined) return { shutdown: lastWords.selfShutdown.detail };
+  if (error !== undefined && exit.code !== null && exit.code !== 0) {
+    return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
+  }
+  if (lastWords.selfShutdown !== undefined && exit.code === 0) {
+    // As OTP's exit(shutdown): a worker that stops itself without a detail ends with reason `shutdown`.
+    const { detail } = lastWords.selfShutdown;
+    return detail === undefined ? 'shutdown' : { shutdown: detail };
+  }
   if (askedToStop && (exit.code === 0 || exit.signal === 'SIGTERM')) return 'shutdown';
   if (exit.code === 0) return 'normal';
   if (exit.code !== null) return { code: exit.code };

@@ -4,7 +4,7 @@
 import { Server, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
-import { parseParentMessage, type ChaosFault, type WorkerMessage } from '../protocol.js';
+import { REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type ChaosFault, type WorkerMessage } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { drain, drainOnStop } from './drain.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
@@ -42,8 +42,6 @@ interface Grant {
   backlog: number | undefined;
 }
 
-/** The report must fit the protocol's text limit, or the supervisor would drop it. */
-const MAX_REPORT_CHARS = 60_000;
 /** How long a dying worker waits for its error report to flush before exiting anyway. */
 const REPORT_FLUSH_MS = 1000;
 
@@ -110,7 +108,7 @@ export function onShutdown(hook: ShutdownHook): void {
 
 /** The worker stops itself: its exit reason becomes `{ shutdown: detail }`. */
 export async function shutdown(detail?: unknown): Promise<never> {
-  return stop(() => sendToSupervisor({ type: 'arbor:exit-shutdown', detail: serializable(detail) }));
+  return stop(() => sendToSupervisor({ type: 'arbor:exit-shutdown', detail: boundDetail(serializable(detail)) }));
 }
 
 /** The listening handle a `shared` listener sent to this worker (default: the first listener's). */
@@ -294,12 +292,14 @@ function dieOf(err: unknown): void {
   void sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() => process.exit(1));
 }
 
+/** Cut to the supervisor's limits here already, so a huge message costs the IPC channel nothing. */
 function describeError(err: unknown): { message: string; stack?: string } {
-  const clip = (text: string): string => text.slice(0, MAX_REPORT_CHARS);
+  const message = (text: string): string => truncate(text, REPORT_LIMITS.message);
   if (err instanceof Error) {
-    return { message: clip(err.message || err.name), ...(err.stack !== undefined ? { stack: clip(err.stack) } : {}) };
+    const stack = typeof err.stack === 'string' ? { stack: truncate(err.stack, REPORT_LIMITS.stack) } : {};
+    return { message: message(err.message || err.name), ...stack };
   }
-  return { message: clip(typeof err === 'string' ? err : inspect(err, { depth: 2 })) };
+  return { message: message(typeof err === 'string' ? err : inspect(err, { depth: 2 })) };
 }
 
 function injectFault(fault: ChaosFault): void {
@@ -349,6 +349,15 @@ function growMemoryForever(): void {
     // Filled, not just allocated, so the pages are resident and show in RSS (what the supervisor checks).
     hoard.push(Buffer.alloc(MEMORY_STEP_BYTES, 1));
   }, MEMORY_STEP_MS);
+}
+
+/** SIGKILL to the process group this worker leads, itself included. */
+function endProcessGroup(): void {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // Not a group leader (not forked by arbor): only this process, which exits next.
+  }
 }
 
 function sendToSupervisor(msg: WorkerMessage): Promise<void> {
@@ -410,8 +419,12 @@ const mailbox = new Mailbox({ supervised, post, hold, release });
 
 if (supervised) {
   process.on('message', onParentMessage);
-  // The supervisor is gone (even SIGKILLed): an orphan worker must not live on, nor wait for its hooks.
-  process.on('disconnect', () => process.exit());
+  // The channel closed. If the supervisor is gone (even SIGKILLed), an orphan worker must not live on, nor wait for
+  // its hooks, nor leave its own children behind: its whole group goes. If the supervisor closed it, exit 0.
+  process.on('disconnect', () => {
+    if (process.ppid !== Number(process.env.ARBOR_SUPERVISOR_PID)) endProcessGroup();
+    process.exit();
+  });
   process.on('SIGTERM', () => void stop());
   // Ctrl-C reaches the whole process group; the supervisor decides when its workers stop.
   process.on('SIGINT', () => {});

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { StandbyMode, StandbyOption } from '../types.js';
+import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
@@ -164,12 +165,14 @@ export class StandbyPool {
   }
 
   private forkSpare(key: StandbyKey): Spare | undefined {
+    processGroups.prepare(this.logger);
     let child: ChildProcess;
     try {
       child = fork(key.module, key.args, {
-        env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode },
-        // The entry first: a warm spare runs nothing of the worker's (its own preloads included) before takeover.
-        execArgv: ['--import', STANDBY_ENTRY, ...key.execArgv],
+        env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode, ...guardEnv() },
+        // The guard, then the entry: a warm spare runs nothing of the worker's (its own preloads included) before
+        // takeover, and never outlives the supervisor either.
+        execArgv: guardedExecArgv(['--import', STANDBY_ENTRY, ...key.execArgv]),
         cwd: key.cwd,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         detached: true,
@@ -178,6 +181,7 @@ export class StandbyPool {
       this.logger.warn({ event: 'standby_fork_failed', error: String(error) });
       return undefined;
     }
+    processGroups.adopt(child, this.logger);
     // A spare must not keep the supervisor alive on its own.
     child.unref();
     child.channel?.unref();

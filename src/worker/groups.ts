@@ -1,0 +1,120 @@
+// Every process a supervisor forks (a worker or a parked standby) leads its own process group, which its own
+// children (the worker's grandchildren) join unless they leave it. No group outlives its leader or its supervisor:
+// - when a leader exits, whatever is left of its group is SIGKILLed;
+// - a watcher process (awk, about 1 MiB) holds the list of live groups, fed through a pipe; when the pipe closes
+//   because the supervisor exited or was SIGKILLed (the kernel closes it in every case), it SIGKILLs every group
+//   still listed. Unlike the guard preloaded in each worker (guard.cts), it needs nothing from the worker: a
+//   worker stuck in a busy loop goes too.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+
+// Compiled JavaScript beside this file; from TypeScript sources (the test suite), the built copy in dist/.
+const here = fileURLToPath(import.meta.url);
+const GUARD = here.endsWith('.ts') ? join(dirname(here), '../../dist/worker/guard.cjs') : join(dirname(here), 'guard.cjs');
+
+/** The variable that tells the guard which process is its supervisor. */
+export const SUPERVISOR_PID_ENV = 'ARBOR_SUPERVISOR_PID';
+
+/** execArgv for a forked process: the guard first, so it runs before any preload or module of the user's. */
+export function guardedExecArgv(execArgv: readonly string[]): string[] {
+  return ['--require', GUARD, ...execArgv];
+}
+
+/** Environment the guard needs, to be added last to a forked process's environment. */
+export function guardEnv(): Record<string, string> {
+  return { [SUPERVISOR_PID_ENV]: String(process.pid) };
+}
+
+/** Signals a whole process group; false when no process of it is left (or it is not ours to signal). */
+export function signalGroup(leader: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-leader, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// `+ pgid` lists a group, `- pgid` forgets it; at end of input (the supervisor is gone), one `kill -9` for all.
+const WATCHER_SCRIPT = `
+$1 == "+" && $2 ~ /^[0-9]+$/ { groups[$2] = 1; next }
+$1 == "-" { delete groups[$2]; next }
+END { list = ""; for (g in groups) list = list " -" g; if (list != "") system("kill -9" list " 2>/dev/null") }
+`;
+
+class ProcessGroups {
+  private readonly leaders = new Set<number>();
+  private watcher: { child: ChildProcess; input: Writable } | undefined;
+  /** Set once the watcher cannot run here (no awk): groups are still ended with their leaders. */
+  private unavailable = false;
+
+  /** Starts the watcher, if it is not running: called before a fork, so the new group is listed at once. */
+  prepare(logger: Logger): void {
+    if (this.watcher === undefined) this.startWatcher(logger);
+  }
+
+  /** Lists the group `child` leads until it exits; then SIGKILLs what is left of the group. */
+  adopt(child: ChildProcess, logger: Logger): void {
+    const pid = child.pid;
+    if (pid === undefined) return;
+    this.leaders.add(pid);
+    this.tell(`+ ${pid}\n`, logger);
+    child.once('exit', () => {
+      signalGroup(pid, 'SIGKILL');
+      this.leaders.delete(pid);
+      this.tell(`- ${pid}\n`, logger);
+    });
+  }
+
+  /** Pid of the watcher, while it runs (for tests). */
+  get watcherPid(): number | undefined {
+    return this.watcher?.child.pid;
+  }
+
+  private tell(line: string, logger: Logger): void {
+    const watcher = this.watcher ?? this.startWatcher(logger);
+    watcher?.input.write(line);
+  }
+
+  private startWatcher(logger: Logger): ProcessGroups['watcher'] {
+    if (this.unavailable) return undefined;
+    let child: ChildProcess;
+    try {
+      // Its own session: a Ctrl-C or a group-wide signal meant for the supervisor must not end the watcher.
+      child = spawn('awk', [WATCHER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    } catch (error) {
+      return this.giveUp(logger, error);
+    }
+    const input = child.stdin!;
+    const watcher = { child, input };
+    input.on('error', () => undefined); // a dead watcher is noticed by 'exit'
+    child.once('error', (error) => this.giveUp(logger, error));
+    child.once('exit', () => {
+      if (this.watcher !== watcher) return;
+      this.watcher = undefined;
+      // Killed by someone: a new one takes over the list at the next fork or exit.
+      if (!this.unavailable) logger.warn({ event: 'group_watcher_exited', pid: child.pid });
+    });
+    // Neither the watcher nor its pipe keeps the supervisor alive; the pipe closes when the supervisor exits.
+    child.unref();
+    (input as Writable & { unref?: () => void }).unref?.();
+    this.watcher = watcher;
+    for (const leader of this.leaders) input.write(`+ ${leader}\n`);
+    return watcher;
+  }
+
+  private giveUp(logger: Logger, error: unknown): undefined {
+    if (!this.unavailable) {
+      this.unavailable = true;
+      this.watcher = undefined;
+      logger.warn({ event: 'group_watcher_unavailable', error: String(error) });
+    }
+    return undefined;
+  }
+}
+
+/** One list per supervisor process, whatever the number of trees in it. */
+export const processGroups = new ProcessGroups();
