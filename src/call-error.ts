@@ -5,6 +5,8 @@ import type { ExitReason } from './types.js';
 export type CallErrorCode =
   // supervisor calls (startChild, terminateChild, …), as OTP names them
   | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down'
+  // a chaos fault for a worker that runs without ARBOR_CHAOS=1 (it would ignore it)
+  | 'chaos_disabled'
   // messages to workers (tree.call / tree.cast)
   | 'not_running' | 'timeout' | 'no_handler' | 'exited' | 'too_large' | 'handler_failed';
 

@@ -25,7 +25,7 @@ export type ParentMessage =
   /** A standby spare becomes the worker at this path in the tree (standby.ts). */
   | { type: 'arbor:takeover'; path: string };
 
-/** Faults a worker can be asked to inflict on itself (see arbor/worker). */
+/** Faults a worker can be asked to inflict on itself (see arbor-otp/worker). */
 export const CHAOS_FAULTS = ['throw', 'exit', 'hang', 'memory', 'sigterm-self'] as const;
 export type ChaosFault = (typeof CHAOS_FAULTS)[number];
 

@@ -2,6 +2,7 @@
 // report (text or --json) on stdout.
 import { parseArgs } from 'node:util';
 import { ControlError } from '../control/client.js';
+import { reachTree } from '../control/runs.js';
 import { ChaosUsageError, FAULT_KINDS, parseDuration, parseMix } from './plan.js';
 import { renderReport } from './report.js';
 import { ChaosError, runChaos } from './run.js';
@@ -13,10 +14,12 @@ export const CHAOS_USAGE = `Usage:
 
 Drives HTTP load at --url (every request on a new connection) while injecting faults into the workers of a running
 \`arbor run\`, chosen at random (seeded), then reports what the clients saw, the restarts, and what leaked.
-IPC faults (throw, exit, hang, memory) need workers started with ARBOR_CHAOS=1.
+IPC faults (throw, exit, hang, memory) need workers started with ARBOR_CHAOS=1: without it they are skipped (and
+the report says so), not counted as injected. A pid is signalled only after checking it is a child of the
+supervisor that holds the control socket.
 
 Options:
-  --url <url>             the service to load (default http://127.0.0.1:8080/)
+  --url <url>             the service to load (default: the tree's listener, when it has one)
   --duration <time>       how long: 30s, 2m or ms (default 30s); the last quarter (at most 4 s) has no faults
   --rate <n>              faults per second (default 1)
   --mix <faults>          comma list with optional weights (default all):
@@ -25,7 +28,7 @@ Options:
   --target <path>         only the workers at or below this supervisor (default: every worker)
   --concurrency <n>       requests in flight at once (default 16)
   --timeout <time>        per-request timeout (default 10s)
-  --control <path>        the control socket of the \`arbor run\` (default: the latest run)
+  --control <path>        the control socket of the \`arbor run\` (default: the only run alive; several: refused)
   --json                  print the report as JSON
   --report <file.html>    also write the report as one self-contained HTML page: requests, failures and latency
                           per 100 ms, faults and restarts on one time axis (opens without network access)
@@ -83,24 +86,28 @@ async function chaos(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new ChaosUsageError(`unexpected argument '${positionals[0]}'`);
-  const url = values.url ?? 'http://127.0.0.1:8080/';
-  if (!URL.canParse(url) || new URL(url).protocol !== 'http:') throw new ChaosUsageError(`--url: '${url}' is not an http:// URL`);
-
+  const url = values.url;
+  if (url !== undefined && (!URL.canParse(url) || new URL(url).protocol !== 'http:')) {
+    throw new ChaosUsageError(`--url: '${url}' is not an http:// URL`);
+  }
   const tty = process.stderr.isTTY === true;
-  const report = await runChaos({
-    url,
+  const options = {
+    ...(url !== undefined ? { url } : {}),
     durationMs: parseDuration(values.duration ?? '30s'),
     rate: numberOption('rate', values.rate, 1),
     mix: parseMix(values.mix ?? 'all'),
     ...(values.seed !== undefined ? { seed: integerOption('seed', values.seed, 0, 2 ** 32 - 1) } : {}),
     ...(values.target !== undefined ? { supervisor: values.target } : {}),
-    ...(values.control !== undefined ? { control: values.control } : {}),
     concurrency: integerOption('concurrency', values.concurrency ?? '16', 1, 10_000),
     timeoutMs: values.timeout === undefined ? 10_000 : parseDuration(values.timeout),
     progressIntervalMs: tty ? TTY_PROGRESS_MS : LOG_PROGRESS_MS,
-    onProgress: (line) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`),
+    onProgress: (line: string) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`),
     ...(values.report !== undefined ? { report: values.report } : {}),
-  });
+  };
+  // The command line is good: now find the tree, and say which one was reached.
+  const { control, notes } = reachTree(values.control, 'change');
+  for (const note of notes) process.stderr.write(note.startsWith(' ') ? `${note}\n` : `arbor chaos: ${note}\n`);
+  const report = await runChaos({ ...options, control });
   if (tty) process.stderr.write('\n');
   if (values.report !== undefined) process.stderr.write(`arbor chaos: HTML report written to ${values.report}\n`);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));

@@ -31,9 +31,11 @@ export class Injector {
     const at = performance.now();
     const candidates = live.filter((worker) => !this.faulted.has(worker.pid));
     const skip = (why: string): Injection => ({ planned, at, hit: [], skipped: why });
+    // A pid is signalled only while it is the target's worker (a child of its supervisor), never on a status's word.
+    const owned = (worker: WorkerRef): boolean => this.target.owns?.(worker.pid) ?? true;
     if (planned.kind === 'kill-all') {
       // Every live worker, hung or dying ones included: the whole pool goes down at once.
-      const hit = live.filter((worker) => signal(worker.pid, 'SIGKILL'));
+      const hit = live.filter((worker) => owned(worker) && signal(worker.pid, 'SIGKILL'));
       for (const worker of hit) this.faulted.add(worker.pid);
       return hit.length > 0 ? { planned, at, hit } : skip('no worker alive');
     }
@@ -41,6 +43,7 @@ export class Injector {
     if (worker === undefined) return skip('every live worker was already faulted');
     const sig = SIGNALS[planned.kind];
     if (sig !== undefined) {
+      if (!owned(worker)) return skip(`pid ${worker.pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
       if (!signal(worker.pid, sig)) return skip(`pid ${worker.pid} was gone`);
       this.faulted.add(worker.pid);
       return { planned, at, hit: [worker] };
@@ -51,7 +54,8 @@ export class Injector {
       this.faulted.add(pid);
       return { planned, at, hit: [{ ...worker, pid }] };
     } catch (error) {
-      return skip(`${worker.path}: ${(error as Error).message}`);
+      // e.g. chaos_disabled: the worker runs without ARBOR_CHAOS=1 and would ignore the fault, so none is counted.
+      return skip((error as Error).message.includes(worker.path) ? (error as Error).message : `${worker.path}: ${(error as Error).message}`);
     }
   }
 }

@@ -33,7 +33,7 @@ export interface ChaosReport {
     byKind: Partial<Record<FaultKind, number>>;
     /** Worker incarnations the injected faults ended (kill-all ends several). */
     workersHit: number;
-    /** Why faults were skipped, a few of them. */
+    /** Why faults were skipped (not counted as injected), the most frequent first, with counts: at most 5. */
     skipReasons: string[];
   };
   workers: {
@@ -82,6 +82,7 @@ export function renderReport(report: ChaosReport): string {
     `errors      ${errors}`,
     ...(requests.samples.length > 0 ? [`            e.g. ${requests.samples.join('; ')}`] : []),
     `faults      injected ${faults.injected} of ${faults.planned} (skipped ${faults.skipped}), workers hit ${faults.workersHit}: ${byKind}`,
+    ...faults.skipReasons.map((reason) => `  skipped   ${reason}`),
     `workers     ${workers.atStart} at start, ${workers.atEnd} at end (${workers.settled ? 'settled' : 'NOT settled'}); ` +
       `restarts ${workers.restarts ?? '-'} (pid changes ${workers.pidChanges}); intensity trips ${workers.intensityTrips ?? '-'}`,
     `recovery    fault → next 2xx: median ${ms(recovery.medianMs)}, p95 ${ms(recovery.p95Ms)}, max ${ms(recovery.maxMs)}` +

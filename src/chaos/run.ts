@@ -1,7 +1,10 @@
 // runChaos(): the library entry of `arbor chaos`. Drives HTTP load at a service while injecting a seeded schedule of
 // faults into its workers, then waits for the pool to recover and reports what clients saw and what leaked.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { locateControl } from '../control/client.js';
+import { reachTree } from '../control/runs.js';
+import { ChaosError } from './errors.js';
+
+export { ChaosError };
 import type { ProcStats } from '../control/client.js';
 import { Injector, type Injection } from './inject.js';
 import { LoadDriver } from './load.js';
@@ -14,7 +17,7 @@ import { TimelineRecorder } from './timeline.js';
 import { writeHtmlReport } from './html/render.js';
 
 export interface ChaosOptions {
-  /** The service under load. Default http://127.0.0.1:8080/. */
+  /** The service under load. Default: the target's listener, when it has exactly one. */
   url?: string;
   durationMs: number;
   /** Faults per second. Default 1. */
@@ -44,20 +47,12 @@ export interface ChaosOptions {
   report?: string;
 }
 
-/** A run that cannot start: nothing reachable, or no worker to fault. */
-export class ChaosError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'ChaosError';
-  }
-}
-
 const POLL_MS = 250;
 const EVENTS_EVERY_POLLS = 4;
-const DEFAULT_URL = 'http://127.0.0.1:8080/';
+/** How long the service may take to answer a first request before the run is refused. */
+const PROBE_TIMEOUT_MS = 5000;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const url = new URL(options.url ?? DEFAULT_URL);
   const rate = options.rate ?? 1;
   const mix = typeof options.mix === 'string' ? parseMix(options.mix) : options.mix ?? parseMix('all');
   const seed = options.seed ?? randomSeed();
@@ -69,11 +64,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   const plan = planFaults({ seed, rate, durationMs, mix });
   const markers = options.orphanMarkers ?? ARBOR_WORKER_MARKERS;
-  const target = options.target ?? new ArborTarget(locateControl(options.control), options.supervisor);
+  const target = options.target ?? new ArborTarget(reachTree(options.control, 'change').control, options.supervisor);
   const problems: string[] = [];
   const problem = (text: string): void => void (problems.includes(text) || problems.push(text));
 
   try {
+    await target.verify?.();
+    const url = new URL(options.url ?? (await serviceUrl(target)));
+    await probe(url, Math.min(timeoutMs, PROBE_TIMEOUT_MS));
     const initial = await target.workers();
     if (initial.length === 0) throw new ChaosError('no_workers', `${target.name} has no running worker to fault`);
     const procStart = await optional(target.supervisorProc?.bind(target), problem);
@@ -195,7 +193,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         skipped: injections.length - done.length,
         byKind,
         workersHit: done.reduce((sum, i) => sum + i.hit.length, 0),
-        skipReasons: [...new Set(injections.flatMap((i) => (i.skipped ? [i.skipped] : [])))].slice(0, 5),
+        skipReasons: countedReasons(injections.flatMap((i) => (i.skipped ? [i.skipped] : []))),
       },
       workers: {
         atStart: initial.length,
@@ -261,4 +259,31 @@ async function optional(read: (() => Promise<ProcStats>) | undefined, problem: (
 function replayCommand(o: { url: string; durationMs: number; rate: number; mix: string; seed: number; concurrency: number; supervisor: string | undefined }): string {
   const target = o.supervisor ? ` --target ${o.supervisor}` : '';
   return `arbor chaos --url ${o.url} --duration ${o.durationMs}ms --rate ${o.rate} --mix ${o.mix} --seed ${o.seed} --concurrency ${o.concurrency}${target}`;
+}
+
+/** The URL of the target's one listener; a run against a tree with none or several needs to be told. */
+async function serviceUrl(target: ChaosTarget): Promise<string> {
+  const urls = (await target.serviceUrls?.()) ?? [];
+  if (urls.length === 1) return urls[0]!;
+  if (urls.length === 0) throw new ChaosError('no_url', `${target.name} has no listener to load; pass --url`);
+  throw new ChaosError('no_url', `${target.name} has ${urls.length} listeners (${urls.join(', ')}); pass --url to choose`);
+}
+
+/** One request, so that a run against nothing fails at once instead of reporting a run of errors. */
+async function probe(url: URL, timeoutMs: number): Promise<void> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+    const why = cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause;
+    throw new ChaosError('unreachable', `nothing answers at ${url.href} (${why}); is the service running? (--url)`);
+  }
+}
+
+/** Distinct reasons, most frequent first, each with its count when it happened more than once; at most 5. */
+function countedReasons(reasons: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const reason of reasons) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([reason, n]) => (n > 1 ? `${n}× ${reason}` : reason));
 }

@@ -2,7 +2,10 @@
 // other process managers (the benchmark's node cluster and PM2) implement the same small interface.
 import type { SupervisorStatus } from '../supervisor/tree.js';
 import { EVENT_LOG_CAPACITY, EVENTS_PER_PAGE, type EventsPage, type LoggedEvent } from '../control/event-log.js';
-import { ControlClient, type ProcStats } from '../control/client.js';
+import { resolve } from 'node:path';
+import { ControlClient, type ProcStats, type RunInfo } from '../control/client.js';
+import { listensOn, parentPid } from '../control/verify.js';
+import { ChaosError } from './errors.js';
 
 /** A live worker process: `path` names its slot in the pool (stable across restarts), `pid` its incarnation. */
 export interface WorkerRef {
@@ -20,6 +23,12 @@ export interface ChaosTarget {
   readonly name: string;
   /** Running workers that faults may hit, sorted by path. */
   workers(): Promise<WorkerRef[]>;
+  /** Checks, before anything is signalled, that the target is what it claims to be; throws if not. */
+  verify?(): Promise<void>;
+  /** Whether `pid` is a worker of this target right now: checked before every signal. Absent: trusted. */
+  owns?(pid: number): boolean;
+  /** The URLs of the target's listeners, for a run given no URL. */
+  serviceUrls?(): Promise<string[]>;
   /** Asks one worker to inflict `fault` on itself; resolves with the pid it reached. Absent: IPC faults unsupported. */
   injectIpc?(worker: WorkerRef, fault: IpcFault): Promise<number>;
   /** Tree events since the previous call (the first call only sets the starting point). */
@@ -35,9 +44,37 @@ export class ArborTarget implements ChaosTarget {
   private readonly client: ControlClient;
   private eventsCursor: number | undefined;
 
+  private readonly controlPath: string;
+
   constructor(controlPath: string, private readonly supervisor?: string, timeoutMs = 10_000) {
-    this.client = new ControlClient(controlPath, timeoutMs);
+    this.controlPath = resolve(controlPath);
+    this.client = new ControlClient(this.controlPath, timeoutMs);
     this.name = `arbor ${supervisor ?? '(all workers)'} at ${controlPath}`;
+  }
+
+  /** The pid of the supervisor, once verify() has checked it holds the control socket. */
+  private supervisorPid: number | undefined;
+
+  /**
+   * The process answering on the socket must be the one listening on it: a socket planted by someone else that
+   * names another process's pids would otherwise have us signal them.
+   */
+  async verify(): Promise<void> {
+    const info = (await this.client.request('info')) as RunInfo;
+    const holds = Number.isSafeInteger(info.pid) ? listensOn(info.pid, this.controlPath) : false;
+    if (holds === false) {
+      throw new ChaosError('not_verified', `the process answering at ${this.controlPath} claims pid ${info.pid}, which does not hold that socket`);
+    }
+    this.supervisorPid = info.pid;
+  }
+
+  owns(pid: number): boolean {
+    return this.supervisorPid !== undefined && parentPid(pid) === this.supervisorPid;
+  }
+
+  async serviceUrls(): Promise<string[]> {
+    const status = (await this.client.request('status')) as SupervisorStatus;
+    return listenerAddresses(status).map(urlOfAddress);
   }
 
   async workers(): Promise<WorkerRef[]> {
@@ -85,3 +122,18 @@ export function runningWorkers(status: SupervisorStatus): WorkerRef[] {
     return [{ path: `${status.path}/${child.id}`, pid: child.pid, restarts: child.restarts }];
   });
 }
+
+/** The addresses of every listener in a status tree. */
+function listenerAddresses(status: SupervisorStatus): string[] {
+  return status.children.flatMap((child) => {
+    if (child.supervisor) return listenerAddresses(child.supervisor);
+    return child.listener?.address ? [child.listener.address] : [];
+  });
+}
+
+/** `127.0.0.1:8080` → `http://127.0.0.1:8080/`; a wildcard address is reached on loopback. */
+export function urlOfAddress(address: string): string {
+  const host = address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+  return `http://${host}/`;
+}
+

@@ -3,7 +3,7 @@
 // running one over its control socket.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
@@ -11,11 +11,14 @@ import type { ChildInfo, SupervisorStatus, Tree } from '../supervisor/tree.js';
 import { start } from '../start.js';
 import { parseAdminAddress, type AdminOptions } from '../admin/server.js';
 import { SpecError, assertValidSpec } from '../supervisor/validate.js';
+import { withModulesResolvedFrom } from '../supervisor/spec.js';
 import { StartFailure } from '../child.js';
 import { ReloadError, type ReloadResult } from '../reload/index.js';
 import { describeReason, type ExitReason } from '../types.js';
-import { ControlClient, ControlError, defaultControlPath, locateControl, splitChildPath, type ControlOp } from '../control/client.js';
+import { ControlClient, ControlError, splitChildPath, type ControlOp } from '../control/client.js';
 import { ControlServer } from '../control/server.js';
+import { defaultControlPath, reachTree, recordRun } from '../control/runs.js';
+import { ControlPathError } from '../control/socket-path.js';
 import { flushStdoutLogs, stdoutLogger } from '../log/stdout.js';
 import { EventLog } from '../control/event-log.js';
 import { renderStatus } from './status-view.js';
@@ -116,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    return run(operands[0]!, values.control ?? defaultControlPath(), values.pretty ?? false, admin);
+    return run(operands[0]!, values.control, values.pretty ?? false, admin);
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
@@ -124,9 +127,9 @@ async function main(argv: string[]): Promise<number> {
       exitExplicitly = true;
       const path = operands[0];
       const tty = process.stdout.isTTY === true;
-      return withClient(values.control, (client) => watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }));
+      return withClient(values.control, 'read', (client) => watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }));
     }
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'read', async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
       return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
     });
@@ -134,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start-child') {
     const [supervisor, ...args] = operands;
     if (!supervisor) throw new UsageError('`arbor start-child` needs a supervisor path, e.g. root/jobs');
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'change', async (client) => {
       const child = (await client.request('start-child', { path: supervisor, args })) as ChildInfo;
       return print(`started ${supervisor}/${child.id}${child.pid !== undefined ? ` (pid ${child.pid})` : ''}\n`);
     });
@@ -145,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
     if (maxSurge !== undefined && !(Number.isSafeInteger(maxSurge) && maxSurge >= 1)) {
       throw new UsageError('--max-surge takes an integer >= 1');
     }
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'change', async (client) => {
       const params = { ...(operands[0] ? { path: operands[0] } : {}), ...(maxSurge !== undefined ? { maxSurge } : {}) };
       return print(renderReload((await client.request('reload', params)) as ReloadResult));
     }, RELOAD_TIMEOUT_MS);
@@ -156,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
     if (operands.length !== 1 || !path || !splitChildPath(path)) {
       throw new UsageError(`\`arbor ${command}\` takes one <supervisor-path>/<child-id>, e.g. root/worker-1`);
     }
-    return withClient(values.control, async (client) => {
+    return withClient(values.control, 'change', async (client) => {
       const result = await client.request(childCommand.op, { path });
       const pid = (result as Partial<ChildInfo>).pid;
       return print(`${childCommand.done} ${path}${pid !== undefined ? ` (pid ${pid})` : ''}\n`);
@@ -187,19 +190,27 @@ function renderReload(result: ReloadResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Runs one client command; a refusal or an unreachable arbor prints `code: message` and exits 1. */
+/**
+ * Runs one client command against the tree at `--control`, or else the latest run of this user, saying on stderr
+ * which one was reached. A command that changes a tree is refused while several runs are alive and none was named.
+ * A refusal or an unreachable arbor prints `code: message` and exits 1.
+ */
 async function withClient(
   controlPath: string | undefined,
+  kind: 'read' | 'change',
   command: (client: ControlClient) => Promise<number>,
   timeoutMs?: number,
 ): Promise<number> {
   let client: ControlClient | undefined;
   try {
-    client = new ControlClient(locateControl(controlPath), timeoutMs);
+    const { control, notes } = reachTree(controlPath, kind);
+    for (const note of notes) process.stderr.write(note.startsWith(' ') ? `${note}\n` : `arbor: ${note}\n`);
+    client = new ControlClient(control, timeoutMs);
     return await command(client);
   } catch (error) {
-    if (!(error instanceof ControlError)) throw error;
-    process.stderr.write(`${error.code}: ${error.message}\n`);
+    if (!(error instanceof ControlError) && !(error instanceof ControlPathError)) throw error;
+    const code = error instanceof ControlError ? error.code : 'bad_control_path';
+    process.stderr.write(`${code}: ${error.message}\n`);
     return EXIT_FAILURE;
   } finally {
     client?.close();
@@ -226,7 +237,9 @@ async function loadSpec(modulePath: string): Promise<unknown> {
     exported = ((await import(url)) as { default?: unknown }).default;
   }
   if (exported === undefined) throw new Error('the module has no default export (export default supervisor({ ... }))');
-  return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+  const spec = typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+  // Relative worker modules are relative to the spec file, as its own imports are.
+  return withModulesResolvedFrom(spec, dirname(file));
 }
 
 /** JSON lines on stdout; a stdout nobody reads drops lines rather than stalling the tree (../log/stdout.ts). */
@@ -248,7 +261,7 @@ function createLogger(pretty: boolean): Logger {
   }
 }
 
-async function run(modulePath: string, controlPath: string, pretty: boolean, admin: AdminOptions | undefined): Promise<number> {
+async function run(modulePath: string, explicitControl: string | undefined, pretty: boolean, admin: AdminOptions | undefined): Promise<number> {
   exitExplicitly = true;
   let spec: unknown;
   try {
@@ -306,16 +319,29 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
   });
 
   let control: ControlServer | undefined;
+  let forgetRun: (() => void) | undefined;
+  const closeControl = (): void => {
+    control?.close();
+    forgetRun?.();
+  };
   const events = new EventLog();
   const exitNow = (code: number): void => {
-    control?.close();
+    closeControl();
     // Forced: nothing more may start, so no wait for log lines still being written.
     process.exit(code);
   };
+  const specFile = resolve(modulePath);
+  const startedAt = Date.now();
+  let controlPath = explicitControl ?? '';
   try {
-    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events });
+    controlPath = resolve(explicitControl ?? defaultControlPath());
+    const info = { spec: specFile, control: controlPath, startedAt };
+    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events, info });
+    forgetRun = recordRun({ pid: process.pid, ...info });
   } catch (error) {
-    process.stderr.write(`arbor: cannot open the control socket ${controlPath}: ${(error as Error).message}\n`);
+    closeControl();
+    const where = controlPath ? ` ${controlPath}` : '';
+    process.stderr.write(`arbor: cannot open the control socket${where}: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
   logger.info({ event: 'control_listening', control: controlPath });
@@ -324,7 +350,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
     // systemd (NOTIFY_SOCKET) is told READY=1 once the tree runs; the admin endpoint answers from before the start.
     tree = await start(validSpec, { logger, notify: true, ...(admin ? { admin } : {}) });
   } catch (error) {
-    control.close();
+    closeControl();
     if (error instanceof SpecError) {
       process.stderr.write(`arbor: ${error.message}\n`);
       return EXIT_USAGE;
@@ -348,7 +374,7 @@ async function run(modulePath: string, controlPath: string, pretty: boolean, adm
   if (stopRequested) stopGracefully('signal during start');
 
   const code = await exitCode;
-  control.close();
+  closeControl();
   return code;
 }
 

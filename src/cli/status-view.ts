@@ -1,6 +1,6 @@
 // The tree as `arbor status` prints it, shared with `arbor status --watch`, which adds figures to each child.
 import type { ChildInfo, SupervisorStatus } from '../supervisor/tree.js';
-import { formatReason } from '../types.js';
+import { formatReason, type ExitReason } from '../types.js';
 
 export function formatUptime(ms: number | undefined): string {
   if (ms === undefined) return '-';
@@ -30,7 +30,7 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
         `up ${formatUptime(child.uptime)}`,
         ...(child.restartIn !== undefined ? [`backoff: restart in ${(child.restartIn / 1000).toFixed(1)}s`] : []),
         ...(figures?.(child, `${node.path}/${child.id}`) ?? []),
-        ...(child.lastExit !== undefined ? [`last exit ${formatReason(child.lastExit)}`] : []),
+        ...(child.lastExit !== undefined ? [`last exit ${briefReason(child.lastExit)}`] : []),
       ];
       lines.push(`${indent}${last && !node.draining ? '└─ ' : '├─ '}${fields.join('  ')}`);
       if (child.supervisor) walk(child.supervisor, `${indent}${last && !node.draining ? '   ' : '│  '}`);
@@ -50,3 +50,14 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** A reason on one line: a stack shows its first line only (`--json` keeps it all), long text is cut. */
+export function briefReason(reason: ExitReason): string {
+  if (typeof reason !== 'object' || reason === null || !('stack' in reason) || typeof reason.stack !== 'string') {
+    return clipText(formatReason(reason), 300);
+  }
+  const firstLine = reason.stack.split('\n', 1)[0]!;
+  return clipText(formatReason({ ...reason, stack: `${firstLine} …` }), 300);
+}
+
+const clipText = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);

@@ -1,13 +1,10 @@
 // The client side of the control socket of a running `arbor run`: newline-delimited JSON, one response per request.
-import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ChaosFault } from '../protocol.js';
 
 export const CONTROL_OPS = [
   'status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop', 'fault', 'events', 'proc',
-  'reload',
+  'info', 'reload',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -36,12 +33,25 @@ export interface ProcStats {
   fds: number | null;
 }
 
+/** The `info` op: which run this is. */
+export interface RunInfo {
+  pid: number;
+  /** The spec module `arbor run` was given, as an absolute path. */
+  spec?: string;
+  /** The control socket it listens on. */
+  control?: string;
+  /** ms since the epoch. */
+  startedAt?: number;
+}
+
 export type ControlResponse =
   | { id: string | number | null; ok: true; result: unknown }
   | { id: string | number | null; ok: false; error: { code: string; message: string } };
 
-/** Longest request or response line either side accepts, in bytes (newline excluded). */
+/** Longest request line the server accepts, in bytes (newline excluded). */
 export const MAX_LINE_BYTES = 64 * 1024;
+/** Longest answer line the server sends and the client accepts, in bytes (newline included). */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** A request the running tree refused, or a failure to reach it; `code` is machine-readable. */
 export class ControlError extends Error {
@@ -49,28 +59,6 @@ export class ControlError extends Error {
     super(message);
     this.name = 'ControlError';
   }
-}
-
-const uid = (): number | string => process.getuid?.() ?? 'user';
-
-/** Where `arbor run` listens when not told: a per-user runtime dir if there is one, else the temp dir. */
-export function defaultControlPath(pid: number = process.pid): string {
-  return join(process.env.XDG_RUNTIME_DIR || tmpdir(), `arbor-${pid}.sock`);
-}
-
-/** A file naming the control socket of the latest `arbor run` of this user, so `arbor status` needs no flags. */
-export function currentRunFile(): string {
-  return join(tmpdir(), `arbor-${uid()}.current`);
-}
-
-/** The socket to talk to: the explicit one, else `$ARBOR_CONTROL`, else the latest run's. */
-export function locateControl(explicit?: string): string {
-  if (explicit) return explicit;
-  if (process.env.ARBOR_CONTROL) return process.env.ARBOR_CONTROL;
-  const file = currentRunFile();
-  const recorded = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-  if (!recorded) throw new ControlError('no_arbor', `no running arbor found (${file} names none); pass --control <path>`);
-  return recorded;
 }
 
 interface Pending {
@@ -145,6 +133,12 @@ export class ControlClient {
       const line = this.buffered.slice(0, newline);
       this.buffered = this.buffered.slice(newline + 1);
       this.settle(line);
+    }
+    if (this.buffered.length > MAX_ANSWER_BYTES) {
+      // Not an arbor (its answers are bounded): stop listening to it rather than buffer without end.
+      this.failAll(new ControlError('too_large', `${this.socketPath} sent an answer over ${MAX_ANSWER_BYTES} bytes`));
+      this.buffered = '';
+      this.socket?.destroy();
     }
   }
 

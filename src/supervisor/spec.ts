@@ -4,6 +4,7 @@ import type {
   AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, Messages, RestartType, Shutdown, Strategy,
   StandbyOption, SupervisorSpec, WorkerSpec,
 } from '../types.js';
+import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
 export const DEFAULT_WORKER_SHUTDOWN = 5000;
@@ -100,4 +101,30 @@ export function supervisor<M extends Messages = never>(options: SupervisorOption
     ...(template ? { template: 'type' in template ? template : worker(template) } : {}),
     type: 'supervisor',
   };
+}
+
+/**
+ * The spec with every worker's relative `module` resolved against `baseDir`, for specs loaded from a file
+ * (`arbor run spec.js`): `module: './server.js'` then means the file beside the spec, wherever arbor is started
+ * from. A worker that gives its own `cwd` keeps its module relative to that cwd. Anything that is not a
+ * well-formed spec is left as it is, for validation to report (nested too deep, or containing itself, included).
+ */
+export function withModulesResolvedFrom<T>(spec: T, baseDir: string): T {
+  const seen = new Set<object>();
+  const visit = (node: unknown, depth: number): unknown => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || seen.has(node) || depth > 200) return node;
+    seen.add(node);
+    const child = node as Record<string, unknown>;
+    if (child.type === 'worker') {
+      const relative = typeof child.module === 'string' && child.module !== '' && !isAbsolute(child.module) && child.cwd === undefined;
+      return relative ? { ...child, module: resolve(baseDir, child.module as string) } : child;
+    }
+    if (child.type !== 'supervisor') return child;
+    return {
+      ...child,
+      ...(Array.isArray(child.children) ? { children: child.children.map((c) => visit(c, depth + 1)) } : {}),
+      ...(child.template !== undefined ? { template: visit(child.template, depth + 1) } : {}),
+    };
+  };
+  return visit(spec, 0) as T;
 }

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
-import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
+import type { ChildType, ExitReason, Messages, SupervisorSpec, WorkerSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
@@ -237,7 +237,15 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
     const slash = childPath.lastIndexOf('/');
     const id = childPath.slice(slash + 1);
     const record = slash > 0 ? this.node(childPath.slice(0, slash)).children.find((c) => c.spec.id === id) : undefined;
-    const pid = record?.status === 'running' && record.handle instanceof WorkerHandle ? record.handle.inject(fault) : undefined;
+    if (!(record?.status === 'running' && record.handle instanceof WorkerHandle)) {
+      throw new calls.CallError('not_found', `'${childPath}' is not a running worker`);
+    }
+    // The worker's environment is the supervisor's plus its spec's: without ARBOR_CHAOS=1 it would ignore the fault.
+    const spec = record.spec as WorkerSpec;
+    if ((spec.env.ARBOR_CHAOS ?? process.env.ARBOR_CHAOS) !== '1') {
+      throw new calls.CallError('chaos_disabled', `'${childPath}' runs without ARBOR_CHAOS=1, so it ignores in-worker faults`);
+    }
+    const pid = record.handle.inject(fault);
     if (pid === undefined) throw new calls.CallError('not_found', `'${childPath}' is not a running worker`);
     return { path: childPath, pid, fault };
   }

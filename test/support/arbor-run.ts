@@ -28,11 +28,15 @@ export function spawnArborRun(
   spec: string,
   dir: string,
   env: Record<string, string> = {},
-  /** `through`: a command that execs arbor (e.g. systemd-socket-activate …); `args`: more options for `arbor run`. */
-  options: { through?: string[]; args?: string[] } = {},
+  /**
+   * `through`: a command that execs arbor (e.g. systemd-socket-activate …); `args`: more options for `arbor run`;
+   * `control: null`: no --control, so the run picks its default socket in its private directory (`control` is then '').
+   */
+  options: { through?: string[]; args?: string[]; control?: null } = {},
 ): ArborRun {
-  const control = join(dir, 'ctl.sock');
-  const argv = [process.execPath, CLI, 'run', spec, '--control', control, ...(options.args ?? [])];
+  const control = options.control === null ? '' : join(dir, 'ctl.sock');
+  const controlArgs = options.control === null ? [] : ['--control', control];
+  const argv = [process.execPath, CLI, 'run', spec, ...controlArgs, ...(options.args ?? [])];
   const [command, ...rest] = [...(options.through ?? []), ...argv];
   const proc = spawn(command!, rest, {
     detached: true,
