@@ -13,7 +13,7 @@ import { ListenerHandle, DEFAULT_BACKLOG } from '../src/listener/index.js';
 import type { ListenerSpec } from '../src/types.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// Workers run compiled code: the runtime (`arbor/worker`) and, in the fd host, the listener itself.
+// Workers run compiled code: the runtime (`arbor-otp/worker`) and, in the fd host, the listener itself.
 const httpWorker = join(root, 'test/fixtures/listener-worker.mjs');
 const swallowingWorker = join(root, 'test/fixtures/listener-swallow-worker.mjs');
 const fdHost = join(root, 'test/fixtures/listener-fd-host.mjs');

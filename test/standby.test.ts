@@ -1,7 +1,7 @@
 // Standby workers: spares forked as the worker they will become take over restarts (warm: node booted; hot: the
 // module loaded and waiting in serve()/ready()). Each spare is keyed on the worker's whole start-up.
 import { fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,51 @@ describe('standby workers', () => {
       expect(await identity(dir, pid)).toMatchObject({ argv: [IDENTITY, arg], path: `root/${id}`, stackTraceLimit: limit });
       await eventually(() => tree.standby.parkedPids().length === 2, 'both shelves refilled');
     }
+  });
+
+  it('execArgv and cwd are part of the key too: a worker that differs only in one of them has a shelf of its own', async () => {
+    const dir = identityDir();
+    const other = identityDir();
+    const env = { IDENTITY_DIR: dir };
+    const { tree } = await run(supervisor({
+      children: [
+        worker({ id: 'base', module: IDENTITY, env, standby: true }),
+        worker({ id: 'flags', module: IDENTITY, env, execArgv: ['--no-warnings'], standby: true }),
+        worker({ id: 'elsewhere', module: IDENTITY, env, cwd: other, standby: true }),
+        worker({ id: 'twin', module: IDENTITY, env, standby: true }),
+      ],
+    }));
+    await eventually(() => tree.standby.parkedPids().length === 3, 'three spares parked (base and twin share one)');
+    const spares = tree.standby.parkedPids().map((pid) => ({
+      cwd: readlinkSync(`/proc/${pid}/cwd`),
+      flagged: procFile(pid, 'cmdline').includes('--no-warnings'),
+    }));
+    expect(spares.filter((s) => s.cwd === other && !s.flagged)).toHaveLength(1);
+    expect(spares.filter((s) => s.cwd !== other && s.flagged)).toHaveLength(1);
+    expect(spares.filter((s) => s.cwd !== other && !s.flagged)).toHaveLength(1);
+  });
+
+  it('dynamic children: spares follow the child’s whole start-up (template args + extra args), and go once no child has that start-up', async () => {
+    const dir = identityDir();
+    const { tree, rec } = await run(supervisor({
+      children: [supervisor({
+        id: 'jobs', strategy: 'simple_one_for_one', intensity: 5,
+        template: { id: 'job', module: IDENTITY, args: ['job'], env: { IDENTITY_DIR: dir }, standby: true },
+      })],
+    }));
+    const child = await tree.startChild('root/jobs', ['42']);
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a spare for job 42');
+    const [spare] = tree.standby.parkedPids();
+    expect(procFile(spare!, 'cmdline')).toEqual(expect.arrayContaining([IDENTITY, 'job', '42']));
+    const back = rec.next((e) => e.event === 'child_started' && e.child === child.id, 'job restarted');
+    process.kill(child.pid!, 'SIGKILL');
+    expect(((await back) as { pid: number }).pid).toBe(spare);
+    expect(await identity(dir, spare)).toMatchObject({ argv: [IDENTITY, 'job', '42'], path: `root/jobs/${child.id}` });
+    await eventually(() => tree.standby.parkedPids().length === 1 && tree.standby.parkedPids()[0] !== spare, 'the shelf refilled');
+    const next = tree.standby.parkedPids()[0];
+    // The only child with that start-up is gone: its spare is killed after a grace period.
+    await tree.terminateChild('root/jobs', child.id);
+    await eventually(() => !isAlive(next), 'the spare of a start-up nobody runs is gone', 20_000);
   });
 
   it('hot: the spare has run the module up to serve(), and takes over with the current handle after a one_for_all restart re-bound the socket', async () => {

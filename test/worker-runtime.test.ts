@@ -1,4 +1,4 @@
-// The worker side (`arbor/worker`) on real processes: serving a listener's socket in both modes, pings,
+// The worker side (`arbor-otp/worker`) on real processes: serving a listener's socket in both modes, pings,
 // chaos faults, leaving when the channel closes, and running alone without a supervisor.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

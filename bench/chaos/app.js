@@ -1,5 +1,5 @@
 // The one HTTP app every configuration of the chaos bench serves. Under arbor it serves the listener's socket
-// (arbor/worker); under node cluster and PM2 it listens on 127.0.0.1:$PORT and the cluster primary shares it.
+// (arbor-otp/worker); under node cluster and PM2 it listens on 127.0.0.1:$PORT and the cluster primary shares it.
 import http from 'node:http';
 
 const server = http.createServer((req, res) => {

@@ -51,9 +51,9 @@ async function within(promise, ms, what) {
 }
 
 /** `arbor run arbor-spec.js`, reached through its control socket. */
-export async function startArbor({ port, workers, env, dir, standby = false }) {
+export async function startArbor({ port, workers, env, dir, standby = false, args = [] }) {
   const control = join(dir, 'arbor.sock');
-  const proc = spawn(process.execPath, [CLI, 'run', here('./arbor-spec.js'), '--control', control], {
+  const proc = spawn(process.execPath, [CLI, 'run', here('./arbor-spec.js'), '--control', control, ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {

@@ -1,4 +1,4 @@
-// `arbor/chaos`: the chaos kit as a library, for CI scripts and for comparing other process managers.
+// `arbor-otp/chaos`: the chaos kit as a library, for CI scripts and for comparing other process managers.
 export { runChaos, ChaosError } from './run.js';
 export type { ChaosOptions } from './run.js';
 export { renderReport } from './report.js';

@@ -1,4 +1,4 @@
-// The worker's side of the protocol, imported by worker modules as `arbor/worker`: announce ready, serve a
+// The worker's side of the protocol, imported by worker modules as `arbor-otp/worker`: announce ready, serve a
 // listener's socket, run shutdown hooks, report uncaught errors before dying, and never outlive the supervisor.
 // Node builtins only, so importing it costs a worker nothing at start-up.
 import { Server, Socket } from 'node:net';
