@@ -1,6 +1,7 @@
 // `npm run bench`: runs the three measurements, prints markdown tables on stdout (progress on stderr) and writes
 // bench/results.json. Every configuration runs in its own process group, and every group is reaped at the end.
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { leftovers, reapAll } from './lib/launch.js';
 import { machine } from './lib/machine.js';
@@ -12,7 +13,8 @@ import { runRefused } from './suites/refused.js';
 import { runSpares } from './suites/spares.js';
 import { runThroughput } from './suites/throughput.js';
 
-const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));
+// BENCH_RESULTS: where to write, so a run of one section (npm run bench:calls) leaves the full results alone.
+const RESULTS_FILE = process.env.BENCH_RESULTS ? resolve(process.env.BENCH_RESULTS) : fileURLToPath(new URL('./results.json', import.meta.url));
 const started = Date.now();
 const log = (line) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}\n`);
 

@@ -60,6 +60,60 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Default messages per second a worker may send() its tree. */
 export const DEFAULT_MAX_MESSAGE_RATE = 1000;
 
+/**
+ * undefined when `message` fits in `limit` bytes of JSON; otherwise its size, or Infinity when it cannot be
+ * serialized. Small messages (every call of a busy pool) are settled by a cheap upper bound on their size; only
+ * those the bound cannot place under the limit are serialized to be measured.
+ */
+export function bytesOverLimit(message: unknown, limit: number): number | undefined {
+  if (jsonBound(message, limit) <= limit) return undefined;
+  const bytes = messageBytes(message);
+  if (bytes === undefined) return Infinity;
+  return bytes > limit ? bytes : undefined;
+}
+
+/** Nested deeper than this, a message is measured by serializing it (which also catches cycles). */
+const BOUND_MAX_DEPTH = 32;
+
+/**
+ * An upper bound on the bytes of `JSON.stringify(value)` (each UTF-16 unit of a string is at most 6 bytes: `\uXXXX`),
+ * or Infinity once it passes `budget` or meets something it does not model (toJSON, bigint, deep nesting).
+ */
+function jsonBound(value: unknown, budget: number, depth = 0): number {
+  switch (typeof value) {
+    case 'string':
+      return 2 + 6 * value.length;
+    case 'number':
+      return 24;
+    case 'boolean':
+    case 'undefined':
+      return 9;
+    case 'object': {
+      if (value === null) return 4;
+      if (depth > BOUND_MAX_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === 'function') return Infinity;
+      let total = 2;
+      try {
+        if (Array.isArray(value)) {
+          for (const item of value) {
+            total += 1 + jsonBound(item, budget - total, depth + 1);
+            if (total > budget) return Infinity;
+          }
+        } else {
+          for (const key of Object.keys(value)) {
+            total += 4 + 6 * key.length + jsonBound((value as Record<string, unknown>)[key], budget - total, depth + 1);
+            if (total > budget) return Infinity;
+          }
+        }
+      } catch {
+        return Infinity; // a getter that throws: serializing will tell
+      }
+      return total;
+    }
+    default:
+      return Infinity; // function, symbol, bigint: serializing decides
+  }
+}
+
 /** The size a message has on the IPC channel (JSON), or undefined when it cannot be serialized. */
 export function messageBytes(message: unknown): number | undefined {
   // undefined is an empty message (a handler that returns nothing): on the wire, a missing field.

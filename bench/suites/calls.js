@@ -2,6 +2,7 @@
 // over node cluster's worker.send / process.on('message'), interleaved over rounds (shuffled), each measurement in
 // a fresh process tree; the ratio is taken within a round and its median reported.
 import os from 'node:os';
+import { cpuSnapshot } from '../lib/cpu.js';
 import { launch } from '../lib/launch.js';
 import { median, shuffle } from '../lib/stats.js';
 
@@ -24,8 +25,12 @@ async function measure(config, opts) {
         resolve(m.result);
       });
     });
+    // CPU of the whole configuration (host process and workers), which a noisy machine disturbs far less than calls/s.
+    const cpu = cpuSnapshot(launched.child.pid);
     launched.child.send({ type: 'measure', seconds: opts.callsDuration, callers: opts.callers, warmup: opts.warmup });
-    return { ...(await result), loadavg1: os.loadavg()[0] };
+    const measured = await result;
+    const used = cpu.since();
+    return { ...measured, cpuPerCall: (used.seconds * 1e6) / Math.max(1, measured.totalCalls), loadavg1: os.loadavg()[0] };
   } finally {
     await launched.stop();
   }
@@ -55,6 +60,8 @@ export async function runCalls(opts, log) {
       p99: median(per.map((x) => x.p99)),
       ratio: median(rounds.map((r) => r.results[config.name].callsPerSecond / r.results[cluster].callsPerSecond)),
       detachedRatio: median(rounds.map((r) => r.results[config.name].callsPerSecond / r.results[detached].callsPerSecond)),
+      cpuPerCall: median(per.map((x) => x.cpuPerCall)),
+      cpuRatio: median(rounds.map((r) => r.results[config.name].cpuPerCall / r.results[cluster].cpuPerCall)),
       p99Ratio: median(rounds.map((r) => r.results[config.name].p99 / r.results[cluster].p99)),
       perRound: per.map((x) => x.callsPerSecond),
       errors: per.reduce((n, x) => n + x.errors, 0),

@@ -3,7 +3,7 @@
 // rates are checked here as the supervisor will check them, so the worker learns at once what would be dropped.
 import { inspect } from 'node:util';
 import {
-  DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, messageBytes, type ReplyErrorCode, type WorkerMessage,
+  bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type ReplyErrorCode, type WorkerMessage,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { fullBucket, take } from './rate.js';
@@ -62,8 +62,8 @@ export class Mailbox {
    * (the supervisor would drop it). Throws MessageTooLargeError for a message over the size limit.
    */
   send(message: unknown): boolean {
-    const bytes = messageBytes(message);
-    if (bytes === undefined || bytes > this.maxBytes) throw new MessageTooLargeError(bytes, this.maxBytes);
+    const bytes = bytesOverLimit(message, this.maxBytes);
+    if (bytes !== undefined) throw new MessageTooLargeError(bytes === Infinity ? undefined : bytes, this.maxBytes);
     if (!this.io.supervised || !take(this.bucket, this.perSecond, Date.now())) return false;
     this.io.post({ type: 'arbor:send', message });
     return true;
@@ -98,9 +98,9 @@ export class Mailbox {
   }
 
   private reply(id: number, value: unknown): void {
-    const bytes = messageBytes(value);
-    if (bytes === undefined || bytes > this.maxBytes) {
-      const error = new MessageTooLargeError(bytes, this.maxBytes).message.replace('arbor: ', 'reply: ');
+    const bytes = bytesOverLimit(value, this.maxBytes);
+    if (bytes !== undefined) {
+      const error = new MessageTooLargeError(bytes === Infinity ? undefined : bytes, this.maxBytes).message.replace('arbor: ', 'reply: ');
       return this.fail(id, 'too_large', error);
     }
     // undefined is not JSON: it arrives as a missing field, which the supervisor reads as undefined again.

@@ -3,7 +3,7 @@
 // rate before it reaches the tree. The worker's side is ./mailbox.ts; the bookkeeping is ./call-table.ts.
 import type { Logger } from 'pino';
 import { CallError } from '../call-error.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, messageBytes, type ParentMessage, type WorkerMessage } from '../protocol.js';
+import { bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type ParentMessage, type WorkerMessage } from '../protocol.js';
 import { formatReason, type ExitReason } from '../types.js';
 import { CallTable, idSource } from './call-table.js';
 import { fullBucket, take, type Bucket } from './rate.js';
@@ -101,8 +101,8 @@ export class WorkerMessaging {
       waiter.reject(new CallError(message.code, `'${this.io.path}': ${message.error}`));
       return;
     }
-    const bytes = messageBytes(message.value) ?? 0;
-    if (bytes > this.limits.maxBytes) {
+    const bytes = bytesOverLimit(message.value, this.limits.maxBytes);
+    if (bytes !== undefined) {
       this.io.logger.warn({ event: 'reply_too_large', pid: this.io.pid(), bytes, limit: this.limits.maxBytes });
       waiter.reject(new CallError('too_large', `'${this.io.path}' replied with ${bytes} bytes (limit ${this.limits.maxBytes})`));
       return;
@@ -121,9 +121,9 @@ export class WorkerMessaging {
   }
 
   private refuse(message: unknown): CallError | undefined {
-    const bytes = messageBytes(message);
-    if (bytes === undefined) return new CallError('too_large', 'the message cannot be serialized as JSON');
-    if (bytes > this.limits.maxBytes) {
+    const bytes = bytesOverLimit(message, this.limits.maxBytes);
+    if (bytes === Infinity) return new CallError('too_large', 'the message cannot be serialized as JSON');
+    if (bytes !== undefined) {
       return new CallError('too_large', `${bytes} bytes for '${this.io.path}' (limit ${this.limits.maxBytes})`);
     }
     return undefined;
@@ -131,7 +131,7 @@ export class WorkerMessaging {
 
   private receiveSend(message: unknown): void {
     if (!take(this.bucket, this.limits.perSecond, Date.now())) return this.drop('rate');
-    if ((messageBytes(message) ?? 0) > this.limits.maxBytes) return this.drop('too_large');
+    if (bytesOverLimit(message, this.limits.maxBytes) !== undefined) return this.drop('too_large');
     this.io.deliver(message);
   }
 
