@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listener, ReloadError, start, supervisor, worker, type ListenerMode, type Tree } from '../src/index.js';
 import { clientLoop, failures, get, pidOf, versionOf } from './support/http.js';
-import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 import { processGroups } from '../src/worker/groups.js';
 
 const running: Array<{ tree: Tree; rec: Recorder; dir: string }> = [];
@@ -183,6 +183,32 @@ describe('reload semantics', () => {
     expect(await slow).toMatchObject({ status: 200 });
     expect(tree.status().reload).toBeUndefined();
     expect(tree.status('root/pool').draining).toBeUndefined();
+  });
+
+  it('hot standby spares hold the old code: a reload renews them, and the new worker runs the new code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
+    const module = deploy(dir, { version: 'v1' });
+    const rec = recorder();
+    const tree = await start(supervisor({
+      children: [
+        listener({ id: 'http', port: 0 }),
+        worker({ id: 'w1', module, listen: 'http', standby: 'hot' }),
+      ],
+    }), { logger: rec.logger });
+    running.push({ tree, rec, dir });
+    const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare parked (with v1 loaded)');
+    const oldSpare = tree.standby.parkedPids()[0]!;
+    deploy(dir, { version: 'v2' });
+    await tree.reload();
+    expect(versionOf(await get(port))).toBe('v2');
+    await eventually(() => !isAlive(oldSpare), 'the old spare gone');
+    // A crash after the reload is taken over by a spare with the new code too.
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a new hot spare parked');
+    const back = rec.next((e) => e.event === 'child_started' && e.child === 'w1', 'w1 restarted');
+    process.kill(tree.whichChildren()[1]!.pid!, 'SIGKILL');
+    await back;
+    expect(versionOf(await get(port))).toBe('v2');
   });
 
   it('maxSurge 2: both workers of the pool start their replacements at once, beside the old ones', async () => {

@@ -190,6 +190,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
    * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
    */
   reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
+    if (!this.reloader.busy) this.standby.renewLoaded();
     return this.reloader.reload(path, options);
   }
 

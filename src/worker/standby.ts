@@ -111,6 +111,22 @@ export class StandbyPool {
     return [...this.shelves.values()].flatMap((s) => s.spares).flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
   }
 
+  /**
+   * New code was deployed (a reload): kills the spares that have loaded their module already (hot) and forks new
+   * ones, which load the code now on disk; a hot spare would otherwise take over with the old code. Warm spares
+   * load the module only at takeover, and stay.
+   */
+  renewLoaded(): void {
+    for (const [id, shelf] of this.shelves) {
+      if (shelf.key.mode !== 'hot') continue;
+      for (const spare of shelf.spares.splice(0)) {
+        spare.forget();
+        spare.child.kill('SIGKILL');
+      }
+      this.fill(id);
+    }
+  }
+
   /** Kills every spare (when the tree stops). */
   close(): void {
     this.closed = true;
