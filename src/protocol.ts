@@ -143,9 +143,15 @@ export const REPORT_LIMITS = {
   detail: 4 * 1024,
 } as const;
 
-/** `text` cut to `max` characters, marked with how much was cut: `…[truncated 19995904 chars]`. */
+/**
+ * `text` cut to at most `max` characters, the marker of how much was cut included (`…[truncated 19995904 chars]`),
+ * so a text cut once (by the worker's runtime) is not cut again (by the supervisor).
+ */
 export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…[truncated ${text.length - max} chars]`;
+  if (text.length <= max) return text;
+  // The marker is at most this long: the count it holds is below text.length.
+  const kept = Math.max(0, max - `…[truncated ${text.length} chars]`.length);
+  return `${text.slice(0, kept)}…[truncated ${text.length - kept} chars]`;
 }
 
 /** A detail as it came if its JSON fits the limit; else its JSON, cut and marked (a string). */

@@ -80,8 +80,8 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
 }
 
 describe('arbor run --admin', () => {
-  it('starting: /readyz 503 until the tree runs, /healthz 200 throughout; then ready', async () => {
-    const arbor = runArbor({ SLOW_READY_MS: '1500' });
+  it('starting: /readyz 503 until the tree runs, /healthz 200 meanwhile; then ready', async () => {
+    const arbor = runArbor({ SLOW_READY_MS: '3000' });
     const address = await adminAddress(arbor);
     const starting = await request(address, '/readyz');
     expect(arbor.lines.some((l) => l.event === 'supervisor_started' && l.supervisor === 'root')).toBe(false);

@@ -20,6 +20,11 @@ import { eventually, fixture, recorder } from './support/tree.js';
 
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 const MARKER = /…\[truncated \d+ chars\]$/;
+/** The length a cut text had: what was kept plus the count in its marker. */
+const keptPlusCut = (text: string): number => {
+  const match = /…\[truncated (\d+) chars\]$/.exec(text)!;
+  return match.index + Number(match[1]);
+};
 
 const trees: Tree[] = [];
 const dirs: string[] = [];
@@ -61,12 +66,14 @@ const exitOf = (rec: ReturnType<typeof recorder>) =>
   >;
 
 describe('truncate and boundDetail (the cut at the entry)', () => {
-  it('a text is kept when it fits, else cut to the limit and marked with how much was cut', () => {
+  it('a text is kept when it fits, else cut to the limit, marker included, and marked with how much was cut', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 300 }), fc.integer({ min: 0, max: 200 }), (text, max) => {
+      fc.property(fc.string({ maxLength: 300 }), fc.integer({ min: 30, max: 200 }), (text, max) => {
         const cut = truncate(text, max);
         if (text.length <= max) return cut === text;
-        return cut.startsWith(text.slice(0, max)) && cut.slice(max) === `…[truncated ${text.length - max} chars]`;
+        const count = Number(/…\[truncated (\d+) chars\]$/.exec(cut)?.[1]);
+        const kept = text.length - count;
+        return cut.length <= max && cut === `${text.slice(0, kept)}…[truncated ${count} chars]` && truncate(cut, max) === cut;
       }),
     );
   });
@@ -82,7 +89,7 @@ describe('truncate and boundDetail (the cut at the entry)', () => {
       }),
     );
     expect(boundDetail('D'.repeat(2e7))).toMatch(MARKER);
-    expect((boundDetail('D'.repeat(2e7)) as string).length).toBeLessThan(REPORT_LIMITS.detail + 40);
+    expect((boundDetail('D'.repeat(2e7)) as string).length).toBeLessThanOrEqual(REPORT_LIMITS.detail);
   });
 });
 
@@ -106,10 +113,10 @@ describe('what a worker says about its end', () => {
     const { reason } = await exitOf(rec);
     const { error, stack } = reason as { error: string; stack: string };
     expect(error).toMatch(MARKER);
-    expect(error.startsWith('M'.repeat(REPORT_LIMITS.message))).toBe(true);
-    expect(error.length).toBeLessThan(REPORT_LIMITS.message + 40);
-    expect(stack).toMatch(MARKER);
-    expect(stack.length).toBeLessThan(REPORT_LIMITS.stack + 40);
+    expect(error.startsWith('M'.repeat(REPORT_LIMITS.message - 40))).toBe(true);
+    expect(error.length).toBeLessThanOrEqual(REPORT_LIMITS.message);
+    expect(stack).toMatch(/^S+…\[truncated \d+ chars\]$/);
+    expect(stack.length).toBeLessThanOrEqual(REPORT_LIMITS.stack);
   });
 
   it('an uncaught Error with a 1 MB message: the reason is cut the same way (the runtime cuts before sending)', async () => {
@@ -117,8 +124,10 @@ describe('what a worker says about its end', () => {
     const { reason } = await exitOf(rec);
     const { error, stack } = reason as { error: string; stack: string };
     expect(error).toMatch(MARKER);
-    expect(error.length).toBeLessThan(REPORT_LIMITS.message + 40);
-    expect(stack.length).toBeLessThan(REPORT_LIMITS.stack + 40);
+    expect(error.length).toBeLessThanOrEqual(REPORT_LIMITS.message);
+    expect(stack.length).toBeLessThanOrEqual(REPORT_LIMITS.stack);
+    // Cut once, by the runtime: the count still says how long the message was.
+    expect(keptPlusCut(error)).toBe(1_000_000);
   });
 
   it('20 raw 500 KB shutdown notices then shutdown(500 KB): one reason, its detail cut to 4 KiB', async () => {
@@ -126,7 +135,8 @@ describe('what a worker says about its end', () => {
     const exit = await exitOf(rec);
     const detail = (exit.reason as { shutdown: string }).shutdown;
     expect(detail).toMatch(MARKER);
-    expect(detail.length).toBeLessThan(REPORT_LIMITS.detail + 40);
+    expect(detail.length).toBeLessThanOrEqual(REPORT_LIMITS.detail);
+    expect(keptPlusCut(detail)).toBe(500_000);
     expect(exit.action).toBe('keep_stopped');
   });
 

@@ -105,7 +105,7 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     const dir = tempDir();
     const socket = join(dir, 'notify.sock');
     const systemd = await receiver(socket);
-    const arbor = runArbor(dir, { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000', BLOCK_MS: '1500' });
+    const arbor = runArbor(dir, { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000', BLOCK_MS: '2000' });
 
     const ready = await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
     const rootStarted = await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
@@ -123,7 +123,7 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     const pets = systemd.messages.filter((d) => d.message === 'WATCHDOG=1').map((d) => d.t);
     const gaps = pets.slice(1).map((t, i) => t - pets[i]!);
     expect(median(gaps)).toBeGreaterThan(200);
-    expect(median(gaps)).toBeLessThan(900);
+    expect(median(gaps)).toBeLessThan(1200);
 
     // A crash shows in STATUS=.
     const w1 = arbor.lines.find((l) => l.event === 'child_started' && l.child === 'w1')!;
@@ -139,9 +139,10 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
       }, 20);
     });
     await systemd.next((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.end, 'a pet after the block');
-    // A pet sent just before the block may be read a moment later: allow 100 ms for that.
-    const duringBlock = systemd.messages.filter((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.start + 100 && d.t < blockedLine.end);
-    expect(blockedLine.end - blockedLine.start).toBeGreaterThanOrEqual(1500);
+    // A pet handed to systemd-notify just before the block may arrive a moment later (that process runs on):
+    // allow 500 ms for it. The remaining 1.5 s would hold about five pets if the loop were not blocked.
+    const duringBlock = systemd.messages.filter((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.start + 500 && d.t < blockedLine.end);
+    expect(blockedLine.end - blockedLine.start).toBeGreaterThanOrEqual(2000);
     expect(duringBlock).toEqual([]);
 
     process.kill(arbor.proc.pid!, 'SIGTERM');

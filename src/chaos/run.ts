@@ -81,7 +81,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const watch = new WorkerWatch();
     watch.observe(initial);
     const recovery = new RecoveryClock();
-    let timeline!: TimelineRecorder; // set when the load starts, before any outcome
+    // Time 0 of the run: nothing is awaited from here until the load starts.
+    const startedAt = performance.now();
+    const timeline = new TimelineRecorder(startedAt, Date.now(), options.supervisor);
+    timeline.observe(initial, startedAt);
     const load = new LoadDriver({
       url,
       concurrency,
@@ -102,7 +105,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       try {
         live = await target.workers();
         watch.observe(live);
-        timeline?.observe(live, performance.now());
+        timeline.observe(live, performance.now());
       } catch (error) {
         lost = true;
         problem(`lost the target: ${(error as Error).message}`);
@@ -121,9 +124,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
-    const startedAt = performance.now();
-    timeline = new TimelineRecorder(startedAt, Date.now(), options.supervisor);
-    timeline.observe(initial, startedAt);
     const deadline = startedAt + durationMs;
     const progress = setInterval(() => {
       options.onProgress?.(
