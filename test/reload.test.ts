@@ -23,11 +23,13 @@ afterEach(async () => {
 });
 
 /** The worker module "on disk": each deploy rewrites it. */
-function deploy(dir: string, code: { version: string; startDelay?: number } | 'throws'): string {
+function deploy(dir: string, code: { version: string; startDelay?: number } | 'throws' | 'throws-after-serve'): string {
   const file = join(dir, 'server.mjs');
   const fixtureUrl = pathToFileURL(fixture('drain-http.mjs')).href;
   writeFileSync(file, code === 'throws'
     ? "throw new Error('bad deploy: this code throws at import');\n"
+    : code === 'throws-after-serve'
+    ? `await import(${JSON.stringify(pathToFileURL(fixture('throws-after-serve.mjs')).href)});\n`
     : [
         code.startDelay ? `await new Promise((r) => setTimeout(r, ${code.startDelay}));` : '',
         `globalThis.FIXTURE_VERSION = ${JSON.stringify(code.version)};`,
@@ -124,6 +126,17 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
 });
 
 describe('reload semantics', () => {
+  it('a release that throws right after serve() is a failed start: the reload fails with its error, the old workers serve', async () => {
+    const { tree, rec, port, dir, pids } = await run('shared');
+    const before = pids();
+    deploy(dir, 'throws-after-serve');
+    await expect(tree.reload()).rejects.toMatchObject({ code: 'start_failed', message: expect.stringContaining('throws after serve()') });
+    expect(pids()).toEqual(before);
+    expect(versionOf(await get(port))).toBe('v1');
+    expect(rec.of('child_replaced')).toEqual([]);
+    expect(rec.of('child_exited')).toEqual([]);
+  });
+
   it('a dynamic pool: each child is replaced with its own args', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
     const module = deploy(dir, { version: 'v1' });
@@ -170,6 +183,20 @@ describe('reload semantics', () => {
     expect(await slow).toMatchObject({ status: 200 });
     expect(tree.status().reload).toBeUndefined();
     expect(tree.status('root/pool').draining).toBeUndefined();
+  });
+
+  it('maxSurge 2: both workers of the pool start their replacements at once, beside the old ones', async () => {
+    const { tree, rec, dir, pids } = await run('round_robin');
+    const before = pids();
+    deploy(dir, { version: 'v2', startDelay: 800 });
+    const reloading = tree.reload('root/pool', { maxSurge: 2 });
+    await rec.waitFor((e) => e.event === 'reload_started', 'reload_started');
+    expect(rec.of('reload_started')).toMatchObject([{ path: 'root/pool', workers: 2, maxSurge: 2 }]);
+    expect(tree.status().reload).toMatchObject({ starting: ['root/pool/w1', 'root/pool/w2'] });
+    const result = await reloading;
+    expect(result.replaced.map((r) => r.oldPid)).toEqual(before);
+    expect(pids()).not.toContain(before[0]);
+    expect(pids()).not.toContain(before[1]);
   });
 
   it('the old worker crashes while its replacement starts: the replacement takes over, no restart is counted', async () => {

@@ -175,6 +175,22 @@ describe('standby workers', () => {
     expect(rec.of('child_restarting').filter((e) => e.child === 'w')).toHaveLength(1);
   });
 
+  it('hot, round_robin: the spare takes over and is handed the listener’s connections', async () => {
+    const dir = identityDir();
+    const { tree, rec } = await run(supervisor({
+      intensity: 5,
+      children: [
+        listener({ id: 'http', port: 0, mode: 'round_robin' }),
+        worker({ id: 'w', module: IDENTITY, listen: 'http', env: { IDENTITY_DIR: dir, LISTEN: '1' }, standby: 'hot' }),
+      ],
+    }));
+    const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
+    const [spare] = tree.standby.parkedPids();
+    expect(await killAndAwaitReplacement(rec, tree, 'w')).toBe(spare);
+    expect(JSON.parse(await httpGet(port))).toEqual({ pid: spare, path: 'root/w' });
+  });
+
   it('several spares: killing every worker of a pool is served by one takeover each', async () => {
     const dir = identityDir();
     const { tree, rec } = await run(supervisor({
