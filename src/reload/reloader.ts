@@ -104,11 +104,6 @@ export class Reloader {
     }
   }
 
-  /** A reload is in progress. */
-  get busy(): boolean {
-    return this.current !== undefined;
-  }
-
   /** What `status` shows: the reload in progress, if any. */
   progress(): ReloadProgress | undefined {
     const c = this.current;

@@ -112,18 +112,16 @@ export class StandbyPool {
   }
 
   /**
-   * New code was deployed (a reload): kills the spares that have loaded their module already (hot) and forks new
-   * ones, which load the code now on disk; a hot spare would otherwise take over with the old code. Warm spares
-   * load the module only at takeover, and stay.
+   * Kills the spares of this mode, parked or booting (a reload: hot spares hold the code of before). Shelves are
+   * refilled, with what is on disk now, as their workers start again.
    */
-  renewLoaded(): void {
-    for (const [id, shelf] of this.shelves) {
-      if (shelf.key.mode !== 'hot') continue;
+  discard(mode: StandbyMode): void {
+    for (const shelf of this.shelves.values()) {
+      if (shelf.key.mode !== mode) continue;
       for (const spare of shelf.spares.splice(0)) {
         spare.forget();
         spare.child.kill('SIGKILL');
       }
-      this.fill(id);
     }
   }
 
