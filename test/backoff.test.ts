@@ -87,6 +87,23 @@ describe('restart backoff', () => {
     expect(rec.of('child_started').filter((e) => e.child === 'a')).toHaveLength(2);
   });
 
+  it('intensity counts restarts at the exit: delays longer than period / intensity keep a crash loop from giving up, which gives up at once without backoff', async () => {
+    const crashy = (backoff?: { min: number; max: number; jitter: number }) => supervisor({
+      intensity: 1,
+      period: 1000,
+      children: [worker({ id: 'crashy', module: fixture('throw-after-ready.mjs'), ...(backoff ? { backoff } : {}) })],
+    });
+    const slow = await run(crashy({ min: 1100, max: 1100, jitter: 0 }));
+    await slow.rec.waitFor(() => slow.rec.of('child_restarting').length >= 2, '2 delayed restarts', 30_000);
+    expect(slow.rec.of('max_intensity_reached')).toHaveLength(0);
+
+    const rec = recorder();
+    const fast = await start(crashy(), { logger: rec.logger });
+    running.push({ tree: fast, rec });
+    expect(await fast.done).toBe('shutdown');
+    expect(rec.of('max_intensity_reached')).toHaveLength(1);
+  });
+
   it('stopping the tree during a backoff wait starts nothing more', async () => {
     const { tree, rec } = await run(supervisor({
       intensity: 10,

@@ -23,11 +23,13 @@ afterEach(async () => {
 });
 
 /** The worker module "on disk": each deploy rewrites it. */
-function deploy(dir: string, code: { version: string; startDelay?: number } | 'throws'): string {
+function deploy(dir: string, code: { version: string; startDelay?: number } | 'throws' | 'throws-after-serve'): string {
   const file = join(dir, 'server.mjs');
   const fixtureUrl = pathToFileURL(fixture('drain-http.mjs')).href;
   writeFileSync(file, code === 'throws'
     ? "throw new Error('bad deploy: this code throws at import');\n"
+    : code === 'throws-after-serve'
+    ? `await import(${JSON.stringify(pathToFileURL(fixture('throws-after-serve.mjs')).href)});\n`
     : [
         code.startDelay ? `await new Promise((r) => setTimeout(r, ${code.startDelay}));` : '',
         `globalThis.FIXTURE_VERSION = ${JSON.stringify(code.version)};`,
@@ -124,6 +126,17 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
 });
 
 describe('reload semantics', () => {
+  it('a release that throws right after serve() is a failed start: the reload fails with its error, the old workers serve', async () => {
+    const { tree, rec, port, dir, pids } = await run('shared');
+    const before = pids();
+    deploy(dir, 'throws-after-serve');
+    await expect(tree.reload()).rejects.toMatchObject({ code: 'start_failed', message: expect.stringContaining('throws after serve()') });
+    expect(pids()).toEqual(before);
+    expect(versionOf(await get(port))).toBe('v1');
+    expect(rec.of('child_replaced')).toEqual([]);
+    expect(rec.of('child_exited')).toEqual([]);
+  });
+
   it('a dynamic pool: each child is replaced with its own args', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
     const module = deploy(dir, { version: 'v1' });

@@ -2,7 +2,7 @@
 // directory: `$XDG_RUNTIME_DIR/arbor`, else `<temp dir>/arbor-<uid>`, created 0700 and used only after checking that
 // it is a real directory (not a link), owned by this user, and closed to everyone else. Nothing in a shared
 // directory is trusted: records are opened without following links and must be regular files of this user.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { ControlError } from './client.js';
@@ -26,7 +26,16 @@ const uidText = (): string => String(process.getuid?.() ?? 'user');
 /** The private directory of this user's runs (not created). */
 export function runsDir(): string {
   const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime && isAbsolute(runtime) ? join(runtime, 'arbor') : join(tmpdir(), `arbor-${uidText()}`);
+  return runtime && isAbsolute(runtime) && isDirectory(runtime) ? join(runtime, 'arbor') : join(tmpdir(), `arbor-${uidText()}`);
+}
+
+/** XDG_RUNTIME_DIR is often set but missing (a container, `su`): then the temp dir is used instead. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** The private directory, created if missing; throws ControlPathError when it exists but is not safe to use. */

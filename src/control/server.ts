@@ -1,8 +1,8 @@
 // The control socket of `arbor run`: a Unix socket, private to its user (0600), speaking newline-delimited JSON.
 // Its clients are untrusted, so everything a client can make the supervisor hold is bounded (see CONTROL_LIMITS):
-// connections (the least recently active one with no request being performed makes room for a newcomer), idle time, requests in progress and
-// unsent answer bytes per connection (beyond them the connection is not read until its answers drain), the
-// request line (answered `too_large`, then closed) and the answer line (see answerLine()).
+// connections (the least recently active one with no request being performed makes room for a newcomer), idle
+// time, requests in progress and unsent answer bytes per connection (beyond them the connection is not read until
+// its answers drain), the request line (answered `too_large`, then closed) and the answer line (see answerLine()).
 import { createServer, type Server, type Socket } from 'node:net';
 import { MAX_LINE_BYTES, type ControlResponse } from './client.js';
 import { answerLine, type ControlHooks } from './requests.js';
@@ -32,9 +32,6 @@ export class ControlServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private identity: SocketIdentity | undefined;
-  /** Connections closed to make room, or refused because every one was busy: visible in tests and `proc`. */
-  evicted = 0;
-  refused = 0;
 
   private constructor(readonly socketPath: string, private readonly hooks: ControlHooks, readonly limits: ControlLimits) {
     this.server = createServer((socket) => this.accept(socket));
@@ -85,7 +82,6 @@ export class ControlServer {
 
   private accept(socket: Socket): void {
     if (this.connections.size >= this.limits.maxConnections && !this.evictOne()) {
-      this.refused += 1;
       const response: ControlResponse = { id: null, ok: false, error: { code: 'busy', message: 'too many control connections at work; try again' } };
       socket.on('error', () => socket.destroy());
       socket.end(`${JSON.stringify(response)}\n`);
@@ -104,7 +100,6 @@ export class ControlServer {
       if (connection.evictable && (!oldest || connection.lastActive < oldest.lastActive)) oldest = connection;
     }
     if (!oldest) return false;
-    this.evicted += 1;
     this.connections.delete(oldest);
     oldest.socket.destroy();
     return true;

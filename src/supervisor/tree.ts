@@ -14,6 +14,7 @@ import { stdoutLogger } from '../log/stdout.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
 import { eventStream, type EventStreamOptions } from './event-stream.js';
 import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
+import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 /** A `worker_message` event whose message has the tree's declared `send` type. */
 export type WorkerMessageEvent<Send = unknown> = Omit<Extract<TreeEvent, { event: 'worker_message' }>, 'message'> & { message: Send };
@@ -26,7 +27,6 @@ export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEve
 
 /** Listeners registered before anything starts, so they see every event of the initial start. */
 export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
-import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */

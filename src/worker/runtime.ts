@@ -81,7 +81,18 @@ export function send<M extends Messages = Messages>(message: M['send']): boolean
 export function ready(): Promise<void> {
   if (!supervised || announcedReady) return takenOver;
   announcedReady = true;
-  return untilTakeover().then(() => sendToSupervisor({ type: 'arbor:ready' }));
+  return untilTakeover()
+    .then(afterThisTask)
+    .then(() => (dying ? undefined : sendToSupervisor({ type: 'arbor:ready' })));
+}
+
+/**
+ * Resolves once the code running now (the module's own top level after `await serve()`) has run to its next
+ * wait: a module that throws right after serving is a failed start, not a ready worker that crashes (a reload
+ * would otherwise swap in a release that cannot run).
+ */
+function afterThisTask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Resolves at once, except in a hot spare: tells the supervisor it is parked, then waits to be taken over. */
