@@ -99,6 +99,16 @@ describe('call and cast', () => {
     await expect(tree.call('root/w', { op: 'echo', value: 1 })).resolves.toMatchObject({ value: 1 });
   });
 
+  it('stopping the tree ends the calls in flight with exited: shutdown, and a stopped tree takes no more', async () => {
+    const { tree } = await run(supervisor({ children: [answering('w')] }));
+    const pending = tree.call('root/w', { op: 'hang' }, { timeout: 30_000 });
+    await tree.stop();
+    const error = await callError(pending);
+    expect(error.code).toBe('exited');
+    expect(error.reason).toBe('shutdown');
+    expect((await callError(tree.call('root/w', { op: 'echo' }))).code).toBe('not_found');
+  });
+
   it('replies reach only their own caller: a restarted worker, or a sibling, cannot answer another incarnation’s call', async () => {
     const trace = join(dir, 'calls.jsonl');
     const { tree, rec } = await run(supervisor({

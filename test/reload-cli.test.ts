@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
+import { parseRequest } from '../src/control/requests.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 import { clientLoop, failures, get, pidOf, versionOf } from './support/http.js';
@@ -112,6 +113,15 @@ describe('arbor reload', () => {
     for (const pid of before) expect(after).not.toContain(pid);
     expect(versionOf(await get(port))).toBe('v2');
     expect(after).toContain(pidOf(await get(port)));
+  });
+
+  it('the control request: maxSurge only for reload, an integer from 1 to 64', () => {
+    expect(parseRequest({ id: 1, op: 'reload', path: 'root/pool', maxSurge: 2 })).toMatchObject({ op: 'reload', path: 'root/pool', maxSurge: 2 });
+    expect(parseRequest({ id: 1, op: 'reload' })).toMatchObject({ op: 'reload', path: undefined, maxSurge: undefined });
+    for (const maxSurge of [0, 65, 1.5, '2']) {
+      expect(() => parseRequest({ id: 1, op: 'reload', maxSurge })).toThrow(/maxSurge/);
+    }
+    expect(() => parseRequest({ id: 1, op: 'status', maxSurge: 2 })).toThrow("'status' takes no 'maxSurge'");
   });
 
   it('usage errors exit 2: two paths, a bad --max-surge', async () => {

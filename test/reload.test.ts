@@ -185,6 +185,20 @@ describe('reload semantics', () => {
     expect(tree.status('root/pool').draining).toBeUndefined();
   });
 
+  it('maxSurge 2: both workers of the pool start their replacements at once, beside the old ones', async () => {
+    const { tree, rec, dir, pids } = await run('round_robin');
+    const before = pids();
+    deploy(dir, { version: 'v2', startDelay: 800 });
+    const reloading = tree.reload('root/pool', { maxSurge: 2 });
+    await rec.waitFor((e) => e.event === 'reload_started', 'reload_started');
+    expect(rec.of('reload_started')).toMatchObject([{ path: 'root/pool', workers: 2, maxSurge: 2 }]);
+    expect(tree.status().reload).toMatchObject({ starting: ['root/pool/w1', 'root/pool/w2'] });
+    const result = await reloading;
+    expect(result.replaced.map((r) => r.oldPid)).toEqual(before);
+    expect(pids()).not.toContain(before[0]);
+    expect(pids()).not.toContain(before[1]);
+  });
+
   it('the old worker crashes while its replacement starts: the replacement takes over, no restart is counted', async () => {
     const { tree, rec, dir, pids } = await run('shared');
     const before = pids();

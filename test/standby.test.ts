@@ -1,7 +1,7 @@
 // Standby workers: spares forked as the worker they will become take over restarts (warm: node booted; hot: the
 // module loaded and waiting in serve()/ready()). Each spare is keyed on the worker's whole start-up.
 import { fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ describe('standby workers', () => {
 
     expect(await killAndAwaitReplacement(rec, tree, 'w')).toBe(spare);
     expect(await identity(dir, spare)).toEqual({
-      argv: [IDENTITY, '--flag', 'x'], execArgv: ['--no-warnings'], cwd, path: 'root/w', worker: '1', standby: null, foo: 'bar', stackTraceLimit: 7,
+      argv: [IDENTITY, '--flag', 'x'], execArgv: ['--no-warnings'], cwd, path: 'root/w', worker: '1', standby: null, foo: 'bar', stackTraceLimit: 7, version: null,
     });
     // The shelf is refilled once the replacement is ready; stopping the tree kills the new spare too.
     await eventually(() => tree.standby.parkedPids().length === 1 && tree.standby.parkedPids()[0] !== spare, 'a new spare');
@@ -173,6 +173,42 @@ describe('standby workers', () => {
     expect(await identity(dir, spare)).toMatchObject({ argv: [IDENTITY, 'hot'], path: 'root/w', worker: '1', standby: null, foo: 'hot' });
     // A takeover is an ordinary restart for events and intensity.
     expect(rec.of('child_restarting').filter((e) => e.child === 'w')).toHaveLength(1);
+  });
+
+  it('hot, round_robin: the spare takes over and is handed the listener’s connections', async () => {
+    const dir = identityDir();
+    const { tree, rec } = await run(supervisor({
+      intensity: 5,
+      children: [
+        listener({ id: 'http', port: 0, mode: 'round_robin' }),
+        worker({ id: 'w', module: IDENTITY, listen: 'http', env: { IDENTITY_DIR: dir, LISTEN: '1' }, standby: 'hot' }),
+      ],
+    }));
+    const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
+    const [spare] = tree.standby.parkedPids();
+    expect(await killAndAwaitReplacement(rec, tree, 'w')).toBe(spare);
+    expect(JSON.parse(await httpGet(port))).toEqual({ pid: spare, path: 'root/w' });
+  });
+
+  it('hot: a reload never takes over a hot spare (it holds the code of before); the new worker loads what is on disk now', async () => {
+    const dir = identityDir();
+    writeFileSync(join(dir, 'version'), 'v1');
+    const { tree } = await run(supervisor({
+      children: [worker({ id: 'w', module: IDENTITY, env: { IDENTITY_DIR: dir }, standby: 'hot' })],
+    }));
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
+    const [stale] = tree.standby.parkedPids();
+    writeFileSync(join(dir, 'version'), 'v2');
+    const result = await tree.reload();
+    const newPid = result.replaced[0]!.newPid;
+    expect(newPid).not.toBe(stale);
+    expect(await identity(dir, newPid)).toMatchObject({ version: 'v2', path: 'root/w' });
+    await eventually(() => !isAlive(stale), 'the stale spare is gone');
+    // The shelf is refilled with the new code.
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a new hot spare');
+    const fresh = tree.standby.parkedPids()[0]!;
+    expect(JSON.parse(readFileSync(join(dir, `${fresh}.loaded`), 'utf8'))).toBeTruthy();
   });
 
   it('several spares: killing every worker of a pool is served by one takeover each', async () => {

@@ -39,7 +39,7 @@ run           start the tree exported (default export) by a .js/.mjs or .ts/.mts
               SIGTERM/SIGINT stop it gracefully (exit 0); a second signal kills every child (exit 128+signal).
               SIGHUP reloads the whole tree (as \`arbor reload\`).
               Exit 1 when the root gives up or fails to start, 2 for a bad spec or a module that does not load.
-status        print the live tree of a running \`arbor run\` (the latest one, or the one at --control).
+status        print the live tree of a running \`arbor run\` (the one at --control, else the latest; stderr says which).
               --watch: redraw it every second (RSS and CPU of each worker, listener queues, recent events)
               until Ctrl-C; when stdout is not a terminal, print one plain frame after another.
 restart       terminate a child (if running) and start it again.
@@ -52,7 +52,9 @@ reload        replace every worker under <path> (a supervisor or a worker; defau
 chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
 Options:
-  --control <path>  the control socket (default: $XDG_RUNTIME_DIR or the temp dir, arbor-<pid>.sock)
+  --control <path>  the control socket. run: default arbor-<pid>.sock in a private directory ($XDG_RUNTIME_DIR/arbor,
+                    else <temp dir>/arbor-<uid>). Other commands: default the run of this user that is alive (several:
+                    status takes the latest, commands that change a tree ask for --control).
   --pretty          run: human-readable logs through pino-pretty, when it is installed
   --admin <addr>    run: serve /healthz, /readyz, /metrics and /tree on host:port (off by default)
   --json            status: print the raw status JSON

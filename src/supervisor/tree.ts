@@ -190,6 +190,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
    * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
    */
   reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
+    // A hot spare has loaded the code that was on disk when it was forked: none may take over a reload.
+    this.standby.discard('hot');
     return this.reloader.reload(path, options);
   }
 

@@ -31,8 +31,11 @@ export function messageLimitEnv(limits: MessageLimits): Record<string, string> {
 interface Waiter {
   resolve(value: unknown): void;
   reject(error: CallError): void;
-  timer: NodeJS.Timeout;
+  timeoutMs: number;
 }
+
+/** A monotonic clock: deadlines must not move with the wall clock. */
+const now = (): number => performance.now();
 
 export interface MessagingIO {
   /** Path of the worker, for error messages. */
@@ -50,6 +53,9 @@ export class WorkerMessaging {
   private readonly bucket: Bucket;
   private dropped = { rate: 0, too_large: 0 };
   private dropTimer: NodeJS.Timeout | undefined;
+  /** One timer for every call's deadline, armed for the earliest it knows of (see expireCalls). */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
 
   constructor(private readonly limits: MessageLimits, private readonly io: MessagingIO) {
     this.bucket = fullBucket(limits.perSecond, Date.now());
@@ -64,17 +70,14 @@ export class WorkerMessaging {
     return new Promise((resolve, reject) => {
       const refused = this.refuse(message);
       if (refused) return reject(refused);
-      const waiter: Waiter = { resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
-      const id = this.calls.open(waiter);
+      const deadline = now() + timeoutMs;
+      const id = this.calls.open({ resolve, reject, timeoutMs }, deadline);
       if (id === undefined) return reject(new CallError('not_running', `'${this.io.path}' is not running`));
-      waiter.timer = setTimeout(() => {
-        if (this.calls.settle(id) !== undefined) reject(new CallError('timeout', `'${this.io.path}' did not reply within ${timeoutMs} ms`));
-      }, timeoutMs);
       if (!this.io.send({ type: 'arbor:call', id, message })) {
         this.calls.settle(id);
-        clearTimeout(waiter.timer);
-        reject(new CallError('not_running', `'${this.io.path}' is not connected`));
+        return reject(new CallError('not_running', `'${this.io.path}' is not connected`));
       }
+      if (deadline < this.armedFor) this.armDeadline(deadline);
     });
   }
 
@@ -96,7 +99,6 @@ export class WorkerMessaging {
       this.io.logger.debug({ event: 'reply_ignored', pid: this.io.pid(), id: message.id });
       return;
     }
-    clearTimeout(waiter.timer);
     if (!message.ok) {
       waiter.reject(new CallError(message.code, `'${this.io.path}': ${message.error}`));
       return;
@@ -112,12 +114,33 @@ export class WorkerMessaging {
 
   /** The incarnation is gone: every call still waiting fails with `exited` and the exit reason. */
   close(reason: ExitReason): void {
+    clearTimeout(this.deadlineTimer);
+    this.armedFor = Infinity;
     for (const waiter of this.calls.close()) {
-      clearTimeout(waiter.timer);
       waiter.reject(new CallError('exited', `'${this.io.path}' exited before replying: ${formatReason(reason)}`, reason));
     }
     this.flushDropped();
     clearTimeout(this.dropTimer);
+  }
+
+  /**
+   * Settled calls leave the timer armed for a deadline that may no longer be pending: when it fires it expires
+   * what is due and re-arms for the earliest left. So the timer moves once per deadline passed, not per call.
+   */
+  private armDeadline(deadline: number): void {
+    clearTimeout(this.deadlineTimer);
+    this.armedFor = deadline;
+    this.deadlineTimer = setTimeout(() => this.expireCalls(), Math.max(0, Math.ceil(deadline - now())));
+  }
+
+  private expireCalls(): void {
+    this.deadlineTimer = undefined;
+    this.armedFor = Infinity;
+    for (const waiter of this.calls.expire(now())) {
+      waiter.reject(new CallError('timeout', `'${this.io.path}' did not reply within ${waiter.timeoutMs} ms`));
+    }
+    const next = this.calls.nextDeadline();
+    if (next !== undefined) this.armDeadline(next);
   }
 
   private refuse(message: unknown): CallError | undefined {

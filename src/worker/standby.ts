@@ -111,6 +111,20 @@ export class StandbyPool {
     return [...this.shelves.values()].flatMap((s) => s.spares).flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
   }
 
+  /**
+   * Kills the spares of this mode, parked or booting (a reload: hot spares hold the code of before). Shelves are
+   * refilled, with what is on disk now, as their workers start again.
+   */
+  discard(mode: StandbyMode): void {
+    for (const shelf of this.shelves.values()) {
+      if (shelf.key.mode !== mode) continue;
+      for (const spare of shelf.spares.splice(0)) {
+        spare.forget();
+        spare.child.kill('SIGKILL');
+      }
+    }
+  }
+
   /** Kills every spare (when the tree stops). */
   close(): void {
     this.closed = true;

@@ -1,6 +1,7 @@
-// The request/reply bookkeeping, model-based: calls to a worker that restarts, replies (true, late, duplicated,
-// forged by a later incarnation or a sibling), timeouts and exits in any order. Against a reference model, every
-// call ends exactly once, a reply only ever settles the call it names in the incarnation it was sent to, and
+// The request/reply bookkeeping, model-based: calls with their own timeouts to a worker that restarts, replies
+// (true, late, duplicated, forged by a later incarnation or a sibling), time passing and exits in any order.
+// Against a reference model, every call ends exactly once, a reply only ever settles the call it names in the
+// incarnation it was sent to, a timeout comes exactly when the call's deadline has passed (earliest first), and
 // `exited` is the fate of exactly the calls still pending when their incarnation ended.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -10,23 +11,25 @@ import { fullBucket, take } from '../../src/worker/rate.js';
 type Outcome = 'reply' | 'timeout' | 'exited';
 
 type Action =
-  | { kind: 'call'; worker: number }
+  | { kind: 'call'; worker: number; timeout: number }
   /** A reply arriving from `worker`'s current incarnation for the `pick`-th id ever issued (any worker, any age). */
   | { kind: 'reply'; worker: number; pick: number }
-  | { kind: 'timeout'; pick: number }
+  /** Time passes: every table expires what is due. */
+  | { kind: 'advance'; ms: number }
   | { kind: 'restart'; worker: number };
 
 const WORKERS = 2;
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('call' as const), worker: fc.nat(WORKERS - 1) }) },
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('call' as const), worker: fc.nat(WORKERS - 1), timeout: fc.integer({ min: 1, max: 1000 }) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(200) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('timeout' as const), pick: fc.nat(200) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.nat(300) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), worker: fc.nat(WORKERS - 1) }) },
 );
 
 /** The reference: every call ever made, with the incarnation it went to and its fate. */
 interface ModelCall {
   id: number;
+  deadline: number;
   worker: number;
   incarnation: number;
   outcome?: Outcome;
@@ -40,7 +43,7 @@ interface Waiter {
 describe('CallTable against a reference model', () => {
   test('every call ends exactly once, by its own reply, its timeout, or its incarnation’s exit', () => {
     fc.assert(
-      fc.property(fc.array(action, { maxLength: 150 }), (actions) => {
+      fc.property(fc.array(action, { maxLength: 400 }), (actions) => {
         const ids = idSource();
         const incarnation = Array.from({ length: WORKERS }, () => 0);
         const tables = Array.from({ length: WORKERS }, () => new CallTable<Waiter>(ids));
@@ -48,17 +51,18 @@ describe('CallTable against a reference model', () => {
         const history = tables.map((t) => [t]);
         const model: ModelCall[] = [];
         const waiters = new Map<number, Waiter>();
+        let clock = 0;
 
         for (const a of actions) {
           switch (a.kind) {
             case 'call': {
               const waiter: Waiter = { outcomes: [] };
-              const id = tables[a.worker]!.open(waiter)!;
+              const id = tables[a.worker]!.open(waiter, clock + a.timeout)!;
               expect(id).toBeDefined();
               expect(waiters.has(id)).toBe(false); // never reused
               waiter.id = id;
               waiters.set(id, waiter);
-              model.push({ id, worker: a.worker, incarnation: incarnation[a.worker]! });
+              model.push({ id, deadline: clock + a.timeout, worker: a.worker, incarnation: incarnation[a.worker]! });
               break;
             }
             case 'reply': {
@@ -74,16 +78,19 @@ describe('CallTable against a reference model', () => {
               }
               break;
             }
-            case 'timeout': {
-              const target = model[a.pick % Math.max(1, model.length)];
-              if (target === undefined) break;
-              // The timer of a call belongs to the table it was opened in, current or closed.
-              const settled = history[target.worker]![target.incarnation]!.settle(target.id);
-              expect(settled !== undefined).toBe(target.outcome === undefined && target.incarnation === incarnation[target.worker]);
-              if (settled) {
-                settled.outcomes.push('timeout');
-                target.outcome = 'timeout';
+            case 'advance': {
+              clock += a.ms;
+              for (let w = 0; w < WORKERS; w++) {
+                const due = model
+                  .filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined && c.deadline <= clock)
+                  .sort((x, y) => x.deadline - y.deadline || x.id - y.id);
+                const expired = tables[w]!.expire(clock);
+                expect(expired.map((e) => e.id)).toEqual(due.map((c) => c.id));
+                for (const e of expired) e.outcomes.push('timeout');
+                for (const c of due) c.outcome = 'timeout';
               }
+              // A closed table expires nothing.
+              for (const old of history.flatMap((h) => h.slice(0, -1))) expect(old.expire(clock)).toEqual([]);
               break;
             }
             case 'restart': {
@@ -93,7 +100,7 @@ describe('CallTable against a reference model', () => {
               expect(left.map((w) => w.id)).toEqual(expected.map((c) => c.id)); // in the order made
               for (const w of left) w.outcomes.push('exited');
               for (const c of expected) c.outcome = 'exited';
-              expect(old.open({ outcomes: [] })).toBeUndefined();
+              expect(old.open({ outcomes: [] }, clock)).toBeUndefined();
               expect(old.size).toBe(0);
               incarnation[a.worker]! += 1;
               tables[a.worker] = new CallTable<Waiter>(ids);
@@ -104,6 +111,8 @@ describe('CallTable against a reference model', () => {
           for (let w = 0; w < WORKERS; w++) {
             const pending = model.filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined).length;
             expect(tables[w]!.size).toBe(pending);
+            const left = model.filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined);
+            expect(tables[w]!.nextDeadline()).toBe(left.length ? Math.min(...left.map((c) => c.deadline)) : undefined);
           }
         }
         // Ending every incarnation settles what is left: then every call has exactly one outcome, the model's.
@@ -113,7 +122,36 @@ describe('CallTable against a reference model', () => {
         }
         for (const c of model) expect(waiters.get(c.id)!.outcomes).toEqual([c.outcome]);
       }),
-      { numRuns: 300 },
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe('CallTable deadlines', () => {
+  test('whatever was opened and settled, the calls left expire earliest first (ties: first made first)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('open' as const), deadline: fc.nat(100) }),
+      fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(1000) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const table = new CallTable<{ id: number; deadline: number }>(idSource());
+        const live: Array<{ id: number; deadline: number }> = [];
+        for (const o of ops) {
+          if (o.kind === 'open') {
+            const waiter = { id: 0, deadline: o.deadline };
+            waiter.id = table.open(waiter, o.deadline)!;
+            live.push(waiter);
+          } else if (live.length > 0) {
+            const [gone] = live.splice(o.pick % live.length, 1);
+            expect(table.settle(gone!.id)).toBe(gone);
+          }
+        }
+        const expected = [...live].sort((a, b) => a.deadline - b.deadline || a.id - b.id);
+        expect(table.expire(Number.MAX_SAFE_INTEGER)).toEqual(expected);
+        expect(table.size).toBe(0);
+      }),
+      { numRuns: 500 },
     );
   });
 });
