@@ -116,12 +116,12 @@ describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener
     // and each injected fault is one moment of death (kill-all: all at once): the hard bound.
     expect(report.requests.failed).toBeLessThanOrEqual(report.faults.injected * CONCURRENCY);
     if (mode === 'round_robin') {
-      // The listener re-dispatches the sockets a dying worker had not acknowledged, so a death loses only the
-      // requests that worker was already serving: measured 0.5–2.2 failures per worker hit (2.2 with the whole
-      // suite running beside it), against the 6 allowed here. shared mode has no tighter bound than the hard one:
-      // each worker accepts its share, about CONCURRENCY / WORKERS, and loses them all when it dies (measured
-      // 44–89 failures for 13 workers hit, which is that estimate).
-      expect(report.requests.failed).toBeLessThanOrEqual(report.faults.workersHit * 6);
+      // The listener hands connections out in turn and re-dispatches the sockets a dying worker had not
+      // acknowledged, so a death loses only the requests that worker was already serving: its share of those in
+      // flight, CONCURRENCY / WORKERS. Measured 0.6–3 per worker hit on a quiet machine and 3.8–7.2 beside two
+      // busy-looping processes (the same before and after graceful drain). shared mode has no tighter bound than
+      // the hard one: each worker accepts its share and loses them all when it dies, SYN queue included.
+      expect(report.requests.failed).toBeLessThanOrEqual(report.faults.workersHit * (CONCURRENCY / WORKERS));
     }
     // No request waits near the 10 s timeout: the longest wait is for a hung worker, the heartbeat's 4 s at most.
     expect(report.requests.errors.timeout).toBe(0);
