@@ -1,6 +1,5 @@
 // The `arbor` command as a user runs it: a real `arbor run` process, its control socket, and the client commands.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { fixture, isAlive } from './support/tree.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, arborCommand, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
@@ -58,17 +57,6 @@ async function runningExample(): Promise<Arbor> {
   return arbor;
 }
 
-/** A client command (`arbor status ...`), run to completion. */
-function arborCommand(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function status(arbor: Arbor): Promise<SupervisorStatus> {
   const client = new ControlClient(arbor.control);

@@ -3,10 +3,9 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallError, listener, start, supervisor, worker, type RestartType, type Tree, type TreeEvent } from '../src/index.js';
-import { CLI, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborCommand, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 import { get, pidOf } from './support/http.js';
 import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 
@@ -232,14 +231,3 @@ describe('arbor start-child and status with dynamic subtrees', () => {
     expect(arbor.lines.flatMap((l) => (l.event === 'child_started' && l.pid !== undefined ? [l.pid] : [])).filter(isAlive)).toEqual([]);
   }, 60_000);
 });
-
-function arborCommand(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -1,6 +1,5 @@
 // `arbor reload` and SIGHUP against a real `arbor run`: new code is served, a bad deploy exits 1 with the reason
 // and leaves the old workers serving. Needs the build (the CLI runs from dist/).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import { parseRequest } from '../src/control/requests.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborCommand, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 import { clientLoop, failures, get, pidOf, versionOf } from './support/http.js';
 import { fixture, isAlive } from './support/tree.js';
 
@@ -54,17 +53,6 @@ export default supervisor({
   const bound = await arbor.line((l) => l.event === 'listener_bound', 'listener bound');
   await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
   return { arbor, dir, port: Number(String(bound.address).split(':').pop()) };
-}
-
-function arborCommand(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 async function workerPids(arbor: ArborRun): Promise<number[]> {

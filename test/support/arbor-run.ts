@@ -73,3 +73,15 @@ export function spawnArborRun(
     },
   };
 }
+
+/** A client command (`arbor status ...`), run to completion. */
+export function arborCommand(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
