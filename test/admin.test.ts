@@ -8,9 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { liveness, readiness, type ProbeInput } from '../src/admin/probes.js';
 import { parseAdminAddress } from '../src/admin/server.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { isAlive } from './support/tree.js';
 import { parsePrometheusText, type Family } from './support/prometheus.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const SPEC = join(repo, 'test/fixtures/engines/admin-spec.mjs');
 
@@ -23,14 +22,7 @@ function runArbor(env: Record<string, string> = {}): ArborRun {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-admin-'));
   const arbor = spawnArborRun(SPEC, dir, env, { args: ['--admin', '127.0.0.1:0'] });
   cleanups.push(async () => {
-    const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    try {
-      process.kill(-arbor.proc.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    await arbor.exited;
+    await killArborRun(arbor);
     rmSync(dir, { recursive: true, force: true });
   });
   return arbor;

@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { fixture, isAlive } from './support/tree.js';
-import { CLI, arborCommand, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, arborCommand, repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
@@ -23,18 +23,10 @@ beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
 });
 
-afterEach(() => {
+afterEach(async () => {
   // `arbor run` leads its own process group (spawned detached); its workers each lead theirs, so they are
   // killed by the pids the log announced (they would also exit on their own once the IPC channel closes).
-  for (const arbor of started.splice(0)) {
-    const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    try {
-      process.kill(-arbor.proc.pid!, 'SIGKILL');
-    } catch {
-      // The group is already empty.
-    }
-    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  for (const arbor of started.splice(0)) await killArborRun(arbor);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

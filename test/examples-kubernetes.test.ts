@@ -9,8 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { SupervisorSpec, WorkerSpec } from '../src/index.js';
-import { isAlive } from './support/tree.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const dir = join(repo, 'examples/kubernetes');
 const documents = parseAllDocuments(readFileSync(join(dir, 'deployment.yaml'), 'utf8'));
@@ -65,16 +64,7 @@ describe('examples/kubernetes', () => {
     let arbor: ArborRun | undefined;
     const tmp = mkdtempSync(join(tmpdir(), 'arbor-k8s-'));
     afterAll(async () => {
-      if (arbor) {
-        const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-        try {
-          process.kill(-arbor.proc.pid!, 'SIGKILL');
-        } catch {
-          // gone
-        }
-        for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
-        await arbor.exited;
-      }
+      if (arbor) await killArborRun(arbor);
       rmSync(tmp, { recursive: true, force: true });
     });
 

@@ -8,22 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import { parseRequest } from '../src/control/requests.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { arborCommand, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborCommand, repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 import { clientLoop, failures, get, pidOf, versionOf } from './support/http.js';
-import { fixture, isAlive } from './support/tree.js';
+import { fixture } from './support/tree.js';
 
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 const started: Array<{ arbor: ArborRun; dir: string }> = [];
 
-afterEach(() => {
+afterEach(async () => {
   for (const { arbor, dir } of started.splice(0)) {
-    const pids = arbor.lines.flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined]);
-    try {
-      process.kill(-arbor.proc.pid!, 'SIGKILL');
-    } catch {
-      // The group is already empty.
-    }
-    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await killArborRun(arbor);
     rmSync(dir, { recursive: true, force: true });
   }
 });

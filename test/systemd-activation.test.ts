@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listener, supervisor, validateSpec } from '../src/index.js';
 import { parseActivation, selectSocket } from '../src/listener/activation.js';
-import { isAlive } from './support/tree.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const SPEC = join(repo, 'test/fixtures/engines/activated-spec.mjs');
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -19,16 +18,7 @@ const started: ArborRun[] = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
-  for (const arbor of started.splice(0)) {
-    const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    try {
-      process.kill(-arbor.proc.pid!, 'SIGKILL');
-    } catch {
-      // The group is already empty.
-    }
-    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    await arbor.exited;
-  }
+  for (const arbor of started.splice(0)) await killArborRun(arbor);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -11,8 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SystemdNotifier, statusLine, watchdogInterval, type NotifiedTree } from '../src/systemd/notify.js';
 import { openTransport } from '../src/systemd/datagram.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { isAlive } from './support/tree.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const SPEC = join(repo, 'test/fixtures/engines/notify-spec.mjs');
 const RECEIVER = join(repo, 'test/fixtures/engines/notify-receiver.py');
@@ -73,14 +72,7 @@ async function receiver(address: string): Promise<Receiver> {
 function runArbor(dir: string, env: Record<string, string>): ArborRun {
   const arbor = spawnArborRun(SPEC, dir, env);
   cleanups.push(async () => {
-    const pids = [arbor.proc.pid, ...arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    try {
-      process.kill(-arbor.proc.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    for (const pid of pids) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    await arbor.exited;
+    await killArborRun(arbor);
   });
   return arbor;
 }

@@ -85,3 +85,24 @@ export function arborCommand(...args: string[]): Promise<{ code: number | null; 
     proc.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * Test clean-up: SIGKILLs an `arbor run`, its process group and every worker its log says it started (workers
+ * lead groups of their own), then waits for it to exit.
+ */
+export async function killArborRun(arbor: ArborRun): Promise<void> {
+  const pids = [arbor.proc.pid, ...arbor.lines.flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined])];
+  try {
+    process.kill(-arbor.proc.pid!, 'SIGKILL');
+  } catch {
+    // The group is already empty.
+  }
+  for (const pid of pids) {
+    try {
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  await arbor.exited;
+}
