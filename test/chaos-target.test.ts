@@ -8,8 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { isAlive } from './support/tree.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const HTTP_EXAMPLE = join(repo, 'examples/http-service/spec.js');
 const NO_LISTENER_EXAMPLE = join(repo, 'examples/workers/spec.js');
@@ -17,16 +16,8 @@ const NO_LISTENER_EXAMPLE = join(repo, 'examples/workers/spec.js');
 const dirs: string[] = [];
 const runs: ArborRun[] = [];
 
-afterEach(() => {
-  for (const run of runs.splice(0)) {
-    for (const pid of [run.proc.pid, ...run.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)]) {
-      try {
-        if (pid !== undefined && isAlive(pid)) process.kill(pid === run.proc.pid ? -pid : pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
+afterEach(async () => {
+  for (const run of runs.splice(0)) await killArborRun(run);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

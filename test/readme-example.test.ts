@@ -8,22 +8,13 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { isAlive } from './support/tree.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
 
 const dirs: string[] = [];
 const runs: ArborRun[] = [];
 
-afterEach(() => {
-  for (const run of runs.splice(0)) {
-    for (const pid of [run.proc.pid, ...run.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)]) {
-      try {
-        if (pid !== undefined && isAlive(pid)) process.kill(pid === run.proc.pid ? -pid : pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
+afterEach(async () => {
+  for (const run of runs.splice(0)) await killArborRun(run);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
