@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChaos } from 'arbor-otp/chaos';
@@ -23,17 +23,6 @@ const marker = `BENCH_ADMIN_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');
 const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-admin-'));
 const log = (line) => process.stderr.write(`${line}\n`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function get(port, path) {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@
 // the same axes, to bench/chaos/report.html.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/ports.js';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,18 +31,6 @@ const [markerKey, markerValue] = marker.split('=');
 const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-chaos-'));
 
 const log = (line) => process.stderr.write(`${line}\n`);
-
-/** A free loopback port. Closed before the system binds it: another process could take it in between (rare). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function measure(system, workers) {
   const port = await freePort();

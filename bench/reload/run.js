@@ -6,7 +6,7 @@
 // and writes bench/reload/results.json.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/ports.js';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,17 +45,6 @@ function deploy(appDir, version) {
   const code = APP_TEMPLATE.replace('__ARBOR_WORKER__', ARBOR_WORKER).replace('__VERSION__', version === 'bad' ? 'bad' : version);
   const bad = "throw new Error('bad deploy: this release throws at import');\n";
   writeFileSync(join(appDir, 'app.js'), version === 'bad' ? bad + code : code);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** One configuration: start, load, `reloads` reloads back to back (or one bad deploy), load a little more, stop. */
