@@ -101,8 +101,10 @@ describe('arbor status --watch', () => {
     `on a terminal: redrawn in place; a killed worker's new pid and restart count appear in a later frame; Ctrl-C restores the terminal${HAS_SCRIPT ? '' : ' (skipped: no util-linux script to make a pseudo-terminal)'}`,
     async () => {
       const arbor = await liveTree();
-      const command = `'${process.execPath}' '${CLI}' status --watch --control '${arbor.control}'`;
-      const proc = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm' } });
+      // `exec`: without it a shell that does not replace itself (dash, the /bin/sh `script` runs when SHELL is unset)
+      // stays in the terminal's foreground group, is killed by the same Ctrl-C, and `script` reports 130 for it.
+      const command = `exec '${process.execPath}' '${CLI}' status --watch --control '${arbor.control}'`;
+      const proc = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm', SHELL: '/bin/sh' } });
       const watch = watched(proc);
 
       const before = await watch.until((out) => frames(out).map(web1).find((w) => w !== undefined), 'a frame with web-1 running');
