@@ -23,7 +23,12 @@ export type ParentMessage =
   /** `tree.cast`: no answer. */
   | { type: 'arbor:cast'; message: unknown }
   /** A standby spare becomes the worker at this path in the tree (standby.ts). */
-  | { type: 'arbor:takeover'; path: string };
+  | { type: 'arbor:takeover'; path: string }
+  /** Calls and casts of one turn of the event loop, in order, on one line (see ./batching.ts). */
+  | { type: 'arbor:batch'; messages: BatchedParentMessage[] };
+
+/** What may travel in a parent's `arbor:batch`: the messages a busy pool sends many of. */
+export type BatchedParentMessage = Extract<ParentMessage, { type: 'arbor:call' | 'arbor:cast' }>;
 
 /** Faults a worker can be asked to inflict on itself (see arbor-otp/worker). */
 export const CHAOS_FAULTS = ['throw', 'exit', 'hang', 'memory', 'sigterm-self'] as const;
@@ -48,7 +53,15 @@ export type WorkerMessage =
   | { type: 'arbor:reply'; id: number; ok: true; value: unknown }
   | { type: 'arbor:reply'; id: number; ok: false; code: ReplyErrorCode; error: string }
   /** `send(message)` in the worker: a `worker_message` event on the tree. */
-  | { type: 'arbor:send'; message: unknown };
+  | { type: 'arbor:send'; message: unknown }
+  /** Replies and sends of one turn of the event loop, in order, on one line (see ./batching.ts). */
+  | { type: 'arbor:batch'; messages: BatchedWorkerMessage[] };
+
+/** What may travel in a worker's `arbor:batch`. */
+export type BatchedWorkerMessage = Extract<WorkerMessage, { type: 'arbor:reply' | 'arbor:send' }>;
+
+/** The most messages one `arbor:batch` may hold; a longer one is malformed. */
+export const BATCH_MAX_MESSAGES = 512;
 
 /** Why a worker answered a call without a value. */
 export const REPLY_ERROR_CODES = ['no_handler', 'handler_failed', 'too_large'] as const;
@@ -79,7 +92,7 @@ const BOUND_MAX_DEPTH = 32;
  * An upper bound on the bytes of `JSON.stringify(value)` (each UTF-16 unit of a string is at most 6 bytes: `\uXXXX`),
  * or Infinity once it passes `budget` or meets something it does not model (toJSON, bigint, deep nesting).
  */
-function jsonBound(value: unknown, budget: number, depth = 0): number {
+export function jsonBound(value: unknown, budget: number, depth = 0): number {
   switch (typeof value) {
     case 'string':
       return 2 + 6 * value.length;
@@ -201,9 +214,30 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
       return 'message' in m ? { type: 'arbor:send', message: m.message } : undefined;
     case 'arbor:parked':
       return { type: 'arbor:parked' };
+    case 'arbor:batch':
+      return parseBatch(m.messages, parseWorkerMessage, isBatchedWorkerMessage);
     default:
       return undefined;
   }
+}
+
+const isBatchedWorkerMessage = (m: WorkerMessage): m is BatchedWorkerMessage => m.type === 'arbor:reply' || m.type === 'arbor:send';
+const isBatchedParentMessage = (m: ParentMessage): m is BatchedParentMessage => m.type === 'arbor:call' || m.type === 'arbor:cast';
+
+/** A batch is well formed only as a whole: a bounded array of well-formed messages of the kinds that may be batched. */
+function parseBatch<M, B extends M>(
+  raw: unknown,
+  parse: (raw: unknown) => M | undefined,
+  batchable: (m: M) => m is B,
+): { type: 'arbor:batch'; messages: B[] } | undefined {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > BATCH_MAX_MESSAGES) return undefined;
+  const messages: B[] = [];
+  for (const item of raw) {
+    const message = parse(item);
+    if (message === undefined || !batchable(message)) return undefined;
+    messages.push(message);
+  }
+  return { type: 'arbor:batch', messages };
 }
 
 /** Returns the message if it is a well-formed ParentMessage, undefined otherwise (worker side). */
@@ -233,6 +267,8 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return { type: 'arbor:cast', message: m.message };
     case 'arbor:takeover':
       return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
+    case 'arbor:batch':
+      return parseBatch(m.messages, parseParentMessage, isBatchedParentMessage);
     default:
       return undefined;
   }

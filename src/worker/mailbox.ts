@@ -3,7 +3,7 @@
 // rates are checked here as the supervisor will check them, so the worker learns at once what would be dropped.
 import { inspect } from 'node:util';
 import {
-  bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type ReplyErrorCode, type WorkerMessage,
+  bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedWorkerMessage, type ReplyErrorCode,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { fullBucket, take } from './rate.js';
@@ -21,7 +21,7 @@ export type MessageHandler<M extends Messages = Messages> = (
 
 export interface MailboxIO {
   supervised: boolean;
-  post(message: WorkerMessage): void;
+  post(message: BatchedWorkerMessage): void;
   /** Keeps the process alive while a handler may be called. */
   hold(): void;
   release(): void;

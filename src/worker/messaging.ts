@@ -3,7 +3,7 @@
 // rate before it reaches the tree. The worker's side is ./mailbox.ts; the bookkeeping is ./call-table.ts.
 import type { Logger } from 'pino';
 import { CallError } from '../call-error.js';
-import { bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type ParentMessage, type WorkerMessage } from '../protocol.js';
+import { bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedParentMessage, type BatchedWorkerMessage } from '../protocol.js';
 import { formatReason, type ExitReason } from '../types.js';
 import { CallTable, idSource } from './call-table.js';
 import { fullBucket, take, type Bucket } from './rate.js';
@@ -42,8 +42,8 @@ export interface MessagingIO {
   path: string;
   logger: Logger;
   pid(): number | undefined;
-  /** Writes a message to the worker; false when the channel is closed. */
-  send(message: ParentMessage): boolean;
+  /** Writes a call or cast to the worker (at the end of the tick); false when the channel is closed. */
+  send(message: BatchedParentMessage): boolean;
   /** A message the worker sent with `send()`, within its limits. */
   deliver(message: unknown): void;
 }
@@ -91,7 +91,7 @@ export class WorkerMessaging {
   }
 
   /** A message from the worker that is ours: a reply or a send. */
-  receive(message: Extract<WorkerMessage, { type: 'arbor:reply' | 'arbor:send' }>): void {
+  receive(message: BatchedWorkerMessage): void {
     if (message.type === 'arbor:send') return this.receiveSend(message.message);
     const waiter = this.calls.settle(message.id);
     if (waiter === undefined) {

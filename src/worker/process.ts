@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
 import { CallError } from '../call-error.js';
-import { parseWorkerMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
+import { Outbox } from '../batching.js';
+import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage, type WorkerMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
@@ -55,6 +56,8 @@ export class WorkerHandle implements ChildHandle {
   private pongTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
   private readonly messaging: WorkerMessaging;
+  /** Calls and casts wait here until the end of the tick, to go out together. */
+  private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
   /** This incarnation is a standby spare that took over (it was not forked for this start). */
   private tookOver = false;
   private readonly ignored = new IgnoredMessages((summary) =>
@@ -72,7 +75,7 @@ export class WorkerHandle implements ChildHandle {
       path: ctx.path,
       logger: ctx.logger,
       pid: () => this.pid,
-      send: (message) => this.send(message),
+      send: (message) => this.queue(message),
       deliver: (message) => ctx.onWorkerMessage?.(message, this.pid),
     });
   }
@@ -302,6 +305,10 @@ export class WorkerHandle implements ChildHandle {
       this.ignored.note(() => preview(raw));
       return;
     }
+    this.handle(msg);
+  }
+
+  private handle(msg: WorkerMessage): void {
     switch (msg.type) {
       case 'arbor:ready':
         this.settleStart?.('ready');
@@ -323,6 +330,9 @@ export class WorkerHandle implements ChildHandle {
       case 'arbor:reply':
       case 'arbor:send':
         this.messaging.receive(msg);
+        return;
+      case 'arbor:batch':
+        for (const message of msg.messages) this.messaging.receive(message);
         return;
     }
   }
@@ -401,8 +411,20 @@ export class WorkerHandle implements ChildHandle {
     if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: this.pid, err });
   };
 
-  /** False when the channel is closed. */
+  /** False when the channel is closed. Calls and casts queued before go first. */
   private send(msg: ParentMessage): boolean {
+    this.outbox.flush();
+    return this.write(msg);
+  }
+
+  /** A call or cast, sent at the end of the tick with the others of the same tick. False when the channel is closed. */
+  private queue(msg: BatchedParentMessage): boolean {
+    if (!this.child?.connected) return false;
+    this.outbox.push(msg);
+    return true;
+  }
+
+  private write(msg: ParentMessage): boolean {
     const child = this.child;
     if (!child?.connected) return false;
     // With a callback, a failed send is reported here instead of as an 'error' event.

@@ -4,7 +4,10 @@
 import { Server, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
-import { REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type ChaosFault, type WorkerMessage } from '../protocol.js';
+import { Outbox } from '../batching.js';
+import {
+  REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type BatchedWorkerMessage, type ChaosFault, type WorkerMessage,
+} from '../protocol.js';
 import type { Messages } from '../types.js';
 import { drain, drainOnStop } from './drain.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
@@ -264,6 +267,12 @@ function onParentMessage(raw: unknown, handle: unknown): void {
     case 'arbor:cast':
       mailbox.onCast(msg.message);
       return;
+    case 'arbor:batch':
+      for (const message of msg.messages) {
+        if (message.type === 'arbor:call') mailbox.onCall(message.id, message.message);
+        else mailbox.onCast(message.message);
+      }
+      return;
     case 'arbor:takeover':
       if (!hotSpare) return;
       process.env.ARBOR_CHILD_PATH = msg.path;
@@ -372,7 +381,12 @@ function endProcessGroup(): void {
   }
 }
 
+/** Replies and sends wait here until the end of the tick, to go out together. */
+const outbox = new Outbox<BatchedWorkerMessage>(write);
+
+/** Resolves once written (or when there is no channel). Replies and sends queued before go first. */
 function sendToSupervisor(msg: WorkerMessage): Promise<void> {
+  outbox.flush();
   return new Promise((resolve) => {
     if (process.send === undefined || !process.connected) return resolve();
     try {
@@ -385,8 +399,14 @@ function sendToSupervisor(msg: WorkerMessage): Promise<void> {
 
 const ignore = (): void => {};
 
-/** Fire and forget, for the hot path of replies: no promise per message; a closed channel drops it. */
-function post(msg: WorkerMessage): void {
+/** Replies and sends: fire and forget, batched by the tick; a closed channel drops them. */
+function post(msg: BatchedWorkerMessage): void {
+  if (process.send === undefined || !process.connected) return;
+  outbox.push(msg);
+}
+
+/** No promise per message, for the hot path. */
+function write(msg: WorkerMessage): void {
   if (process.send === undefined || !process.connected) return;
   try {
     process.send(msg, undefined, undefined, ignore);
@@ -431,6 +451,8 @@ const mailbox = new Mailbox({ supervised, post, hold, release });
 
 if (supervised) {
   process.on('message', onParentMessage);
+  // A reply queued in the tick that ends with process.exit() still goes: the channel writes synchronously when it can.
+  process.on('exit', () => outbox.flush());
   // The channel closed. If the supervisor is gone (even SIGKILLed), an orphan worker must not live on, nor wait for
   // its hooks, nor leave its own children behind: its whole group goes. If the supervisor closed it, exit 0.
   process.on('disconnect', () => {
