@@ -1,11 +1,12 @@
 // Listener scenarios with real sockets and real forked workers (DESIGN.md §6), all on port 0 at 127.0.0.1.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StartFailure, type ChildContext, type ListenerLink, type WorkerAttachment } from '../src/child.js';
@@ -208,7 +209,14 @@ describe('a listener that cannot bind fails to start with a clear reason', () =>
   });
 
   it.skipIf(!canDropPrivileges())('EACCES for a privileged port, said so', async () => {
-    const child = fork(bindAsNobody, ['80'], { uid: 65534, gid: 65534, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // uid 65534 may not read the checkout (a clone in a 0700 directory): it runs one bundled file from a temp dir.
+    const dir = mkdtempSync(join(tmpdir(), 'arbor-nobody-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    const script = join(dir, 'bind.mjs');
+    await build({ entryPoints: [bindAsNobody], outfile: script, bundle: true, format: 'esm', platform: 'node', logLevel: 'silent' });
+    chmodSync(script, 0o644);
+    const child = fork(script, ['80'], { cwd: dir, uid: 65534, gid: 65534, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(child);
     const { result } = await nextMessage(child, 'bound');
     expect(result).toEqual({ error: 'EACCES 127.0.0.1:80 (ports below 1024 need privileges)' });
