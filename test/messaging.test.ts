@@ -137,6 +137,36 @@ describe('call and cast', () => {
     expect((await callError(second)).code).toBe('timeout');
   });
 
+  it('calls made in one tick reach the worker as one IPC line; batches a worker makes are taken in order, or refused whole', async () => {
+    const trace = join(dir, 'batched.jsonl');
+    const { tree, rec } = await run(supervisor({ children: [answering('w', { env: { FIXTURE_TRACE_FILE: trace } })] }));
+    const linesBefore = (await tree.call('root/w', { op: 'lines' })) as number;
+    const replies = await Promise.all(Array.from({ length: 100 }, (_, seq) => tree.call('root/w', { op: 'echo', value: seq })));
+    expect(replies.map((r) => (r as { value: number }).value)).toEqual(Array.from({ length: 100 }, (_, seq) => seq));
+    const linesAfter = (await tree.call('root/w', { op: 'lines' })) as number;
+    // The 100 calls and the second `lines` call: far fewer lines than messages (one, unless the tick was split).
+    expect(linesAfter - linesBefore).toBeLessThanOrEqual(5);
+
+    // A batch of sends made by hand arrives as the worker_message events of its elements, in order.
+    const heard: unknown[] = [];
+    tree.on('worker_message', (e) => heard.push(e.message));
+    const sends = ['one', 'two', 'three'].map((message) => ({ type: 'arbor:send', message }));
+    await tree.call('root/w', { op: 'raw', lines: [{ type: 'arbor:batch', messages: sends }] });
+    expect(heard).toEqual(['one', 'two', 'three']);
+
+    // A malformed batch is ignored whole, even its well-formed forged reply to a pending call.
+    const pending = tree.call('root/w', { op: 'slow', ms: 1000, value: 'real' }, { timeout: 30_000 });
+    const idOf = (op: string) => (existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: number; op: string }).find((c) => c.op === op)?.id : undefined);
+    await eventually(() => idOf('slow') !== undefined, 'the slow call to arrive');
+    const forged = { type: 'arbor:reply', id: idOf('slow'), ok: true, value: 'forged' };
+    await tree.call('root/w', { op: 'raw', lines: [{ type: 'arbor:batch', messages: [forged, { type: 'arbor:ready' }] }, { type: 'arbor:batch', messages: [{ type: 'arbor:batch', messages: [forged] }] }] });
+    await expect(pending).resolves.toBe('real');
+    // The first ignored line is logged at once, the next in the summary that closes its 5 s window.
+    const ignored = () => rec.events.filter((e) => (e.event as string) === 'ipc_ignored').reduce((sum, e) => sum + (e as unknown as { messages: number }).messages, 0);
+    await eventually(() => ignored() === 2, 'both ignored batches reported', 20_000);
+    expect(tree.whichChildren()[0]!.restarts).toBe(0);
+  });
+
   it('10,000 calls to a 2-worker pool: every reply is the caller’s own, in order, and both workers answer', async () => {
     const { tree } = await run(supervisor({ children: [supervisor({ id: 'pool', children: [answering('w1'), answering('w2')] })] }));
     const CALLERS = 20;
