@@ -117,6 +117,8 @@ describe('serve(): a listener in round_robin mode', () => {
     const { handle, listener, acks, port } = await roundRobinWorker();
     expect(await get(port)).toEqual({ status: 200, body: String(handle.pid) });
     expect(await get(port)).toEqual({ status: 200, body: String(handle.pid) });
+    // The acks travel on the IPC channel, the responses on TCP: either may arrive first.
+    await eventually(() => acks().length === 2, 'both acks to arrive');
     expect(acks()).toEqual([
       { type: 'arbor:connection-ack', listener: 'web', seq: 0 },
       { type: 'arbor:connection-ack', listener: 'web', seq: 1 },

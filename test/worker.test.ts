@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListenerLink } from '../src/child.js';
 import type { ExitReason } from '../src/types.js';
-import { exitReasonOf } from '../src/worker/process.js';
+import { exitReasonOf } from '../src/worker/exit-reason.js';
 import {
   eventually,
   isAlive,

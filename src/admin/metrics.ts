@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { TreeEvent } from '../supervisor/events.js';
 import type { SupervisorStatus } from '../supervisor/tree.js';
 import type { ExitReason } from '../types.js';
-import { readRss } from '../worker/process.js';
+import { readRss } from '../worker/health.js';
 
 /** Bounded label values for a reason: its kind (`code`, `signal`, `error`, …), never its free text. */
 export function reasonKind(reason: ExitReason): string {

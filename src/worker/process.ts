@@ -2,36 +2,23 @@
 // The worker's side of the same protocol is ./runtime.ts.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
 import { CallError } from '../call-error.js';
 import { Outbox } from '../batching.js';
 import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage, type WorkerMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
+import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
+import { HealthChecks } from './health.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
 import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
-
-/** How often RSS is checked when `maxMemory` is set without heartbeats. */
-const DEFAULT_MEMORY_CHECK_MS = 1000;
 
 /** How long after 'exit' to wait for 'close' before taking the exit as final. */
 const CLOSE_GRACE_MS = 1000;
 
 type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
-
-/** What the worker said about its own end just before it came. */
-interface LastWords {
-  error?: { message: string; stack?: string };
-  selfShutdown?: { detail: unknown };
-}
-
-interface ProcessExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
 
 export class WorkerHandle implements ChildHandle {
   private child: ChildProcess | undefined;
@@ -52,9 +39,7 @@ export class WorkerHandle implements ChildHandle {
   private starting: Promise<void> | undefined;
   private stopping: Promise<ExitReason> | undefined;
   private killing: Promise<ExitReason> | undefined;
-  private healthTimer: NodeJS.Timeout | undefined;
-  private pongTimer: NodeJS.Timeout | undefined;
-  private pingSeq = 0;
+  private readonly health: HealthChecks;
   private readonly messaging: WorkerMessaging;
   /** Calls and casts wait here until the end of the tick, to go out together. */
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
@@ -71,6 +56,11 @@ export class WorkerHandle implements ChildHandle {
     private readonly standby?: StandbyPool,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.health = new HealthChecks(spec, {
+      pid: () => this.pid,
+      ping: (seq) => this.send({ type: 'arbor:ping', seq }),
+      kill: (cause) => this.killFor(cause),
+    });
     this.messaging = new WorkerMessaging(messageLimits(spec), {
       path: ctx.path,
       logger: ctx.logger,
@@ -169,7 +159,7 @@ export class WorkerHandle implements ChildHandle {
         if (this.stopRequested) return this.failAfterStop();
         this.running = true;
         this.guard('attachment_ready_failed', () => this.attachment?.ready());
-        this.startHealthChecks();
+        this.health.start();
         this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
         // Spares are forked only now, so booting them never competes with this start.
         this.holdSpares(modulePath);
@@ -273,7 +263,7 @@ export class WorkerHandle implements ChildHandle {
 
   private async stop(how: Shutdown): Promise<ExitReason> {
     this.stopRequested = true;
-    this.stopHealthChecks();
+    this.health.stop();
     this.detach();
     this.settleStart?.('stopped');
     const child = this.child;
@@ -320,8 +310,7 @@ export class WorkerHandle implements ChildHandle {
         this.lastWords.selfShutdown = { detail: msg.detail };
         return;
       case 'arbor:pong':
-        clearTimeout(this.pongTimer);
-        this.pongTimer = undefined;
+        this.health.pong();
         return;
       case 'arbor:listening':
       case 'arbor:connection-ack':
@@ -344,7 +333,7 @@ export class WorkerHandle implements ChildHandle {
 
   private onClose(exit: ProcessExit): void {
     if (this.exitReason !== undefined) return;
-    this.stopHealthChecks();
+    this.health.stop();
     this.ignored.flush();
     this.detach();
     const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop);
@@ -357,44 +346,11 @@ export class WorkerHandle implements ChildHandle {
     if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
   }
 
-  private startHealthChecks(): void {
-    const { heartbeat, maxMemory } = this.spec;
-    if (heartbeat === undefined && maxMemory === undefined) return;
-    this.healthTimer = setInterval(() => this.checkHealth(), heartbeat?.interval ?? DEFAULT_MEMORY_CHECK_MS);
-    this.healthTimer.unref();
-  }
-
-  private stopHealthChecks(): void {
-    clearInterval(this.healthTimer);
-    clearTimeout(this.pongTimer);
-    this.healthTimer = this.pongTimer = undefined;
-  }
-
-  private checkHealth(): void {
-    const { heartbeat, maxMemory } = this.spec;
-    // One ping in flight at a time; its own timer measures the silence, whatever the interval.
-    if (heartbeat !== undefined && this.pongTimer === undefined) {
-      const sentAt = Date.now();
-      this.send({ type: 'arbor:ping', seq: ++this.pingSeq });
-      // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
-      this.pongTimer = setTimeout(() => this.killFor({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }), heartbeat.timeout);
-      this.pongTimer.unref();
-    }
-    if (maxMemory !== undefined) void this.checkMemory(maxMemory);
-  }
-
-  private async checkMemory(maxMemory: number): Promise<void> {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    const rss = await readRss(pid);
-    if (rss !== undefined && rss > maxMemory) this.killFor({ memory: rss });
-  }
-
   /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
   private killFor(cause: ExitReason): void {
     if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
     this.killCause = cause;
-    this.stopHealthChecks();
+    this.health.stop();
     this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
     this.signal('SIGKILL');
   }
@@ -446,67 +402,6 @@ export class WorkerHandle implements ChildHandle {
       this.ctx.logger.error({ event, pid: this.pid, err });
     }
   }
-}
-
-/**
- * DESIGN §1: what the worker reported explains how it died, unless we killed it for its health. Last words only
- * qualify the exit they announce: a self-shutdown an exit with code 0, an error report a non-zero code. Any
- * other end (a SIGKILL after a forged `shutdown` notice) is recorded as it really happened.
- */
-export function exitReasonOf(
-  exit: ProcessExit,
-  lastWords: LastWords,
-  killCause: ExitReason | undefined,
-  askedToStop: boolean,
-): ExitReason {
-  if (killCause !== undefined) return killCause;
-  const error = lastWords.error;
-  if (error !== undefined && exit.code !== null && exit.code !== 0) {
-    return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
-  }
-  if (lastWords.selfShutdown !== undefined && exit.code === 0) {
-    // As OTP's exit(shutdown): a worker that stops itself without a detail ends with reason `shutdown`.
-    const { detail } = lastWords.selfShutdown;
-    return detail === undefined ? 'shutdown' : { shutdown: detail };
-  }
-  if (askedToStop && (exit.code === 0 || exit.signal === 'SIGTERM')) return 'shutdown';
-  if (exit.code === 0) return 'normal';
-  if (exit.code !== null) return { code: exit.code };
-  return { signal: exit.signal ?? 'unknown' };
-}
-
-/** The `startFailed` text for a worker that died before it was ready. */
-function startFailureOf(reason: ExitReason): string {
-  if (reason === 'normal') return 'exited with code 0 before ready';
-  if (reason === 'shutdown') return 'stopped before ready';
-  if ('error' in reason) return reason.error;
-  if ('shutdown' in reason) return `stopped itself before ready: ${preview(reason.shutdown)}`;
-  if ('code' in reason) return `exited with code ${reason.code}`;
-  if ('signal' in reason) return `killed by ${reason.signal}`;
-  return JSON.stringify(reason);
-}
-
-/** Resident set size in bytes, from /proc (Linux); undefined where unavailable or once the process is gone. */
-export async function readRss(pid: number): Promise<number | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-    return kib === undefined ? undefined : Number(kib) * 1024;
-  } catch {
-    return undefined;
-  }
-}
-
-
-/** A bounded rendering of an untrusted value, for logs. */
-function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Object.prototype.toString.call(value);
-  }
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function errorMessage(err: unknown): string {

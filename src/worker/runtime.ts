@@ -2,14 +2,14 @@
 // listener's socket, run shutdown hooks, report uncaught errors before dying, and never outlive the supervisor.
 // Node builtins only, so importing it costs a worker nothing at start-up.
 import { Server, Socket } from 'node:net';
-import { totalmem } from 'node:os';
 import { inspect } from 'node:util';
 import { Outbox } from '../batching.js';
 import {
-  REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type BatchedWorkerMessage, type ChaosFault, type WorkerMessage,
+  REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type BatchedWorkerMessage, type WorkerMessage,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { drain, drainOnStop } from './drain.js';
+import { injectFault } from './faults.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
 
 export { MessageTooLargeError, type MessageContext, type MessageHandler } from './mailbox.js';
@@ -321,55 +321,6 @@ function describeError(err: unknown): { message: string; stack?: string } {
     return { message: message(err.message || err.name), ...stack };
   }
   return { message: message(typeof err === 'string' ? err : inspect(err, { depth: 2 })) };
-}
-
-function injectFault(fault: ChaosFault): void {
-  if (process.env.ARBOR_CHAOS !== '1') {
-    console.error(`arbor: chaos fault "${fault}" ignored (ARBOR_CHAOS is not 1)`);
-    return;
-  }
-  switch (fault) {
-    case 'throw':
-      setImmediate(() => {
-        throw new Error('arbor chaos: injected uncaught exception');
-      });
-      return;
-    case 'exit':
-      return process.exit(1);
-    case 'hang':
-      return spinForever();
-    case 'memory':
-      growMemoryForever();
-      return;
-    case 'sigterm-self':
-      process.kill(process.pid, 'SIGTERM');
-      return;
-  }
-}
-
-function spinForever(): never {
-  for (;;) {
-    // Blocks the event loop: pings go unanswered, as in a real infinite loop.
-  }
-}
-
-/** The memory fault grows this much per step: fast enough to trip `maxMemory` in seconds, slow enough to be seen. */
-const MEMORY_STEP_BYTES = 16 * 1024 * 1024;
-const MEMORY_STEP_MS = 50;
-/** Module-level, so the memory stays held once growth stops at the cap. */
-const hoard: Buffer[] = [];
-let growing = false;
-
-function growMemoryForever(): void {
-  if (growing) return; // a second fault must not double the rate
-  growing = true;
-  // Stops growing at half the host's memory: a worker without `maxMemory` must not take the machine down.
-  const maxSteps = Math.floor(totalmem() / 2 / MEMORY_STEP_BYTES);
-  const timer = setInterval(() => {
-    if (hoard.length >= maxSteps) return clearInterval(timer);
-    // Filled, not just allocated, so the pages are resident and show in RSS (what the supervisor checks).
-    hoard.push(Buffer.alloc(MEMORY_STEP_BYTES, 1));
-  }, MEMORY_STEP_MS);
 }
 
 /** SIGKILL to the process group this worker leads, itself included. */
