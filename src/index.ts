@@ -8,6 +8,7 @@ export { supervisor, worker, listener } from './supervisor/spec.js';
 export type { WorkerOptions, ListenerOptions, SupervisorOptions, TypedChildSpec } from './supervisor/spec.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';
 export type { SpecProblem } from './supervisor/validate.js';
+export type { SpareShelfInfo } from './worker/standby.js';
 export { CallError } from './call-error.js';
 export type { CallErrorCode } from './call-error.js';
 export type { CallOptions, CastOptions, Pick } from './supervisor/messages.js';

@@ -6,6 +6,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { renderStatus } from '../src/cli/status-view.js';
 import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
 import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 
@@ -95,6 +96,12 @@ describe('standby workers', () => {
     }));
     // a's start-up is its own; b and c are identical, so they share one shelf of one spare.
     await eventually(() => tree.standby.parkedPids().length === 2, 'two spares parked');
+    // Status lists them, one entry per start-up: the tree's status only, not a subtree's.
+    const shelves = tree.status().spares!;
+    expect(shelves.map((s) => s.args).sort()).toEqual([['a'], ['b']]);
+    for (const shelf of shelves) expect(shelf).toMatchObject({ mode: 'warm', module: IDENTITY, count: 1, parked: [expect.any(Number)], booting: [] });
+    expect(shelves.flatMap((s) => s.parked).sort()).toEqual(tree.standby.parkedPids().sort());
+    expect(renderStatus(tree.status())).toMatch(/\nspares {2}warm {2}1 of 1 parked \(pid \d+\) {2}for \S+standby-identity\.mjs a\n/);
     for (const [id, arg, limit] of [['a', 'a', 3], ['b', 'b', 5], ['c', 'b', 5], ['a', 'a', 3]] as const) {
       const pid = await killAndAwaitReplacement(rec, tree, id);
       expect(await identity(dir, pid)).toMatchObject({ argv: [IDENTITY, arg], path: `root/${id}`, stackTraceLimit: limit });

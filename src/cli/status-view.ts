@@ -48,6 +48,14 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
     const starting = reload.starting.length > 0 ? `, starting ${reload.starting.join(', ')}` : '';
     lines.push(`reload of ${reload.path} in progress: ${reload.replaced} of ${reload.workers} replaced${starting} (${(reload.running / 1000).toFixed(1)} s)`);
   }
+  for (const shelf of status.spares ?? []) {
+    const pids = (list: number[]) => (list.length > 0 ? ` (pid ${list.join(', ')})` : '');
+    const args = shelf.args.length > 0 ? ` ${clipText(shelf.args.join(' '), 80)}` : '';
+    lines.push(
+      `spares  ${shelf.mode}  ${shelf.parked.length} of ${shelf.count} parked${pids(shelf.parked)}` +
+        `${shelf.booting.length > 0 ? `, ${shelf.booting.length} booting${pids(shelf.booting)}` : ''}  for ${clipText(shelf.module, 200)}${args}`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -8,7 +8,7 @@ import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
-import { StandbyPool } from '../worker/standby.js';
+import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
 import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
@@ -54,6 +54,8 @@ export interface SupervisorStatus {
   draining?: Array<{ child: string; pid: number | undefined; for: number }>;
   /** At the status of the whole tree: the reload in progress. */
   reload?: ReloadProgress;
+  /** At the status of the whole tree: the standby spares kept for its workers, one entry per start-up. */
+  spares?: SpareShelfInfo[];
 }
 
 export type { ChildInfo, ListenerInfo } from './info.js';
@@ -167,7 +169,9 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
     const node = this.node(path);
     const now = Date.now();
     const draining = [...node.retiring].map((r) => ({ child: r.child, pid: r.pid, for: now - r.since }));
-    const reload = path === this.spec.id ? this.reloader.progress() : undefined;
+    const whole = path === this.spec.id;
+    const reload = whole ? this.reloader.progress() : undefined;
+    const spares = whole ? this.standby.describe() : [];
     return {
       path,
       state: node.state,
@@ -180,6 +184,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       }),
       ...(draining.length > 0 ? { draining } : {}),
       ...(reload ? { reload } : {}),
+      ...(spares.length > 0 ? { spares } : {}),
     };
   }
 

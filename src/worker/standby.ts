@@ -33,6 +33,20 @@ export interface StandbyKey {
   cwd?: string;
 }
 
+/** What status shows of one shelf: the spares kept for one start-up. */
+export interface SpareShelfInfo {
+  mode: StandbyMode;
+  /** Absolute path of the module the spares will run. */
+  module: string;
+  args: string[];
+  /** How many spares are kept for it. */
+  count: number;
+  /** Spares ready to take over. */
+  parked: number[];
+  /** Spares still booting (or loading the module, hot). */
+  booting: number[];
+}
+
 export interface StandbyPlan {
   mode: StandbyMode;
   count: number;
@@ -104,6 +118,14 @@ export class StandbyPool {
   /** Pids of the spares parked and ready to take over (for status, benches and tests). */
   parkedPids(): number[] {
     return [...this.shelves.values()].flatMap((s) => s.spares).filter((s) => s.parked && s.child.pid !== undefined).map((s) => s.child.pid!);
+  }
+
+  /** Every shelf with spares or workers to keep them for, for status. */
+  describe(): SpareShelfInfo[] {
+    return [...this.shelves.values()].map(({ key, count, spares }) => {
+      const pids = (parked: boolean) => spares.filter((s) => s.parked === parked && s.child.pid !== undefined).map((s) => s.child.pid!);
+      return { mode: key.mode, module: key.module, args: key.args, count, parked: pids(true), booting: pids(false) };
+    });
   }
 
   /** Pids of every spare, parked or still booting. */
