@@ -14,8 +14,7 @@ import { boundedJson } from '../src/control/bounded.js';
 import { ControlServer } from '../src/control/server.js';
 import type { Tree } from '../src/supervisor/tree.js';
 import type { TreeEvent } from '../src/supervisor/events.js';
-import { isAlive } from './support/tree.js';
-import { repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { killArborRun, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const RUNTIME = pathToFileURL(join(repo, 'dist/worker/runtime.js')).href;
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
@@ -26,19 +25,10 @@ const runs: ArborRun[] = [];
 const sockets: Socket[] = [];
 const servers: ControlServer[] = [];
 
-afterEach(() => {
+afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
   for (const server of servers.splice(0)) server.close();
-  for (const run of runs.splice(0)) {
-    const pids = [run.proc.pid, ...run.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    for (const pid of pids) {
-      try {
-        if (pid !== undefined && isAlive(pid)) process.kill(pid === run.proc.pid ? -pid : pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
+  await Promise.all(runs.splice(0).map(killArborRun));
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from './support/tree.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, killArborRun, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const uid = process.getuid!();
@@ -19,17 +19,8 @@ const runs: ArborRun[] = [];
 const others: ChildProcess[] = [];
 const https: HttpServer[] = [];
 
-afterEach(() => {
-  for (const run of runs.splice(0)) {
-    const pids = [run.proc.pid, ...run.lines.filter((l) => l.event === 'child_started').map((l) => l.pid)];
-    for (const pid of pids) {
-      try {
-        if (pid !== undefined && isAlive(pid)) process.kill(pid === run.proc.pid ? -pid : pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
+afterEach(async () => {
+  await Promise.all(runs.splice(0).map(killArborRun));
   for (const child of others.splice(0)) child.kill('SIGKILL');
   for (const server of https.splice(0)) server.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });

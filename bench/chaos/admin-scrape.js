@@ -9,7 +9,8 @@ import { freePort } from '../lib/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChaos } from 'arbor-otp/chaos';
-import { processesMarked, startArbor } from './targets.js';
+import { killMarked } from '../lib/marked.js';
+import { startArbor } from './targets.js';
 
 const env = process.env;
 const settings = {
@@ -85,14 +86,7 @@ try {
   for (let round = 0; round < settings.rounds; round += 1) order.push(...(round % 2 === 0 ? [false, true] : [true, false]));
   for (const scraped of order) runs.push(await measure(scraped));
 } finally {
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  for (const pid of processesMarked(marker)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  await killMarked(marker);
   rmSync(dir, { recursive: true, force: true });
 }
 

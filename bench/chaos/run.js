@@ -10,7 +10,8 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, writeHtmlReport } from 'arbor-otp/chaos';
-import { processesMarked, startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
+import { killMarked } from '../lib/marked.js';
+import { startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
 const settings = {
@@ -90,15 +91,7 @@ try {
   }
 } finally {
   // Whatever happened above, nothing this bench started may outlive it.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  leftBehind = processesMarked(marker);
-  for (const pid of leftBehind) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  leftBehind = await killMarked(marker);
   rmSync(dir, { recursive: true, force: true });
 }
 

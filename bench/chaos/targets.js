@@ -21,20 +21,6 @@ export function procStatsOf(pid) {
   return { pid, rss: Number(kib) * 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-/** pids of live processes whose environment carries `marker` (KEY=value). */
-export function processesMarked(marker) {
-  const found = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) found.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
 function killGroup(pgid) {
   try {
     process.kill(-pgid, 'SIGKILL');

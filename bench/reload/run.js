@@ -5,7 +5,8 @@
 // restart), interleaved over rounds. Prints a markdown table with a Targets section on stdout (progress on stderr)
 // and writes bench/reload/results.json.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { killMarked } from '../lib/marked.js';
 import { freePort } from '../lib/ports.js';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -185,15 +186,7 @@ try {
   log('\nbad deploy');
   for (const key of shuffle(systems)) runs.push(await measure(key, true));
 } finally {
-  await sleep(500);
-  leftBehind = processesMarked(marker);
-  for (const pid of leftBehind) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  leftBehind = await killMarked(marker);
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -211,17 +204,3 @@ writeFileSync(
     leftBehind: leftBehind.length,
   }, null, 2)}\n`,
 );
-
-/** pids of live processes whose environment carries `marker` (KEY=value): what this bench started. */
-function processesMarked(mark) {
-  const found = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(mark)) found.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return found;
-}
