@@ -211,7 +211,8 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
         ? { type: 'arbor:reply', id: m.id, ok: false, code: m.code, error: m.error }
         : undefined;
     case 'arbor:send':
-      return 'message' in m ? { type: 'arbor:send', message: m.message } : undefined;
+      // `send(undefined)` arrives without the field (JSON has no undefined), as a cast or reply of undefined does.
+      return { type: 'arbor:send', message: m.message };
     case 'arbor:parked':
       return { type: 'arbor:parked' };
     case 'arbor:batch':

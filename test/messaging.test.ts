@@ -153,6 +153,9 @@ describe('call and cast', () => {
     const sends = ['one', 'two', 'three'].map((message) => ({ type: 'arbor:send', message }));
     await tree.call('root/w', { op: 'raw', lines: [{ type: 'arbor:batch', messages: sends }] });
     expect(heard).toEqual(['one', 'two', 'three']);
+    // send(undefined) travels in the same line as the reply of the call that made it: both arrive.
+    await expect(tree.call('root/w', { op: 'sendNothing' })).resolves.toBe('sent nothing');
+    expect(heard).toEqual(['one', 'two', 'three', undefined]);
 
     // A malformed batch is ignored whole, even its well-formed forged reply to a pending call.
     const pending = tree.call('root/w', { op: 'slow', ms: 1000, value: 'real' }, { timeout: 30_000 });

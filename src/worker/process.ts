@@ -6,7 +6,7 @@ import { resolve as resolvePath } from 'node:path';
 import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
 import { CallError } from '../call-error.js';
 import { Outbox } from '../batching.js';
-import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage, type WorkerMessage } from '../protocol.js';
+import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
@@ -295,10 +295,6 @@ export class WorkerHandle implements ChildHandle {
       this.ignored.note(() => preview(raw));
       return;
     }
-    this.handle(msg);
-  }
-
-  private handle(msg: WorkerMessage): void {
     switch (msg.type) {
       case 'arbor:ready':
         this.settleStart?.('ready');
