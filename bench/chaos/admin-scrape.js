@@ -9,7 +9,7 @@ import { freePort } from '../lib/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChaos } from 'arbor-otp/chaos';
-import { killMarked } from '../lib/marked.js';
+import { killMarked, killMarkedOnSignals } from '../lib/marked.js';
 import { startArbor } from './targets.js';
 
 const env = process.env;
@@ -23,6 +23,7 @@ const settings = {
 const marker = `BENCH_ADMIN_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');
 const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-admin-'));
+killMarkedOnSignals(marker, () => rmSync(dir, { recursive: true, force: true }));
 const log = (line) => process.stderr.write(`${line}\n`);
 
 function get(port, path) {

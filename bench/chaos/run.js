@@ -10,7 +10,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, writeHtmlReport } from 'arbor-otp/chaos';
-import { killMarked } from '../lib/marked.js';
+import { killMarked, killMarkedOnSignals } from '../lib/marked.js';
 import { startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
@@ -30,6 +30,7 @@ const STARTERS = { arbor: startArbor, 'arbor-standby': startArborStandby, cluste
 const marker = `BENCH_CHAOS_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');
 const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-chaos-'));
+killMarkedOnSignals(marker, () => rmSync(dir, { recursive: true, force: true }));
 
 const log = (line) => process.stderr.write(`${line}\n`);
 

@@ -16,9 +16,8 @@ export function processesMarked(marker) {
   return found;
 }
 
-/** SIGKILLs every process still carrying `marker`, after a moment for the ones already exiting; returns their pids. */
-export async function killMarked(marker) {
-  await new Promise((resolve) => setTimeout(resolve, 500));
+/** SIGKILLs every process carrying `marker`; returns their pids. */
+function killNow(marker) {
   const left = processesMarked(marker);
   for (const pid of left) {
     try {
@@ -28,4 +27,24 @@ export async function killMarked(marker) {
     }
   }
   return left;
+}
+
+/**
+ * The systems a bench starts run in process groups of their own, so a Ctrl-C reaches only the bench: on SIGINT or
+ * SIGTERM it ends everything it started, runs `cleanUp` (its temp files), then exits as killed by that signal.
+ */
+export function killMarkedOnSignals(marker, cleanUp = () => {}) {
+  for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+    process.once(signal, () => {
+      killNow(marker);
+      cleanUp();
+      process.exit(128 + number);
+    });
+  }
+}
+
+/** SIGKILLs every process still carrying `marker`, after a moment for the ones already exiting; returns their pids. */
+export async function killMarked(marker) {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return killNow(marker);
 }

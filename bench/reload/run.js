@@ -6,7 +6,7 @@
 // and writes bench/reload/results.json.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { killMarked } from '../lib/marked.js';
+import { killMarked, killMarkedOnSignals } from '../lib/marked.js';
 import { freePort } from '../lib/ports.js';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ const systems = settings.only.filter((key) => SYSTEMS[key]);
 const marker = `BENCH_RELOAD_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');
 const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-reload-'));
+killMarkedOnSignals(marker, () => rmSync(dir, { recursive: true, force: true }));
 const log = (line) => process.stderr.write(`${line}\n`);
 
 const APP_TEMPLATE = readFileSync(fileURLToPath(new URL('./app.js', import.meta.url)), 'utf8');
