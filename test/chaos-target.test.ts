@@ -3,29 +3,15 @@
 // the reason in the text report, never counted as injected.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { CLI, repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
+import { expect, it } from 'vitest';
+import { arborRunScope, CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const HTTP_EXAMPLE = join(repo, 'examples/http-service/spec.js');
 const NO_LISTENER_EXAMPLE = join(repo, 'examples/workers/spec.js');
 
-const dirs: string[] = [];
-const runs: ArborRun[] = [];
-
-afterEach(async () => {
-  for (const run of runs.splice(0)) await killArborRun(run);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-chaos-target-'));
-  dirs.push(dir);
-  return dir;
-}
+const { runs, tempDir } = arborRunScope('arbor-chaos-target-');
 
 /** `arbor run` with its default control socket (found by `arbor chaos` without --control). */
 async function runDefault(spec: string, dir: string, env: Record<string, string> = {}): Promise<ArborRun> {

@@ -1,40 +1,27 @@
 // The `arbor` command as a user runs it: a real `arbor run` process, its control socket, and the client commands.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { fixture, isAlive } from './support/tree.js';
-import { CLI, arborCommand, repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
+import { arborRunScope, CLI, arborCommand, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 
 type Arbor = ArborRun;
 
-const started: Arbor[] = [];
-const dirs: string[] = [];
+// `arbor run` leads its own process group (spawned detached); its workers each lead theirs, so they are killed by
+// the pids the log announced (they would also exit on their own once the IPC channel closes).
+const { runs: started, tempDir } = arborRunScope('arbor-cli-');
 
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
 });
-
-afterEach(async () => {
-  // `arbor run` leads its own process group (spawned detached); its workers each lead theirs, so they are
-  // killed by the pids the log announced (they would also exit on their own once the IPC channel closes).
-  for (const arbor of started.splice(0)) await killArborRun(arbor);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-cli-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** `arbor run <spec>` in a fresh temp dir, with its control socket there; TMPDIR keeps its latest-run file there too. */
 function runArbor(spec: string, dir = tempDir()): Arbor {

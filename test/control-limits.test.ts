@@ -2,9 +2,8 @@
 // can make the supervisor hold unbounded connections, descriptors or memory. `status` keeps answering a fresh
 // client and the tree keeps restarting its workers throughout.
 // Needs the build (`npm test` builds first): `arbor run` runs from dist/, as installed.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,29 +13,20 @@ import { boundedJson } from '../src/control/bounded.js';
 import { ControlServer } from '../src/control/server.js';
 import type { Tree } from '../src/supervisor/tree.js';
 import type { TreeEvent } from '../src/supervisor/events.js';
-import { killArborRun, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborRunScope, repo, spawnArborRun } from './support/arbor-run.js';
 
 const RUNTIME = pathToFileURL(join(repo, 'dist/worker/runtime.js')).href;
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 const MiB = 1024 * 1024;
 
-const dirs: string[] = [];
-const runs: ArborRun[] = [];
+const { runs, tempDir } = arborRunScope('arbor-ctl-');
 const sockets: Socket[] = [];
 const servers: ControlServer[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
   for (const server of servers.splice(0)) server.close();
-  await Promise.all(runs.splice(0).map(killArborRun));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-ctl-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** Raw answer lines of one connection, as bytes arrive. */
 function rawClient(path: string): { socket: Socket; lines: string[]; send(text: string): void } {

@@ -3,34 +3,24 @@
 // say which tree they reached, and `arbor chaos` signals no pid before checking it belongs to that tree.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from './support/tree.js';
-import { CLI, killArborRun, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborRunScope, CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/workers/spec.js');
 const uid = process.getuid!();
 
-const dirs: string[] = [];
-const runs: ArborRun[] = [];
+const { runs, tempDir } = arborRunScope('arbor-paths-');
 const others: ChildProcess[] = [];
 const https: HttpServer[] = [];
 
-afterEach(async () => {
-  await Promise.all(runs.splice(0).map(killArborRun));
+afterEach(() => {
   for (const child of others.splice(0)) child.kill('SIGKILL');
   for (const server of https.splice(0)) server.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-paths-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** One `arbor` command to its end. TMPDIR is `dir`, so the private directory is `<dir>/arbor-<uid>`. */
 function arbor(dir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

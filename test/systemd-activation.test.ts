@@ -1,32 +1,19 @@
 // systemd socket activation: the real `systemd-socket-activate` opens the port and execs `arbor run`, whose
 // listener adopts the passed socket. Needs the build (the CLI runs from dist/) and Debian's systemd package.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listener, supervisor, validateSpec } from '../src/index.js';
 import { parseActivation, selectSocket } from '../src/listener/activation.js';
-import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
+import { arborRunScope, repo, spawnArborRun } from './support/arbor-run.js';
 
 const SPEC = join(repo, 'test/fixtures/engines/activated-spec.mjs');
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 
-const started: ArborRun[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const arbor of started.splice(0)) await killArborRun(arbor);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-activation-'));
-  dirs.push(dir);
-  return dir;
-}
+const { runs: started, tempDir } = arborRunScope('arbor-activation-');
 
 /** systemd-socket-activate passes its child only PATH, HOME, TERM, LISTEN_* and what `-E` sets. */
 function activate(port: number, dir: string, specFd: string): string[] {

@@ -1,8 +1,11 @@
 // Test support: `arbor run <spec>` as a real process (from dist/, as installed), its JSON log read line by line.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const repo = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(repo, 'dist/cli/main.js');
@@ -105,4 +108,23 @@ export async function killArborRun(arbor: ArborRun): Promise<void> {
     }
   }
   await arbor.exited;
+}
+
+/**
+ * The `arbor run`s and temp dirs of one test file: push runs onto `runs`, take dirs from `tempDir()`; after each
+ * test every run is killed with its workers (killArborRun) and every dir removed.
+ */
+export function arborRunScope(prefix: string): { runs: ArborRun[]; tempDir: () => string } {
+  const runs: ArborRun[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(runs.splice(0).map(killArborRun));
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const tempDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
+  return { runs, tempDir };
 }
