@@ -47,7 +47,7 @@ export interface Messages {
 /** Type-only: carries a spec's message types to `createTree`; never present at run time. */
 declare const messageTypes: unique symbol;
 
-/** Restart backoff of one child, as written in a spec (README "Restart backoff"). */
+/** Restart backoff of one child, as written in a spec (docs/guides/supervision.md, "Restart backoff"). */
 export interface BackoffSpec {
   /** ms before the first restart of a run of crashes. */
   min: number;

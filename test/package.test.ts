@@ -1,8 +1,9 @@
 // The package as a user gets it: `npm pack` from a clean copy of the project (prepack builds dist/), the tarball's
 // contents, publint and attw on it, then an install into a fresh project that runs the README's own snippets
+// (and the embedding guide's first one)
 // with `npx arbor run`. Needs npm and the registry (or a warm npm cache) for the install's dependencies.
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -10,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repo } from './support/arbor-run.js';
+import { docSnippet } from './support/doc-blocks.js';
 import { isAlive } from './support/tree.js';
 
 const run = promisify(execFile);
@@ -24,13 +26,6 @@ const userEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) =>
 const npm = (args: string[], cwd: string, timeout = 120_000) =>
   run('npm', args, { cwd, env: userEnv, timeout, maxBuffer: 16 * 1024 * 1024 });
 
-/** The README's code block that contains `marker`, exactly as a user would copy it. */
-function readmeSnippet(marker: string): string {
-  const blocks = [...readFileSync(join(repo, 'README.md'), 'utf8').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  const block = blocks.find((b) => b.includes(marker));
-  if (!block) throw new Error(`README has no js block with ${marker}`);
-  return block;
-}
 
 /** What tsc makes of each source: `.ts` → `.js`, `.d.ts`, `.js.map`; `.cts` (CommonJS) → `.cjs`, `.d.cts`, `.cjs.map`. */
 const compiledFiles = (dir: string): string[] =>
@@ -80,10 +75,10 @@ describe('installed from the tarball into a fresh project', () => {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'app', private: true, type: 'module' }, null, 2)}\n`);
     await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, 180_000);
-    // The README's snippets, as written; only the port becomes ephemeral.
-    writeFileSync(join(app, 'spec.js'), readmeSnippet('// spec.js').replace('port: 8080', 'port: 0'));
-    writeFileSync(join(app, 'server.js'), readmeSnippet('// server.js'));
-    writeFileSync(join(app, 'embed.js'), readmeSnippet("import { start } from 'arbor-otp'"));
+    // The README's snippets and the embedding guide's, as written; only the port becomes ephemeral.
+    writeFileSync(join(app, 'spec.js'), docSnippet('README.md', '// spec.js').replace('port: 8080', 'port: 0'));
+    writeFileSync(join(app, 'server.js'), docSnippet('README.md', '// server.js'));
+    writeFileSync(join(app, 'embed.js'), docSnippet('docs/guides/embedding.md', "import { start } from 'arbor-otp'"));
   }, 240_000);
 
   it('npx arbor run spec.js serves HTTP; SIGTERM stops it in order, exit 0, nothing left running', async () => {
@@ -116,7 +111,7 @@ describe('installed from the tarball into a fresh project', () => {
     expect([...pids].filter(isAlive)).toEqual([]);
   }, 90_000);
 
-  it("the README's embedding snippet runs the same tree with start(), stop() and done", async () => {
+  it("the embedding guide's first snippet runs the same tree with start(), stop() and done", async () => {
     const { stdout } = await run(process.execPath, ['embed.js'], { cwd: app, timeout: 60_000 });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const line of lines) if (typeof line.pid === 'number') pids.add(line.pid);

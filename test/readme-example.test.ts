@@ -1,14 +1,15 @@
-// The README's "A tree in code" works as written: its spec.js and server.js, copied out of the README into a
+// The README's "In your own project" works as written: its spec.js and server.js, copied out of the README into a
 // directory of their own, run with `arbor run <dir>/spec.js` started from somewhere else (the worker's
 // `module: './server.js'` is relative to the spec file), and serve `hello`.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbor-run.js';
+import { blocksOf } from './support/doc-blocks.js';
 
 const dirs: string[] = [];
 const runs: ArborRun[] = [];
@@ -20,10 +21,9 @@ afterEach(async () => {
 
 /** The code block of the README that starts with `// <name>`. */
 function readmeBlock(name: string): string {
-  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
-  const block = readme.split('```js\n').slice(1).map((part) => part.split('```')[0]!).find((code) => code.startsWith(`// ${name}`));
+  const block = blocksOf('README.md').find((b) => b.lang === 'js' && b.code.startsWith(`// ${name}`));
   if (block === undefined) throw new Error(`no \`// ${name}\` block in the README`);
-  return block;
+  return block.code;
 }
 
 it("the README's spec.js and server.js run as written, from another directory, and serve hello", async () => {

@@ -1,8 +1,8 @@
 // Sending sd_notify datagrams. Node has no AF_UNIX datagram sockets, so each message goes through Debian's
 // `systemd-notify` (package systemd, present wherever systemd runs services): one short process per message,
 // which waits (BARRIER=1) until the service manager has read it, so a message is never lost to its sender
-// exiting first. It sends from its own pid: units need NotifyAccess=all. README "systemd: notify and watchdog"
-// says why this and not an npm addon.
+// exiting first. It sends from its own pid: units need NotifyAccess=all.
+// docs/decisions/0018-sd-notify-through-systemd-notify.md says why this and not an npm addon.
 import { spawn } from 'node:child_process';
 
 export interface NotifyTransport {

@@ -1,4 +1,4 @@
-// Restart backoff (README "Restart backoff"): a child's delays, against a reference model that keeps the
+// Restart backoff (docs/guides/supervision.md, "Restart backoff"): a child's delays, against a reference model that keeps the
 // current delay and multiplies it at each crash in a row, as PM2's exp_backoff_restart_delay does.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
