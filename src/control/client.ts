@@ -21,6 +21,8 @@ export interface ControlRequest {
   since?: number;
   /** reload: workers of one supervisor replaced at a time (default 1). */
   maxSurge?: number;
+  /** reload: say what would be done (the spec's changes, the workers replaced), change nothing. */
+  dryRun?: boolean;
 }
 
 export type ControlParams = Omit<ControlRequest, 'id' | 'op'>;

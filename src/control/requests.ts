@@ -40,9 +40,10 @@ export interface ValidRequest {
   fault: ChaosFault | undefined;
   since: number | undefined;
   maxSurge: number | undefined;
+  dryRun: boolean | undefined;
 }
 
-const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since', 'maxSurge']);
+const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since', 'maxSurge', 'dryRun']);
 /** A reload starts at most this many new processes at once: a request must not fork-bomb the host. */
 const MAX_SURGE_LIMIT = 64;
 /** Ops that name a child (`<supervisor path>/<child id>`), and those that name a supervisor. */
@@ -55,7 +56,7 @@ const SUPERVISOR_OPS: readonly ControlOp[] = ['status', 'which', 'count', 'start
 export function parseRequest(raw: unknown): ValidRequest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError('bad_request', 'a request is a JSON object');
   const request = raw as Record<string, unknown>;
-  const { id, op, path, args, fault, since, maxSurge } = request;
+  const { id, op, path, args, fault, since, maxSurge, dryRun } = request;
   if (!((typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || Number.isSafeInteger(id))) {
     throw new RequestError('bad_request', `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`);
   }
@@ -96,9 +97,14 @@ export function parseRequest(raw: unknown): ValidRequest {
       throw new RequestError('bad_request', `'maxSurge' must be an integer from 1 to ${MAX_SURGE_LIMIT}`);
     }
   }
+  if (dryRun !== undefined) {
+    if (known !== 'reload') throw new RequestError('bad_request', `'${op}' takes no 'dryRun'`);
+    if (typeof dryRun !== 'boolean') throw new RequestError('bad_request', "'dryRun' must be true or false");
+  }
   return {
     id: id as string | number,
     maxSurge: maxSurge as number | undefined,
+    dryRun: dryRun as boolean | undefined,
     op: known,
     path: path as string | undefined,
     args: args as string[] | undefined,
@@ -137,7 +143,10 @@ export async function perform(tree: Tree, request: ValidRequest, hooks: ControlH
     case 'fault':
       return tree.injectFault(path!, request.fault!);
     case 'reload':
-      return tree.reload(path ?? tree.spec.id, request.maxSurge !== undefined ? { maxSurge: request.maxSurge } : {});
+      return tree.reload(path ?? tree.spec.id, {
+        ...(request.maxSurge !== undefined ? { maxSurge: request.maxSurge } : {}),
+        ...(request.dryRun ? { dryRun: true } : {}),
+      });
   }
   const { supervisor, child } = splitChildPath(path!)!;
   switch (op) {

@@ -1,3 +1,5 @@
-// Rolling reload, beside the supervisor: src/reload/reloader.ts orchestrates, plan.ts decides the order.
-export { Reloader, ReloadError, type ReloadOptions, type ReloadProgress, type ReloadResult, type ReloadTarget } from './reloader.js';
+// Reload, beside the supervisor: reloader.ts orchestrates; spec-plan.ts decides what a new spec changes and
+// apply-spec.ts carries it out; plan.ts decides the order of the rolling replacement of workers.
+export { Reloader, ReloadError, type ReloadErrorCode, type ReloadOptions, type ReloadProgress, type ReloadResult, type ReloadTarget } from './reloader.js';
 export type { ReloadEvent } from './events.js';
+export { planSpecChange, describeStep, type SpecPlan, type SpecStep } from './spec-plan.js';

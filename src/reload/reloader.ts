@@ -1,13 +1,24 @@
-// Rolling reload: every worker under a path is replaced by a new process loading the code now on disk, batch by
+// Reload: the spec read anew is applied first (children added, removed, changed: spec-plan.ts decides, apply-spec.ts
+// acts), then every worker under a path is replaced by a new process loading the code now on disk, batch by
 // batch; each new one starts beside the old, and only once it is ready and serving is the old one drained. The
 // supervisors do the swapping (their `replaceChildren` call); this room decides the order and stops at the first
 // failure, so a bad deploy leaves the old workers serving.
+import type { SupervisorSpec } from '../types.js';
 import { batches, workersUnder, type TreeShape, type WorkerRef } from './plan.js';
+import { applySpecSteps, type SpecTarget } from './apply-spec.js';
+import { describeStep, planSpecChange, specAfter, splitByPath, type SpecStep } from './spec-plan.js';
 import type { ReloadEvent } from './events.js';
 
 export interface ReloadOptions {
   /** Workers replaced at once, within one supervisor (default 1): each batch runs beside the old workers. */
   maxSurge?: number;
+  /**
+   * The tree's new spec, applied before the workers are replaced. Default: the spec read anew from its module when
+   * the tree has one (`arbor run`); an embedded tree without one reloads code only.
+   */
+  spec?: SupervisorSpec;
+  /** Plan only: nothing changes; the result lists the spec's changes and the workers a reload would replace. */
+  dryRun?: boolean;
 }
 
 /** What became of one worker (a supervisor's `replaceChildren` answers this). */
@@ -22,6 +33,14 @@ export interface ReloadTarget {
   shape(path: string): TreeShape | undefined;
   replace(supervisor: string, ids: string[], options: { abort: AbortSignal }): Promise<Replacement[]>;
   publish(event: ReloadEvent): void;
+  /** The spec the tree was started with: the base the first reload's spec is compared to. */
+  startedWith(): SupervisorSpec;
+  /** The spec read anew (a fresh import of its module); resolves undefined when the tree has no spec module. */
+  readSpec?: () => Promise<unknown>;
+  /** Throws an error naming every problem of a spec that cannot start. */
+  validate(spec: unknown): SupervisorSpec;
+  /** The tree's calls that carry out a spec's changes. */
+  calls: SpecTarget;
 }
 
 export interface ReloadResult {
@@ -31,6 +50,16 @@ export interface ReloadResult {
   skipped: string[];
   /** ms from the start of the reload until the last old worker was gone. */
   took: number;
+  /** The spec's changes applied (or, dry run, to apply), in order, in words. */
+  changes: string[];
+  /** Changes of the spec outside `path`, left for a reload of a path that holds them. */
+  pending: string[];
+  /** Where the running tree differs from the new spec after it (e.g. the order of children), in words. */
+  notes: string[];
+  /** A dry run: nothing was changed. */
+  dryRun?: true;
+  /** Dry run: the workers a reload would replace, as paths. */
+  workers?: string[];
 }
 
 /** A reload in progress, as `status` shows it. */
@@ -45,7 +74,11 @@ export interface ReloadProgress {
   starting: string[];
 }
 
-export type ReloadErrorCode = 'reload_in_progress' | 'not_found' | 'start_failed' | 'stopped';
+/**
+ * `bad_spec`: the spec did not load or validate; `cannot_change`: it changes what a running tree cannot (a listener's
+ * port); both change nothing. `change_failed`: a step of the spec's changes failed; the steps before it stay done.
+ */
+export type ReloadErrorCode = 'reload_in_progress' | 'not_found' | 'start_failed' | 'stopped' | 'bad_spec' | 'cannot_change' | 'change_failed';
 
 export class ReloadError extends Error {
   constructor(readonly code: ReloadErrorCode, message: string) {
@@ -67,41 +100,116 @@ interface Current {
 export class Reloader {
   private current: Current | undefined;
   private closed = false;
+  private appliedSpec: SupervisorSpec | undefined;
 
   constructor(private readonly target: ReloadTarget, private readonly now: () => number = Date.now) {}
 
-  /** One reload at a time: a second one is refused with `reload_in_progress`, never queued. */
+  /**
+   * One reload at a time: a second one is refused with `reload_in_progress`, never queued. The spec's changes
+   * first (a spec that does not load, validate or apply in place is refused, the tree untouched), then the
+   * rolling replacement of the workers that were running before (those just started run the new code already).
+   */
   async reload(path: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     if (this.closed) throw new ReloadError('stopped', 'the tree is stopping');
     if (this.current) throw new ReloadError('reload_in_progress', `a reload of '${this.current.path}' is in progress`);
-    const { supervisor, workers } = this.locate(path);
-    const maxSurge = Math.max(1, Math.floor(options.maxSurge ?? 1));
     const current: Current = {
-      path, began: this.now(), workers: workers.length, replaced: 0, skipped: 0, starting: [], abort: new AbortController(),
+      path, began: this.now(), workers: 0, replaced: 0, skipped: 0, starting: [], abort: new AbortController(),
     };
     this.current = current;
-    this.target.publish({ event: 'reload_started', supervisor, path, workers: workers.length, maxSurge });
-    const result: ReloadResult = { path, replaced: [], skipped: [], took: 0 };
-    const retiring: Array<Promise<unknown>> = [];
     try {
-      for (const batch of batches(workers, maxSurge)) {
-        const failure = await this.replaceBatch(current, batch, result, retiring);
-        if (failure) {
-          await Promise.all(retiring);
-          this.target.publish({
-            event: 'reload_failed', supervisor, path, child: failure.child, error: failure.reason,
-            replaced: result.replaced.length, took: this.now() - current.began,
-          });
-          throw new ReloadError(failure.code, `${failure.child}: ${failure.reason}`);
-        }
+      const next = await this.newSpec(path, options);
+      const plan = next ? planSpecChange(this.applied(), next) : { steps: [], refused: [], notes: [] };
+      if (plan.refused.length > 0) {
+        throw this.refuse(path, new ReloadError('cannot_change', plan.refused.map((r) => `${r.path}: ${r.message}`).join('\n')));
       }
-      await Promise.all(retiring);
-      result.took = this.now() - current.began;
-      this.target.publish({ event: 'reload_finished', supervisor, path, replaced: result.replaced.length, skipped: result.skipped, took: result.took });
-      return result;
+      const { inside, outside } = splitByPath(plan.steps, path);
+      const spec = { changes: inside.map(describeStep), pending: outside.map(describeStep), notes: plan.notes };
+      if (options.dryRun) {
+        const stopped = inside.flatMap((s) => (s.op === 'stop' ? [`${s.supervisor}/${s.id}`] : []));
+        const workers = this.locate(path).workers.map((w) => `${w.supervisor}/${w.id}`).filter((w) => !stopped.some((p) => within(w, p)));
+        return { path, replaced: [], skipped: [], took: 0, ...spec, dryRun: true, workers };
+      }
+      const fresh = await this.applySpec(current, path, inside);
+      const result = await this.replaceWorkers(current, path, options, fresh);
+      return { ...result, ...spec };
     } finally {
       this.current = undefined;
     }
+  }
+
+  /** The spec to apply: given, or read anew; undefined when there is none (code only). Refuses a bad one. */
+  private async newSpec(path: string, options: ReloadOptions): Promise<SupervisorSpec | undefined> {
+    let raw: unknown = options.spec;
+    if (raw === undefined) {
+      if (!this.target.readSpec) return undefined;
+      try {
+        raw = await this.target.readSpec();
+      } catch (error) {
+        throw this.refuse(path, new ReloadError('bad_spec', `the spec did not load: ${message(error)}`));
+      }
+      if (raw === undefined) return undefined; // no spec module (an embedded tree): code only
+    }
+    try {
+      return this.target.validate(raw);
+    } catch (error) {
+      throw this.refuse(path, new ReloadError('bad_spec', message(error)));
+    }
+  }
+
+  private refuse(path: string, error: ReloadError): ReloadError {
+    this.target.publish({ event: 'reload_refused', supervisor: this.applied().id, path, code: error.code, error: error.message });
+    return error;
+  }
+
+  /** The spec the tree runs, as far as reloads know: what it started with, and the steps applied since. */
+  private applied(): SupervisorSpec {
+    this.appliedSpec ??= snapshot(this.target.startedWith());
+    return this.appliedSpec;
+  }
+
+  /** Carries out the spec's steps; returns the children they started (their workers need no replacing). */
+  private async applySpec(current: Current, path: string, steps: SpecStep[]): Promise<string[]> {
+    if (steps.length === 0) return [];
+    const supervisor = this.applied().id;
+    const outcome = await applySpecSteps(this.target.calls, steps);
+    this.appliedSpec = specAfter(this.applied(), outcome.done);
+    const changes = outcome.done.map(describeStep);
+    if (outcome.failed) {
+      const { step, error } = outcome.failed;
+      const child = step.op === 'start' ? `${step.supervisor}/${step.spec.id}` : step.op === 'set_flags' ? step.supervisor : `${step.supervisor}/${step.id}`;
+      const text = `${describeStep(step)}: ${message(error)}`;
+      this.target.publish({ event: 'reload_failed', supervisor, path, child, error: text, replaced: 0, took: this.now() - current.began });
+      throw new ReloadError(step.op === 'start' ? 'start_failed' : 'change_failed', `${text}${changes.length > 0 ? ` (done before it: ${changes.join('; ')})` : ''}`);
+    }
+    this.target.publish({ event: 'spec_applied', supervisor, path, changes });
+    return steps.flatMap((s) => (s.op === 'start' ? [`${s.supervisor}/${s.spec.id}`] : []));
+  }
+
+  /** The rolling replacement of the workers under `path`, but those under `fresh` (just started). */
+  private async replaceWorkers(current: Current, path: string, options: ReloadOptions, fresh: string[]): Promise<Omit<ReloadResult, 'changes' | 'pending' | 'notes'>> {
+    const located = this.locate(path);
+    const supervisor = located.supervisor;
+    const workers = located.workers.filter((w) => !fresh.some((p) => within(`${w.supervisor}/${w.id}`, p)));
+    const maxSurge = Math.max(1, Math.floor(options.maxSurge ?? 1));
+    current.workers = workers.length;
+    this.target.publish({ event: 'reload_started', supervisor, path, workers: workers.length, maxSurge });
+    const result: Omit<ReloadResult, 'changes' | 'pending' | 'notes'> = { path, replaced: [], skipped: [], took: 0 };
+    const retiring: Array<Promise<unknown>> = [];
+    for (const batch of batches(workers, maxSurge)) {
+      const failure = await this.replaceBatch(current, batch, result, retiring);
+      if (failure) {
+        await Promise.all(retiring);
+        this.target.publish({
+          event: 'reload_failed', supervisor, path, child: failure.child, error: failure.reason,
+          replaced: result.replaced.length, took: this.now() - current.began,
+        });
+        throw new ReloadError(failure.code, `${failure.child}: ${failure.reason}`);
+      }
+    }
+    await Promise.all(retiring);
+    result.took = this.now() - current.began;
+    this.target.publish({ event: 'reload_finished', supervisor, path, replaced: result.replaced.length, skipped: result.skipped, took: result.took });
+    return result;
   }
 
   /** What `status` shows: the reload in progress, if any. */
@@ -120,7 +228,7 @@ export class Reloader {
   private async replaceBatch(
     current: Current,
     batch: WorkerRef[],
-    result: ReloadResult,
+    result: Omit<ReloadResult, 'changes' | 'pending' | 'notes'>,
     retiring: Array<Promise<unknown>>,
   ): Promise<{ child: string; reason: string; code: ReloadErrorCode } | undefined> {
     const supervisor = batch[0]!.supervisor;
@@ -170,4 +278,18 @@ function describe(reason: unknown): string {
   if (typeof reason === 'string') return reason;
   if (reason !== null && typeof reason === 'object' && 'startFailed' in reason) return String(reason.startFailed);
   return JSON.stringify(reason);
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** `path` is `prefix` or under it. */
+const within = (path: string, prefix: string): boolean => path === prefix || path.startsWith(`${prefix}/`);
+
+/** A copy the running tree cannot change under the reloader (a supervisor's flags are set in place). */
+function snapshot(spec: SupervisorSpec): SupervisorSpec {
+  try {
+    return structuredClone(spec);
+  } catch {
+    return spec; // something that does not clone (a function in env?): compared as it is
+  }
 }

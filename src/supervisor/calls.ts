@@ -1,7 +1,7 @@
 // Run-time changes to a supervisor's children (OTP's start_child, terminate_child, restart_child, delete_child).
 // Each runs inside the supervisor's machine (state `calling`), so it never races a restart.
 import { CallError } from '../call-error.js';
-import type { ChildSpec, ExitReason } from '../types.js';
+import type { ChildSpec, ExitReason, SupervisorSpec } from '../types.js';
 import {
   ChildStartError, newRecord, startChild as startRecord, startReplacement, terminateChild as terminateRecord, type ChildRecord,
 } from './children.js';
@@ -39,6 +39,13 @@ function find(node: SupervisorNode, children: ChildRecord[], id: string): ChildR
 
 const isDynamic = (node: SupervisorNode) => node.spec.strategy === 'simple_one_for_one';
 
+/** The ids of the listeners a child of `node` may listen on beyond its siblings: its ancestors' listener children. */
+function listenersAbove(node: SupervisorNode): string[] {
+  const ids: string[] = [];
+  for (let up = node.parent; up; up = up.parent) ids.push(...up.children.filter((c) => c.spec.type === 'listener').map((c) => c.spec.id));
+  return ids;
+}
+
 export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpec): Promise<ChildInfo> {
   return call(node, 'startChild', async (children) => {
     let record: ChildRecord;
@@ -53,7 +60,10 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
           ? new CallError('already_present', `child '${existing.spec.id}' exists (stopped); use restartChild`)
           : new CallError('already_started', `child '${existing.spec.id}' is running`);
       }
-      const problems = validateSpec({ ...node.spec, id: 'root', children: [...children.map((c) => c.spec), argsOrSpec] });
+      const problems = validateSpec(
+        { ...node.spec, id: 'root', children: [...children.map((c) => c.spec), argsOrSpec] },
+        { outerListeners: listenersAbove(node) },
+      );
       if (problems.length > 0) throw new SpecError(problems);
       record = newRecord(argsOrSpec);
     }
@@ -98,6 +108,30 @@ export function deleteChild(node: SupervisorNode, id: string): Promise<void> {
     if (record.status === 'running') throw new CallError('running', `child '${id}' is running`);
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
     children.splice(children.indexOf(record), 1);
+  });
+}
+
+/**
+ * A reload's new spec for a child: its record takes it, used from its next start on (for a worker, the rolling
+ * reload's replacement). Nothing is started or stopped; the child keeps its place, restarts and state.
+ */
+export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): Promise<void> {
+  return call(node, 'replaceSpec', async (children) => {
+    const record = find(node, children, id);
+    if (record.spec.type !== spec.type || spec.id !== id) {
+      throw new CallError('not_found', `'${node.path}/${id}' is a ${record.spec.type}, not the ${spec.type} '${spec.id}'`);
+    }
+    record.spec = spec;
+  });
+}
+
+/**
+ * A reload's new flags (strategy, intensity, period, autoShutdown, template...) for the running supervisor itself,
+ * set in place between two events of its machine, as OTP's code_change sets a supervisor's flags.
+ */
+export function setFlags(node: SupervisorNode, flags: Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>): Promise<void> {
+  return call(node, 'setFlags', async () => {
+    Object.assign(node.spec, flags);
   });
 }
 

@@ -38,6 +38,7 @@ export function levelOf(event: TreeEvent): 'debug' | 'info' | 'warn' | 'error' {
       return 'error';
     case 'start_failed':
     case 'reload_failed':
+    case 'reload_refused':
       return 'warn';
     case 'child_exited':
       return event.action === 'restart' || event.action === 'give_up' ? 'warn' : 'info';

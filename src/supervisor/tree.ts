@@ -33,6 +33,11 @@ export interface StartOptions {
   logger?: Logger | false;
   /** Event listeners attached before the first child starts (`{ child_started: (e) => …, event: (e) => … }`). */
   on?: TreeEventListeners;
+  /**
+   * How `reload()` reads the spec anew, to apply its changes before replacing the workers (`arbor run` passes a
+   * fresh import of the spec module). Without it, `reload()` replaces code only, unless given `{ spec }`.
+   */
+  readSpec?: () => Promise<unknown>;
 }
 
 export interface ChildCounts {
@@ -73,15 +78,31 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
     shape: (path) => (this.nodes.has(path) ? this.status(path) : undefined),
     replace: (supervisor, ids, options) => calls.replaceChildren(this.node(supervisor), ids, options),
     publish: (event) => this.publish(event),
+    startedWith: () => this.spec,
+    readSpec: () => (this.readSpec ? this.readSpec() : Promise.resolve(undefined)),
+    validate: (spec) => {
+      assertValidSpec(spec);
+      return spec;
+    },
+    calls: {
+      setFlags: (path, flags) => calls.setFlags(this.node(path), flags),
+      replaceSpec: (path, id, spec) => calls.replaceSpec(this.node(path), id, spec),
+      startChild: (path, spec) => this.startChild(path, spec),
+      terminateChild: (path, id) => this.terminateChild(path, id),
+      deleteChild: (path, id) => this.deleteChild(path, id),
+    },
   });
+  /** How reload() reads the spec anew (`arbor run`: a fresh import of the spec module); none for an embedded tree. */
+  private readSpec: (() => Promise<unknown>) | undefined;
   /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
   private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
 
   /** Use `createTree(spec)` or `start(spec)`. */
-  constructor(readonly spec: SupervisorSpec<any>, logger: Logger) {
+  constructor(readonly spec: SupervisorSpec<any>, logger: Logger, readSpec?: () => Promise<unknown>) {
     super();
     this.logger = logger;
+    this.readSpec = readSpec;
     // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
     if (usesSocketActivation(spec)) claimActivation();
     this.standby = new StandbyPool(logger);
@@ -189,14 +210,18 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
   }
 
   /**
-   * Rolling reload: replaces every worker under `path` (a supervisor or a worker; default the whole tree) by a new
-   * process loading the code now on disk, `maxSurge` at a time, each started beside the old one, which is drained
-   * only once the new one is ready. Rejects with ReloadError (`start_failed`, `reload_in_progress`, `not_found`,
-   * `stopped`) and stops at the first worker that fails to start; the workers not replaced keep serving.
+   * Reload: first the spec's changes (`options.spec`, or the spec read anew when the tree was started with
+   * `readSpec`, as `arbor run` does): children added, removed or changed under `path`, in OTP's order; then the
+   * rolling reload, which replaces every worker under `path` (a supervisor or a worker; default the whole tree) that
+   * was running before by a new process loading the code now on disk, `maxSurge` at a time, each started beside the
+   * old one, which is drained only once the new one is ready. `dryRun` changes nothing and says what would be done.
+   * Rejects with ReloadError: `bad_spec` or `cannot_change` (nothing changed), `start_failed` (the reload stops at
+   * the first child or worker that fails to start; the workers not replaced keep serving), `change_failed`,
+   * `reload_in_progress`, `not_found`, `stopped`.
    */
   reload(path: string = this.spec.id, options: ReloadOptions = {}): Promise<ReloadResult> {
     // A hot spare has loaded the code that was on disk when it was forked: none may take over a reload.
-    this.standby.discard('hot');
+    if (!options.dryRun) this.standby.discard('hot');
     return this.reloader.reload(path, options);
   }
 
@@ -304,7 +329,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
 export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
   const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
-  const tree = new Tree<TreeMessages<M>>(spec, logger);
+  const tree = new Tree<TreeMessages<M>>(spec, logger, options.readSpec);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
     tree.on(name as 'event', listener as (event: TreeEvent) => void);

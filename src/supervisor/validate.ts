@@ -107,15 +107,19 @@ interface Scope {
   branch: number[];
 }
 
-/** Returns every problem in the spec; an empty list means it can start. */
-export function validateSpec(spec: unknown): SpecProblem[] {
+/**
+ * Returns every problem in the spec; an empty list means it can start. `outerListeners`: ids of listeners that run
+ * above this spec's root (a child started into a running supervisor may listen on its ancestors' listeners).
+ */
+export function validateSpec(spec: unknown, options: { outerListeners?: readonly string[] } = {}): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const report = (path: string, message: string) => problems.push({ path, message });
   if (!isObj(spec) || spec.type !== 'supervisor') {
     report('root', 'the root must be a supervisor spec (use supervisor({...}))');
     return problems;
   }
-  validateSupervisor(spec, 'root', { listeners: new Map(), depth: 0, branch: [], ancestors: [] }, report);
+  const outer = new Map((options.outerListeners ?? []).map((id) => [id, { index: -Infinity, depth: 0 }]));
+  validateSupervisor(spec, 'root', { listeners: outer, depth: 0, branch: [], ancestors: [] }, report);
   if (spec.backoff !== undefined) report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
   if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
     report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);

@@ -1,0 +1,197 @@
+// What a new spec changes in a running tree, as ordered steps: a pure function of the old spec and the new one.
+// The order is OTP's: the supervisors' flags and the changed children's specs are updated first (as a
+// supervisor's code_change does), then the removed children are stopped in reverse start order, then the added
+// ones started in spec order, after their older siblings; a nested supervisor's own record takes its new spec
+// last, once its subtree matches it. The workers that remain are then replaced by the rolling reload.
+import { isDeepStrictEqual } from 'node:util';
+import type { ChildSpec, ListenerSpec, SupervisorSpec } from '../types.js';
+
+/** A supervisor's own fields, those a running supervisor takes in place (as OTP's code_change sets its flags). */
+export type SupervisorFlags = Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>;
+
+export type SpecStep =
+  /** The running supervisor at `supervisor` takes new flags (`fields`: which, with their old → new values). */
+  | { op: 'set_flags'; supervisor: string; flags: SupervisorFlags; fields: string[] }
+  /**
+   * The child's record takes its new spec, used from its next start on: a worker's by the rolling reload that
+   * follows, a supervisor's if it ever restarts (its running subtree was changed by the steps before).
+   */
+  | { op: 'replace_spec'; supervisor: string; id: string; spec: ChildSpec; fields: string[] }
+  /** Terminate the child, then delete its spec. */
+  | { op: 'stop'; supervisor: string; id: string }
+  /** Start a new child from `spec`: it goes after its siblings, as OTP's start_child. */
+  | { op: 'start'; supervisor: string; spec: ChildSpec };
+
+/** A change that cannot be made to a running tree; `path` names the field as validation does (`root.children[0].port`). */
+export interface Refusal {
+  path: string;
+  message: string;
+}
+
+export interface SpecPlan {
+  steps: SpecStep[];
+  refused: Refusal[];
+  /** What the running tree will differ in from the new spec, in words (e.g. the order of its children). */
+  notes: string[];
+}
+
+/** A listener owns a bound socket: these fields cannot change while it runs. */
+export const LISTENER_FIXED_FIELDS = ['host', 'port', 'backlog', 'mode', 'fd'] as const satisfies ReadonlyArray<keyof ListenerSpec>;
+
+/** The steps that turn a tree running `old` into one running `next` (or what refuses it). Pure. */
+export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecPlan {
+  const plan: Phases = { updates: [], stops: [], starts: [], commits: [], refused: [], notes: [] };
+  if (old.id !== next.id) {
+    plan.refused.push({
+      path: 'root.id',
+      message: `the root's id cannot change while the tree runs ('${old.id}' → '${next.id}'): every path in the tree starts with it; stop the tree and start it again`,
+    });
+    return { steps: [], refused: plan.refused, notes: [] };
+  }
+  diffSupervisor(old, next, old.id, 'root', plan);
+  return { steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.commits], refused: plan.refused, notes: plan.notes };
+}
+
+interface Phases {
+  updates: SpecStep[];
+  stops: SpecStep[];
+  starts: SpecStep[];
+  /** Nested supervisors' own records, deepest first: done once their subtree is. */
+  commits: SpecStep[];
+  refused: Refusal[];
+  notes: string[];
+}
+
+function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string, specPath: string, plan: Phases): void {
+  const flagFields = changedFields(old, next, ['id', 'type', 'children']);
+  const dynamic = (s: SupervisorSpec) => s.strategy === 'simple_one_for_one';
+  if (dynamic(old) !== dynamic(next)) {
+    plan.refused.push({
+      path: `${specPath}.strategy`,
+      message: `'${path}' cannot change from ${old.strategy} to ${next.strategy} while it runs (its children are of another kind); stop the tree and start it again`,
+    });
+    return;
+  }
+  if (flagFields.length > 0) {
+    const flags = Object.fromEntries(flagFields.map((f) => [f, (next as unknown as Record<string, unknown>)[f]])) as SupervisorFlags;
+    plan.updates.push({ op: 'set_flags', supervisor: path, flags, fields: flagFields.map((f) => describeChange(f, old, next)) });
+    if (flagFields.includes('template')) {
+      plan.notes.push(`${path}: the dynamic children running keep their spec (and get the new code); those started from now on use the new template`);
+    }
+  }
+  const before = new Map(old.children.map((c) => [c.id, c]));
+  const after = new Map(next.children.map((c) => [c.id, c]));
+  const kept = (id: string) => {
+    const a = before.get(id);
+    const b = after.get(id);
+    return a !== undefined && b !== undefined && a.type === b.type;
+  };
+  // Removed (or of another type now): stopped in reverse start order.
+  for (const child of [...old.children].reverse()) {
+    if (!kept(child.id)) plan.stops.push({ op: 'stop', supervisor: path, id: child.id });
+  }
+  next.children.forEach((child, index) => {
+    const childSpecPath = `${specPath}.children[${index}]`;
+    if (!kept(child.id)) {
+      plan.starts.push({ op: 'start', supervisor: path, spec: child });
+      return;
+    }
+    const previous = before.get(child.id)!;
+    if (isDeepStrictEqual(previous, child)) return;
+    if (child.type === 'listener') {
+      const fixed = LISTENER_FIXED_FIELDS.filter((f) => !isDeepStrictEqual(previous[f as keyof ChildSpec], child[f]));
+      for (const field of fixed) {
+        plan.refused.push({
+          path: `${childSpecPath}.${field}`,
+          message: `the ${field} of listener '${path}/${child.id}' cannot change while it runs (${describeChange(field, previous, child)}): its socket is bound; stop the tree and start it again`,
+        });
+      }
+      if (fixed.length > 0) return;
+    }
+    const fields = changedFields(previous, child, ['id', 'type', 'children']);
+    if (child.type === 'supervisor') {
+      diffSupervisor(previous as SupervisorSpec, child, `${path}/${child.id}`, childSpecPath, plan);
+      plan.commits.push({ op: 'replace_spec', supervisor: path, id: child.id, spec: child, fields: changedFields(previous, child, ['id', 'type']) });
+      return;
+    }
+    plan.updates.push({ op: 'replace_spec', supervisor: path, id: child.id, spec: child, fields: fields.map((f) => describeChange(f, previous, child)) });
+  });
+  const keptOrder = (list: readonly ChildSpec[]) => list.filter((c) => kept(c.id)).map((c) => c.id);
+  if (!isDeepStrictEqual(keptOrder(old.children), keptOrder(next.children))) {
+    plan.notes.push(`${path}: its children keep their running order (${keptOrder(old.children).join(', ')}) until it restarts`);
+  }
+}
+
+/** The top-level fields that differ, in a stable order, `except` those. */
+function changedFields(a: object, b: object, except: readonly string[]): string[] {
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !except.includes(k));
+  return keys.filter((k) => !isDeepStrictEqual(ra[k], rb[k])).sort();
+}
+
+function describeChange(field: string, a: object, b: object): string {
+  const from = (a as Record<string, unknown>)[field];
+  const to = (b as Record<string, unknown>)[field];
+  const short = (v: unknown) => (v === undefined ? 'unset' : typeof v === 'object' ? '…' : JSON.stringify(v));
+  const scalar = (v: unknown) => v === undefined || typeof v !== 'object';
+  return scalar(from) && scalar(to) ? `${field} ${short(from)} → ${short(to)}` : field;
+}
+
+/** One step in words, as `arbor reload` prints it. */
+export function describeStep(step: SpecStep): string {
+  switch (step.op) {
+    case 'set_flags':
+      return `set ${step.supervisor}: ${step.fields.join(', ')}`;
+    case 'replace_spec':
+      return step.spec.type === 'supervisor'
+        ? `update ${step.supervisor}/${step.id}: ${step.fields.join(', ')} (the spec it restarts with)`
+        : `update ${step.supervisor}/${step.id}: ${step.fields.join(', ')}`;
+    case 'stop':
+      return `stop ${step.supervisor}/${step.id}`;
+    case 'start':
+      return `start ${step.supervisor}/${step.spec.id} (${step.spec.type})`;
+  }
+}
+
+/** The spec the tree runs once `steps` (a prefix of a plan) are done: kept as the base of the next reload. Pure. */
+export function specAfter(spec: SupervisorSpec, steps: readonly SpecStep[]): SupervisorSpec {
+  return steps.reduce(applyStep, spec);
+}
+
+function applyStep(root: SupervisorSpec, step: SpecStep): SupervisorSpec {
+  return updateSupervisor(root, root.id, step.supervisor, (sup) => {
+    switch (step.op) {
+      case 'set_flags':
+        return { ...sup, ...step.flags };
+      case 'replace_spec':
+        return { ...sup, children: sup.children.map((c) => (c.id === step.id ? step.spec : c)) };
+      case 'stop':
+        return { ...sup, children: sup.children.filter((c) => c.id !== step.id) };
+      case 'start':
+        return { ...sup, children: [...sup.children.filter((c) => c.id !== step.spec.id), step.spec] };
+    }
+  });
+}
+
+function updateSupervisor(sup: SupervisorSpec, path: string, target: string, change: (s: SupervisorSpec) => SupervisorSpec): SupervisorSpec {
+  if (path === target) return change(sup);
+  if (!target.startsWith(`${path}/`)) return sup;
+  return {
+    ...sup,
+    children: sup.children.map((c) => (c.type === 'supervisor' ? updateSupervisor(c, `${path}/${c.id}`, target, change) : c)),
+  };
+}
+
+/**
+ * The steps that stay within the subtree at `path` (a supervisor or a worker of the running tree), and those
+ * outside it, left for a reload of a path that holds them.
+ */
+export function splitByPath(steps: readonly SpecStep[], path: string): { inside: SpecStep[]; outside: SpecStep[] } {
+  const within = (step: SpecStep) => {
+    const child = step.op === 'start' ? step.spec.id : step.op === 'set_flags' ? undefined : step.id;
+    const full = child === undefined ? step.supervisor : `${step.supervisor}/${child}`;
+    return full === path || full.startsWith(`${path}/`);
+  };
+  return { inside: steps.filter(within), outside: steps.filter((s) => !within(s)) };
+}
