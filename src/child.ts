@@ -2,6 +2,7 @@
 // The supervisor only decides; a ChildHandle does the I/O of one incarnation of one child.
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
+import type { ChaosFault } from './protocol.js';
 import { describeReason, type ExitReason } from './types.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
@@ -25,6 +26,25 @@ export interface ChildHandle {
   terminate(): Promise<ExitReason>;
   /** Forced stop: SIGKILL / immediate close, whatever the shutdown value. Resolves when gone. */
   kill(): Promise<ExitReason>;
+}
+
+/** A child that takes `tree.call`/`tree.cast` (a worker process or thread, a task). */
+export interface Addressable {
+  /** Running, and not being stopped. */
+  readonly available: boolean;
+  /** Calls waiting for its reply (what `pick: 'least_busy'` compares). */
+  readonly pendingCalls: number;
+  call(message: unknown, timeoutMs: number): Promise<unknown>;
+  cast(message: unknown): void;
+}
+
+export function isAddressable(handle: ChildHandle | undefined): handle is ChildHandle & Addressable {
+  return handle !== undefined && typeof (handle as Partial<Addressable>).call === 'function' && 'available' in handle;
+}
+
+/** A child that can inflict a chaos fault on itself: answers whether it took it (or throws a CallError why not). */
+export interface FaultTarget {
+  inject(fault: ChaosFault): number | boolean | undefined;
 }
 
 /** What a child handle gets from its supervisor at creation. */

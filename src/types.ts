@@ -1,11 +1,17 @@
 // The domain of a supervision tree: these types are the documentation of the spec (DESIGN.md §1, §2).
+import type { ResourceLimits } from 'node:worker_threads';
+import type { Logger } from 'pino';
 
 export type RestartType = 'permanent' | 'transient' | 'temporary';
 export type Strategy = 'one_for_one' | 'rest_for_one' | 'one_for_all' | 'simple_one_for_one';
 export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 /** `brutal_kill` = SIGKILL; a number = ask, then SIGKILL after that many ms; `infinity` = wait. */
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
-export type ChildType = 'worker' | 'supervisor' | 'listener';
+export type ChildType = 'worker' | 'supervisor' | 'listener' | 'task';
+/** Where a worker's module runs: a forked OS process (default), or a thread of the supervisor's process. */
+export type WorkerKind = 'process' | 'thread';
+/** Where a task's function runs: `inline` = in the supervisor's own process, on its event loop. */
+export type TaskHost = 'inline';
 export type ListenerMode = 'shared' | 'round_robin';
 export type StandbyMode = 'warm' | 'hot';
 export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
@@ -17,12 +23,19 @@ export type ExitReason =
   | { shutdown: unknown }
   | { code: number }
   | { signal: string }
-  | { error: string; stack?: string }
+  /** Uncaught: a worker's exception, a task's rejection; `escaped` when it escaped a task (a callback, a floating promise). */
+  | { error: string; stack?: string; escaped?: true }
   | { startFailed: string }
   | { hung: number }
   | { memory: number }
   /** The worker sent an IPC message longer than the supervisor accepts (bytes buffered when it was stopped). */
-  | { ipcOverflow: number };
+  | { ipcOverflow: number }
+  /** A task that was given up on (brutal_kill, a shutdown timeout): its code may still run, its resources are not reclaimed. */
+  | { abandoned: string }
+  /** A thread ended by `terminate()`: brutal_kill, a shutdown timeout, a missed heartbeat (then `{ hung }`). */
+  | { killed: string }
+  /** The host the child ran in went down with it: a thread that could not be terminated, a host process killed. */
+  | { host_down: string };
 
 export interface HeartbeatOptions {
   /** How often the supervisor pings the worker over IPC, in ms. */
@@ -75,8 +88,16 @@ interface CommonChildSpec {
 export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSpec {
   type: 'worker';
   readonly [messageTypes]?: M;
-  /** Path of the JavaScript module to fork (absolute, or relative to the process's cwd). */
+  /** Path of the JavaScript module to run (absolute, or relative to the process's cwd). */
   module: string;
+  /**
+   * `process` (default): a forked OS process. `thread`: a `node:worker_threads` thread of the supervisor's process —
+   * starts in milliseconds and costs a few MB; a crash, `process.exit`, heap OOM or a missed heartbeat ends only the
+   * thread. A thread cannot `listen` (server handles are not transferable to threads on Node 20).
+   */
+  kind?: WorkerKind;
+  /** Threads only: the V8 heap limits of the thread; over them the thread ends (its exit reason names the limit). */
+  resourceLimits?: ResourceLimits;
   args: string[];
   /** Extra environment for the worker, on top of the supervisor's own. */
   env: Record<string, string>;
@@ -128,7 +149,7 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
    * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
    * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
    */
-  template?: WorkerSpec | SupervisorSpec;
+  template?: WorkerSpec | SupervisorSpec | TaskSpec;
   /**
    * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
    * workers drain, so a load balancer has time to take the instance out.
@@ -136,7 +157,44 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
   drainDelay?: number;
 }
 
-export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec;
+/** A message to a task's `onMessage` handler: `call` when `tree.call` waits for the returned value, else `cast`. */
+export type TaskMessageHandler<M extends Messages = Messages> = (
+  message: M['call'] | M['cast'],
+  context: { kind: 'call' | 'cast' },
+) => M['reply'] | Promise<M['reply']> | void | Promise<void>;
+
+/** What a task's `run` receives. */
+export interface TaskContext<M extends Messages = Messages> {
+  /** Aborted when the supervisor stops the task (its shutdown), or when the task is given up on. */
+  readonly signal: AbortSignal;
+  /** The task's id among its siblings (`session-12` for a dynamic child). */
+  readonly id: string;
+  /** The task's path in the tree (`root/sessions/session-12`). */
+  readonly path: string;
+  /** The spec's args, then `startChild`'s extra args for a dynamic child. */
+  readonly args: readonly string[];
+  /** Emits a `worker_message` event on the tree with this task's path; false once the task has ended. */
+  send(message: M['send']): boolean;
+  /** Handles `tree.call`/`tree.cast` to this task; `undefined` removes the handler. One handler: a new one replaces it. */
+  onMessage(handler: TaskMessageHandler<M> | undefined): void;
+  /** The tree's logger, bound to this task (`{ supervisor, child }`). */
+  readonly log: Logger;
+}
+
+/**
+ * A task child: an async function supervised like a process. Resolving is exit `normal`; rejecting or throwing is
+ * `{ error }`; an error escaping it (a throw in a callback it set up, a floating rejected promise) is
+ * `{ error, escaped: true }`. Asked to stop, it sees `signal` abort and has `shutdown` ms to settle.
+ */
+export interface TaskSpec<M extends Messages = Messages> extends CommonChildSpec {
+  type: 'task';
+  readonly [messageTypes]?: M;
+  run(context: TaskContext<M>): unknown;
+  args: string[];
+  host: TaskHost;
+}
+
+export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec | TaskSpec;
 
 export function isNormalExit(reason: ExitReason): boolean {
   return reason === 'normal' || reason === 'shutdown' || (typeof reason === 'object' && 'shutdown' in reason);
@@ -150,11 +208,14 @@ export function formatReason(reason: ExitReason): string {
 export function describeReason(reason: ExitReason): string {
   if (typeof reason === 'string') return reason;
   if ('startFailed' in reason) return String(reason.startFailed);
-  if ('error' in reason) return `uncaught ${String(reason.error)}`;
+  if ('error' in reason) return `${reason.escaped ? 'escaped' : 'uncaught'} ${String(reason.error)}`;
   if ('code' in reason) return `exited with code ${reason.code}`;
   if ('signal' in reason) return `killed by ${reason.signal}`;
   if ('hung' in reason) return `hung (no heartbeat answer for ${reason.hung} ms)`;
   if ('memory' in reason) return `over its memory limit (${reason.memory} bytes)`;
   if ('shutdown' in reason) return 'shut itself down';
+  if ('abandoned' in reason) return `abandoned (${reason.abandoned})`;
+  if ('killed' in reason) return `killed (${reason.killed})`;
+  if ('host_down' in reason) return `its host went down: ${reason.host_down}`;
   return formatReason(reason);
 }

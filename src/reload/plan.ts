@@ -3,7 +3,7 @@
 /** What a reload needs to know of a supervisor (a SupervisorStatus is one). */
 export interface TreeShape {
   path: string;
-  children: ReadonlyArray<{ id: string; type: 'worker' | 'listener' | 'supervisor'; supervisor?: TreeShape }>;
+  children: ReadonlyArray<{ id: string; type: 'worker' | 'listener' | 'supervisor' | 'task'; supervisor?: TreeShape }>;
 }
 
 export interface WorkerRef {

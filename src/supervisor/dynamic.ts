@@ -1,7 +1,7 @@
 // simple_one_for_one's dynamic children: how one is made from the template, and which ids a pool has handed out.
-import type { ChildSpec, SupervisorSpec, WorkerSpec } from '../types.js';
+import type { ChildSpec, SupervisorSpec, TaskSpec, WorkerSpec } from '../types.js';
 
-export type Template = WorkerSpec | SupervisorSpec;
+export type Template = WorkerSpec | SupervisorSpec | TaskSpec;
 
 /** Dynamic children are named `<template id>-<n>`, n counting from 1 in each incarnation of the pool. */
 export const dynamicId = (template: Template, n: number): string => `${template.id}-${n}`;
@@ -19,6 +19,7 @@ function withExtraArgs<S extends ChildSpec>(spec: S, extraArgs: readonly string[
 function withExtraArgs(spec: ChildSpec, extraArgs: readonly string[]): ChildSpec {
   switch (spec.type) {
     case 'worker':
+    case 'task':
       return { ...spec, args: [...spec.args, ...extraArgs] };
     case 'listener':
       return spec;

@@ -1,11 +1,13 @@
 // What the tree API tells about a child: its record described for whichChildren, status and the control socket.
 import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
-import type { ChildType, ExitReason } from '../types.js';
+import type { ChildType, ExitReason, WorkerKind } from '../types.js';
 import type { ChildRecord } from './children.js';
 
 export interface ChildInfo {
   id: string;
   type: ChildType;
+  /** A worker's kind: a forked `process` or a `thread` (then `pid` is undefined). */
+  kind?: WorkerKind;
   pid: number | undefined;
   status: ChildRecord['status'];
   restarts: number;
@@ -33,6 +35,7 @@ export function describe(record: ChildRecord): ChildInfo {
   return {
     id: record.spec.id,
     type: record.spec.type,
+    ...(record.spec.type === 'worker' ? { kind: record.spec.kind ?? 'process' } : {}),
     pid: record.status === 'stopped' ? undefined : record.handle?.pid,
     status: record.status,
     restarts: record.restarts,

@@ -1,7 +1,7 @@
 // Addressing messages in a tree: a path names a worker (`root/jobs/job-3`) or a supervisor, whose running worker
 // children form a pool and one of them is picked. The messaging itself is the worker room's (worker/messaging.ts).
 import { CallError } from '../call-error.js';
-import { WorkerHandle } from '../worker/process.js';
+import { isAddressable, type Addressable } from '../child.js';
 import type { SupervisorNode } from './node.js';
 
 /** How a call or cast addressed to a supervisor picks one of its running workers. */
@@ -27,29 +27,29 @@ export interface CallOptions extends CastOptions {
 const cursors = new WeakMap<SupervisorNode, number>();
 
 /** The worker a message to `path` goes to; throws CallError `not_found` or `not_running`. */
-export function resolveWorker(path: string, nodeAt: (path: string) => SupervisorNode | undefined, pick: Pick = 'round_robin'): WorkerHandle {
+export function resolveWorker(path: string, nodeAt: (path: string) => SupervisorNode | undefined, pick: Pick = 'round_robin'): Addressable {
   if (pick !== 'round_robin' && !PICKS.includes(pick)) throw new TypeError(`pick must be one of ${PICKS.join(', ')}, got ${String(pick)}`);
   const pool = nodeAt(path);
   if (pool !== undefined) return pickWorker(pool, pick);
   const slash = path.lastIndexOf('/');
   const parent = slash > 0 ? nodeAt(path.slice(0, slash)) : undefined;
   const record = parent?.children.find((c) => c.spec.id === path.slice(slash + 1));
-  if (record === undefined || record.spec.type !== 'worker') throw new CallError('not_found', `no worker at '${path}'`);
-  if (record.status !== 'running' || !(record.handle instanceof WorkerHandle) || !record.handle.available) {
+  if (record === undefined || (record.spec.type !== 'worker' && record.spec.type !== 'task')) throw new CallError('not_found', `no worker at '${path}'`);
+  if (record.status !== 'running' || !isAddressable(record.handle) || !record.handle.available) {
     throw new CallError('not_running', `'${path}' is ${record.status === 'running' ? 'stopping' : record.status}`);
   }
   return record.handle;
 }
 
-function pickWorker(node: SupervisorNode, pick: Pick): WorkerHandle {
+function pickWorker(node: SupervisorNode, pick: Pick): Addressable {
   // One pass, no allocation but the list of candidates: this runs for every call to a pool.
   const dynamic = node.spec.strategy === 'simple_one_for_one';
-  const ready: WorkerHandle[] = [];
+  const ready: Addressable[] = [];
   let workers = 0;
   for (const c of node.children) {
-    if (c.spec.type !== 'worker' && !dynamic) continue;
+    if (c.spec.type !== 'worker' && c.spec.type !== 'task' && !dynamic) continue;
     workers++;
-    if (c.status === 'running' && c.handle instanceof WorkerHandle && c.handle.available) ready.push(c.handle);
+    if (c.status === 'running' && isAddressable(c.handle) && c.handle.available) ready.push(c.handle);
   }
   if (workers === 0 && !dynamic) throw new CallError('not_found', `supervisor '${node.path}' has no worker children`);
   if (ready.length === 0) throw new CallError('not_running', `no running worker under '${node.path}'`);

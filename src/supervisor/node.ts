@@ -7,6 +7,7 @@ import { StartFailure } from '../child.js';
 import { ListenerHandle } from '../listener/index.js';
 import type { ExitReason, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
+import { TaskHandle } from '../task/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
 import { newRecord, type ChildRecord, type SupervisorIO } from './children.js';
 import type { TreeEvent } from './events.js';
@@ -71,6 +72,8 @@ export class SupervisorNode {
             return new WorkerHandle(record.spec, ctx, host.standby);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
+          case 'task':
+            return new TaskHandle(record.spec, ctx);
           case 'supervisor':
             return new SupervisorHandle(record.spec, ctx, this, host);
         }

@@ -2,8 +2,9 @@
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
   AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, Messages, RestartType, Shutdown, Strategy,
-  StandbyOption, SupervisorSpec, WorkerSpec,
+  StandbyOption, SupervisorSpec, TaskContext, TaskHost, TaskSpec, WorkerKind, WorkerSpec,
 } from '../types.js';
+import type { ResourceLimits } from 'node:worker_threads';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -20,6 +21,8 @@ interface CommonOptions {
 
 export interface WorkerOptions extends CommonOptions {
   module: string;
+  kind?: WorkerKind;
+  resourceLimits?: ResourceLimits;
   args?: string[];
   env?: Record<string, string>;
   execArgv?: string[];
@@ -41,8 +44,14 @@ export interface ListenerOptions extends CommonOptions {
   fd?: ListenerSpec['fd'];
 }
 
+export interface TaskOptions<M extends Messages = Messages> extends CommonOptions {
+  run(context: TaskContext<M>): unknown;
+  args?: string[];
+  host?: TaskHost;
+}
+
 /** A child spec whose messages (if it has any) are `M`: how a supervisor's message types are inferred. */
-export type TypedChildSpec<M extends Messages> = WorkerSpec<M> | ListenerSpec | SupervisorSpec<M>;
+export type TypedChildSpec<M extends Messages> = WorkerSpec<M> | ListenerSpec | SupervisorSpec<M> | TaskSpec<M>;
 
 export interface SupervisorOptions<M extends Messages = never> extends Partial<CommonOptions> {
   strategy?: Strategy;
@@ -50,8 +59,8 @@ export interface SupervisorOptions<M extends Messages = never> extends Partial<C
   period?: number;
   autoShutdown?: AutoShutdown;
   children?: Array<TypedChildSpec<M> | ChildSpec>;
-  /** A worker (its spec or options), or a supervisor spec for a subtree per dynamic child. */
-  template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M>;
+  /** A worker (its spec or options), a task spec, or a supervisor spec for a subtree per dynamic child. */
+  template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M> | TaskSpec<M>;
   drainDelay?: number;
 }
 
@@ -67,6 +76,22 @@ export function worker<M extends Messages = never>(options: WorkerOptions): Work
     startTimeout: DEFAULT_START_TIMEOUT,
     ...options,
     type: 'worker',
+  };
+}
+
+/**
+ * `task<M>()`: an async function supervised like a process (restart types, strategies, intensity, shutdown), run in
+ * the supervisor's own process. Shutdown defaults to 5000 ms, as a worker's.
+ */
+export function task<M extends Messages = never>(options: TaskOptions<M>): TaskSpec<M> {
+  return {
+    restart: 'permanent',
+    shutdown: DEFAULT_WORKER_SHUTDOWN,
+    significant: false,
+    args: [],
+    host: 'inline',
+    ...options,
+    type: 'task',
   };
 }
 

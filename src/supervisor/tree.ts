@@ -2,8 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { ChaosFault } from '../protocol.js';
-import type { ChildType, ExitReason, Messages, SupervisorSpec, WorkerSpec } from '../types.js';
-import { WorkerHandle } from '../worker/process.js';
+import type { FaultTarget } from '../child.js';
+import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
 import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
@@ -180,7 +180,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       specs: node.spec.strategy === 'simple_one_for_one' ? 1 : children.length,
       active: children.filter((c) => c.status === 'running').length,
       supervisors: count('supervisor'),
-      workers: count('worker'),
+      // As OTP: every child that is not a supervisor is a worker; tasks and threads included.
+      workers: count('worker') + count('task'),
       listeners: count('listener'),
     };
   }
@@ -265,21 +266,23 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
    * Chaos testing: sends `fault` to the running worker at `childPath` (`root/pool/web-1`), which honours it only
    * when it runs with ARBOR_CHAOS=1. Throws CallError `not_found` unless that child is a running worker.
    */
-  injectFault(childPath: string, fault: ChaosFault): { path: string; pid: number; fault: ChaosFault } {
+  injectFault(childPath: string, fault: ChaosFault): { path: string; pid: number | undefined; fault: ChaosFault } {
     const slash = childPath.lastIndexOf('/');
     const id = childPath.slice(slash + 1);
     const record = slash > 0 ? this.node(childPath.slice(0, slash)).children.find((c) => c.spec.id === id) : undefined;
-    if (!(record?.status === 'running' && record.handle instanceof WorkerHandle)) {
-      throw new calls.CallError('not_found', `'${childPath}' is not a running worker`);
+    const handle = record?.handle as (Partial<FaultTarget> & object) | undefined;
+    if (record?.status !== 'running' || typeof handle?.inject !== 'function') {
+      throw new calls.CallError('not_found', `'${childPath}' is not a running worker or task`);
     }
-    // The worker's environment is the supervisor's plus its spec's: without ARBOR_CHAOS=1 it would ignore the fault.
-    const spec = record.spec as WorkerSpec;
-    if ((spec.env.ARBOR_CHAOS ?? process.env.ARBOR_CHAOS) !== '1') {
+    // A worker's environment is the supervisor's plus its spec's: without ARBOR_CHAOS=1 it would ignore the fault.
+    // A task runs in the supervisor's process: that process's environment decides.
+    const chaos = record.spec.type === 'worker' ? record.spec.env.ARBOR_CHAOS ?? process.env.ARBOR_CHAOS : process.env.ARBOR_CHAOS;
+    if (chaos !== '1') {
       throw new calls.CallError('chaos_disabled', `'${childPath}' runs without ARBOR_CHAOS=1, so it ignores in-worker faults`);
     }
-    const pid = record.handle.inject(fault);
-    if (pid === undefined) throw new calls.CallError('not_found', `'${childPath}' is not a running worker`);
-    return { path: childPath, pid, fault };
+    const hit = handle.inject(fault);
+    if (hit === undefined || hit === false) throw new calls.CallError('not_found', `'${childPath}' is not a running worker or task`);
+    return { path: childPath, pid: typeof hit === 'number' ? hit : undefined, fault };
   }
 
   /**

@@ -21,9 +21,10 @@ export class SpecError extends Error {
 /** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
 const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
 const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
-export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor', readonly string[]> = {
-  worker: [...COMMON_FIELDS, 'module', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby',
-    'maxMessageBytes', 'maxMessageRate'],
+export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task', readonly string[]> = {
+  worker: [...COMMON_FIELDS, 'module', 'kind', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby',
+    'maxMessageBytes', 'maxMessageRate', 'resourceLimits'],
+  task: [...COMMON_FIELDS, 'run', 'args', 'host'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
   supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
 };
@@ -35,6 +36,10 @@ const STRATEGIES = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_fo
 const RESTARTS = ['permanent', 'transient', 'temporary'];
 const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'];
 const MODES = ['shared', 'round_robin'];
+const KINDS = ['process', 'thread'];
+const TASK_HOSTS = ['inline'];
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
+const CHILD_TYPES = "'worker', 'task', 'listener' or 'supervisor'";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -193,7 +198,8 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     // A dynamic child starts at run time, once its ancestors' listeners run: its index among siblings is Infinity.
     else if (template.type === 'supervisor') validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
     else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
-    else report(`${path}.template.type`, `must be 'worker' or 'supervisor', got ${show(template.type)}`);
+    else if (template.type === 'task') validateTask(template, `${path}.template`, report);
+    else report(`${path}.template.type`, `must be 'worker', 'task' or 'supervisor', got ${show(template.type)}`);
   } else if (spec.template !== undefined) {
     report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
   }
@@ -204,7 +210,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   children.forEach((child, index) => {
     const childPath = `${path}.children[${index}]`;
     if (!isObj(child)) {
-      report(childPath, 'must be a child spec (use worker(), listener() or supervisor())');
+      report(childPath, 'must be a child spec (use worker(), task(), listener() or supervisor())');
       return;
     }
     if (typeof child.id === 'string') {
@@ -214,18 +220,49 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     }
     if (child.significant === true) significant = true;
     if (child.type === 'worker') validateWorker(child, childPath, scope, index, report);
+    else if (child.type === 'task') validateTask(child, childPath, report);
     else if (child.type === 'listener') validateListener(child, childPath, report);
     else if (child.type === 'supervisor') validateSupervisor(child, childPath, { ...scope, branch: [...scope.branch, index] }, report);
-    else report(`${childPath}.type`, `must be 'worker', 'listener' or 'supervisor', got ${show(child.type)}`);
+    else report(`${childPath}.type`, `must be ${CHILD_TYPES}, got ${show(child.type)}`);
   });
   if (significant && spec.autoShutdown === 'never') {
     report(`${path}.autoShutdown`, "has significant children but autoShutdown is 'never'; set 'any_significant' or 'all_significant'");
   }
 }
 
+function validateTask(spec: Obj, path: string, report: Report): void {
+  if (spec.listen !== undefined) {
+    report(`${path}.listen`, 'a task cannot listen: it runs in the supervisor\'s process, which never serves a listener\'s socket; '
+      + 'serve connections from a worker, or accept them yourself and start a task per connection');
+  }
+  checkFields(spec, KNOWN_FIELDS.task.concat(spec.listen !== undefined ? ['listen'] : []), path, report);
+  validateCommon(spec, path, report);
+  if (typeof spec.run !== 'function') report(`${path}.run`, `must be a function (an async function run({ signal, id, args, ... })), got ${show(spec.run)}`);
+  if (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string')) report(`${path}.args`, 'must be an array of strings');
+  if (!TASK_HOSTS.includes(spec.host as string)) report(`${path}.host`, `must be one of ${TASK_HOSTS.join(', ')}, got ${show(spec.host)}`);
+}
+
+/** What a thread cannot do that a process can, and why: each a validation error naming the field. */
+const NOT_FOR_THREADS: Record<string, string> = {
+  listen: 'a thread cannot serve a listener: on Node 20 server handles and sockets cannot be transferred to a thread, '
+    + 'and a shared descriptor closed by terminate() would refuse connections; use a process worker',
+  cwd: 'a thread shares its process\'s working directory; use a process worker for its own cwd',
+  standby: 'threads start in milliseconds: standby spares are for process workers',
+  maxMemory: 'maxMemory measures a whole process; cap a thread\'s heap with resourceLimits',
+};
+
 function validateWorker(spec: Obj, path: string, scope: Scope, index: number, report: Report): void {
   checkFields(spec, KNOWN_FIELDS.worker, path, report);
   validateCommon(spec, path, report);
+  if (spec.kind !== undefined && !KINDS.includes(spec.kind as string)) {
+    report(`${path}.kind`, `must be 'process' or 'thread', got ${show(spec.kind)}`);
+  }
+  if (spec.kind === 'thread') {
+    for (const [field, why] of Object.entries(NOT_FOR_THREADS)) if (spec[field] !== undefined) report(`${path}.${field}`, why);
+    if (spec.resourceLimits !== undefined) validateResourceLimits(spec.resourceLimits, `${path}.resourceLimits`, report);
+  } else if (spec.resourceLimits !== undefined) {
+    report(`${path}.resourceLimits`, "only a thread takes resourceLimits (kind: 'thread'); cap a process with maxMemory");
+  }
   if (typeof spec.module !== 'string' || spec.module === '') {
     report(`${path}.module`, `must be the path of a JavaScript module, got ${show(spec.module)}`);
   } else {
@@ -261,7 +298,7 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   for (const field of ['maxMessageBytes', 'maxMessageRate'] as const) {
     if (spec[field] !== undefined && !isPosInt(spec[field])) report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
   }
-  if (spec.listen !== undefined) {
+  if (spec.listen !== undefined && spec.kind !== 'thread') {
     const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;
     if (!found) {
       report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
@@ -273,6 +310,17 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
       // (unless a dynamic level lies between them: that part starts at run time).
       report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
     }
+  }
+}
+
+function validateResourceLimits(limits: unknown, path: string, report: Report): void {
+  if (!isObj(limits)) {
+    report(path, `must be { ${RESOURCE_LIMITS.join(', ')} } (MB, integers > 0), got ${show(limits)}`);
+    return;
+  }
+  checkFields(limits, RESOURCE_LIMITS, path, report);
+  for (const field of RESOURCE_LIMITS) {
+    if (limits[field] !== undefined && !isPosInt(limits[field])) report(`${path}.${field}`, `must be an integer > 0 (MB), got ${show(limits[field])}`);
   }
 }
 

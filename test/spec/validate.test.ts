@@ -262,7 +262,7 @@ describe('simple_one_for_one', () => {
 
   test('a listener as template: root.template.type', () => {
     const spec = supervisor({ strategy: 'simple_one_for_one', template: bad<WorkerSpec>(listener({ id: 'web' })) });
-    expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker' or 'supervisor'")]);
+    expect(validateSpec(spec)).toEqual([problem('root.template.type', "must be 'worker', 'task' or 'supervisor'")]);
   });
 });
 

@@ -1,0 +1,240 @@
+// The supervisor's side of one task incarnation: an async function run in the supervisor's own process (`inline`),
+// behind the same ChildHandle contract as a forked worker. Started as soon as `run` is called; its settling is its
+// exit; a stop aborts its signal and waits `shutdown` ms; brutal_kill or a timeout abandons it.
+import { StartFailure, type ChildContext, type ChildHandle } from '../child.js';
+import { CallError } from '../call-error.js';
+import type { ChaosFault } from '../protocol.js';
+import type { ExitReason, TaskContext, TaskMessageHandler, TaskSpec } from '../types.js';
+import { runOwned, type EscapeOwner } from './escape.js';
+
+type Phase = 'idle' | 'running' | 'stopping' | 'gone';
+
+/** setTimeout's largest delay: a longer shutdown is as good as `infinity`. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+export class TaskHandle implements ChildHandle, EscapeOwner {
+  readonly pid = undefined;
+  private phase: Phase = 'idle';
+  /** terminate() or kill() was called: the exit is ours, not news for the supervisor. */
+  private stopRequested = false;
+  private controller: AbortController | undefined;
+  private handler: TaskMessageHandler | undefined;
+  /** Calls waiting for the handler's reply: rejected with `exited` when the task ends first. */
+  private readonly waiting = new Set<(error: CallError) => void>();
+  private exitReason: ExitReason | undefined;
+  private markGone: ((reason: ExitReason) => void) | undefined;
+  private gone: Promise<ExitReason> | undefined;
+  private stopping: Promise<ExitReason> | undefined;
+
+  constructor(private readonly spec: TaskSpec, private readonly ctx: ChildContext) {}
+
+  start(): Promise<void> {
+    if (this.phase !== 'idle' || this.stopRequested) return Promise.reject(new StartFailure({ startFailed: 'terminated before start' }));
+    this.phase = 'running';
+    const context = this.context();
+    let result: unknown;
+    try {
+      result = runOwned(this, () => this.spec.run(context));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    Promise.resolve(result).then(
+      () => this.end(this.phase === 'stopping' ? 'shutdown' : 'normal'),
+      (error: unknown) => this.end(this.phase === 'stopping' && this.isAbort(error) ? 'shutdown' : errorReason(error)),
+    );
+    return Promise.resolve();
+  }
+
+  terminate(): Promise<ExitReason> {
+    return (this.stopping ??= this.stop());
+  }
+
+  private stop(): Promise<ExitReason> {
+    const shutdown = this.spec.shutdown;
+    if (shutdown === 'brutal_kill') return this.kill();
+    this.stopRequested = true;
+    if (this.phase === 'gone') return Promise.resolve(this.exitReason!);
+    if (this.phase === 'idle') return this.settleNow('shutdown');
+    this.phase = 'stopping';
+    this.controller?.abort(new StopRequested());
+    const gone = this.untilGone();
+    if (shutdown === 'infinity' || shutdown >= MAX_TIMEOUT) return gone;
+    const timer = setTimeout(() => {
+      this.ctx.logger.warn({ event: 'shutdown_timeout', timeout: shutdown });
+      this.end({ abandoned: `did not settle within its shutdown of ${shutdown} ms` });
+    }, shutdown);
+    return gone.finally(() => clearTimeout(timer));
+  }
+
+  /** Abandons the task now: its signal aborts, its exit is `{ abandoned }`; whatever it still runs is not reclaimed. */
+  kill(): Promise<ExitReason> {
+    this.stopRequested = true;
+    if (this.phase === 'gone') return Promise.resolve(this.exitReason!);
+    return this.settleNow({ abandoned: 'brutal_kill' });
+  }
+
+  /** An error escaped this task's own code (escape.ts): the task exits with it, unless it has already ended. */
+  escaped(error: unknown): void {
+    if (this.phase === 'gone') {
+      this.ctx.logger.warn({ event: 'task_escape_after_exit', err: error });
+      return;
+    }
+    this.end({ ...errorReason(error), escaped: true });
+  }
+
+  /**
+   * Chaos testing: `throw` makes an exception escape the task's own context (as a bug in a callback would);
+   * `exit` crashes it where it stands. The others would hold up the supervisor's own process: refused.
+   */
+  inject(fault: ChaosFault): boolean {
+    if (!this.available) return false;
+    switch (fault) {
+      case 'throw':
+        runOwned(this, () => setImmediate(() => {
+          throw new Error('arbor chaos: injected uncaught exception');
+        }));
+        return true;
+      case 'exit':
+        this.end({ error: 'arbor chaos: injected exit' });
+        return true;
+      default:
+        throw new CallError('not_found', `a task runs in the supervisor's process: fault '${fault}' would hit its host, not the task`);
+    }
+  }
+
+  /** Running, and not being stopped: it can take calls and casts. */
+  get available(): boolean {
+    return this.phase === 'running';
+  }
+
+  get pendingCalls(): number {
+    return this.waiting.size;
+  }
+
+  /** Runs the task's onMessage handler (in the task's context) and resolves with its value; rejects with a CallError. */
+  call(message: unknown, timeoutMs: number): Promise<unknown> {
+    const handler = this.handler;
+    if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
+    if (handler === undefined) return Promise.reject(new CallError('no_handler', `'${this.ctx.path}' has no onMessage handler`));
+    return new Promise((resolve, reject) => {
+      const fail = (error: CallError): void => {
+        clearTimeout(timer);
+        this.waiting.delete(fail);
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(new CallError('timeout', `'${this.ctx.path}' did not reply within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.add(fail);
+      const answered = (value: unknown): void => {
+        if (!this.waiting.delete(fail)) return;
+        clearTimeout(timer);
+        resolve(value);
+      };
+      try {
+        Promise.resolve(runOwned(this, () => handler(message, { kind: 'call' }))).then(answered, (error: unknown) =>
+          fail(new CallError('handler_failed', `'${this.ctx.path}': ${errorReason(error).error}`)));
+      } catch (error) {
+        fail(new CallError('handler_failed', `'${this.ctx.path}': ${errorReason(error).error}`));
+      }
+    });
+  }
+
+  /** Hands `message` to the task's onMessage handler; no answer. Throws CallError when the task cannot take it. */
+  cast(message: unknown): void {
+    if (!this.available) throw new CallError('not_running', `'${this.ctx.path}' is not running`);
+    const handler = this.handler;
+    if (handler === undefined) throw new CallError('no_handler', `'${this.ctx.path}' has no onMessage handler`);
+    // A failing cast handler is the task's failure, as an escape is: nobody else is there to hear of it.
+    const fail = (error: unknown): void => this.escaped(error);
+    try {
+      const result = runOwned(this, () => handler(message, { kind: 'cast' }));
+      if (isThenable(result)) result.then(undefined, fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  private context(): TaskContext {
+    const self = this;
+    return {
+      get signal() {
+        return self.signal();
+      },
+      id: this.spec.id,
+      path: this.ctx.path,
+      args: this.spec.args,
+      log: this.ctx.logger,
+      send: (message) => {
+        if (this.phase === 'gone') return false;
+        this.ctx.onWorkerMessage?.(message, undefined);
+        return true;
+      },
+      onMessage: (handler) => {
+        if (handler !== undefined && typeof handler !== 'function') throw new TypeError('arbor: onMessage(handler) takes a function');
+        this.handler = handler;
+      },
+    };
+  }
+
+  /** Made on first use: a task that never looks at its signal costs no AbortController. */
+  private signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.phase === 'gone' && !this.controller.signal.aborted) this.controller.abort(new StopRequested());
+    return this.controller.signal;
+  }
+
+  private isAbort(error: unknown): boolean {
+    return error instanceof StopRequested || (error instanceof Error && error.name === 'AbortError');
+  }
+
+  private untilGone(): Promise<ExitReason> {
+    if (this.exitReason !== undefined) return Promise.resolve(this.exitReason);
+    return (this.gone ??= new Promise((resolve) => (this.markGone = resolve)));
+  }
+
+  private settleNow(reason: ExitReason): Promise<ExitReason> {
+    this.end(reason);
+    return Promise.resolve(this.exitReason!);
+  }
+
+  /** The incarnation ends (once): pending calls fail, the signal aborts, the supervisor hears unless it asked. */
+  private end(reason: ExitReason): void {
+    if (this.phase === 'gone') return;
+    const wasStarted = this.phase !== 'idle';
+    this.phase = 'gone';
+    this.exitReason = reason;
+    this.handler = undefined;
+    this.controller?.abort(new StopRequested());
+    this.markGone?.(reason);
+    for (const fail of [...this.waiting]) fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
+    if (!wasStarted || this.stopRequested) return;
+    // Never within start(): the supervisor hears of an exit only once it has seen the start (ChildContext.onExit).
+    setImmediate(() => {
+      if (!this.stopRequested) this.ctx.onExit(reason);
+    });
+  }
+}
+
+/** Why `run` stopped, when it was the supervisor that asked: the signal's abort reason. */
+class StopRequested extends Error {
+  constructor() {
+    super('the supervisor stopped this task');
+    this.name = 'AbortError';
+  }
+}
+
+function errorReason(error: unknown): { error: string; stack?: string } {
+  if (error instanceof Error) return { error: error.message || error.name, ...(typeof error.stack === 'string' ? { stack: error.stack } : {}) };
+  return { error: typeof error === 'string' ? error : safeString(error) };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
