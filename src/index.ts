@@ -9,6 +9,9 @@ export type { WorkerOptions, ListenerOptions, SupervisorOptions, TaskOptions, Ty
 export { SpecError, validateSpec } from './supervisor/validate.js';
 export type { SpecProblem } from './supervisor/validate.js';
 export type { SpareShelfInfo } from './worker/standby.js';
+export type { LogsOptions, FollowedLine } from './worker/output-stream.js';
+export type { LoggedLine } from './worker/output-log.js';
+export type { OutputLine, OutputStream } from './worker/output.js';
 export { CallError } from './call-error.js';
 export type { CallErrorCode } from './call-error.js';
 export type { CallOptions, CastOptions, Pick } from './supervisor/messages.js';

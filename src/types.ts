@@ -25,7 +25,8 @@ export type ExitReason =
   | { signal: string }
   /** Uncaught: a worker's exception, a task's rejection; `escaped` when it escaped a task (a callback, a floating promise). */
   | { error: string; stack?: string; escaped?: true }
-  | { startFailed: string }
+  /** `stderr`: the last lines the worker wrote to stderr before it died (bounded), when it wrote any. */
+  | { startFailed: string; stderr?: string[] }
   | { hung: number }
   | { memory: number }
   /** The worker sent an IPC message longer than the supervisor accepts (bytes buffered when it was stopped). */
@@ -207,7 +208,10 @@ export function formatReason(reason: ExitReason): string {
 /** An exit reason in words, for messages a person reads (logs and `--json` keep the reason itself). */
 export function describeReason(reason: ExitReason): string {
   if (typeof reason === 'string') return reason;
-  if ('startFailed' in reason) return String(reason.startFailed);
+  if ('startFailed' in reason) {
+    const stderr = Array.isArray(reason.stderr) ? reason.stderr : [];
+    return stderr.length === 0 ? String(reason.startFailed) : `${String(reason.startFailed)}; its last stderr lines:\n${stderr.map((l) => `    ${l}`).join('\n')}`;
+  }
   if ('error' in reason) return `${reason.escaped ? 'escaped' : 'uncaught'} ${String(reason.error)}`;
   if ('code' in reason) return `exited with code ${reason.code}`;
   if ('signal' in reason) return `killed by ${reason.signal}`;

@@ -16,6 +16,8 @@ import { renderReload } from './reload-view.js';
 import { run } from './run.js';
 import { renderStatus } from './status-view.js';
 import { watchStatus } from './watch.js';
+import { logsCommand } from './logs.js';
+import { MAX_LOG_LINES } from '../control/logs.js';
 
 const USAGE = `Usage:
   arbor run <spec-module> [--control <path>] [--pretty] [--admin <host:port>] [--watch [--watch-path <path> ...]]
@@ -25,6 +27,7 @@ const USAGE = `Usage:
   arbor start-child <supervisor-path> [args...] [--control <path>]
   arbor delete-child <supervisor-path>/<child-id> [--control <path>]
   arbor reload [<path>] [--max-surge <n>] [--dry-run] [--control <path>]
+  arbor logs [<path>] [-f] [-n <lines>] [--json] [--control <path>]
   arbor chaos [--url <url>] [--duration <time>] [--rate <n>] [--mix <faults>] [--seed <n>] ... (arbor chaos --help)
   arbor --help | --version
 
@@ -46,15 +49,21 @@ reload        read the spec module anew and apply what changed under <path> (chi
               process with the code now on disk, each beside the old one, which drains once the new one serves.
               Exit 1 if the spec does not load, validate or apply in place (nothing changed), or if a new worker
               fails to start: the reload stops there and the old workers keep serving.
+logs          print what the workers at or under <path> (a child or a supervisor; default all) printed lately,
+              each line as [<child path> <pid>] <line>; a worker's stderr lines go to stderr. A dead incarnation's
+              last lines are kept. -f: go on printing new lines until Ctrl-C or the run ends.
 chaos         kill workers of a running tree under HTTP load, then report what clients saw and what leaked.
 
 Options:
   --control <path>  the control socket. run: default arbor-<pid>.sock in a private directory ($XDG_RUNTIME_DIR/arbor,
                     else <temp dir>/arbor-<uid>). Other commands: default the run of this user that is alive (several:
                     status takes the latest, commands that change a tree ask for --control).
-  --pretty          run: human-readable logs through pino-pretty, when it is installed
+  --pretty          run: human-readable logs (pino-pretty); workers' lines as [<child path> <pid>] <line>
   --admin <addr>    run: serve /healthz, /readyz, /metrics and /tree on host:port (off by default)
-  --json            status: print the raw status JSON
+  --json            status: print the raw status JSON (with \`run\`: which arbor run answered); logs: one JSON
+                    object per line (path, pid, stream, seq, time, and line or record)
+  -f, --follow      logs: print new lines as they come
+  -n, --lines <n>   logs: how many recent lines to print first (default 50, at most ${MAX_LOG_LINES})
   --watch           status: a live view, redrawn every second
   --max-surge <n>   reload: workers of one supervisor replaced at a time (default 1)
   --dry-run         reload: print what the reload would do, change nothing
@@ -97,6 +106,8 @@ async function main(argv: string[]): Promise<number> {
       'watch-path': { type: 'string', multiple: true },
       'max-surge': { type: 'string' },
       'dry-run': { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -106,7 +117,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
   if (values.admin !== undefined && command !== 'run') throw new UsageError('--admin applies to `arbor run` only');
-  if (values.json && command !== 'status') throw new UsageError('--json applies to `arbor status` only');
+  if (values.json && command !== 'status' && command !== 'logs') throw new UsageError('--json applies to `arbor status` and `arbor logs` only');
+  if ((values.follow || values.lines !== undefined) && command !== 'logs') throw new UsageError('--follow and --lines apply to `arbor logs` only');
   if (values.watch && command !== 'status' && command !== 'run') throw new UsageError('--watch applies to `arbor run` and `arbor status` only');
   if (values['watch-path'] && !(command === 'run' && values.watch)) throw new UsageError('--watch-path applies to `arbor run --watch` only');
   if (values['dry-run'] && command !== 'reload') throw new UsageError('--dry-run applies to `arbor reload` only');
@@ -139,6 +151,16 @@ async function main(argv: string[]): Promise<number> {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
       return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
     });
+  }
+  if (command === 'logs') {
+    if (operands.length > 1) throw new UsageError('`arbor logs` takes at most one path');
+    const lines = values.lines === undefined ? 50 : Number(values.lines);
+    if (!(Number.isSafeInteger(lines) && lines >= 0 && lines <= MAX_LOG_LINES)) throw new UsageError(`--lines takes an integer from 0 to ${MAX_LOG_LINES}`);
+    if (values.follow) exitExplicitly = true; // Ctrl-C ends it
+    const path = operands[0];
+    return withClient(values.control, 'read', (client) =>
+      logsCommand({ client, lines, follow: values.follow ?? false, json: values.json ?? false, out: process.stdout, err: process.stderr, ...(path ? { path } : {}) }),
+    );
   }
   if (command === 'start-child') {
     const [supervisor, ...args] = operands;

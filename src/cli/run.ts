@@ -1,7 +1,7 @@
 // `arbor run`: the tree in the foreground, from its spec module to its exit code — signals (SIGTERM/SIGINT stop,
 // SIGHUP reloads), the control socket, and with --watch a reload on every change of the project's files.
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import type { Tree } from '../supervisor/tree.js';
 import { start } from '../start.js';
@@ -27,17 +27,13 @@ const jsonLogger = (): Logger => stdoutLogger();
 
 function createLogger(pretty: boolean): Logger {
   if (!pretty) return jsonLogger();
+  // pino-pretty for events, `[path pid] line` for a worker's output (../log/pretty.ts), in pino's worker thread.
+  const target = fileURLToPath(new URL('../log/pretty.js', import.meta.url));
   try {
-    // Looked up from the user's project first, then from arbor's own dependencies.
-    const target = createRequire(join(process.cwd(), 'noop.js')).resolve('pino-pretty');
-    return pino({ base: undefined }, pino.transport({ target, options: { destination: 1 } }));
-  } catch {
-    try {
-      return pino({ base: undefined }, pino.transport({ target: createRequire(import.meta.url).resolve('pino-pretty'), options: { destination: 1 } }));
-    } catch {
-      process.stderr.write('arbor: --pretty needs pino-pretty (npm install pino-pretty); logging JSON lines\n');
-      return jsonLogger();
-    }
+    return pino({ base: undefined }, pino.transport({ target, options: { destination: 1, colorize: process.stdout.isTTY === true } }));
+  } catch (error) {
+    process.stderr.write(`arbor: --pretty is not available (${(error as Error).message}); logging JSON lines\n`);
+    return jsonLogger();
   }
 }
 

@@ -4,7 +4,7 @@ import type { ChaosFault } from '../protocol.js';
 
 export const CONTROL_OPS = [
   'status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop', 'fault', 'events', 'proc',
-  'info', 'reload',
+  'info', 'reload', 'logs',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -17,8 +17,10 @@ export interface ControlRequest {
   args?: string[];
   /** fault: what the worker at `path` is asked to inflict on itself (honoured only with ARBOR_CHAOS=1). */
   fault?: ChaosFault;
-  /** events: only the events numbered after this one. */
+  /** events, logs: only the events (lines) numbered after this one. */
   since?: number;
+  /** logs: how many recent lines, when `since` is not given. */
+  lines?: number;
   /** reload: workers of one supervisor replaced at a time (default 1). */
   maxSurge?: number;
   /** reload: say what would be done (the spec's changes, the workers replaced), change nothing. */

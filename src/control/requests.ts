@@ -9,6 +9,7 @@ import { CHAOS_FAULTS, isChaosFault, type ChaosFault } from '../protocol.js';
 import { CONTROL_OPS, MAX_ANSWER_BYTES, splitChildPath, type ControlOp, type ControlResponse, type ProcStats, type RunInfo } from './client.js';
 import { boundedJson } from './bounded.js';
 import type { EventLog } from './event-log.js';
+import { logsPage, MAX_LOG_LINES } from './logs.js';
 
 export const MAX_ID_LENGTH = 128;
 const MAX_PATH_LENGTH = 1024;
@@ -41,9 +42,10 @@ export interface ValidRequest {
   since: number | undefined;
   maxSurge: number | undefined;
   dryRun: boolean | undefined;
+  lines: number | undefined;
 }
 
-const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since', 'maxSurge', 'dryRun']);
+const ALLOWED_FIELDS = new Set(['id', 'op', 'path', 'args', 'fault', 'since', 'maxSurge', 'dryRun', 'lines']);
 /** A reload starts at most this many new processes at once: a request must not fork-bomb the host. */
 const MAX_SURGE_LIMIT = 64;
 /** Ops that name a child (`<supervisor path>/<child id>`), and those that name a supervisor. */
@@ -56,7 +58,7 @@ const SUPERVISOR_OPS: readonly ControlOp[] = ['status', 'which', 'count', 'start
 export function parseRequest(raw: unknown): ValidRequest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError('bad_request', 'a request is a JSON object');
   const request = raw as Record<string, unknown>;
-  const { id, op, path, args, fault, since, maxSurge, dryRun } = request;
+  const { id, op, path, args, fault, since, maxSurge, dryRun, lines } = request;
   if (!((typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || Number.isSafeInteger(id))) {
     throw new RequestError('bad_request', `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`);
   }
@@ -86,7 +88,7 @@ export function parseRequest(raw: unknown): ValidRequest {
   }
   if (known !== 'fault' && fault !== undefined) throw new RequestError('bad_request', `'${op}' takes no 'fault'`);
   if (since !== undefined) {
-    if (known !== 'events') throw new RequestError('bad_request', `'${op}' takes no 'since'`);
+    if (known !== 'events' && known !== 'logs') throw new RequestError('bad_request', `'${op}' takes no 'since'`);
     if (!Number.isSafeInteger(since) || (since as number) < 0) {
       throw new RequestError('bad_request', "'since' must be a non-negative integer");
     }
@@ -101,8 +103,15 @@ export function parseRequest(raw: unknown): ValidRequest {
     if (known !== 'reload') throw new RequestError('bad_request', `'${op}' takes no 'dryRun'`);
     if (typeof dryRun !== 'boolean') throw new RequestError('bad_request', "'dryRun' must be true or false");
   }
+  if (lines !== undefined) {
+    if (known !== 'logs') throw new RequestError('bad_request', `'${op}' takes no 'lines'`);
+    if (!Number.isSafeInteger(lines) || (lines as number) < 0 || (lines as number) > MAX_LOG_LINES) {
+      throw new RequestError('bad_request', `'lines' must be an integer from 0 to ${MAX_LOG_LINES}`);
+    }
+  }
   return {
     id: id as string | number,
+    lines: lines as number | undefined,
     maxSurge: maxSurge as number | undefined,
     dryRun: dryRun as boolean | undefined,
     op: known,
@@ -140,6 +149,8 @@ export async function perform(tree: Tree, request: ValidRequest, hooks: ControlH
       return procStats();
     case 'info':
       return { ...hooks.info, pid: process.pid } satisfies Partial<RunInfo>;
+    case 'logs':
+      return logsPage(tree, path, request);
     case 'fault':
       return tree.injectFault(path!, request.fault!);
     case 'reload':

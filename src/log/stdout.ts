@@ -2,12 +2,18 @@
 // Node's own stdout cannot promise that: workers inherit the same descriptor, and every fork resets it to blocking
 // mode, so a write to a pipe nobody reads would block the supervisor's one thread, and with it every restart.
 // Lines are written here off the main thread (node's thread pool, one write at a time); beyond a bound they are
-// dropped and counted, and one `log_dropped` line says how many once stdout moves again.
+// dropped and counted, and one `log_dropped` line says how many once stdout moves again. Workers' output lines
+// (`event: 'output'`) may take only part of that bound, so a worker that floods its output never crowds out the
+// tree's own events.
 import { write } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /** Bytes of log lines waiting for a slow stdout reader before new lines are dropped. */
 export const MAX_PENDING_LOG_BYTES = 256 * 1024;
+/** The part of the bound that workers' output lines may take. */
+export const OUTPUT_SHARE = 0.5;
+/** How an output record starts after pino's level, time and the child logger's bindings (supervisor, child). */
+const OUTPUT_MARK = ',"event":"output",';
 /** How long to wait before writing again when the descriptor is non-blocking and full. */
 const RETRY_MS = 20;
 
@@ -28,7 +34,8 @@ export class BoundedLogWriter implements DestinationStream {
   write(line: string): void {
     if (this.broken) return;
     const bytes = Buffer.byteLength(line);
-    if (this.pending + bytes > this.maxPending) {
+    const bound = line.includes(OUTPUT_MARK) ? this.maxPending * OUTPUT_SHARE : this.maxPending;
+    if (this.pending + bytes > bound) {
       this.dropped += 1;
       return;
     }

@@ -9,6 +9,7 @@ import type { ExitReason, SupervisorSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { TaskHandle } from '../task/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
+import type { OutputLog } from '../worker/output-log.js';
 import { newRecord, type ChildRecord, type SupervisorIO } from './children.js';
 import type { TreeEvent } from './events.js';
 import { supervisorMachine } from './machine.js';
@@ -18,6 +19,8 @@ export interface TreeHost {
   logger: Logger;
   /** Parked processes for `standby` workers, shared by the whole tree. */
   standby: StandbyPool;
+  /** The recent output of the tree's workers. */
+  output: OutputLog;
   publish(event: TreeEvent): void;
   register(node: SupervisorNode): void;
   unregister(node: SupervisorNode): void;
@@ -69,7 +72,7 @@ export class SupervisorNode {
         };
         switch (record.spec.type) {
           case 'worker':
-            return new WorkerHandle(record.spec, ctx, host.standby);
+            return new WorkerHandle(record.spec, ctx, host.standby, host.output);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
           case 'task':

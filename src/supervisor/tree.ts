@@ -9,6 +9,8 @@ import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
 import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
+import { OutputLog } from '../worker/output-log.js';
+import { outputStream, type FollowedLine, type LogsOptions } from '../worker/output-stream.js';
 import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
 import { claimActivation, usesSocketActivation } from '../listener/activation.js';
@@ -70,6 +72,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
   readonly standby: StandbyPool;
+  /** The recent output of every worker, kept per child path across incarnations (bounded). */
+  readonly output = new OutputLog();
   private readonly nodes = new Map<string, SupervisorNode>();
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
@@ -143,6 +147,16 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       },
       isLast: (event) => event.event === 'supervisor_stopped' && event.supervisor === this.spec.id,
     }, options);
+  }
+
+  /**
+   * What the workers at or under `path` (a child, or a supervisor for its subtree; default the whole tree) printed:
+   * the most recent `lines` (default 10) — a dead incarnation's included — then, unless `follow` is false, each new
+   * line until the tree stops. A consumer more than `buffer` lines behind (default 10,000) loses the newest, and the
+   * next line it gets counts them in `missed`.
+   */
+  logs(path: string = this.spec.id, options: LogsOptions = {}): AsyncIterableIterator<FollowedLine> {
+    return outputStream(this.output, path === this.spec.id ? undefined : path, options, this.done);
   }
 
   publish(event: TreeEvent): void {

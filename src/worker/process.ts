@@ -14,6 +14,9 @@ import { HealthChecks } from './health.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
 import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
+import { CAPTURED_STDIO, captureOutput, outputOf, type OutputCapture } from './output.js';
+import { outputSink, type OutputLog } from './output-log.js';
+import { loaderExecArgv } from './typescript.js';
 
 /** How long after 'exit' to wait for 'close' before taking the exit as final. */
 const CLOSE_GRACE_MS = 1000;
@@ -22,6 +25,8 @@ type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
 
 export class WorkerHandle implements ChildHandle {
   private child: ChildProcess | undefined;
+  /** The worker's stdout and stderr, read line by line (./output.ts). */
+  private output: OutputCapture | undefined;
   private attachment: WorkerAttachment | undefined;
   private running = false;
   /** terminate() or kill() was called: the exit is ours, not news for the supervisor. */
@@ -54,6 +59,8 @@ export class WorkerHandle implements ChildHandle {
     private readonly ctx: ChildContext,
     /** Spare processes for workers with `standby`, shared by the tree. */
     private readonly standby?: StandbyPool,
+    /** The tree's record of its workers' recent output. */
+    private readonly outputLog?: OutputLog,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
     this.health = new HealthChecks(spec, {
@@ -155,7 +162,7 @@ export class WorkerHandle implements ChildHandle {
     switch (result) {
       case 'ready':
         // The worker may have died, or been stopped, between its `ready` and this continuation.
-        if (this.exitReason !== undefined) throw new StartFailure({ startFailed: startFailureOf(this.exitReason) });
+        if (this.exitReason !== undefined) throw this.startFailure(startFailureOf(this.exitReason));
         if (this.stopRequested) return this.failAfterStop();
         this.running = true;
         this.guard('attachment_ready_failed', () => this.attachment?.ready());
@@ -168,11 +175,9 @@ export class WorkerHandle implements ChildHandle {
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
         return this.abortStart('timeout');
       case 'exited':
-        throw new StartFailure({
-          startFailed: this.spawnError
-            ? `fork failed: ${this.spawnError.message}`
-            : startFailureOf(this.exitReason ?? { code: -1 }),
-        });
+        throw this.startFailure(
+          this.spawnError ? `fork failed: ${this.spawnError.message}` : startFailureOf(this.exitReason ?? { code: -1 }),
+        );
       case 'stopped':
         return this.failAfterStop();
     }
@@ -186,7 +191,9 @@ export class WorkerHandle implements ChildHandle {
       // Sent before the listener's handle (attach() follows): the spare learns what it is, then gets the socket.
       spare.send({ type: 'arbor:takeover', path: this.ctx.path });
       this.tookOver = true;
-      return this.watch(spare);
+      const output = outputOf(spare);
+      output?.setRef(true);
+      return this.watch(spare, output);
     }
     processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
@@ -194,9 +201,10 @@ export class WorkerHandle implements ChildHandle {
       child = fork(modulePath, this.spec.args, {
         env: { ...process.env, ...env, ...guardEnv() },
         // The guard first: the worker and its group never outlive this process, whatever the module does.
-        execArgv: guardedExecArgv(this.spec.execArgv),
+        execArgv: guardedExecArgv([...loaderExecArgv(modulePath), ...this.spec.execArgv]),
         cwd: this.spec.cwd,
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts).
+        stdio: CAPTURED_STDIO,
         // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
         // its workers in order; the group is ended with the worker (./groups.ts).
         detached: true,
@@ -205,7 +213,7 @@ export class WorkerHandle implements ChildHandle {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }
     processGroups.adopt(child, this.ctx.logger);
-    return this.watch(child);
+    return this.watch(child, captureOutput(child));
   }
 
   /** What a spare for this worker must have been forked with (standby.ts); undefined without standby. */
@@ -230,8 +238,10 @@ export class WorkerHandle implements ChildHandle {
     void this.gone.then(release);
   }
 
-  private watch(child: ChildProcess): ChildProcess {
+  private watch(child: ChildProcess, output: OutputCapture | undefined): ChildProcess {
     this.child = child;
+    this.output = output;
+    output?.attach(outputSink(this.ctx.path, this.ctx.logger, this.outputLog));
     // Never below what the spec lets the worker send() (maxMessageBytes), plus room for the envelope.
     const maxLine = Math.max(MAX_MESSAGE_BYTES, messageLimits(this.spec).maxBytes + MESSAGE_ENVELOPE_BYTES);
     const bounded = limitMessageSize(child, maxLine, (bytes) => this.killFor({ ipcOverflow: bytes }));
@@ -253,7 +263,16 @@ export class WorkerHandle implements ChildHandle {
     this.detach();
     this.signal('SIGKILL');
     await this.gone;
-    throw new StartFailure({ startFailed: why });
+    throw this.startFailure(why);
+  }
+
+  /**
+   * A failed start, with the last lines the worker wrote to stderr: often the only account of why (node's own
+   * errors before arbor's runtime loaded). Not when the runtime reported the error: the stack would only repeat it.
+   */
+  private startFailure(why: string): StartFailure {
+    const stderr = this.lastWords.error !== undefined ? [] : this.output?.stderrTail() ?? [];
+    return new StartFailure({ startFailed: why, ...(stderr.length > 0 ? { stderr } : {}) });
   }
 
   private async failAfterStop(): Promise<never> {

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { StandbyMode, StandbyOption } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
+import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
+import { loaderExecArgv } from './typescript.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
@@ -188,7 +190,15 @@ export class StandbyPool {
       if (at >= 0) shelf.spares.splice(at, 1);
       // Not refilled here: a spare whose module fails to load would be forked again and again. The next worker
       // that starts refills the shelf.
-      if (!spare.parked) this.logger.warn({ event: 'standby_exited', pid: spare.child.pid, code: spare.child.exitCode, signal: spare.child.signalCode });
+      if (!spare.parked) {
+        const { pid, exitCode: code, signalCode: signal } = spare.child;
+        const output = outputOf(spare.child);
+        // Its last stderr lines say why (a module that does not load): read to the end first.
+        void (output?.done() ?? Promise.resolve()).then(() => {
+          const stderr = output?.stderrTail() ?? [];
+          this.logger.warn({ event: 'standby_exited', pid, code, signal, ...(stderr.length > 0 ? { stderr } : {}) });
+        });
+      }
     };
     spare.child.on('message', onMessage);
     spare.child.once('exit', onGone);
@@ -208,9 +218,11 @@ export class StandbyPool {
         env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode, ...guardEnv() },
         // The guard, then the entry: a warm spare runs nothing of the worker's (its own preloads included) before
         // takeover, and never outlives the supervisor either.
-        execArgv: guardedExecArgv(['--import', STANDBY_ENTRY, ...key.execArgv]),
+        // TypeScript's loader before the entry: a warm spare's takeover then costs no loader start.
+        execArgv: guardedExecArgv([...loaderExecArgv(key.module), '--import', STANDBY_ENTRY, ...key.execArgv]),
         cwd: key.cwd,
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Read line by line like a worker's; what it prints before its takeover is held for the worker it becomes.
+        stdio: CAPTURED_STDIO,
         detached: true,
       });
     } catch (error) {
@@ -221,6 +233,7 @@ export class StandbyPool {
     // A spare must not keep the supervisor alive on its own.
     child.unref();
     child.channel?.unref();
+    captureOutput(child).setRef(false);
     return { child, parked: false, forget: () => undefined };
   }
 }
