@@ -20,6 +20,8 @@ const app = join(work, 'app');
 const pids = new Set<number>();
 let tarball = '';
 let packed: string[] = [];
+/** What `npm install <tarball>` printed on stderr (its warnings). */
+let installWarnings = '';
 
 /** npm as a user's shell runs it: none of the npm_* variables of the `npm test` that runs this file. */
 const userEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
@@ -61,6 +63,17 @@ describe('npm pack', () => {
     expect(dist).toEqual(compiledFiles(join(repo, 'src')).sort());
   });
 
+  it("has no prepare script (npm warns about it on install), runs on linux only, and needs the Node the README names", async () => {
+    const { stdout } = await run('tar', ['-xOf', tarball, 'package/package.json']);
+    const manifest = JSON.parse(stdout) as { scripts?: Record<string, string>; os?: string[]; engines?: { node?: string } };
+    expect(manifest.scripts?.prepare).toBeUndefined();
+    expect(manifest.scripts?.install ?? manifest.scripts?.postinstall ?? manifest.scripts?.preinstall).toBeUndefined();
+    expect(manifest.os).toEqual(['linux']);
+    const minimum = /^>=(\d+\.\d+)$/.exec(manifest.engines?.node ?? '')?.[1];
+    expect(minimum).toBeDefined();
+    expect(readFileSync(join(repo, 'README.md'), 'utf8')).toContain(`Node.js ${minimum} or newer`);
+  });
+
   it('passes publint and attw (ESM exports and types resolve for node16 and bundlers)', async () => {
     const publint = await run(join(repo, 'node_modules/.bin/publint'), ['run', tarball, '--strict']);
     expect(publint.stdout).toContain('All good!');
@@ -74,12 +87,16 @@ describe('installed from the tarball into a fresh project', () => {
   beforeAll(async () => {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'app', private: true, type: 'module' }, null, 2)}\n`);
-    await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, 180_000);
+    installWarnings = (await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, 180_000)).stderr;
     // The README's snippets and the embedding guide's, as written; only the port becomes ephemeral.
     writeFileSync(join(app, 'spec.js'), docSnippet('README.md', '// spec.js').replace('port: 8080', 'port: 0'));
     writeFileSync(join(app, 'server.js'), docSnippet('README.md', '// server.js'));
     writeFileSync(join(app, 'embed.js'), docSnippet('docs/guides/embedding.md', "import { start } from 'arbor-otp'"));
   }, 240_000);
+
+  it('installs without a warning about its own scripts', () => {
+    expect(installWarnings).not.toMatch(/arbor-otp@[^\n]*(prepare|install)/);
+  });
 
   it('npx arbor run spec.js serves HTTP; SIGTERM stops it in order, exit 0, nothing left running', async () => {
     const proc = spawn('npx', ['--no-install', 'arbor', 'run', 'spec.js'], {

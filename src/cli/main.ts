@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { ChildInfo, SupervisorStatus } from '../supervisor/tree.js';
 import { parseAdminAddress, type AdminOptions } from '../admin/server.js';
 import type { ReloadResult } from '../reload/index.js';
-import { ControlClient, ControlError, splitChildPath, type ControlOp } from '../control/client.js';
+import { ControlClient, ControlError, splitChildPath, type ControlOp, type RunInfo } from '../control/client.js';
 import { reachTree } from '../control/runs.js';
 import { ControlPathError } from '../control/socket-path.js';
 import { flushStdoutLogs } from '../log/stdout.js';
@@ -149,7 +149,10 @@ async function main(argv: string[]): Promise<number> {
     }
     return withClient(values.control, 'read', async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
-      return print(values.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+      if (!values.json) return print(renderStatus(status));
+      // Which run answered (pid, spec, control socket, start time), beside the status itself.
+      const run = (await client.request('info')) as RunInfo;
+      return print(`${JSON.stringify({ ...status, run }, null, 2)}\n`);
     });
   }
   if (command === 'logs') {

@@ -17,6 +17,7 @@ import { EventLog } from '../control/event-log.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { loadSpecModule } from './spec-module.js';
 import { watchAndReload } from './watch-reload.js';
+import { stoppingNotice } from './stop-notice.js';
 
 const SIGNAL_NUMBERS: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 2, SIGTERM: 15 };
 /** Reload errors the reload has logged itself (reload_failed, reload_refused). */
@@ -85,7 +86,11 @@ export async function run(options: RunOptions): Promise<number> {
     void tree.stop().then(() => settleExit(forcedExitCode ?? EXIT_OK));
   };
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
-    if (!stopRequested) return stopGracefully(signal);
+    if (!stopRequested) {
+      // Someone at a terminal pressed Ctrl-C: say what the wait is for, and how to cut it short.
+      if (signal === 'SIGINT' && process.stderr.isTTY) process.stderr.write(stoppingNotice(tree?.spec ?? validSpec));
+      return stopGracefully(signal);
+    }
     // A second signal: kill every child now, whatever their shutdown values.
     logger.warn({ event: 'stop_forced', cause: signal });
     const code = 128 + SIGNAL_NUMBERS[signal];
