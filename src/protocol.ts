@@ -13,8 +13,11 @@ export type ParentMessage =
     }
   /** round_robin mode: sent with one accepted socket; the worker answers `arbor:connection-ack` with the same seq. */
   | { type: 'arbor:connection'; listener: string; seq: number }
-  /** Please stop: run shutdown hooks, then exit 0. */
-  | { type: 'arbor:shutdown' }
+  /**
+   * Please stop: run shutdown hooks, then exit 0. `timeout`: ms until the supervisor SIGKILLs (its shutdown value),
+   * absent for `infinity`; the drain closes idle keep-alive connections just before it.
+   */
+  | { type: 'arbor:shutdown'; timeout?: number }
   | { type: 'arbor:ping'; seq: number }
   /** Fault injection; honoured only when the worker runs with ARBOR_CHAOS=1. */
   | { type: 'arbor:chaos'; fault: ChaosFault }
@@ -257,7 +260,7 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
     case 'arbor:connection':
       return isText(m.listener) && isSeq(m.seq) ? { type: 'arbor:connection', listener: m.listener, seq: m.seq } : undefined;
     case 'arbor:shutdown':
-      return { type: 'arbor:shutdown' };
+      return { type: 'arbor:shutdown', ...(isSeq(m.timeout) ? { timeout: m.timeout } : {}) };
     case 'arbor:ping':
       return isSeq(m.seq) ? { type: 'arbor:ping', seq: m.seq } : undefined;
     case 'arbor:chaos':

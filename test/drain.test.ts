@@ -68,22 +68,52 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('drain, %s listener', (mo
     agent.destroy();
   });
 
-  it('an idle keep-alive connection is closed and the worker exits long before its shutdown timeout', async () => {
+  it('a keep-alive client busy when the drain begins: its next request on the idle connection is answered (200, Connection: close), no reset, and the worker exits right after', async () => {
     const { tree, rec, port } = await run(mode);
     const w1 = tree.whichChildren('root/pool')[0]!.pid!;
     const { answer, agent } = await requestOn(port, w1, '/');
-    await answer; // the connection is idle now
-    const socketClosed = new Promise<void>((resolve) => {
-      const sockets = Object.values(agent.freeSockets).flat();
-      expect(sockets).toHaveLength(1);
-      sockets[0]!.once('close', () => resolve());
-    });
+    await answer; // this client's connection is idle now
+    const { answer: probed, agent: probe } = await requestOn(port, w1, '/');
+    await probed;
     const terminated = rec.next((e) => e.event === 'child_terminated' && e.child === 'w1', 'w1 terminated');
-    // shutdown is 20 s and the worker's keep-alive timeout 60 s: only the drain can close the connection this
-    // soon, and a SIGKILL would give { signal: 'SIGKILL' }.
+    const stopped = tree.terminateChild('root/pool', 'w1');
+    // The drain has begun once w1 answers another keep-alive client with Connection: close.
+    for (let seen: Answer = {}; seen.connection !== 'close'; ) {
+      seen = await get(port, '/', probe);
+      expect(seen.error).toBeUndefined();
+      expect(pidOf(seen)).toBe(w1);
+    }
+    // The client's event loop is busy for a while (GC, a burst of work): whatever the server does to the idle
+    // connection meanwhile, the client sees only after it has sent its next request on it.
+    const busyUntil = Date.now() + 400;
+    while (Date.now() < busyUntil);
+    const next = await get(port, '/', agent);
+    expect(next).toMatchObject({ status: 200, connection: 'close' });
+    expect(pidOf(next)).toBe(w1);
+    // Its connections done, the worker exits long before its 20 s shutdown timeout (a SIGKILL would say so).
+    await stopped;
+    expect(await terminated).toMatchObject({ reason: 'shutdown', pid: w1 });
+    agent.destroy();
+    probe.destroy();
+  });
+
+  it('an idle keep-alive connection whose client stays silent is closed just before the shutdown timeout: the worker exits on its own', async () => {
+    const { tree, rec, port } = await run(mode, { shutdown: 2000 });
+    const w1 = tree.whichChildren('root/pool')[0]!.pid!;
+    const { answer, agent } = await requestOn(port, w1, '/');
+    await answer; // the connection is idle now
+    const sockets = Object.values(agent.freeSockets).flat();
+    expect(sockets).toHaveLength(1);
+    const socketClosed = new Promise<void>((resolve) => sockets[0]!.once('close', () => resolve()));
+    const terminated = rec.next((e) => e.event === 'child_terminated' && e.child === 'w1', 'w1 terminated');
+    const began = Date.now();
     await tree.terminateChild('root/pool', 'w1');
     await socketClosed;
+    // Held open for the client (nearly) until the deadline; the worker's keep-alive timeout is 60 s, so only the
+    // drain closed it, and a SIGKILL would give { signal: 'SIGKILL' }.
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
     expect(await terminated).toMatchObject({ reason: 'shutdown' });
+    expect(rec.events.some((e) => (e as { event: string }).event === 'shutdown_timeout')).toBe(false);
     agent.destroy();
   });
 

@@ -176,6 +176,8 @@ describe('reload semantics', () => {
     for (let i = 0; i < 50 && slow === undefined; i++) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       if (pidOf(await get(port, '/', agent)) === before[1]) slow = get(port, '/slow?ms=3000', agent);
+      // An idle keep-alive connection would hold its old worker until its shutdown deadline: these clients leave.
+      else agent.destroy();
     }
     await rec.waitFor((e) => e.event === 'child_replaced' && e.child === 'w2', 'w2 replaced', 20_000);
     expect(tree.status('root/pool').draining).toMatchObject([{ child: 'w2', pid: before[1] }]);

@@ -1,15 +1,25 @@
 // Graceful drain of the servers a worker serves through `serve()`, worker side, for every planned stop: stop
-// accepting, let requests in flight finish, end keep-alive connections after their current response
-// (`Connection: close`) and close idle ones. The supervisor's shutdown timeout (then SIGKILL) bounds it all.
+// accepting, let requests in flight finish with `Connection: close`, and end every keep-alive connection only
+// after a response that says so. The supervisor's shutdown timeout (then SIGKILL) bounds it all.
+//
+// An idle keep-alive connection is never closed under its client before the deadline: HTTP/1.1 has no way to
+// tell a client "do not send on this connection any more" except a response that says `Connection: close`, and a
+// client sends its next request the moment it wants to, whatever the server just did. A client whose event loop
+// was busy for a moment (a GC, a burst of work) reads the server's close only after it has written its next
+// request on that connection, and gets ECONNRESET. So an idle connection stays open and its next request is
+// answered with `Connection: close`; only a client that stays silent is cut, at the deadline (or earlier by the
+// server's own keepAliveTimeout, exactly as without a drain).
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Server, type Socket } from 'node:net';
 
+/** Without a known deadline (SIGTERM from outside the tree, shutdown `infinity`), idle connections go after this. */
+export const IDLE_LIMIT_MS = 5000;
+
 /**
- * An idle keep-alive connection is closed after this long without a request, not at the very instant the drain
- * starts: a client may be sending its next request on it right then, and closing under it is the one way a
- * keep-alive request gets reset. A request that does arrive meanwhile is answered with `Connection: close`.
+ * Idle connections are closed this long before the supervisor's SIGKILL (at most a tenth of the shutdown
+ * timeout), so a worker left with only silent clients exits 0 on its own, and the supervisor reports `shutdown`.
  */
-export const IDLE_GRACE_MS = 100;
+export const DEADLINE_MARGIN_MS = 250;
 
 interface Served {
   server: Server;
@@ -18,6 +28,7 @@ interface Served {
 
 const served: Served[] = [];
 let draining: Promise<void> | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
 
 /** Remembers a server for the drain, and its connections (per connection, so nothing runs per request). */
 export function drainOnStop(server: Server): void {
@@ -30,31 +41,51 @@ export function drainOnStop(server: Server): void {
   });
 }
 
-/** Starts draining every served server (once); resolves when their last connection is closed. */
-export function drain(): Promise<void> {
-  draining ??= Promise.all(served.map(drainOne)).then(() => undefined);
+/**
+ * Starts draining every served server (once); resolves when their last connection is closed. `timeout`: ms until
+ * the supervisor's SIGKILL, when known; a later call with a timeout (the supervisor's message after a SIGTERM)
+ * sets the deadline of the drain already under way.
+ */
+export function drain(timeout?: number): Promise<void> {
+  draining ??= Promise.all(served.map(drainOne)).then(() => clearTimeout(idleTimer));
+  if (timeout !== undefined || idleTimer === undefined) closeIdleAfter(idleDelay(timeout));
   return draining;
+}
+
+/** ms from now until idle connections are closed. */
+function idleDelay(timeout: number | undefined): number {
+  if (timeout === undefined) return IDLE_LIMIT_MS;
+  return Math.max(0, timeout - Math.min(DEADLINE_MARGIN_MS, Math.floor(timeout / 10)));
+}
+
+function closeIdleAfter(ms: number): void {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    for (const { server } of served) if (isHttp(server)) server.closeIdleConnections();
+  }, ms);
+  // The drain itself keeps the process alive while connections are open; this timer must not on its own.
+  idleTimer.unref();
 }
 
 function drainOne({ server, sockets }: Served): Promise<void> {
   const closed = stopAccepting(server);
   if (isHttp(server)) {
-    const closeIdleSoon = (): void => void setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
     // Runs before the user's handler, so the response's head still says `Connection: close`.
-    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => closeAfter(res, closeIdleSoon));
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => closeAfter(res));
     for (const socket of sockets) {
       const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (res) closeAfter(res, closeIdleSoon);
+      if (res) closeAfter(res);
     }
-    closeIdleSoon();
   }
   return closed;
 }
 
-/** Ends the connection after this response: `Connection: close` if its head is not sent yet, else once idle. */
-function closeAfter(res: ServerResponse, closeIdleSoon: () => void): void {
+/**
+ * Ends the connection after this response: `Connection: close` if its head is not sent yet. A head already sent
+ * promised keep-alive: the connection stays open for the client's next request, which gets `Connection: close`.
+ */
+function closeAfter(res: ServerResponse): void {
   if (!res.headersSent) res.shouldKeepAlive = false;
-  else res.once('finish', closeIdleSoon);
 }
 
 /**

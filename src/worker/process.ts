@@ -293,7 +293,8 @@ export class WorkerHandle implements ChildHandle {
       return this.gone;
     }
     this.askedToStop = true;
-    this.send({ type: 'arbor:shutdown' });
+    // The timeout tells the drain when idle keep-alive connections must go (just before the SIGKILL below).
+    this.send({ type: 'arbor:shutdown', ...(how === 'infinity' ? {} : { timeout: how }) });
     // The whole group: the worker's own children are asked to stop at the same time; what is left of the group
     // when the worker exits is SIGKILLed.
     this.signal('SIGTERM');

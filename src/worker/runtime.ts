@@ -244,7 +244,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       void sendToSupervisor({ type: 'arbor:pong', seq: msg.seq });
       return;
     case 'arbor:shutdown':
-      void stop();
+      void stop(undefined, msg.timeout);
       return;
     case 'arbor:handle':
       if (msg.mode === 'shared' && handle === undefined) {
@@ -283,11 +283,16 @@ function onParentMessage(raw: unknown, handle: unknown): void {
 
 /**
  * Drains the served servers while the hooks run once, in reverse order; then the last words, then exits 0.
- * Later requests share the first.
+ * Later requests share the first; the supervisor's (`timeout`: ms until its SIGKILL) sets the drain's deadline
+ * even when its SIGTERM came first.
  */
-function stop(lastWords?: () => Promise<void>): Promise<never> {
-  stopping ??= (async (): Promise<never> => {
-    const drained = drain();
+function stop(lastWords?: () => Promise<void>, timeout?: number): Promise<never> {
+  if (stopping !== undefined) {
+    if (timeout !== undefined) void drain(timeout);
+    return stopping;
+  }
+  stopping = (async (): Promise<never> => {
+    const drained = drain(timeout);
     for (const hook of [...hooks].reverse()) {
       try {
         await hook();

@@ -183,6 +183,7 @@ export class StandbyPool {
     const onMessage = (raw: unknown) => {
       if ((raw as { type?: unknown } | null)?.type !== 'arbor:parked' || spare.parked) return;
       spare.parked = true;
+      this.logger.info({ event: 'standby_parked', mode: shelf.key.mode, pid: spare.child.pid });
       this.fill(id);
     };
     const onGone = () => {
