@@ -36,7 +36,9 @@ export type ExitReason =
   /** A thread ended by `terminate()`: brutal_kill, a shutdown timeout, a missed heartbeat (then `{ hung }`). */
   | { killed: string }
   /** The host the child ran in went down with it: a thread that could not be terminated, a host process killed. */
-  | { host_down: string };
+  | { host_down: string }
+  /** A supervisor failed because of a defect in arbor itself (never a child's doing): the error and its stack. */
+  | { internalError: string; stack?: string };
 
 export interface HeartbeatOptions {
   /** How often the supervisor pings the worker over IPC, in ms. */
@@ -221,5 +223,6 @@ export function describeReason(reason: ExitReason): string {
   if ('abandoned' in reason) return `abandoned (${reason.abandoned})`;
   if ('killed' in reason) return `killed (${reason.killed})`;
   if ('host_down' in reason) return `its host went down: ${reason.host_down}`;
+  if ('internalError' in reason) return `internal error: ${reason.internalError}`;
   return formatReason(reason);
 }

@@ -3,7 +3,8 @@
 import { CallError } from '../call-error.js';
 import type { ChildSpec, ExitReason, SupervisorSpec } from '../types.js';
 import {
-  ChildStartError, newRecord, startChild as startRecord, startReplacement, terminateChild as terminateRecord, type ChildRecord,
+  ChildStartError, startChild as startRecord, startReplacement, terminateChild as terminateRecord,
+  type ChildList, type ChildRecord,
 } from './children.js';
 import type { SupervisorNode } from './node.js';
 import { handedOut, instantiate } from './dynamic.js';
@@ -12,7 +13,7 @@ import { SpecError, validateSpec } from './validate.js';
 
 export { CallError, type CallErrorCode } from '../call-error.js';
 
-function call<T>(node: SupervisorNode, name: string, run: (children: ChildRecord[]) => Promise<T>): Promise<T> {
+function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const snapshot = node.actor.getSnapshot();
     if (snapshot.status !== 'active') {
@@ -31,8 +32,8 @@ function call<T>(node: SupervisorNode, name: string, run: (children: ChildRecord
   });
 }
 
-function find(node: SupervisorNode, children: ChildRecord[], id: string): ChildRecord {
-  const record = children.find((c) => c.spec.id === id);
+function find(node: SupervisorNode, children: ChildList, id: string): ChildRecord {
+  const record = children.get(id);
   if (!record) throw new CallError('not_found', `no child '${id}' in '${node.path}'`);
   return record;
 }
@@ -42,34 +43,39 @@ const isDynamic = (node: SupervisorNode) => node.spec.strategy === 'simple_one_f
 /** The ids of the listeners a child of `node` may listen on beyond its siblings: its ancestors' listener children. */
 function listenersAbove(node: SupervisorNode): string[] {
   const ids: string[] = [];
-  for (let up = node.parent; up; up = up.parent) ids.push(...up.children.filter((c) => c.spec.type === 'listener').map((c) => c.spec.id));
+  for (let up = node.parent; up; up = up.parent) for (const c of up.children) if (c.spec.type === 'listener') ids.push(c.spec.id);
   return ids;
 }
 
 export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpec): Promise<ChildInfo> {
   return call(node, 'startChild', async (children) => {
-    let record: ChildRecord;
+    let spec: ChildSpec;
     if (isDynamic(node)) {
       if (!Array.isArray(argsOrSpec)) throw new CallError('simple_one_for_one', 'a simple_one_for_one supervisor takes extra args, not a child spec');
-      record = newRecord(instantiate(node.spec.template!, node.nextDynamicId(), argsOrSpec));
+      spec = instantiate(node.spec.template!, node.nextDynamicId(), argsOrSpec);
     } else {
       if (Array.isArray(argsOrSpec)) throw new CallError('not_found', 'give a child spec to start a child of a static supervisor');
-      const existing = children.find((c) => c.spec.id === argsOrSpec.id);
+      const existing = children.get(argsOrSpec.id);
       if (existing) {
         throw existing.status === 'stopped'
           ? new CallError('already_present', `child '${existing.spec.id}' exists (stopped); use restartChild`)
           : new CallError('already_started', `child '${existing.spec.id}' is running`);
       }
       const problems = validateSpec(
-        { ...node.spec, id: 'root', children: [...children.map((c) => c.spec), argsOrSpec] },
+        { ...node.spec, id: 'root', children: [...children.ordered().map((c) => c.spec), argsOrSpec] },
         { outerListeners: listenersAbove(node) },
       );
       if (problems.length > 0) throw new SpecError(problems);
-      record = newRecord(argsOrSpec);
+      spec = argsOrSpec;
     }
-    await startRecord(node.io, record);
-    // A temporary child that started and exited at once was never added; OTP adds only on success.
-    children.push(record);
+    // Listed while it starts, so that its exits find it; removed again if it does not start (OTP adds only on success).
+    const record = children.add(spec);
+    try {
+      await startRecord(node.io, children, record);
+    } catch (error) {
+      if (children.get(spec.id) === record) children.remove(record);
+      throw error;
+    }
     return describe(record);
   });
 }
@@ -80,13 +86,13 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
  */
 export function terminateChild(node: SupervisorNode, id: string): Promise<void> {
   return call(node, 'terminateChild', async (children) => {
-    if (isDynamic(node) && !children.some((c) => c.spec.id === id) && handedOut(node.spec.template!, id, node.lastDynamicId)) return;
+    if (isDynamic(node) && !children.has(id) && handedOut(node.spec.template!, id, node.lastDynamicId)) return;
     const record = find(node, children, id);
     // A restart waiting out its backoff is cancelled: the child stays stopped, as OTP's terminate_child.
-    record.restartDueAt = undefined;
-    await terminateRecord(node.io, record);
+    children.restartDue(record, undefined);
+    await terminateRecord(node.io, children, record);
     // Temporary and dynamic children have nothing to restart later: their spec goes with them.
-    if (record.spec.restart === 'temporary' || isDynamic(node)) children.splice(children.indexOf(record), 1);
+    if ((record.spec.restart === 'temporary' || isDynamic(node)) && children.get(id) === record) children.remove(record);
   });
 }
 
@@ -96,7 +102,7 @@ export function restartChild(node: SupervisorNode, id: string): Promise<ChildInf
     const record = find(node, children, id);
     if (record.status === 'running') throw new CallError('running', `child '${id}' is running`);
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
-    await startRecord(node.io, record);
+    await startRecord(node.io, children, record);
     return describe(record);
   });
 }
@@ -107,7 +113,7 @@ export function deleteChild(node: SupervisorNode, id: string): Promise<void> {
     const record = find(node, children, id);
     if (record.status === 'running') throw new CallError('running', `child '${id}' is running`);
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
-    children.splice(children.indexOf(record), 1);
+    children.remove(record);
   });
 }
 
@@ -121,7 +127,7 @@ export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): 
     if (record.spec.type !== spec.type || spec.id !== id) {
       throw new CallError('not_found', `'${node.path}/${id}' is a ${record.spec.type}, not the ${spec.type} '${spec.id}'`);
     }
-    record.spec = spec;
+    children.respec(record, spec);
   });
 }
 
@@ -169,7 +175,7 @@ export function replaceChildren(
       const oldPid = record.handle?.pid;
       const began = node.io.now();
       try {
-        const old = await startReplacement(node.io, record, options.abort);
+        const old = await startReplacement(node.io, children, record, options.abort);
         return {
           child: id, outcome: 'replaced', oldPid, newPid: record.handle?.pid, took: node.io.now() - began,
           retired: node.retire(id, old),

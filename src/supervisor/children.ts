@@ -1,30 +1,15 @@
-// The supervisor's child list and the I/O it does on it: start in order, terminate in reverse, carry out a plan.
-// The machine decides (pure functions); these procedures act, one incarnation of a child at a time.
+// The I/O a supervisor does on its children: start in order, terminate in reverse, carry out a plan. The machine
+// decides (pure functions) and invokes these procedures; they change the child list only through its named
+// operations (child-list.ts), one incarnation of a child at a time.
 import type { Logger } from 'pino';
 import type { ChildHandle, ListenerLink } from '../child.js';
 import { StartFailure } from '../child.js';
-import type { ChildSpec, ExitReason, SupervisorSpec } from '../types.js';
-import type { DecisionChild } from './decide.js';
+import type { ExitReason, SupervisorSpec } from '../types.js';
+import type { ChildList, ChildRecord } from './child-list.js';
 import type { RestartPlan } from './strategy.js';
 import type { TreeEvent } from './events.js';
 
-export type ChildStatus = 'starting' | 'running' | 'terminating' | 'stopped';
-
-export interface ChildRecord {
-  spec: ChildSpec;
-  status: ChildStatus;
-  handle?: ChildHandle;
-  /** Bumped at every start, so an exit of an older incarnation is recognised as stale. */
-  incarnation: number;
-  /** Times this child was restarted by the supervisor. */
-  restarts: number;
-  startedAt?: number;
-  lastExit?: ExitReason;
-  /** Restarts in a row that the child's `backoff` has delayed (reset once it stays up `resetAfter`). */
-  backoffAttempt: number;
-  /** Set while a restart waits out its backoff delay: when it is due (ms timestamp). */
-  restartDueAt?: number;
-}
+export { ChildList, type ChildRecord, type ChildStatus, type ReadonlyChildList } from './child-list.js';
 
 /** Events the I/O feeds back into the supervisor's machine. */
 export interface ChildExitedEvent {
@@ -60,43 +45,26 @@ export class ChildStartError extends Error {
   }
 }
 
-export function newRecord(spec: ChildSpec): ChildRecord {
-  return { spec, status: 'stopped', incarnation: 0, restarts: 0, backoffAttempt: 0 };
-}
+const reasonOf = (error: unknown): ExitReason => (error instanceof StartFailure ? error.reason : { startFailed: String(error) });
 
-export function decisionView(records: readonly ChildRecord[], exitedId?: string): DecisionChild[] {
-  return records.map((r) => ({
-    id: r.spec.id,
-    restart: r.spec.restart,
-    significant: r.spec.significant,
-    running: r.status === 'running' && r.spec.id !== exitedId,
-  }));
-}
-
-export async function startChild(io: SupervisorIO, record: ChildRecord): Promise<void> {
-  record.restartDueAt = undefined;
-  record.incarnation += 1;
-  const incarnation = record.incarnation;
+export async function startChild(io: SupervisorIO, children: ChildList, record: ChildRecord): Promise<void> {
+  const incarnation = children.beginStart(record);
   const id = record.spec.id;
   const handle = io.createHandle(record, (reason) =>
     io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
   );
-  record.handle = handle;
-  record.status = 'starting';
+  children.attach(record, handle);
   try {
     await handle.start();
   } catch (error) {
-    record.handle = undefined;
-    record.status = 'stopped';
-    const reason: ExitReason = error instanceof StartFailure ? error.reason : { startFailed: String(error) };
-    record.lastExit = reason;
+    const reason = reasonOf(error);
+    if (record.handle === handle) children.stopped(record, reason);
     io.emit({ event: 'start_failed', supervisor: io.path, child: id, reason });
     throw new ChildStartError(id, reason, io.now());
   }
   // terminate() may have been called while starting (a stop during start): leave it to that.
-  if (record.handle !== handle) return;
-  record.status = 'running';
-  record.startedAt = io.now();
+  if (record.handle !== handle || record.status !== 'starting') return;
+  children.started(record, io.now());
   io.emit({ event: 'child_started', supervisor: io.path, child: id, pid: handle.pid, type: record.spec.type });
 }
 
@@ -106,7 +74,7 @@ export async function startChild(io: SupervisorIO, record: ChildRecord): Promise
  * ChildStartError if the new one did not start, leaving the record (and the old incarnation) as they were.
  * Not a restart: no strategy applies and nothing counts toward intensity. `abort` kills the one starting.
  */
-export async function startReplacement(io: SupervisorIO, record: ChildRecord, abort?: AbortSignal): Promise<ChildHandle> {
+export async function startReplacement(io: SupervisorIO, children: ChildList, record: ChildRecord, abort?: AbortSignal): Promise<ChildHandle> {
   const incarnation = record.incarnation + 1;
   const id = record.spec.id;
   const fresh = io.createHandle(record, (reason) =>
@@ -118,7 +86,7 @@ export async function startReplacement(io: SupervisorIO, record: ChildRecord, ab
     if (abort?.aborted) throw new StartFailure({ startFailed: 'aborted' });
     await fresh.start();
   } catch (error) {
-    const reason: ExitReason = error instanceof StartFailure ? error.reason : { startFailed: String(error) };
+    const reason = reasonOf(error);
     io.emit({ event: 'start_failed', supervisor: io.path, child: id, reason });
     throw new ChildStartError(id, reason, io.now());
   } finally {
@@ -126,73 +94,71 @@ export async function startReplacement(io: SupervisorIO, record: ChildRecord, ab
   }
   const old = record.handle!;
   // An exit of the old incarnation from now on is stale: it is no longer the child.
-  record.incarnation = incarnation;
-  record.handle = fresh;
-  record.startedAt = io.now();
+  children.replaced(record, fresh, incarnation, io.now());
   return old;
 }
 
-export async function terminateChild(io: SupervisorIO, record: ChildRecord, brutal = false): Promise<void> {
+export async function terminateChild(io: SupervisorIO, children: ChildList, record: ChildRecord, brutal = false): Promise<void> {
   const handle = record.handle;
   if (!handle || record.status === 'stopped') return;
-  record.status = 'terminating';
+  children.terminating(record);
   const pid = handle.pid;
   const reason = await (brutal || record.spec.shutdown === 'brutal_kill' ? handle.kill() : handle.terminate());
-  if (record.handle === handle) {
-    record.handle = undefined;
-    record.status = 'stopped';
-    record.lastExit = reason;
-  }
+  if (record.handle === handle) children.stopped(record, reason);
   io.emit({ event: 'child_terminated', supervisor: io.path, child: record.spec.id, pid, reason });
 }
 
-/** Starts children one after another; if one fails, terminates those already started (reverse) and rethrows. */
-export async function startInOrder(io: SupervisorIO, records: readonly ChildRecord[]): Promise<void> {
+/**
+ * Starts children one after another; if one fails, terminates those already started (reverse) and rethrows.
+ * Once `signal` is aborted (a stop during the start), starts nothing more and leaves the rest to the shutdown.
+ */
+export async function startInOrder(io: SupervisorIO, children: ChildList, signal?: AbortSignal): Promise<void> {
   const started: ChildRecord[] = [];
-  for (const record of records) {
+  for (const record of children.ordered()) {
+    if (signal?.aborted) return;
     try {
-      await startChild(io, record);
+      await startChild(io, children, record);
       started.push(record);
     } catch (error) {
-      for (const done of started.reverse()) await terminateChild(io, done);
+      if (signal?.aborted) return;
+      for (const done of started.reverse()) await terminateChild(io, children, done);
       throw error;
     }
   }
 }
 
 /**
- * Carries out a restart plan on `children` (mutated: removed temporary children are spliced out).
- * A failed start rejects with ChildStartError; children started before it keep running (OTP's try_again).
+ * Carries out a restart plan. A failed start rejects with ChildStartError; children started before it keep
+ * running (OTP's try_again).
  */
-export async function executePlan(io: SupervisorIO, children: ChildRecord[], plan: RestartPlan): Promise<void> {
-  const byId = (id: string) => children.find((c) => c.spec.id === id);
+export async function executePlan(io: SupervisorIO, children: ChildList, plan: RestartPlan): Promise<void> {
   for (const id of plan.terminate) {
-    const record = byId(id);
-    if (record) await terminateChild(io, record);
+    const record = children.get(id);
+    if (record) await terminateChild(io, children, record);
   }
   for (const id of plan.remove) {
-    const at = children.findIndex((c) => c.spec.id === id);
-    if (at >= 0) children.splice(at, 1);
+    const record = children.get(id);
+    if (record) children.remove(record);
   }
   for (const id of plan.start) {
-    const record = byId(id);
+    const record = children.get(id);
     if (!record || record.status !== 'stopped') continue;
-    record.restarts += 1;
-    io.emit({ event: 'child_restarting', supervisor: io.path, child: id, restarts: record.restarts });
-    await startChild(io, record);
+    const restarts = children.countRestart(record);
+    io.emit({ event: 'child_restarting', supervisor: io.path, child: id, restarts });
+    await startChild(io, children, record);
   }
 }
 
 /** Stops every child: in reverse start order, or all at once for dynamic children (each with its own shutdown). */
-export async function terminateAll(io: SupervisorIO, spec: SupervisorSpec, children: readonly ChildRecord[], brutal: boolean): Promise<void> {
+export async function terminateAll(io: SupervisorIO, spec: SupervisorSpec, children: ChildList, brutal: boolean): Promise<void> {
   if (spec.strategy === 'simple_one_for_one') {
-    await Promise.all(children.map((c) => terminateChild(io, c, brutal)));
+    await Promise.all(children.ordered().map((c) => terminateChild(io, children, c, brutal)));
     return;
   }
-  for (const record of [...children].reverse()) await terminateChild(io, record, brutal);
+  for (const record of children.ordered().reverse()) await terminateChild(io, children, record, brutal);
 }
 
 /** Forces every child still alive to stop now (a second stop request during a graceful shutdown). */
-export function killAll(children: readonly ChildRecord[]): void {
+export function killAll(children: ChildList): void {
   for (const record of children) void record.handle?.kill();
 }

@@ -17,6 +17,8 @@ export type TreeEvent =
   | { event: 'child_restart_delayed'; supervisor: string; child: string; delay: number; attempt: number; children: string[] }
   | { event: 'max_intensity_reached'; supervisor: string; child: string; intensity: number; period: number; reason: ExitReason }
   | { event: 'auto_shutdown'; supervisor: string; child: string }
+  /** A defect in the supervisor itself (not a child's failure): it stops its children and fails with this reason. */
+  | { event: 'internal_error'; supervisor: string; reason: ExitReason }
   /** The tree was asked to stop (stop(), SIGTERM): readiness turns 503 now, before any drain delay. */
   | { event: 'tree_stopping'; supervisor: string; brutal: boolean }
   /** A worker's `send(message)`: `path` is the worker's whole path (`root/jobs/job-3`). */
@@ -35,6 +37,7 @@ export function levelOf(event: TreeEvent): 'debug' | 'info' | 'warn' | 'error' {
     case 'worker_message':
       return 'debug';
     case 'max_intensity_reached':
+    case 'internal_error':
       return 'error';
     case 'start_failed':
     case 'reload_failed':

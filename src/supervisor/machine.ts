@@ -1,20 +1,25 @@
-// One supervisor as an xstate v5 machine. The config below is the statechart; decisions are pure functions
-// (decide.ts), effects are the named actions and the invoked actors defined in `setup`.
-import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+// One supervisor as an xstate v5 machine. The config at the bottom is the statechart: every event that arrives while
+// supervising is queued in the inbox and handled one at a time from `running` (as OTP's gen_server handles one
+// message at a time); an exit is decided once (`deciding`, the decision kept in context) and the machine branches on
+// that decision. Decisions are pure functions (decide.ts); effects are the named actions and invoked actors below;
+// the child list (child-list.ts) is changed only by them and by the procedures they run (children.ts).
+import { assign, enqueueActions, fromPromise, setup, type SnapshotFrom } from 'xstate';
 import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
 import {
-  ChildStartError, decisionView, executePlan, killAll, startInOrder, terminateAll,
+  ChildList, ChildStartError, executePlan, killAll, startInOrder, terminateAll,
   type ChildExitedEvent, type ChildRecord, type SupervisorIO,
 } from './children.js';
 import { backoffOptions, nextBackoff } from './backoff.js';
-import { decideOnExit, decideOnRestartFailure, type ExitDecision } from './decide.js';
+import { decideOnExit, decideOnRestartFailure, type ExitDecision, type SupervisorView } from './decide.js';
+import { emptyQueue, push, shift, toArray, type Queue } from './queue.js';
 import type { RestartPlan } from './strategy.js';
 
 /** A request from the API (startChild, terminateChild, ...), run between restarts, in arrival order. */
 export interface CallEvent {
   type: 'CALL';
   name: string;
-  run: (children: ChildRecord[]) => Promise<unknown>;
+  /** Runs inside the machine (state `calling`): the only place a request may change the child list. */
+  run: (children: ChildList) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -36,16 +41,30 @@ type QueuedEvent = ChildExitedEvent | CallEvent | RestartDueEvent;
 export interface SupervisorInput {
   spec: SupervisorSpec;
   io: SupervisorIO;
-  children: ChildRecord[];
   /** Called once the first start of every child succeeded. */
   onStarted: () => void;
 }
 
+/** An exit (or a failed restart) and what the supervisor decided about it: computed once, then branched on. */
+export interface Decided {
+  child: string;
+  reason: ExitReason;
+  at: number;
+  /** ms the incarnation ran (0 for a restart that failed to start): a long enough run resets its backoff. */
+  uptime: number;
+  decision: ExitDecision;
+}
+
 export interface SupervisorContext extends SupervisorInput {
+  /** The children, in start order. The machine's actions and actors are its only writers. */
+  children: ChildList;
   /** Restart times inside the intensity window, newest first. */
   restarts: number[];
-  /** Exits and calls that arrived while the supervisor was busy; handled in order once it is running again. */
-  inbox: QueuedEvent[];
+  /** Exits, calls and due restarts in arrival order; the machine handles them one at a time from `running`. */
+  inbox: Queue<QueuedEvent>;
+  /** The queued event being handled. */
+  current?: QueuedEvent;
+  decided?: Decided;
   plan?: RestartPlan;
   stopRequested: boolean;
   brutal: boolean;
@@ -55,31 +74,21 @@ export interface SupervisorContext extends SupervisorInput {
 
 export interface SupervisorOutput {
   reason: ExitReason;
-  /** True when it failed: gave up on max intensity, or did not start. */
+  /** True when it failed: gave up on max intensity, did not start, or failed inside. */
   gaveUp: boolean;
 }
 
-const recordOf = (context: SupervisorContext, id: string) => context.children.find((c) => c.spec.id === id);
+/** What the pure decisions see of the supervisor. */
+const viewOf = (context: SupervisorContext): SupervisorView => ({ ...context.spec, children: context.children, restarts: context.restarts });
 
 /** An exit of an incarnation that is no longer the running one (already terminated or replaced). */
-function isStale(context: SupervisorContext, event: ChildExitedEvent): boolean {
-  const record = recordOf(context, event.id);
+function isStale(children: ChildList, event: ChildExitedEvent): boolean {
+  const record = children.get(event.id);
   return !record || record.incarnation !== event.incarnation || record.status !== 'running';
 }
 
-function decide(context: SupervisorContext, event: ChildExitedEvent): ExitDecision {
-  const view = { ...context.spec, children: decisionView(context.children, event.id), restarts: context.restarts };
-  return decideOnExit(view, event.id, event.reason, event.at);
-}
-
-const exitDecisionIs = (kind: ExitDecision['kind']) => ({ context, event }: { context: SupervisorContext; event: SupervisorEvent }) =>
-  event.type === 'CHILD_EXITED' && !isStale(context, event) && decide(context, event).kind === kind;
-
-function retryDecision(context: SupervisorContext, error: unknown): ExitDecision | undefined {
-  if (!(error instanceof ChildStartError)) return undefined;
-  const view = { ...context.spec, children: decisionView(context.children), restarts: context.restarts };
-  return decideOnRestartFailure(view, error.childId, error.at);
-}
+const currentExit = (context: SupervisorContext): ChildExitedEvent | undefined =>
+  context.current?.type === 'CHILD_EXITED' ? context.current : undefined;
 
 /**
  * With a `backoff` on the child that failed, its restart waits: the plan's terminations happen now (the strategy's
@@ -88,22 +97,23 @@ function retryDecision(context: SupervisorContext, error: unknown): ExitDecision
  */
 function applyBackoff(
   context: SupervisorContext,
-  failed: ChildRecord,
+  decided: Decided,
   plan: RestartPlan,
-  uptime: number,
   raise: (event: RestartDueEvent, options: { delay: number }) => void,
 ): RestartPlan {
-  if (failed.spec.backoff === undefined) return plan;
-  const step = nextBackoff(backoffOptions(failed.spec.backoff), failed.backoffAttempt, uptime, context.io.random());
-  failed.backoffAttempt = step.attempt;
+  const { children, io } = context;
+  const failed = children.get(decided.child);
+  if (failed?.spec.backoff === undefined) return plan;
+  const step = nextBackoff(backoffOptions(failed.spec.backoff), failed.backoffAttempt, decided.uptime, io.random());
+  children.backoffStep(failed, step.attempt);
   if (step.delay <= 0 || plan.start.length === 0) return plan;
-  const dueAt = context.io.now() + step.delay;
+  const dueAt = io.now() + step.delay;
   for (const id of plan.start) {
-    const record = recordOf(context, id);
-    if (record) record.restartDueAt = dueAt;
+    const record = children.get(id);
+    if (record) children.restartDue(record, dueAt);
   }
-  context.io.emit({
-    event: 'child_restart_delayed', supervisor: context.io.path, child: failed.spec.id,
+  io.emit({
+    event: 'child_restart_delayed', supervisor: io.path, child: failed.spec.id,
     delay: step.delay, attempt: step.attempt, children: plan.start,
   });
   raise({ type: 'RESTART_DUE', ids: plan.start }, { delay: step.delay });
@@ -111,12 +121,20 @@ function applyBackoff(
 }
 
 /** The children of a RESTART_DUE that still wait for it (not started, terminated or deleted meanwhile). */
-function dueChildren(context: SupervisorContext, event: SupervisorEvent): ChildRecord[] {
-  if (event.type !== 'RESTART_DUE') return [];
-  return event.ids
-    .map((id) => recordOf(context, id))
-    .filter((r): r is ChildRecord => r !== undefined && r.restartDueAt !== undefined && r.status === 'stopped');
+function dueChildren(context: SupervisorContext): ChildRecord[] {
+  const event = context.current;
+  if (event?.type !== 'RESTART_DUE') return [];
+  const due: ChildRecord[] = [];
+  for (const id of event.ids) {
+    const record = context.children.get(id);
+    if (record && record.restartDueAt !== undefined && record.status === 'stopped') due.push(record);
+  }
+  return due;
 }
+
+/** The exit reason of a supervisor that failed of a defect of its own. */
+export const internalReason = (error: unknown): ExitReason =>
+  error instanceof Error ? { internalError: error.message, ...(error.stack ? { stack: error.stack } : {}) } : { internalError: String(error) };
 
 export const supervisorMachine = setup({
   types: {
@@ -126,9 +144,9 @@ export const supervisorMachine = setup({
     output: {} as SupervisorOutput,
   },
   actors: {
-    startChildren: fromPromise<void, SupervisorContext>(({ input }) => startInOrder(input.io, input.children)),
+    startChildren: fromPromise<void, SupervisorContext>(({ input, signal }) => startInOrder(input.io, input.children, signal)),
     executeRestart: fromPromise<void, SupervisorContext>(({ input }) => executePlan(input.io, input.children, input.plan!)),
-    runCall: fromPromise<void, { call: CallEvent; children: ChildRecord[] }>(async ({ input: { call, children } }) => {
+    runCall: fromPromise<void, { call: CallEvent; children: ChildList }>(async ({ input: { call, children } }) => {
       try {
         call.resolve(await call.run(children));
       } catch (error) {
@@ -143,36 +161,43 @@ export const supervisorMachine = setup({
     stopRequested: ({ context }) => context.stopRequested,
     hasInbox: ({ context }) => context.inbox.length > 0,
     gaveUp: ({ context }) => context.gaveUp,
-    exitIsStale: ({ context, event }) => event.type === 'CHILD_EXITED' && isStale(context, event),
-    exitRestarts: exitDecisionIs('restart'),
-    exitGivesUp: exitDecisionIs('give_up'),
-    exitShutsDown: exitDecisionIs('auto_shutdown'),
-    restartIsDue: ({ context, event }) => dueChildren(context, event).length > 0,
-    retryGivesUp: ({ context, event }) =>
-      retryDecision(context, (event as unknown as { error: unknown }).error)?.kind !== 'restart',
+    isStartError: (_, params: { error: unknown }) => params.error instanceof ChildStartError,
+    currentIsStaleExit: ({ context }) => {
+      const exit = currentExit(context);
+      return exit !== undefined && isStale(context.children, exit);
+    },
+    currentIsExit: ({ context }) => currentExit(context) !== undefined,
+    currentIsCall: ({ context }) => context.current?.type === 'CALL',
+    currentIsDueRestart: ({ context }) => dueChildren(context).length > 0,
+    decidedTo: ({ context }, params: { kind: ExitDecision['kind'] }) => context.decided?.decision.kind === params.kind,
   },
   actions: {
     announceStarted: ({ context }) => {
       context.io.emit({ event: 'supervisor_started', supervisor: context.io.path, pid: process.pid });
       context.onStarted();
     },
-    recordStartFailure: assign({
-      exitReason: ({ event }) => {
-        const error = (event as unknown as { error: unknown }).error;
-        return error instanceof ChildStartError
-          ? { startFailed: `child '${error.childId}': ${describeReason(error.reason)}` }
-          : { startFailed: String(error) };
-      },
+    recordStartFailure: assign((_, params: { error: unknown }) => ({
+      exitReason: params.error instanceof ChildStartError
+        ? { startFailed: `child '${params.error.childId}': ${describeReason(params.error.reason)}` }
+        : internalReason(params.error),
       gaveUp: true,
+    })),
+    /** A bug in the supervisor itself, not a restart storm: reported as what it is, and the supervisor fails. */
+    recordInternalError: assign(({ context }, params: { error: unknown }) => {
+      const reason = internalReason(params.error);
+      context.io.emit({ event: 'internal_error', supervisor: context.io.path, reason });
+      return { gaveUp: true, exitReason: reason };
     }),
-    enqueue: assign({ inbox: ({ context, event }) => [...context.inbox, event as QueuedEvent] }),
-    redeliverInbox: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ inbox: [] });
-      for (const queued of context.inbox) enqueue.raise(queued);
+    enqueue: assign({
+      inbox: ({ context, event }) => (event.type === 'STOP' ? context.inbox : push(context.inbox, event)),
+    }),
+    takeNext: assign(({ context }) => {
+      const next = shift(context.inbox);
+      return next ? { current: next.value, inbox: next.rest } : {};
     }),
     dropInbox: enqueueActions(({ context, enqueue }) => {
-      for (const queued of context.inbox) if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
-      enqueue.assign({ inbox: [] });
+      for (const queued of toArray(context.inbox)) if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
+      enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), current: undefined });
     }),
     rejectCall: ({ event }) => {
       if (event.type === 'CALL') event.reject(new Error('shutting_down'));
@@ -185,114 +210,149 @@ export const supervisorMachine = setup({
     killRemainingIfBrutal: ({ context, event }) => {
       if (event.type === 'STOP' && event.brutal) killAll(context.children);
     },
-    logStaleExit: ({ context, event }) => {
-      if (event.type === 'CHILD_EXITED') context.io.logger.debug({ event: 'stale_exit', supervisor: context.io.path, child: event.id });
+    logStaleExit: ({ context }) => {
+      const exit = currentExit(context);
+      if (exit) context.io.logger.debug({ event: 'stale_exit', supervisor: context.io.path, child: exit.id });
     },
-    /** Updates the exited child's record and says what will be done about it. */
-    recordExit: ({ context, event }) => {
-      if (event.type !== 'CHILD_EXITED') return;
-      const decision = decide(context, event);
-      const record = recordOf(context, event.id)!;
+    /** The child is stopped; the decision about its exit is made once, recorded, and announced. */
+    recordExit: assign(({ context }) => {
+      const exit = currentExit(context)!;
+      const { children, io } = context;
+      const record = children.get(exit.id)!;
       const pid = record.handle?.pid;
-      record.status = 'stopped';
-      record.handle = undefined;
-      record.lastExit = event.reason;
-      const remove = decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove);
-      if (remove) context.children.splice(context.children.indexOf(record), 1);
-      const action = decision.kind === 'auto_shutdown' ? 'auto_shutdown' : decision.kind;
-      context.io.emit({ event: 'child_exited', supervisor: context.io.path, child: event.id, pid, reason: event.reason, action });
-    },
-    recordRestart: enqueueActions(({ context, event, enqueue }) => {
-      const exit = event as ChildExitedEvent;
-      const decision = decide(context, exit);
-      if (decision.kind !== 'restart') return;
-      const record = recordOf(context, exit.id)!;
       const uptime = record.startedAt === undefined ? 0 : exit.at - record.startedAt;
-      enqueue.assign({ restarts: decision.restarts, plan: applyBackoff(context, record, decision.plan, uptime, enqueue.raise) });
+      children.stopped(record, exit.reason);
+      const decision = decideOnExit(viewOf(context), exit.id, exit.reason, exit.at);
+      if (decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove)) children.remove(record);
+      const action = decision.kind === 'auto_shutdown' ? 'auto_shutdown' : decision.kind;
+      io.emit({ event: 'child_exited', supervisor: io.path, child: exit.id, pid, reason: exit.reason, action });
+      return { decided: { child: exit.id, reason: exit.reason, at: exit.at, uptime, decision } };
     }),
-    recordGiveUp: assign(({ context, event }) => {
-      const exit = event.type === 'CHILD_EXITED' ? event : undefined;
-      const error = (event as unknown as { error?: unknown }).error;
-      const child = exit?.id ?? (error instanceof ChildStartError ? error.childId : '?');
-      const reason = exit?.reason ?? (error instanceof ChildStartError ? error.reason : { startFailed: String(error) });
-      context.io.emit({
-        event: 'max_intensity_reached', supervisor: context.io.path, child,
-        intensity: context.spec.intensity, period: context.spec.period, reason,
+    /** A restart's start failed: try again (counting toward intensity) or give up, decided once like an exit. */
+    decideRetry: assign(({ context }, params: { error: unknown }) => {
+      const error = params.error as ChildStartError;
+      const decision = decideOnRestartFailure(viewOf(context), error.childId, error.at);
+      return { decided: { child: error.childId, reason: error.reason, at: error.at, uptime: 0, decision } };
+    }),
+    scheduleRestart: enqueueActions(({ context, enqueue }) => {
+      const decided = context.decided!;
+      if (decided.decision.kind !== 'restart') return;
+      enqueue.assign({
+        restarts: decided.decision.restarts,
+        plan: applyBackoff(context, decided, decided.decision.plan, enqueue.raise),
       });
-      return { gaveUp: true, exitReason: 'shutdown' as ExitReason };
     }),
-    recordRetry: enqueueActions(({ context, event, enqueue }) => {
-      const error = (event as unknown as { error: unknown }).error;
-      const decision = retryDecision(context, error);
-      if (decision?.kind !== 'restart') return;
-      const record = error instanceof ChildStartError ? recordOf(context, error.childId) : undefined;
-      const plan = record ? applyBackoff(context, record, decision.plan, 0, enqueue.raise) : decision.plan;
-      enqueue.assign({ restarts: decision.restarts, plan });
+    recordGiveUp: assign(({ context }) => {
+      const decided = context.decided!;
+      context.io.emit({
+        event: 'max_intensity_reached', supervisor: context.io.path, child: decided.child,
+        intensity: context.spec.intensity, period: context.spec.period, reason: decided.reason,
+      });
+      return {
+        gaveUp: true,
+        exitReason: 'shutdown' as ExitReason,
+        restarts: decided.decision.kind === 'give_up' ? decided.decision.restarts : context.restarts,
+      };
     }),
     /** A delayed restart is due: start those of its children that still wait for it. */
-    recordDueRestart: assign(({ context, event }) => {
-      const due = dueChildren(context, event);
-      for (const record of due) record.restartDueAt = undefined;
+    recordDueRestart: assign(({ context }) => {
+      const due = dueChildren(context);
+      for (const record of due) context.children.restartDue(record, undefined);
       return { plan: { terminate: [], start: due.map((r) => r.spec.id), remove: [] } };
     }),
-    recordAutoShutdown: assign(({ context, event }) => {
-      if (event.type === 'CHILD_EXITED') context.io.emit({ event: 'auto_shutdown', supervisor: context.io.path, child: event.id });
+    recordAutoShutdown: assign(({ context }) => {
+      context.io.emit({ event: 'auto_shutdown', supervisor: context.io.path, child: context.decided!.child });
       return { exitReason: 'shutdown' as ExitReason };
     }),
   },
 }).createMachine({
   id: 'supervisor',
-  initial: 'starting',
-  context: ({ input }) => ({ ...input, restarts: [], inbox: [], stopRequested: false, brutal: false, gaveUp: false }),
+  initial: 'supervising',
+  context: ({ input }) => ({
+    ...input,
+    children: new ChildList(input.spec.children),
+    restarts: [],
+    inbox: emptyQueue<QueuedEvent>(),
+    stopRequested: false,
+    brutal: false,
+    gaveUp: false,
+  }),
   output: ({ context }) => ({ reason: context.exitReason ?? 'normal', gaveUp: context.gaveUp }),
   states: {
-    starting: {
-      invoke: {
-        src: 'startChildren',
-        input: ({ context }) => context,
-        onDone: { target: 'running', actions: 'announceStarted' },
-        onError: { target: 'failed', actions: 'recordStartFailure' },
-      },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
-    },
-    running: {
-      always: [
-        { guard: 'stopRequested', target: 'shuttingDown' },
-        { guard: 'hasInbox', actions: 'redeliverInbox' },
-      ],
+    supervising: {
+      initial: 'starting',
+      // Whatever arrives while supervising waits its turn in the inbox; a stop is noted and honoured from `running`.
       on: {
-        CHILD_EXITED: [
-          { guard: 'exitIsStale', actions: 'logStaleExit' },
-          { guard: 'exitGivesUp', target: 'shuttingDown', actions: ['recordExit', 'recordGiveUp'] },
-          { guard: 'exitRestarts', target: 'restarting', actions: ['recordExit', 'recordRestart'] },
-          { guard: 'exitShutsDown', target: 'shuttingDown', actions: ['recordExit', 'recordAutoShutdown'] },
-          { actions: 'recordExit' },
-        ],
-        RESTART_DUE: { guard: 'restartIsDue', target: 'restarting', actions: 'recordDueRestart' },
-        CALL: 'calling',
-        STOP: { target: 'shuttingDown', actions: 'markStopRequested' },
+        CHILD_EXITED: { actions: 'enqueue' },
+        CALL: { actions: 'enqueue' },
+        RESTART_DUE: { actions: 'enqueue' },
+        STOP: { actions: 'markStopRequested' },
       },
-    },
-    restarting: {
-      invoke: {
-        src: 'executeRestart',
-        input: ({ context }) => context,
-        onDone: 'running',
-        onError: [
-          { guard: 'stopRequested', target: 'shuttingDown' },
-          { guard: 'retryGivesUp', target: 'shuttingDown', actions: 'recordGiveUp' },
-          { target: 'restarting', reenter: true, actions: 'recordRetry' },
-        ],
+      states: {
+        starting: {
+          invoke: {
+            src: 'startChildren',
+            input: ({ context }) => context,
+            onDone: { target: 'running', actions: 'announceStarted' },
+            onError: [
+              {
+                guard: { type: 'isStartError', params: ({ event }) => ({ error: event.error }) },
+                target: '#supervisor.failed',
+                actions: { type: 'recordStartFailure', params: ({ event }) => ({ error: event.error }) },
+              },
+              { target: '#supervisor.shuttingDown', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
+            ],
+          },
+          // A stop during the start stops starting: what started is terminated, the rest never starts.
+          on: { STOP: { target: '#supervisor.shuttingDown', actions: 'markStopRequested' } },
+        },
+        running: {
+          always: [
+            { guard: 'stopRequested', target: '#supervisor.shuttingDown' },
+            { guard: 'hasInbox', target: 'dispatching', actions: 'takeNext' },
+          ],
+        },
+        dispatching: {
+          always: [
+            { guard: 'currentIsStaleExit', target: 'running', actions: 'logStaleExit' },
+            { guard: 'currentIsExit', target: 'deciding', actions: 'recordExit' },
+            { guard: 'currentIsCall', target: 'calling' },
+            { guard: 'currentIsDueRestart', target: 'restarting', actions: 'recordDueRestart' },
+            { target: 'running' },
+          ],
+        },
+        deciding: {
+          always: [
+            { guard: { type: 'decidedTo', params: { kind: 'restart' } }, target: 'restarting', actions: 'scheduleRestart' },
+            { guard: { type: 'decidedTo', params: { kind: 'give_up' } }, target: '#supervisor.shuttingDown', actions: 'recordGiveUp' },
+            { guard: { type: 'decidedTo', params: { kind: 'auto_shutdown' } }, target: '#supervisor.shuttingDown', actions: 'recordAutoShutdown' },
+            { target: 'running' },
+          ],
+        },
+        restarting: {
+          invoke: {
+            src: 'executeRestart',
+            input: ({ context }) => context,
+            onDone: 'running',
+            onError: [
+              { guard: 'stopRequested', target: '#supervisor.shuttingDown' },
+              {
+                guard: { type: 'isStartError', params: ({ event }) => ({ error: event.error }) },
+                target: 'deciding',
+                actions: { type: 'decideRetry', params: ({ event }) => ({ error: event.error }) },
+              },
+              { target: '#supervisor.shuttingDown', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
+            ],
+          },
+        },
+        calling: {
+          invoke: {
+            src: 'runCall',
+            input: ({ context }) => ({ call: context.current as CallEvent, children: context.children }),
+            onDone: 'running',
+          },
+        },
       },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
-    },
-    calling: {
-      invoke: {
-        src: 'runCall',
-        input: ({ context, event }) => ({ call: event as CallEvent, children: context.children }),
-        onDone: 'running',
-      },
-      on: { CHILD_EXITED: { actions: 'enqueue' }, CALL: { actions: 'enqueue' }, RESTART_DUE: { actions: 'enqueue' }, STOP: { actions: 'markStopRequested' } },
     },
     shuttingDown: {
       entry: 'dropInbox',
@@ -300,6 +360,7 @@ export const supervisorMachine = setup({
         src: 'terminateChildren',
         input: ({ context }) => context,
         onDone: [{ guard: 'gaveUp', target: 'failed' }, { target: 'stopped' }],
+        onError: { target: 'failed', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
       },
       on: {
         CALL: { actions: 'rejectCall' },
@@ -310,3 +371,14 @@ export const supervisorMachine = setup({
     failed: { type: 'final' },
   },
 });
+
+export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;
+
+/**
+ * The state a supervisor reports: starting, running, restarting, calling, shuttingDown, stopped, failed.
+ * `dispatching` and `deciding` are transient (never seen between events).
+ */
+export function stateName(snapshot: SupervisorSnapshot): string {
+  const value = snapshot.value;
+  return typeof value === 'string' ? value : String(Object.values(value)[0]);
+}

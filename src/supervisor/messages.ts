@@ -33,7 +33,7 @@ export function resolveWorker(path: string, nodeAt: (path: string) => Supervisor
   if (pool !== undefined) return pickWorker(pool, pick);
   const slash = path.lastIndexOf('/');
   const parent = slash > 0 ? nodeAt(path.slice(0, slash)) : undefined;
-  const record = parent?.children.find((c) => c.spec.id === path.slice(slash + 1));
+  const record = parent?.children.get(path.slice(slash + 1));
   if (record === undefined || (record.spec.type !== 'worker' && record.spec.type !== 'task')) throw new CallError('not_found', `no worker at '${path}'`);
   if (record.status !== 'running' || !isAddressable(record.handle) || !record.handle.available) {
     throw new CallError('not_running', `'${path}' is ${record.status === 'running' ? 'stopping' : record.status}`);

@@ -10,9 +10,9 @@ import { WorkerHandle } from '../worker/process.js';
 import { TaskHandle } from '../task/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
 import type { OutputLog } from '../worker/output-log.js';
-import { newRecord, type ChildRecord, type SupervisorIO } from './children.js';
+import { killAll, type ReadonlyChildList, type SupervisorIO } from './children.js';
 import type { TreeEvent } from './events.js';
-import { supervisorMachine } from './machine.js';
+import { internalReason, stateName, supervisorMachine } from './machine.js';
 
 /** What every node of one tree shares. */
 export interface TreeHost {
@@ -36,7 +36,6 @@ export interface Retiring {
 }
 
 export class SupervisorNode {
-  readonly children: ChildRecord[];
   readonly actor: Actor<typeof supervisorMachine>;
   readonly io: SupervisorIO;
   /** Replaced incarnations still draining: outside the machine, so their drain never holds up a restart. */
@@ -50,7 +49,6 @@ export class SupervisorNode {
     readonly host: TreeHost,
     onStarted: () => void,
   ) {
-    this.children = spec.children.map(newRecord);
     const logger = host.logger.child({ supervisor: path });
     this.io = {
       path,
@@ -82,12 +80,18 @@ export class SupervisorNode {
         }
       },
     };
-    this.actor = createActor(supervisorMachine, { input: { spec, io: this.io, children: this.children, onStarted } });
+    this.actor = createActor(supervisorMachine, { input: { spec, io: this.io, onStarted } });
+  }
+
+  /** The children, read-only: the machine owns the list and is its only writer. */
+  get children(): ReadonlyChildList {
+    return this.actor.getSnapshot().context.children;
   }
 
   /** A running listener among this supervisor's children, else among its ancestors'. */
   resolveListener(id: string): ListenerLink | undefined {
-    const record = this.children.find((c) => c.spec.type === 'listener' && c.spec.id === id);
+    const found = this.children.get(id);
+    const record = found?.spec.type === 'listener' ? found : undefined;
     if (record) return record.status === 'running' && record.handle instanceof ListenerHandle ? record.handle.link : undefined;
     return this.parent?.resolveListener(id);
   }
@@ -124,7 +128,7 @@ export class SupervisorNode {
 
   /** The machine's state name: starting, running, restarting, calling, shuttingDown, stopped, failed. */
   get state(): string {
-    return String(this.actor.getSnapshot().value);
+    return stateName(this.actor.getSnapshot());
   }
 
   /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
@@ -159,16 +163,26 @@ export class SupervisorHandle implements ChildHandle {
       });
       this.node = node;
       this.finished = new Promise((settle) => {
+        const finish = (output: { reason: ExitReason; gaveUp: boolean }, state: 'stopped' | 'failed'): void => {
+          this.host.publish({ event: 'supervisor_stopped', supervisor: node.path, reason: output.reason, state });
+          this.host.unregister(node);
+          settle(output);
+          if (!started) reject(new StartFailure(output.reason));
+          // A supervisor that gave up, or shut itself down (autoShutdown), exits with `shutdown` (as OTP).
+          else if (!this.terminating) this.ctx.onExit('shutdown');
+        };
         node.actor.subscribe({
           complete: () => {
             const output = node.actor.getSnapshot().output ?? { reason: 'shutdown' as ExitReason, gaveUp: true };
-            const state = node.state === 'failed' ? 'failed' : 'stopped';
-            this.host.publish({ event: 'supervisor_stopped', supervisor: node.path, reason: output.reason, state });
-            this.host.unregister(node);
-            settle(output);
-            if (!started) reject(new StartFailure(output.reason));
-            // A supervisor that gave up, or shut itself down (autoShutdown), exits with `shutdown` (as OTP).
-            else if (!this.terminating) this.ctx.onExit('shutdown');
+            finish(output, node.state === 'failed' ? 'failed' : 'stopped');
+          },
+          // A defect that escaped the machine's own handling: its children must not outlive it. They are killed
+          // and the supervisor fails with what went wrong, never as a restart storm.
+          error: (error) => {
+            const reason = internalReason(error);
+            killAll(node.actor.getSnapshot().context.children);
+            this.host.publish({ event: 'internal_error', supervisor: node.path, reason });
+            finish({ reason, gaveUp: true }, 'failed');
           },
         });
       });

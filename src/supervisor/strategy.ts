@@ -9,6 +9,11 @@ export interface ChildView {
   running: boolean;
 }
 
+/** The children as a strategy reads them: only rest_for_one and one_for_all walk them in order. */
+export interface StrategyChildren {
+  inOrder(): readonly ChildView[];
+}
+
 export interface RestartPlan {
   /** Running children to terminate, in this order (reverse start order). */
   terminate: string[];
@@ -27,19 +32,20 @@ export function shouldRestart(restart: RestartType, reason: ExitReason): boolean
 
 /**
  * The plan for restarting `failedId` (which is not running), as OTP's restart/2:
- * - one_for_one, simple_one_for_one: start only that child;
+ * - one_for_one, simple_one_for_one: start only that child (O(1): the list is not walked);
  * - rest_for_one: terminate the children started after it (reverse order), then start it and them;
  * - one_for_all: terminate all others (reverse order), then start all.
  * Terminated temporary children are removed. As in OTP, a non-temporary sibling that was already stopped
  * (say a transient child that exited normally) is started again with the others.
  */
-export function planRestart(strategy: Strategy, children: readonly ChildView[], failedId: string): RestartPlan {
-  const index = children.findIndex((c) => c.id === failedId);
-  if (index < 0) throw new Error(`planRestart: no child ${failedId}`);
+export function planRestart(strategy: Strategy, children: StrategyChildren, failedId: string): RestartPlan {
   if (strategy === 'one_for_one' || strategy === 'simple_one_for_one') {
     return { terminate: [], start: [failedId], remove: [] };
   }
-  const affected = strategy === 'rest_for_one' ? children.slice(index) : children.slice();
+  const ordered = children.inOrder();
+  const index = ordered.findIndex((c) => c.id === failedId);
+  if (index < 0) throw new Error(`planRestart: no child ${failedId}`);
+  const affected = strategy === 'rest_for_one' ? ordered.slice(index) : ordered.slice();
   const others = affected.filter((c) => c.id !== failedId);
   return {
     terminate: others.filter((c) => c.running).map((c) => c.id).reverse(),

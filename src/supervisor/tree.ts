@@ -57,6 +57,13 @@ export interface SupervisorStatus {
   /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
   intensity: { restarts: number; limit: number; period: number };
   children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
+  /**
+   * Set when `children` is a page of a longer list (more than `limit` children, or an `offset`): how many this
+   * supervisor has, and the position of the first one shown. `counts` sums them all up.
+   */
+  page?: { total: number; offset: number; shown: number };
+  /** Present with `page`: the counts of all the children, not only those shown. */
+  counts?: ChildCounts;
   /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
   draining?: Array<{ child: string; pid: number | undefined; for: number }>;
   /** At the status of the whole tree: the reload in progress. */
@@ -66,6 +73,24 @@ export interface SupervisorStatus {
 }
 
 export type { ChildInfo, ListenerInfo } from './info.js';
+
+/** Which children a status or whichChildren shows, per supervisor: at most `limit`, from position `offset`. */
+export interface ChildrenPage {
+  /** Default for status: 1,000 per supervisor (a tree of 10,000 dynamic children stays a bounded answer). */
+  limit?: number;
+  offset?: number;
+}
+
+/** status() shows at most this many children of each supervisor unless asked for more. */
+export const STATUS_CHILDREN_LIMIT = 1000;
+
+function pageBounds(page: ChildrenPage, defaultLimit: number): { offset: number; limit: number } {
+  const offset = page.offset ?? 0;
+  const limit = page.limit ?? defaultLimit;
+  if (!Number.isInteger(offset) || offset < 0) throw new TypeError(`offset must be a whole number ≥ 0, got ${String(offset)}`);
+  if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 0))) throw new TypeError(`limit must be a whole number ≥ 0 or Infinity, got ${String(limit)}`);
+  return { offset, limit };
+}
 
 export class Tree<M extends Messages = Messages> extends EventEmitter implements TreeHost {
   readonly logger: Logger;
@@ -180,29 +205,37 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
     return super.on(event, listener);
   }
 
-  /** The children of the supervisor at `path` (default: the root), in start order. */
-  whichChildren(path: string = this.spec.id): ChildInfo[] {
-    return this.node(path).children.map(describe);
+  /** The children of the supervisor at `path` (default: the root), in start order; all of them unless paged. */
+  whichChildren(path: string = this.spec.id, page: ChildrenPage = {}): ChildInfo[] {
+    const { offset, limit } = pageBounds(page, Infinity);
+    return this.node(path).children.page(offset, limit).map(describe);
   }
 
   countChildren(path: string = this.spec.id): ChildCounts {
     const node = this.node(path);
     const children = node.children;
-    const count = (type: ChildType) => children.filter((c) => c.spec.type === type).length;
+    const byType: Record<ChildType, number> = { supervisor: 0, worker: 0, listener: 0, task: 0 };
+    for (const child of children) byType[child.spec.type] += 1;
     return {
       // As OTP: a simple_one_for_one supervisor has one spec, its template, however many children it runs.
-      specs: node.spec.strategy === 'simple_one_for_one' ? 1 : children.length,
-      active: children.filter((c) => c.status === 'running').length,
-      supervisors: count('supervisor'),
+      specs: node.spec.strategy === 'simple_one_for_one' ? 1 : children.size,
+      active: children.running,
+      supervisors: byType.supervisor,
       // As OTP: every child that is not a supervisor is a worker; tasks and threads included.
-      workers: count('worker') + count('task'),
-      listeners: count('listener'),
+      workers: byType.worker + byType.task,
+      listeners: byType.listener,
     };
   }
 
-  /** The whole live tree: supervisor states from their machines, children, pids, restarts, uptimes. */
-  status(path: string = this.spec.id): SupervisorStatus {
+  /**
+   * The whole live tree: supervisor states from their machines, children, pids, restarts, uptimes. Each supervisor
+   * shows at most `page.limit` children (default 1,000; `Infinity` for all), with `page` and `counts` saying so.
+   */
+  status(path: string = this.spec.id, page: ChildrenPage = {}): SupervisorStatus {
+    const { offset, limit } = pageBounds(page, STATUS_CHILDREN_LIMIT);
     const node = this.node(path);
+    const total = node.children.size;
+    const paged = offset > 0 || total > limit;
     const now = Date.now();
     const draining = [...node.retiring].map((r) => ({ child: r.child, pid: r.pid, for: now - r.since }));
     const whole = path === this.spec.id;
@@ -213,11 +246,12 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       state: node.state,
       strategy: node.spec.strategy,
       intensity: { restarts: node.recentRestarts(), limit: node.spec.intensity, period: node.spec.period },
-      children: node.children.map((record) => {
+      children: node.children.page(offset, limit).map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
-        return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path) } : info;
+        return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path, { limit }) } : info;
       }),
+      ...(paged ? { page: { total, offset, shown: Math.max(0, Math.min(limit, total - offset)) }, counts: this.countChildren(path) } : {}),
       ...(draining.length > 0 ? { draining } : {}),
       ...(reload ? { reload } : {}),
       ...(spares.length > 0 ? { spares } : {}),
@@ -283,7 +317,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
   injectFault(childPath: string, fault: ChaosFault): { path: string; pid: number | undefined; fault: ChaosFault } {
     const slash = childPath.lastIndexOf('/');
     const id = childPath.slice(slash + 1);
-    const record = slash > 0 ? this.node(childPath.slice(0, slash)).children.find((c) => c.spec.id === id) : undefined;
+    const record = slash > 0 ? this.node(childPath.slice(0, slash)).children.get(id) : undefined;
     const handle = record?.handle as (Partial<FaultTarget> & object) | undefined;
     if (record?.status !== 'running' || typeof handle?.inject !== 'function') {
       throw new calls.CallError('not_found', `'${childPath}' is not a running worker or task`);

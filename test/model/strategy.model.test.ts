@@ -2,7 +2,7 @@
 // the implementation's pure decisions and to the OTP reference model side by side; they must agree on every step.
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { decideOnExit, decideOnRestartFailure, type DecisionChild, type ExitDecision, type SupervisorView } from '../../src/supervisor/decide.js';
+import { decideOnExit, decideOnRestartFailure, listView, type DecisionChild, type ExitDecision, type SupervisorView } from '../../src/supervisor/decide.js';
 import type { AutoShutdown, ExitReason, RestartType, Strategy } from '../../src/types.js';
 import { ReferenceSupervisor, type RefChild, type RefDecision, type RefFlags, type RefOutcome } from './reference.js';
 
@@ -85,7 +85,7 @@ interface ImplState {
 
 function view(flags: RefFlags, state: ImplState): SupervisorView {
   // Frozen: a pure decision must not change the supervisor it looks at.
-  return deepFreeze({ ...flags, children: structuredClone(state.children), restarts: [...state.restarts] });
+  return { ...flags, children: listView(deepFreeze(structuredClone(state.children))), restarts: deepFreeze([...state.restarts]) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,6 +1,10 @@
 // Restart decisions as named scenarios, in the words of DESIGN.md §3 and OTP's supervisor_SUITE.
 import { describe, expect, test } from 'vitest';
-import { decideOnExit, decideOnRestartFailure, type DecisionChild, type ExitDecision, type SupervisorView } from '../../src/supervisor/decide.js';
+import { decideOnExit, decideOnRestartFailure as decideOnRestartFailureOf, listView, type DecisionChild, type ExitDecision, type SupervisorView as View } from '../../src/supervisor/decide.js';
+
+/** The view with its children as a plain list, as these scenarios write them. */
+type SupervisorView = Omit<View, 'children'> & { children: DecisionChild[] };
+const decideOnRestartFailure = (sup: SupervisorView, id: string, now: number) => decideOnRestartFailureOf({ ...sup, children: listView(sup.children) }, id, now);
 import { planRestart, shouldRestart } from '../../src/supervisor/strategy.js';
 import type { AutoShutdown, ExitReason, RestartType, Strategy } from '../../src/types.js';
 
@@ -38,7 +42,7 @@ const numbered = (n: number) => Array.from({ length: n }, (_, i) => ({ id: Strin
 /** `id` exits by itself: it is still listed, no longer running, when the supervisor decides. */
 function exits(sup: SupervisorView, id: string, reason: ExitReason = { signal: 'SIGKILL' }, now = 1000): ExitDecision {
   const children = sup.children.map((c) => (c.id === id ? { ...c, running: false } : c));
-  return decideOnExit({ ...sup, children }, id, reason, now);
+  return decideOnExit({ ...sup, children: listView(children) }, id, reason, now);
 }
 
 function planOf(decision: ExitDecision) {
@@ -247,7 +251,7 @@ describe('autoShutdown (OTP 24+): significant children may stop their supervisor
 });
 
 describe('planRestart', () => {
-  test('planRestart refuses a child that is not in the list', () => {
-    expect(() => planRestart('one_for_one', [{ id: 'a', restart: 'permanent', running: true }], 'b')).toThrow(/no child b/);
+  test('planRestart (rest_for_one) refuses a child that is not in the list', () => {
+    expect(() => planRestart('rest_for_one', listView([{ id: 'a', restart: 'permanent', significant: false, running: true }]), 'b')).toThrow(/no child b/);
   });
 });
