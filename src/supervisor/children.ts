@@ -39,10 +39,25 @@ export interface SupervisorIO {
 
 /** A child that did not start: carried as the rejection of a start or restart. */
 export class ChildStartError extends Error {
+  /** The steps of a restart that had not been carried out when this start failed: they still are to be. */
+  rest: PlanStep[] = [];
+
   constructor(readonly childId: string, readonly reason: ExitReason, readonly at: number) {
     super(`child '${childId}' failed to start: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}`);
     this.name = 'ChildStartError';
   }
+}
+
+/** The `child_exited` event of an exit the supervisor decided on. */
+export type ExitNotice = Extract<TreeEvent, { event: 'child_exited' }>;
+
+/**
+ * One exit handled: it is announced, then its plan carried out. Exits handled together (a batch) are steps in
+ * arrival order, so that the events read as if each had been handled alone, as OTP handles one 'EXIT' at a time.
+ */
+export interface PlanStep {
+  exited?: ExitNotice;
+  plan: RestartPlan;
 }
 
 const reasonOf = (error: unknown): ExitReason => (error instanceof StartFailure ? error.reason : { startFailed: String(error) });
@@ -128,24 +143,36 @@ export async function startInOrder(io: SupervisorIO, children: ChildList, signal
 }
 
 /**
- * Carries out a restart plan. A failed start rejects with ChildStartError; children started before it keep
- * running (OTP's try_again).
+ * Carries out the steps of a restart in order, each announced first. A failed start rejects with ChildStartError,
+ * carrying what was left to do (`rest`); children started before it keep running (OTP's try_again).
  */
-export async function executePlan(io: SupervisorIO, children: ChildList, plan: RestartPlan): Promise<void> {
-  for (const id of plan.terminate) {
-    const record = children.get(id);
-    if (record) await terminateChild(io, children, record);
-  }
-  for (const id of plan.remove) {
-    const record = children.get(id);
-    if (record) children.remove(record);
-  }
-  for (const id of plan.start) {
-    const record = children.get(id);
-    if (!record || record.status !== 'stopped') continue;
-    const restarts = children.countRestart(record);
-    io.emit({ event: 'child_restarting', supervisor: io.path, child: id, restarts });
-    await startChild(io, children, record);
+export async function executeSteps(io: SupervisorIO, children: ChildList, steps: readonly PlanStep[]): Promise<void> {
+  for (const [index, step] of steps.entries()) {
+    if (step.exited) io.emit(step.exited);
+    const { plan } = step;
+    for (const id of plan.terminate) {
+      const record = children.get(id);
+      if (record) await terminateChild(io, children, record);
+    }
+    for (const id of plan.remove) {
+      const record = children.get(id);
+      if (record) children.remove(record);
+    }
+    for (const [position, id] of plan.start.entries()) {
+      const record = children.get(id);
+      if (!record || record.status !== 'stopped') continue;
+      const restarts = children.countRestart(record);
+      io.emit({ event: 'child_restarting', supervisor: io.path, child: id, restarts });
+      try {
+        await startChild(io, children, record);
+      } catch (error) {
+        if (error instanceof ChildStartError) {
+          const unstarted = plan.start.slice(position + 1);
+          error.rest = [...(unstarted.length > 0 ? [{ plan: { terminate: [], remove: [], start: unstarted } }] : []), ...steps.slice(index + 1)];
+        }
+        throw error;
+      }
+    }
   }
 }
 

@@ -1,17 +1,19 @@
 // One supervisor as an xstate v5 machine. The config at the bottom is the statechart: every event that arrives while
-// supervising is queued in the inbox and handled one at a time from `running` (as OTP's gen_server handles one
-// message at a time); an exit is decided once (`deciding`, the decision kept in context) and the machine branches on
-// that decision. Decisions are pure functions (decide.ts); effects are the named actions and invoked actors below;
-// the child list (child-list.ts) is changed only by them and by the procedures they run (children.ts).
+// supervising is queued in the inbox and handled in arrival order from `running`, as OTP's gen_server handles its
+// mailbox. Exits that queued up together are taken as one batch where the strategy lets each be decided alone
+// (one_for_one, simple_one_for_one): each exit is decided once (`deciding`), the decisions become steps carried out
+// in order (`restarting`), and a decision that ends the supervisor is handled alone, after the steps before it.
+// Decisions are pure functions (decide.ts); effects are the named actions and invoked actors below; the child list
+// (child-list.ts) is changed only by them and by the procedures they run (children.ts).
 import { assign, enqueueActions, fromPromise, setup, type SnapshotFrom } from 'xstate';
 import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
 import {
-  ChildList, ChildStartError, executePlan, killAll, startInOrder, terminateAll,
-  type ChildExitedEvent, type ChildRecord, type SupervisorIO,
+  ChildList, ChildStartError, executeSteps, killAll, startInOrder, terminateAll,
+  type ChildExitedEvent, type ChildRecord, type PlanStep, type SupervisorIO,
 } from './children.js';
 import { backoffOptions, nextBackoff } from './backoff.js';
-import { decideOnExit, decideOnRestartFailure, type ExitDecision, type SupervisorView } from './decide.js';
-import { emptyQueue, push, shift, toArray, type Queue } from './queue.js';
+import { decideOnExit, decideOnRestartFailure, type DecisionChildren, type SupervisorView } from './decide.js';
+import { emptyQueue, push, shift, toArray, unshiftAll, type Queue } from './queue.js';
 import type { RestartPlan } from './strategy.js';
 
 /** A request from the API (startChild, terminateChild, ...), run between restarts, in arrival order. */
@@ -45,14 +47,11 @@ export interface SupervisorInput {
   onStarted: () => void;
 }
 
-/** An exit (or a failed restart) and what the supervisor decided about it: computed once, then branched on. */
-export interface Decided {
+/** An exit (or a failed restart) after which the supervisor stops: decided once, then branched on. */
+export interface Ending {
+  kind: 'give_up' | 'auto_shutdown';
   child: string;
   reason: ExitReason;
-  at: number;
-  /** ms the incarnation ran (0 for a restart that failed to start): a long enough run resets its backoff. */
-  uptime: number;
-  decision: ExitDecision;
 }
 
 export interface SupervisorContext extends SupervisorInput {
@@ -62,10 +61,11 @@ export interface SupervisorContext extends SupervisorInput {
   restarts: number[];
   /** Exits, calls and due restarts in arrival order; the machine handles them one at a time from `running`. */
   inbox: Queue<QueuedEvent>;
-  /** The queued event being handled. */
-  current?: QueuedEvent;
-  decided?: Decided;
-  plan?: RestartPlan;
+  /** The queued events being handled: one, or a run of calls, or a run of exits the strategy decides alone. */
+  batch: QueuedEvent[];
+  /** What the exits (or due restarts) handled now make the supervisor do, in order. */
+  steps: PlanStep[];
+  ending?: Ending;
   stopRequested: boolean;
   brutal: boolean;
   gaveUp: boolean;
@@ -87,8 +87,39 @@ function isStale(children: ChildList, event: ChildExitedEvent): boolean {
   return !record || record.incarnation !== event.incarnation || record.status !== 'running';
 }
 
-const currentExit = (context: SupervisorContext): ChildExitedEvent | undefined =>
-  context.current?.type === 'CHILD_EXITED' ? context.current : undefined;
+const NOTHING: RestartPlan = { terminate: [], start: [], remove: [] };
+
+/** The children as a decision about `exited` sees them: that child no longer running, nothing else changed. */
+function withExited(children: ChildList, exited: ChildRecord): DecisionChildren {
+  const wasRunning = exited.status === 'running';
+  return {
+    decisionChild: (id) => {
+      const child = children.decisionChild(id);
+      return child && id === exited.spec.id ? { ...child, running: false } : child;
+    },
+    inOrder: () => children.inOrder().map((c) => (c.id === exited.spec.id ? { ...c, running: false } : c)),
+    significantRunning: () => children.significantRunning() - (wasRunning && exited.spec.significant ? 1 : 0),
+  };
+}
+
+/** Whether each exit can be decided without the others having been carried out (so they can be handled together). */
+const decidesAlone = (spec: SupervisorSpec): boolean =>
+  (spec.strategy === 'one_for_one' || spec.strategy === 'simple_one_for_one') && spec.autoShutdown === 'never';
+
+/** The events to handle next: the inbox's first, with the calls (or batchable exits) queued right behind it. */
+function nextBatch(context: SupervisorContext): { batch: QueuedEvent[]; inbox: Queue<QueuedEvent> } {
+  const first = shift(context.inbox);
+  if (!first) return { batch: [], inbox: context.inbox };
+  const batch = [first.value];
+  let inbox = first.rest;
+  const type = first.value.type;
+  const takesMore = type === 'CALL' || (type === 'CHILD_EXITED' && decidesAlone(context.spec));
+  for (let next = shift(inbox); takesMore && next?.value.type === type; next = shift(inbox)) {
+    batch.push(next.value);
+    inbox = next.rest;
+  }
+  return { batch, inbox };
+}
 
 /**
  * With a `backoff` on the child that failed, its restart waits: the plan's terminations happen now (the strategy's
@@ -97,14 +128,15 @@ const currentExit = (context: SupervisorContext): ChildExitedEvent | undefined =
  */
 function applyBackoff(
   context: SupervisorContext,
-  decided: Decided,
+  failedId: string,
+  uptime: number,
   plan: RestartPlan,
   raise: (event: RestartDueEvent, options: { delay: number }) => void,
 ): RestartPlan {
   const { children, io } = context;
-  const failed = children.get(decided.child);
+  const failed = children.get(failedId);
   if (failed?.spec.backoff === undefined) return plan;
-  const step = nextBackoff(backoffOptions(failed.spec.backoff), failed.backoffAttempt, decided.uptime, io.random());
+  const step = nextBackoff(backoffOptions(failed.spec.backoff), failed.backoffAttempt, uptime, io.random());
   children.backoffStep(failed, step.attempt);
   if (step.delay <= 0 || plan.start.length === 0) return plan;
   const dueAt = io.now() + step.delay;
@@ -122,7 +154,7 @@ function applyBackoff(
 
 /** The children of a RESTART_DUE that still wait for it (not started, terminated or deleted meanwhile). */
 function dueChildren(context: SupervisorContext): ChildRecord[] {
-  const event = context.current;
+  const event = context.batch[0];
   if (event?.type !== 'RESTART_DUE') return [];
   const due: ChildRecord[] = [];
   for (const id of event.ids) {
@@ -145,12 +177,15 @@ export const supervisorMachine = setup({
   },
   actors: {
     startChildren: fromPromise<void, SupervisorContext>(({ input, signal }) => startInOrder(input.io, input.children, signal)),
-    executeRestart: fromPromise<void, SupervisorContext>(({ input }) => executePlan(input.io, input.children, input.plan!)),
-    runCall: fromPromise<void, { call: CallEvent; children: ChildList }>(async ({ input: { call, children } }) => {
-      try {
-        call.resolve(await call.run(children));
-      } catch (error) {
-        call.reject(error);
+    executeRestart: fromPromise<void, SupervisorContext>(({ input }) => executeSteps(input.io, input.children, input.steps)),
+    /** Calls queued together run one after another, each to its end, in arrival order. */
+    runCalls: fromPromise<void, { calls: CallEvent[]; children: ChildList }>(async ({ input: { calls, children } }) => {
+      for (const call of calls) {
+        try {
+          call.resolve(await call.run(children));
+        } catch (error) {
+          call.reject(error);
+        }
       }
     }),
     terminateChildren: fromPromise<void, SupervisorContext>(({ input }) =>
@@ -162,14 +197,10 @@ export const supervisorMachine = setup({
     hasInbox: ({ context }) => context.inbox.length > 0,
     gaveUp: ({ context }) => context.gaveUp,
     isStartError: (_, params: { error: unknown }) => params.error instanceof ChildStartError,
-    currentIsStaleExit: ({ context }) => {
-      const exit = currentExit(context);
-      return exit !== undefined && isStale(context.children, exit);
-    },
-    currentIsExit: ({ context }) => currentExit(context) !== undefined,
-    currentIsCall: ({ context }) => context.current?.type === 'CALL',
-    currentIsDueRestart: ({ context }) => dueChildren(context).length > 0,
-    decidedTo: ({ context }, params: { kind: ExitDecision['kind'] }) => context.decided?.decision.kind === params.kind,
+    batchIs: ({ context }, params: { type: QueuedEvent['type'] }) => context.batch[0]?.type === params.type,
+    restartIsDue: ({ context }) => dueChildren(context).length > 0,
+    endsWith: ({ context }, params: { kind: Ending['kind'] }) => context.ending?.kind === params.kind,
+    hasSteps: ({ context }) => context.steps.length > 0,
   },
   actions: {
     announceStarted: ({ context }) => {
@@ -191,13 +222,10 @@ export const supervisorMachine = setup({
     enqueue: assign({
       inbox: ({ context, event }) => (event.type === 'STOP' ? context.inbox : push(context.inbox, event)),
     }),
-    takeNext: assign(({ context }) => {
-      const next = shift(context.inbox);
-      return next ? { current: next.value, inbox: next.rest } : {};
-    }),
+    takeNext: assign(({ context }) => ({ ...nextBatch(context), steps: [] })),
     dropInbox: enqueueActions(({ context, enqueue }) => {
       for (const queued of toArray(context.inbox)) if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
-      enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), current: undefined });
+      enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), batch: [] });
     }),
     rejectCall: ({ event }) => {
       if (event.type === 'CALL') event.reject(new Error('shutting_down'));
@@ -210,58 +238,85 @@ export const supervisorMachine = setup({
     killRemainingIfBrutal: ({ context, event }) => {
       if (event.type === 'STOP' && event.brutal) killAll(context.children);
     },
-    logStaleExit: ({ context }) => {
-      const exit = currentExit(context);
-      if (exit) context.io.logger.debug({ event: 'stale_exit', supervisor: context.io.path, child: exit.id });
-    },
-    /** The child is stopped; the decision about its exit is made once, recorded, and announced. */
-    recordExit: assign(({ context }) => {
-      const exit = currentExit(context)!;
+    /**
+     * Each exit of the batch is decided once, in order, on the restart window the ones before it left (OTP's
+     * do_restart per 'EXIT'), and recorded; restarts and removals become steps. A decision that ends the supervisor
+     * is taken alone: behind other exits, it and what follows go back to the inbox, to be handled after their steps.
+     */
+    decideExits: enqueueActions(({ context, enqueue }) => {
       const { children, io } = context;
-      const record = children.get(exit.id)!;
-      const pid = record.handle?.pid;
-      const uptime = record.startedAt === undefined ? 0 : exit.at - record.startedAt;
-      children.stopped(record, exit.reason);
-      const decision = decideOnExit(viewOf(context), exit.id, exit.reason, exit.at);
-      if (decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove)) children.remove(record);
-      const action = decision.kind === 'auto_shutdown' ? 'auto_shutdown' : decision.kind;
-      io.emit({ event: 'child_exited', supervisor: io.path, child: exit.id, pid, reason: exit.reason, action });
-      return { decided: { child: exit.id, reason: exit.reason, at: exit.at, uptime, decision } };
+      let restarts = context.restarts;
+      const steps: PlanStep[] = [];
+      let ending: Ending | undefined;
+      let inbox = context.inbox;
+      for (const [index, event] of context.batch.entries()) {
+        const exit = event as ChildExitedEvent;
+        if (isStale(children, exit)) {
+          io.logger.debug({ event: 'stale_exit', supervisor: io.path, child: exit.id });
+          continue;
+        }
+        const record = children.get(exit.id)!;
+        const view = { ...context.spec, restarts, children: withExited(children, record) };
+        const decision = decideOnExit(view, exit.id, exit.reason, exit.at);
+        const ends = decision.kind === 'give_up' || decision.kind === 'auto_shutdown';
+        if (ends && steps.length > 0) {
+          inbox = unshiftAll(inbox, context.batch.slice(index));
+          break;
+        }
+        const pid = record.handle?.pid;
+        const uptime = record.startedAt === undefined ? 0 : exit.at - record.startedAt;
+        children.stopped(record, exit.reason);
+        if (decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove)) children.remove(record);
+        // Announced now while nothing is left to carry out before it; else when its turn comes (executeSteps).
+        const exited = { event: 'child_exited', supervisor: io.path, child: exit.id, pid, reason: exit.reason, action: decision.kind } as const;
+        const announce = (plan?: RestartPlan): void => {
+          if (steps.length === 0) io.emit(exited);
+          if (steps.length > 0 || plan) steps.push(steps.length > 0 ? { exited, plan: plan ?? NOTHING } : { plan: plan! });
+        };
+        if (decision.kind === 'restart') {
+          restarts = decision.restarts;
+          announce(applyBackoff(context, exit.id, uptime, decision.plan, enqueue.raise));
+        } else if (ends) {
+          if (decision.kind === 'give_up') restarts = decision.restarts;
+          announce();
+          ending = { kind: decision.kind, child: exit.id, reason: exit.reason };
+          break;
+        } else {
+          announce();
+        }
+      }
+      enqueue.assign({ restarts, steps, ending, inbox });
     }),
     /** A restart's start failed: try again (counting toward intensity) or give up, decided once like an exit. */
-    decideRetry: assign(({ context }, params: { error: unknown }) => {
+    decideRetry: enqueueActions(({ context, enqueue }, params: { error: unknown }) => {
       const error = params.error as ChildStartError;
       const decision = decideOnRestartFailure(viewOf(context), error.childId, error.at);
-      return { decided: { child: error.childId, reason: error.reason, at: error.at, uptime: 0, decision } };
-    }),
-    scheduleRestart: enqueueActions(({ context, enqueue }) => {
-      const decided = context.decided!;
-      if (decided.decision.kind !== 'restart') return;
-      enqueue.assign({
-        restarts: decided.decision.restarts,
-        plan: applyBackoff(context, decided, decided.decision.plan, enqueue.raise),
-      });
+      if (decision.kind !== 'restart') {
+        // What was still to be done is not: announce the exits it held, so that none goes unreported.
+        for (const step of error.rest) if (step.exited) context.io.emit(step.exited);
+        const restarts = decision.kind === 'give_up' ? decision.restarts : context.restarts;
+        enqueue.assign({ restarts, steps: [], ending: { kind: 'give_up', child: error.childId, reason: error.reason } });
+        return;
+      }
+      const plan = applyBackoff(context, error.childId, 0, decision.plan, enqueue.raise);
+      enqueue.assign({ restarts: decision.restarts, steps: [{ plan }, ...error.rest] });
     }),
     recordGiveUp: assign(({ context }) => {
-      const decided = context.decided!;
+      const ending = context.ending!;
       context.io.emit({
-        event: 'max_intensity_reached', supervisor: context.io.path, child: decided.child,
-        intensity: context.spec.intensity, period: context.spec.period, reason: decided.reason,
+        event: 'max_intensity_reached', supervisor: context.io.path, child: ending.child,
+        intensity: context.spec.intensity, period: context.spec.period, reason: ending.reason,
       });
-      return {
-        gaveUp: true,
-        exitReason: 'shutdown' as ExitReason,
-        restarts: decided.decision.kind === 'give_up' ? decided.decision.restarts : context.restarts,
-      };
+      return { gaveUp: true, exitReason: 'shutdown' as ExitReason };
     }),
     /** A delayed restart is due: start those of its children that still wait for it. */
     recordDueRestart: assign(({ context }) => {
       const due = dueChildren(context);
       for (const record of due) context.children.restartDue(record, undefined);
-      return { plan: { terminate: [], start: due.map((r) => r.spec.id), remove: [] } };
+      return { steps: [{ plan: { terminate: [], start: due.map((r) => r.spec.id), remove: [] } }] };
     }),
     recordAutoShutdown: assign(({ context }) => {
-      context.io.emit({ event: 'auto_shutdown', supervisor: context.io.path, child: context.decided!.child });
+      context.io.emit({ event: 'auto_shutdown', supervisor: context.io.path, child: context.ending!.child });
       return { exitReason: 'shutdown' as ExitReason };
     }),
   },
@@ -273,6 +328,8 @@ export const supervisorMachine = setup({
     children: new ChildList(input.spec.children),
     restarts: [],
     inbox: emptyQueue<QueuedEvent>(),
+    batch: [],
+    steps: [],
     stopRequested: false,
     brutal: false,
     gaveUp: false,
@@ -314,18 +371,17 @@ export const supervisorMachine = setup({
         },
         dispatching: {
           always: [
-            { guard: 'currentIsStaleExit', target: 'running', actions: 'logStaleExit' },
-            { guard: 'currentIsExit', target: 'deciding', actions: 'recordExit' },
-            { guard: 'currentIsCall', target: 'calling' },
-            { guard: 'currentIsDueRestart', target: 'restarting', actions: 'recordDueRestart' },
+            { guard: { type: 'batchIs', params: { type: 'CHILD_EXITED' } }, target: 'deciding', actions: 'decideExits' },
+            { guard: { type: 'batchIs', params: { type: 'CALL' } }, target: 'calling' },
+            { guard: 'restartIsDue', target: 'restarting', actions: 'recordDueRestart' },
             { target: 'running' },
           ],
         },
         deciding: {
           always: [
-            { guard: { type: 'decidedTo', params: { kind: 'restart' } }, target: 'restarting', actions: 'scheduleRestart' },
-            { guard: { type: 'decidedTo', params: { kind: 'give_up' } }, target: '#supervisor.shuttingDown', actions: 'recordGiveUp' },
-            { guard: { type: 'decidedTo', params: { kind: 'auto_shutdown' } }, target: '#supervisor.shuttingDown', actions: 'recordAutoShutdown' },
+            { guard: { type: 'endsWith', params: { kind: 'give_up' } }, target: '#supervisor.shuttingDown', actions: 'recordGiveUp' },
+            { guard: { type: 'endsWith', params: { kind: 'auto_shutdown' } }, target: '#supervisor.shuttingDown', actions: 'recordAutoShutdown' },
+            { guard: 'hasSteps', target: 'restarting' },
             { target: 'running' },
           ],
         },
@@ -347,8 +403,8 @@ export const supervisorMachine = setup({
         },
         calling: {
           invoke: {
-            src: 'runCall',
-            input: ({ context }) => ({ call: context.current as CallEvent, children: context.children }),
+            src: 'runCalls',
+            input: ({ context }) => ({ calls: context.batch as CallEvent[], children: context.children }),
             onDone: 'running',
           },
         },

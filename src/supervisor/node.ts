@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ChildContext, ChildHandle, ListenerLink } from '../child.js';
 import { StartFailure } from '../child.js';
 import { ListenerHandle } from '../listener/index.js';
-import type { ExitReason, SupervisorSpec } from '../types.js';
+import type { ExitReason, ListenerSpec, SupervisorSpec, WorkerSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { TaskHandle } from '../task/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
@@ -24,6 +24,21 @@ export interface TreeHost {
   publish(event: TreeEvent): void;
   register(node: SupervisorNode): void;
   unregister(node: SupervisorNode): void;
+  /**
+   * Where the leaves come from. A tree forks worker processes and opens listeners (the default); a simulation
+   * (simulation.ts) gives in-process stand-ins, so that the supervisors above them run unchanged.
+   */
+  createLeaf?(spec: WorkerSpec | ListenerSpec, ctx: ChildContext): ChildHandle;
+  /** Time, jitter and timers of the supervisors: the real ones unless a simulation drives its own clock. */
+  clock?: SupervisorClock;
+}
+
+export interface SupervisorClock {
+  now(): number;
+  /** In [0, 1). */
+  random(): number;
+  /** The machines' delayed events (backoff) run on it (xstate's Clock). */
+  timers: { setTimeout(fn: (...args: any[]) => void, timeout: number): any; clearTimeout(id: any): void };
 }
 
 /** An incarnation replaced by a newer one (a reload), stopping beside the running children. */
@@ -53,8 +68,8 @@ export class SupervisorNode {
     this.io = {
       path,
       logger,
-      now: () => Date.now(),
-      random: () => Math.random(),
+      now: host.clock ? () => host.clock!.now() : Date.now,
+      random: host.clock ? () => host.clock!.random() : Math.random,
       emit: (event) => host.publish(event),
       childExited: (event) => this.actor.send(event),
       resolveListener: (id) => this.resolveListener(id),
@@ -68,6 +83,7 @@ export class SupervisorNode {
             host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
         };
+        if (host.createLeaf && record.spec.type !== 'supervisor') return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
           case 'worker':
             return new WorkerHandle(record.spec, ctx, host.standby, host.output);
@@ -80,7 +96,10 @@ export class SupervisorNode {
         }
       },
     };
-    this.actor = createActor(supervisorMachine, { input: { spec, io: this.io, onStarted } });
+    this.actor = createActor(supervisorMachine, {
+      input: { spec, io: this.io, onStarted },
+      ...(host.clock ? { clock: host.clock.timers } : {}),
+    });
   }
 
   /** The children, read-only: the machine owns the list and is its only writer. */
@@ -132,7 +151,7 @@ export class SupervisorNode {
   }
 
   /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
-  recentRestarts(now = Date.now()): number {
+  recentRestarts(now = this.io.now()): number {
     return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
   }
 }

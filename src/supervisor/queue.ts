@@ -27,6 +27,13 @@ export function shift<T>(queue: Queue<T>): { value: T; rest: Queue<T> } | undefi
   return { value: front.head, rest: { front: front.tail, back, length: queue.length - 1 } };
 }
 
+/** The queue with `values` (in their order) before what it holds. */
+export function unshiftAll<T>(queue: Queue<T>, values: readonly T[]): Queue<T> {
+  let front = queue.front;
+  for (let i = values.length - 1; i >= 0; i--) front = { head: values[i]!, tail: front };
+  return { front, back: queue.back, length: queue.length + values.length };
+}
+
 /** Every value, first to last. */
 export function toArray<T>(queue: Queue<T>): T[] {
   const out: T[] = [];
