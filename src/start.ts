@@ -2,7 +2,8 @@
 // (probes, metrics) and systemd's notify socket. They are attached before the first child starts and only read
 // the tree's events and status.
 import { AdminServer, type AdminOptions } from './admin/server.js';
-import { createTree, type StartOptions as TreeOptions, type Tree } from './supervisor/tree.js';
+import { createTree, type StartOptions as TreeOptions, type Tree, type TreeMessages } from './supervisor/tree.js';
+import type { Messages, SupervisorSpec } from './types.js';
 import { SystemdNotifier, takeNotifyEnvironment } from './systemd/notify.js';
 
 export interface StartOptions extends TreeOptions {
@@ -13,22 +14,32 @@ export interface StartOptions extends TreeOptions {
    * (`arbor run` does). Off by default for an embedded tree, whose host process decides when it is ready.
    */
   notify?: boolean;
+  /**
+   * Aborting it while the tree starts stops starting: the children started so far are stopped (each as its shutdown
+   * value says), no other is started, and start() rejects with a StartFailure. After the start it does nothing.
+   */
+  signal?: AbortSignal;
 }
 
 /** Validates the spec, opens the admin endpoint if asked, starts every child in order; resolves when all run. */
-export async function start(spec: Parameters<typeof createTree>[0], options: StartOptions = {}): Promise<Tree> {
-  const { admin: adminOptions, notify, ...treeOptions } = options;
+export async function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
+  const { admin: adminOptions, notify, signal, ...treeOptions } = options;
   const notifyConfig = notify ? takeNotifyEnvironment() : undefined;
   const tree = createTree(spec, treeOptions);
   const admin = adminOptions ? await AdminServer.open(tree, adminOptions) : undefined;
   if (admin) tree.logger.info({ event: 'admin_listening', address: `${admin.address.host}:${admin.address.port}` });
   const notifier = notifyConfig ? SystemdNotifier.attach(tree, notifyConfig, tree.logger) : undefined;
+  const stopStarting = (): void => void tree.stop();
+  signal?.addEventListener('abort', stopStarting, { once: true });
   try {
+    if (signal?.aborted) stopStarting();
     await tree.start();
   } catch (error) {
     admin?.close();
     notifier?.close();
     throw error;
+  } finally {
+    signal?.removeEventListener('abort', stopStarting);
   }
   admin?.started();
   notifier?.ready();

@@ -1,7 +1,7 @@
 // Message types declared once and checked at both ends: `npm test` type-checks this file (tsc), so a
 // `@ts-expect-error` that stops being an error fails the suite.
 import { describe, expectTypeOf, it } from 'vitest';
-import { createTree, supervisor, worker, type Messages, type Tree } from '../src/index.js';
+import { createTree, start, supervisor, worker, type Messages, type Tree } from '../src/index.js';
 import { onMessage, send } from '../src/worker/runtime.js';
 
 interface Job { id: number; input: string }
@@ -16,7 +16,10 @@ describe('typed messages', () => {
     const typed = supervisor({ children: [supervisor({ id: 'pool', children: [worker<JobMessages>({ id: 'w', module: MODULE })] })] });
     expectTypeOf(createTree(typed)).toEqualTypeOf<Tree<JobMessages>>();
     expectTypeOf(createTree(supervisor<JobMessages>({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Tree<JobMessages>>();
+    // start() keeps them as createTree does (it is what most programs call).
+    expectTypeOf(start(typed)).toEqualTypeOf<Promise<Tree<JobMessages>>>();
     // Untyped specs make an untyped tree.
+    expectTypeOf(start(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Promise<Tree<Messages>>>();
     expectTypeOf(createTree(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Tree<Messages>>();
 
     // Never called: only compiled.

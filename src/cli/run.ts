@@ -68,6 +68,8 @@ export async function run(options: RunOptions): Promise<number> {
   let stopping = false;
   let rootAutoShutdown = false;
   let forcedExitCode: number | undefined;
+  /** Aborted by a stop asked for during the start: the start stops starting and stops what it started. */
+  const startAbort = new AbortController();
   let settleExit!: (code: number) => void;
   const exitCode = new Promise<number>((resolve) => (settleExit = resolve));
 
@@ -76,8 +78,9 @@ export async function run(options: RunOptions): Promise<number> {
     stopRequested = true;
     watching?.close(); // no reload may start while the tree stops
     if (!tree) {
-      // Still starting: stopped as soon as start() resolves.
+      // Still starting: nothing more starts, and what started is stopped (start() then rejects).
       logger.info({ event: 'stop_requested', cause, starting: true });
+      startAbort.abort();
       return;
     }
     stopping = true;
@@ -148,9 +151,13 @@ export async function run(options: RunOptions): Promise<number> {
     const readSpec = () => loadSpecModule(modulePath, { fresh: true }).catch((error: unknown) => {
       throw new Error(`${modulePath}: ${error instanceof Error ? error.message : String(error)}`);
     });
-    tree = await start(validSpec, { logger, notify: true, readSpec, ...(admin ? { admin } : {}) });
+    tree = await start(validSpec, { logger, notify: true, readSpec, signal: startAbort.signal, ...(admin ? { admin } : {}) });
   } catch (error) {
     closeControl();
+    if (stopRequested && error instanceof StartFailure) {
+      logger.info({ event: 'stopped_during_start', supervisor: validSpec.id });
+      return forcedExitCode ?? EXIT_OK;
+    }
     if (error instanceof SpecError) {
       process.stderr.write(`arbor: ${error.message}\n`);
       return EXIT_USAGE;

@@ -83,7 +83,7 @@ export class SupervisorNode {
             host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
           resolveListener: (id) => this.resolveListener(id),
         };
-        if (host.createLeaf && record.spec.type !== 'supervisor') return host.createLeaf(record.spec, ctx);
+        if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener')) return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
           case 'worker':
             return new WorkerHandle(record.spec, ctx, host.standby, host.output);

@@ -7,6 +7,7 @@ import type { ChildContext, ChildHandle } from '../child.js';
 import { StartFailure } from '../child.js';
 import type { ChildSpec, ExitReason, ListenerSpec, SupervisorSpec, WorkerSpec } from '../types.js';
 import { StandbyPool } from '../worker/standby.js';
+import { OutputLog } from '../worker/output-log.js';
 import * as calls from './calls.js';
 import type { TreeEvent } from './events.js';
 import type { ChildInfo } from './info.js';
@@ -117,6 +118,7 @@ export interface SimulatedTreeOptions {
 export class SimulatedTree implements TreeHost {
   readonly logger: Logger = pino({ level: 'silent' });
   readonly standby = new StandbyPool(this.logger);
+  readonly output = new OutputLog();
   readonly clock: SupervisorClock;
   readonly behaviour: SimulatedBehaviour;
   /** The running stand-ins by path. */

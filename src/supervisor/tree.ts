@@ -6,7 +6,7 @@ import type { FaultTarget } from '../child.js';
 import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
 import { describe, type ChildInfo } from './info.js';
 import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
-import { SupervisorHandle, SupervisorNode, type TreeHost } from './node.js';
+import { SupervisorHandle, SupervisorNode } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
 import { OutputLog } from '../worker/output-log.js';
@@ -92,10 +92,11 @@ function pageBounds(page: ChildrenPage, defaultLimit: number): { offset: number;
   return { offset, limit };
 }
 
-export class Tree<M extends Messages = Messages> extends EventEmitter implements TreeHost {
+export class Tree<M extends Messages = Messages> extends EventEmitter {
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
+  /** @internal The parked standby processes of the tree's workers. */
   readonly standby: StandbyPool;
   /** The recent output of every worker, kept per child path across incarnations (bounded). */
   readonly output = new OutputLog();
@@ -142,7 +143,16 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
       logger,
       onExit: (reason) => this.settle(reason),
       resolveListener: () => undefined,
-    }, undefined, this);
+    }, undefined, {
+      logger,
+      standby: this.standby,
+      output: this.output,
+      publish: (event) => this.publish(event),
+      register: (node) => this.nodes.set(node.path, node),
+      unregister: (node) => {
+        if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
+      },
+    });
   }
 
   /**
@@ -184,18 +194,10 @@ export class Tree<M extends Messages = Messages> extends EventEmitter implements
     return outputStream(this.output, path === this.spec.id ? undefined : path, options, this.done);
   }
 
-  publish(event: TreeEvent): void {
+  private publish(event: TreeEvent): void {
     this.logger[levelOf(event)](event);
     this.emit(event.event, event);
     this.emit('event', event);
-  }
-
-  register(node: SupervisorNode): void {
-    this.nodes.set(node.path, node);
-  }
-
-  unregister(node: SupervisorNode): void {
-    if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
   }
 
   override on(event: 'worker_message', listener: (event: WorkerMessageEvent<M['send']>) => void): this;
