@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { listener, supervisor, worker } from '../src/index.js';
+import { listener, supervisor, task, worker } from '../src/index.js';
 import { planSpecChange, specAfter, type SpecStep } from '../src/reload/spec-plan.js';
 import type { ChildSpec, SupervisorSpec } from '../src/types.js';
 
@@ -21,6 +21,8 @@ interface LiveChild {
   spec: ChildSpec;
   /** A supervisor child's running subtree. */
   running?: LiveSupervisor;
+  /** The spec its current incarnation started from (a task runs the function it started with). */
+  startedWith: ChildSpec;
 }
 
 const flagsOf = (spec: SupervisorSpec): Record<string, unknown> => {
@@ -31,7 +33,7 @@ const flagsOf = (spec: SupervisorSpec): Record<string, unknown> => {
 function boot(spec: SupervisorSpec): LiveSupervisor {
   return { flags: flagsOf(spec), children: spec.children.map(bootChild) };
 }
-const bootChild = (spec: ChildSpec): LiveChild => (spec.type === 'supervisor' ? { spec, running: boot(spec) } : { spec });
+const bootChild = (spec: ChildSpec): LiveChild => (spec.type === 'supervisor' ? { spec, startedWith: spec, running: boot(spec) } : { spec, startedWith: spec });
 
 function at(root: LiveSupervisor, rootId: string, path: string): LiveSupervisor {
   const [first, ...rest] = path.split('/');
@@ -66,6 +68,12 @@ function perform(root: LiveSupervisor, rootId: string, step: SpecStep): void {
     case 'start':
       if (find(step.spec.id)) throw new Error(`start: ${step.spec.id} exists (already_started)`);
       sup.children.push(bootChild(step.spec));
+      return;
+    case 'restart': {
+      const child = find(step.id);
+      if (!child || child.spec.type === 'supervisor') throw new Error(`restart: no ${step.id}`);
+      child.startedWith = child.spec;
+    }
   }
 }
 
@@ -78,6 +86,8 @@ function expectRuns(live: LiveSupervisor, old: SupervisorSpec, next: SupervisorS
   for (const child of live.children) {
     const wanted = next.children.find((c) => c.id === child.spec.id)!;
     expect(child.spec).toEqual(wanted);
+    // A task runs its new function (workers get theirs from the rolling reload that follows).
+    if (wanted.type === 'task' && wanted.restart !== 'temporary') expect(child.startedWith).toEqual(wanted);
     if (wanted.type === 'supervisor') {
       const before = old.children.find((c) => c.id === wanted.id && c.type === 'supervisor') as SupervisorSpec | undefined;
       expectRuns(child.running!, before ?? wanted, wanted);
@@ -100,6 +110,9 @@ function mustRefuse(old: SupervisorSpec, next: SupervisorSpec): boolean {
 // ---- generated specs: few ids, so that two specs share children, change some and differ in others ----
 
 const IDS = ['a', 'b', 'c', 'd'];
+/** Two versions of a task's code: each import of a spec makes new function objects, equal when their source is. */
+const RUN_V1 = async () => 'v1';
+const RUN_V2 = async () => 'v2';
 
 const childArb = (id: string, depth: number): fc.Arbitrary<ChildSpec> => {
   const kinds: Array<fc.Arbitrary<ChildSpec>> = [
@@ -107,6 +120,8 @@ const childArb = (id: string, depth: number): fc.Arbitrary<ChildSpec> => {
       .map(({ v, restart }) => worker({ id, module: '/srv/app.js', env: { V: v }, restart })),
     fc.record({ port: fc.constantFrom(0, 0, 0, 8080), restart: fc.constantFrom('permanent' as const, 'transient' as const) })
       .map(({ port, restart }) => listener({ id, port, restart })),
+    fc.record({ run: fc.constantFrom(RUN_V1, RUN_V2), restart: fc.constantFrom('permanent' as const, 'temporary' as const) })
+      .map(({ run, restart }) => task({ id, run, restart })),
   ];
   if (depth < 2) kinds.push(supervisorArb(id, depth + 1));
   return fc.oneof(...kinds);
@@ -144,7 +159,7 @@ describe('a new spec, applied to a running tree', () => {
       // OTP's order: every stop before every start; within a supervisor, stops in reverse start order and starts
       // in spec order; flags and workers' specs first; a supervisor's own record last, after its subtree.
       const kinds = plan.steps.map((s) => (s.op === 'replace_spec' && s.spec.type === 'supervisor' ? 'commit' : s.op === 'set_flags' || s.op === 'replace_spec' ? 'update' : s.op));
-      const phase = { update: 0, stop: 1, start: 2, commit: 3 } as const;
+      const phase = { update: 0, stop: 1, start: 2, restart: 3, commit: 4 } as const;
       expect(kinds.map((k) => phase[k])).toEqual([...kinds.map((k) => phase[k])].sort((x, y) => x - y));
       const bySupervisor = (op: 'stop' | 'start') => {
         const out = new Map<string, string[]>();
@@ -186,6 +201,15 @@ describe('a new spec, applied to a running tree', () => {
       .toEqual(['start root/pool/web-3', 'replace_spec root']);
     const shrunk = planSpecChange(pool(3, 8080), pool(1, 8080));
     expect(shrunk.steps.filter((s) => s.op === 'stop').map((s) => (s as { id: string }).id)).toEqual(['web-3', 'web-2']);
+  });
+
+  it('a task whose function is the same source, from a new import, is unchanged; a new one is restarted', () => {
+    const spec = (run: () => Promise<string>) => supervisor({ children: [task({ id: 'sync', run })] });
+    // eslint-disable-next-line no-new-func
+    const sameSource = new Function(`return ${String(RUN_V1)}`)() as () => Promise<string>;
+    expect(sameSource).not.toBe(RUN_V1);
+    expect(planSpecChange(spec(RUN_V1), spec(sameSource)).steps).toEqual([]);
+    expect(planSpecChange(spec(RUN_V1), spec(RUN_V2)).steps.map((s) => s.op)).toEqual(['replace_spec', 'restart']);
   });
 
   it("the root's id is refused by name", () => {

@@ -150,11 +150,42 @@ describe('arbor reload reads the spec', () => {
   });
 });
 
+describe('a TypeScript spec', () => {
+  it('is compiled anew at each reload, with the modules it imports', async () => {
+    const dir = tempDir();
+    const write = (pool: number) => {
+      writeFileSync(join(dir, 'pool.ts'), `export const size: number = ${pool};\n`);
+      writeFileSync(join(dir, 'spec.ts'), `import { supervisor, worker } from ${JSON.stringify(ARBOR)};
+import { size } from './pool.ts';
+const ids: string[] = Array.from({ length: size }, (_, i) => 'w' + (i + 1));
+export default supervisor({ children: ids.map((id) => worker({ id, module: ${JSON.stringify(fixture('ready.mjs'))} })) });
+`);
+    };
+    write(1);
+    const arbor = spawnArborRun(join(dir, 'spec.ts'), dir);
+    runs.push(arbor);
+    await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
+    write(2);
+    const done = await reload(arbor);
+    expect(done).toMatchObject({ code: 0, stderr: '' });
+    expect(done.stdout).toMatch(/^applied the spec: 1 change\(s\)\n {2}start root\/w2 \(worker\)\nreloaded root: 1 worker\(s\) replaced/);
+    expect((await status(arbor)).children.map((c) => `${c.id} ${c.status}`)).toEqual(['w1 running', 'w2 running']);
+  });
+});
+
 describe('tree.reload(path, { spec }) in an embedded tree', () => {
   it('applies a new spec object: a worker added, a pool\'s intensity set in place; without one, code only', async () => {
-    const { start, supervisor: sup, worker: w } = await import('../src/index.js');
-    const spec = (size: number, intensity: number) => sup({
-      children: [sup({ id: 'pool', intensity, children: Array.from({ length: size }, (_, i) => w({ id: `w${i + 1}`, module: fixture('ready.mjs') })) })],
+    const { start, supervisor: sup, task, worker: w } = await import('../src/index.js');
+    const ran: string[] = [];
+    const untilStopped = (signal: AbortSignal) => new Promise((resolve) => signal.addEventListener('abort', resolve));
+    // Two versions of a task's code (a reload of a spec module makes new functions; the source tells them apart).
+    const syncV1 = async ({ signal }: { signal: AbortSignal }) => { ran.push('sync v1'); await untilStopped(signal); };
+    const syncV2 = async ({ signal }: { signal: AbortSignal }) => { ran.push('sync v2'); await untilStopped(signal); };
+    const spec = (size: number, intensity: number, sync = syncV1) => sup({
+      children: [
+        sup({ id: 'pool', intensity, children: Array.from({ length: size }, (_, i) => w({ id: `w${i + 1}`, module: fixture('ready.mjs') })) }),
+        task({ id: 'sync', run: sync }),
+      ],
     });
     const tree = await start(spec(2, 1), { logger: false });
     try {
@@ -173,6 +204,11 @@ describe('tree.reload(path, { spec }) in an embedded tree', () => {
       const codeOnly = await tree.reload();
       expect(codeOnly.changes).toEqual([]);
       expect(codeOnly.replaced.map((r) => r.child)).toEqual(['w1', 'w2', 'w3']);
+
+      // A task's new function: the task is restarted to run it.
+      const renewed = await tree.reload('root', { spec: spec(3, 4, syncV2) });
+      expect(renewed.changes).toEqual(['update root/sync: run', 'restart root/sync (a task: its new function)']);
+      expect(ran).toEqual(['sync v1', 'sync v2']);
     } finally {
       await tree.stop();
     }

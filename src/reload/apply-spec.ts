@@ -11,6 +11,9 @@ export interface SpecTarget {
   startChild(supervisor: string, spec: ChildSpec): Promise<unknown>;
   terminateChild(supervisor: string, id: string): Promise<void>;
   deleteChild(supervisor: string, id: string): Promise<void>;
+  restartChild(supervisor: string, id: string): Promise<unknown>;
+  /** The child is running now (a task that ended, or waits for its restart, is not restarted by a reload). */
+  isRunning(supervisor: string, id: string): boolean;
 }
 
 export interface SpecOutcome {
@@ -39,6 +42,11 @@ async function applyStep(target: SpecTarget, step: SpecStep): Promise<void> {
       return target.replaceSpec(step.supervisor, step.id, step.spec);
     case 'start':
       await target.startChild(step.supervisor, step.spec);
+      return;
+    case 'restart':
+      if (!target.isRunning(step.supervisor, step.id)) return;
+      await target.terminateChild(step.supervisor, step.id);
+      await target.restartChild(step.supervisor, step.id);
       return;
     case 'stop':
       // A child stopped or deleted by hand meanwhile is as good as stopped (a temporary one goes with its stop).

@@ -285,11 +285,12 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
 /** `path` is `prefix` or under it. */
 const within = (path: string, prefix: string): boolean => path === prefix || path.startsWith(`${prefix}/`);
 
-/** A copy the running tree cannot change under the reloader (a supervisor's flags are set in place). */
-function snapshot(spec: SupervisorSpec): SupervisorSpec {
-  try {
-    return structuredClone(spec);
-  } catch {
-    return spec; // something that does not clone (a function in env?): compared as it is
-  }
+/**
+ * A copy the running tree cannot change under the reloader (a supervisor's flags are set in place): plain objects
+ * and arrays copied, anything else (a task's function) kept. Validation has refused cycles and deep nesting.
+ */
+function snapshot<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(snapshot) as T;
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, snapshot(v)])) as T;
 }

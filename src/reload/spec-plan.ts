@@ -2,8 +2,8 @@
 // The order is OTP's: the supervisors' flags and the changed children's specs are updated first (as a
 // supervisor's code_change does), then the removed children are stopped in reverse start order, then the added
 // ones started in spec order, after their older siblings; a nested supervisor's own record takes its new spec
-// last, once its subtree matches it. The workers that remain are then replaced by the rolling reload.
-import { isDeepStrictEqual } from 'node:util';
+// last, once its subtree matches it. The workers that remain are then replaced by the rolling reload; a task whose
+// spec changed is restarted, to run its new function (it has no process to replace beside it).
 import type { ChildSpec, ListenerSpec, SupervisorSpec } from '../types.js';
 
 /** A supervisor's own fields, those a running supervisor takes in place (as OTP's code_change sets its flags). */
@@ -20,7 +20,9 @@ export type SpecStep =
   /** Terminate the child, then delete its spec. */
   | { op: 'stop'; supervisor: string; id: string }
   /** Start a new child from `spec`: it goes after its siblings, as OTP's start_child. */
-  | { op: 'start'; supervisor: string; spec: ChildSpec };
+  | { op: 'start'; supervisor: string; spec: ChildSpec }
+  /** Terminate the child and start it again (its record holds its new spec by then): a task, to run its new code. */
+  | { op: 'restart'; supervisor: string; id: string };
 
 /** A change that cannot be made to a running tree; `path` names the field as validation does (`root.children[0].port`). */
 export interface Refusal {
@@ -40,7 +42,7 @@ export const LISTENER_FIXED_FIELDS = ['host', 'port', 'backlog', 'mode', 'fd'] a
 
 /** The steps that turn a tree running `old` into one running `next` (or what refuses it). Pure. */
 export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecPlan {
-  const plan: Phases = { updates: [], stops: [], starts: [], commits: [], refused: [], notes: [] };
+  const plan: Phases = { updates: [], stops: [], starts: [], restarts: [], commits: [], refused: [], notes: [] };
   if (old.id !== next.id) {
     plan.refused.push({
       path: 'root.id',
@@ -49,13 +51,14 @@ export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecP
     return { steps: [], refused: plan.refused, notes: [] };
   }
   diffSupervisor(old, next, old.id, 'root', plan);
-  return { steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.commits], refused: plan.refused, notes: plan.notes };
+  return { steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.restarts, ...plan.commits], refused: plan.refused, notes: plan.notes };
 }
 
 interface Phases {
   updates: SpecStep[];
   stops: SpecStep[];
   starts: SpecStep[];
+  restarts: SpecStep[];
   /** Nested supervisors' own records, deepest first: done once their subtree is. */
   commits: SpecStep[];
   refused: Refusal[];
@@ -97,9 +100,9 @@ function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string,
       return;
     }
     const previous = before.get(child.id)!;
-    if (isDeepStrictEqual(previous, child)) return;
+    if (sameValue(previous, child)) return;
     if (child.type === 'listener') {
-      const fixed = LISTENER_FIXED_FIELDS.filter((f) => !isDeepStrictEqual(previous[f as keyof ChildSpec], child[f]));
+      const fixed = LISTENER_FIXED_FIELDS.filter((f) => !sameValue(previous[f as keyof ChildSpec], child[f]));
       for (const field of fixed) {
         plan.refused.push({
           path: `${childSpecPath}.${field}`,
@@ -115,9 +118,14 @@ function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string,
       return;
     }
     plan.updates.push({ op: 'replace_spec', supervisor: path, id: child.id, spec: child, fields: fields.map((f) => describeChange(f, previous, child)) });
+    if (child.type === 'task') {
+      // A temporary task's spec goes with its stop: it runs its old function to its end instead.
+      if (child.restart === 'temporary') plan.notes.push(`${path}/${child.id}: a temporary task runs its old function until it ends`);
+      else plan.restarts.push({ op: 'restart', supervisor: path, id: child.id });
+    }
   });
   const keptOrder = (list: readonly ChildSpec[]) => list.filter((c) => kept(c.id)).map((c) => c.id);
-  if (!isDeepStrictEqual(keptOrder(old.children), keptOrder(next.children))) {
+  if (!sameValue(keptOrder(old.children), keptOrder(next.children))) {
     plan.notes.push(`${path}: its children keep their running order (${keptOrder(old.children).join(', ')}) until it restarts`);
   }
 }
@@ -127,14 +135,30 @@ function changedFields(a: object, b: object, except: readonly string[]): string[
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   const keys = [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !except.includes(k));
-  return keys.filter((k) => !isDeepStrictEqual(ra[k], rb[k])).sort();
+  return keys.filter((k) => !sameValue(ra[k], rb[k])).sort();
+}
+
+/**
+ * Deep equality of spec values, as read from two imports of one module: functions (a task's `run`) are equal when
+ * their source text is (each import makes new ones), and a field set to undefined is as good as absent.
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'function' && typeof b === 'function') return String(a) === String(b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return Number.isNaN(a) && Number.isNaN(b);
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
+  for (const key of keys) if (!sameValue(ra[key], rb[key])) return false;
+  return true;
 }
 
 function describeChange(field: string, a: object, b: object): string {
   const from = (a as Record<string, unknown>)[field];
   const to = (b as Record<string, unknown>)[field];
   const short = (v: unknown) => (v === undefined ? 'unset' : typeof v === 'object' ? '…' : JSON.stringify(v));
-  const scalar = (v: unknown) => v === undefined || typeof v !== 'object';
+  const scalar = (v: unknown) => v === undefined || (typeof v !== 'object' && typeof v !== 'function');
   return scalar(from) && scalar(to) ? `${field} ${short(from)} → ${short(to)}` : field;
 }
 
@@ -151,6 +175,8 @@ export function describeStep(step: SpecStep): string {
       return `stop ${step.supervisor}/${step.id}`;
     case 'start':
       return `start ${step.supervisor}/${step.spec.id} (${step.spec.type})`;
+    case 'restart':
+      return `restart ${step.supervisor}/${step.id} (a task: its new function)`;
   }
 }
 
@@ -170,6 +196,8 @@ function applyStep(root: SupervisorSpec, step: SpecStep): SupervisorSpec {
         return { ...sup, children: sup.children.filter((c) => c.id !== step.id) };
       case 'start':
         return { ...sup, children: [...sup.children.filter((c) => c.id !== step.spec.id), step.spec] };
+      case 'restart':
+        return sup;
     }
   });
 }

@@ -120,6 +120,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
       startChild: (path, spec) => this.startChild(path, spec),
       terminateChild: (path, id) => this.terminateChild(path, id),
       deleteChild: (path, id) => this.deleteChild(path, id),
+      restartChild: (path, id) => this.restartChild(path, id),
+      isRunning: (path, id) => this.whichChildren(path).some((c) => c.id === id && c.status === 'running'),
     },
   });
   /** How reload() reads the spec anew (`arbor run`: a fresh import of the spec module); none for an embedded tree. */
