@@ -182,6 +182,12 @@ export interface TaskContext<M extends Messages = Messages> {
   onMessage(handler: TaskMessageHandler<M> | undefined): void;
   /** The tree's logger, bound to this task (`{ supervisor, child }`). */
   readonly log: Logger;
+  /**
+   * `fn`, made part of this task: what it starts belongs to the task, and a throw from it is the task's escape.
+   * For callbacks on objects the task did not create (a socket the host's server accepted, the host's emitters),
+   * which otherwise run in their creator's context and would fail the host.
+   */
+  bind<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R | undefined;
 }
 
 /**

@@ -3,16 +3,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { start, supervisor, type SupervisorSpec, type Tree, type TreeEvent } from '../src/index.js';
 import { DRIVERS, liveTasks, type Kind } from './support/kinds.js';
+import { liveThreads } from '../src/thread/handle.js';
 import { eventually, recorder, type Recorder } from './support/tree.js';
 
-const KINDS = (process.env.LIGHT_KINDS ?? 'task').split(',') as Kind[];
+const KINDS = (process.env.LIGHT_KINDS ?? 'task,thread').split(',') as Kind[];
 const running: Array<{ tree: Tree; rec: Recorder }> = [];
 
 afterEach(async () => {
   for (const { tree } of running.splice(0)) await tree.stop({ brutal: true }).catch(() => undefined);
   // Nothing left running: no task unsettled (stubborn ones hold nothing), no thread alive.
   await eventually(() => liveTasks.size === 0, `every task settled (left: ${[...liveTasks].join(', ')})`);
-  await eventually(() => !process.getActiveResourcesInfo().includes('MessagePort'), 'every thread gone');
+  await eventually(() => liveThreads() === 0, 'every thread gone');
 });
 
 async function run(spec: SupervisorSpec) {

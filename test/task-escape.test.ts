@@ -86,7 +86,25 @@ describe('escaped errors are attributed to the task they came from', () => {
     }
   });
 
-  it('a task started by another task owns its own escapes (each run has its own context)', async () => {
+  it('a callback on an object the host created is the task\'s once bound with bind()', async () => {
+    // Created outside any task, as a socket the host's server accepted: its callbacks run in the host's context.
+    const hostEmitter = new EventEmitter();
+    const { rec } = await run([quiet('peer'), task({
+      id: 'reader', restart: 'transient',
+      run: ({ bind, signal }: TaskContext) => new Promise<void>((resolve) => {
+        hostEmitter.on('line', bind((line: string) => {
+          if (line === 'crash') throw new Error('boom on a host object');
+        }));
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    })]);
+    hostEmitter.emit('line', 'fine');
+    setImmediate(() => hostEmitter.emit('line', 'crash'));
+    expect(await rec.waitFor(exited('reader'), 'reader exit')).toMatchObject({ reason: { error: 'boom on a host object', escaped: true } });
+    hostEmitter.removeAllListeners();
+  });
+
+  it('among three sibling tasks, only the one whose callback threw exits', async () => {
     const { tree, rec } = await run([quiet('a'), culprit('b', () => void setImmediate(() => {
       throw new Error('boom from b');
     })), quiet('c')]);

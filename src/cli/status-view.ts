@@ -21,7 +21,7 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
       const last = index === node.children.length - 1;
       const fields = [
         child.id,
-        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.type,
+        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.kind === 'thread' ? 'worker thread' : child.type,
         child.status,
         ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
         ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),

@@ -8,6 +8,7 @@ import { ListenerHandle } from '../listener/index.js';
 import type { ExitReason, ListenerSpec, SupervisorSpec, WorkerSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { TaskHandle } from '../task/handle.js';
+import { ThreadHandle } from '../thread/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
 import type { OutputLog } from '../worker/output-log.js';
 import { killAll, type ReadonlyChildList, type SupervisorIO } from './children.js';
@@ -86,6 +87,7 @@ export class SupervisorNode {
         if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener')) return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
           case 'worker':
+            if (record.spec.kind === 'thread') return new ThreadHandle(record.spec, ctx);
             return new WorkerHandle(record.spec, ctx, host.standby, host.output);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);

@@ -168,6 +168,14 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
         this.ctx.onWorkerMessage?.(message, undefined);
         return true;
       },
+      bind: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R | undefined => {
+        try {
+          return runOwned(this, () => fn(...args));
+        } catch (error) {
+          this.escaped(error);
+          return undefined;
+        }
+      },
       onMessage: (handler) => {
         if (handler !== undefined && typeof handler !== 'function') throw new TypeError('arbor: onMessage(handler) takes a function');
         this.handler = handler;

@@ -2,6 +2,7 @@
 // the real failure would (a throw, an exit, a busy loop, growing memory, a SIGTERM), so the supervisor sees it.
 import { totalmem } from 'node:os';
 import type { ChaosFault } from '../protocol.js';
+import { inArborThread } from './channel.js';
 
 export function injectFault(fault: ChaosFault): void {
   if (process.env.ARBOR_CHAOS !== '1') {
@@ -22,6 +23,8 @@ export function injectFault(fault: ChaosFault): void {
       growMemoryForever();
       return;
     case 'sigterm-self':
+      // In a thread, process.pid is the host's: a thread has no signal of its own to send itself.
+      if (inArborThread) return console.error('arbor: chaos fault "sigterm-self" ignored in a thread (it would hit the host)');
       process.kill(process.pid, 'SIGTERM');
       return;
   }

@@ -8,6 +8,7 @@ import {
   REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type BatchedWorkerMessage, type WorkerMessage,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
+import { channel, inArborThread } from './channel.js';
 import { drain, drainOnStop } from './drain.js';
 import { injectFault } from './faults.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
@@ -15,14 +16,14 @@ import { Mailbox, type MessageHandler } from './mailbox.js';
 export { MessageTooLargeError, type MessageContext, type MessageHandler } from './mailbox.js';
 export type { Messages } from '../types.js';
 
-/** True when this process was forked by an arbor supervisor. */
-export const supervised: boolean = typeof process.send === 'function' && process.env.ARBOR_WORKER === '1';
+/** True when this process was forked by an arbor supervisor, or this thread created by one (`kind: 'thread'`). */
+export const supervised: boolean = inArborThread || (typeof process.send === 'function' && process.env.ARBOR_WORKER === '1');
 
 /**
  * A hot standby spare (standby.ts) runs its module up to `serve()` / `ready()` and waits there until the
  * supervisor hands it a restart (`arbor:takeover`); any other worker is taken over from the start.
  */
-const hotSpare = supervised && process.env.ARBOR_STANDBY === 'hot';
+const hotSpare = supervised && !inArborThread && process.env.ARBOR_STANDBY === 'hot';
 delete process.env.ARBOR_STANDBY;
 let takeOver!: () => void;
 const takenOver: Promise<void> = hotSpare ? new Promise((resolve) => (takeOver = resolve)) : Promise.resolve();
@@ -343,41 +344,27 @@ const outbox = new Outbox<BatchedWorkerMessage>(write);
 /** Resolves once written (or when there is no channel). Replies and sends queued before go first. */
 function sendToSupervisor(msg: WorkerMessage): Promise<void> {
   outbox.flush();
-  return new Promise((resolve) => {
-    if (process.send === undefined || !process.connected) return resolve();
-    try {
-      process.send(msg, undefined, undefined, () => resolve());
-    } catch {
-      resolve();
-    }
-  });
+  return new Promise((resolve) => channel.send(msg, resolve));
 }
-
-const ignore = (): void => {};
 
 /** Replies and sends: fire and forget, batched by the tick; a closed channel drops them. */
 function post(msg: BatchedWorkerMessage): void {
-  if (process.send === undefined || !process.connected) return;
+  if (!channel.connected()) return;
   outbox.push(msg);
 }
 
 /** No promise per message, for the hot path. */
 function write(msg: WorkerMessage): void {
-  if (process.send === undefined || !process.connected) return;
-  try {
-    process.send(msg, undefined, undefined, ignore);
-  } catch {
-    // The channel closed under us: the supervisor is gone, and so will we be.
-  }
+  channel.send(msg);
 }
 
 /** The IPC channel keeps the process alive only while the runtime waits on it for a listener's handle. */
 function hold(): void {
-  if (holds++ === 0) process.channel?.ref();
+  if (holds++ === 0) channel.ref();
 }
 
 function release(): void {
-  if (--holds === 0) process.channel?.unref();
+  if (--holds === 0) channel.unref();
 }
 
 /** A socket arrives as a net.Socket when the listener sent one, as a raw TCP handle when it sent that. */
@@ -406,9 +393,11 @@ function serializable(detail: unknown): unknown {
 const mailbox = new Mailbox({ supervised, post, hold, release });
 
 if (supervised) {
-  process.on('message', onParentMessage);
+  channel.listen(onParentMessage);
   // A reply queued in the tick that ends with process.exit() still goes: the channel writes synchronously when it can.
   process.on('exit', () => outbox.flush());
+}
+if (supervised && !inArborThread) {
   // The channel closed. If the supervisor is gone (even SIGKILLed), an orphan worker must not live on, nor wait for
   // its hooks, nor leave its own children behind: its whole group goes. If the supervisor closed it, exit 0.
   process.on('disconnect', () => {
@@ -418,8 +407,11 @@ if (supervised) {
   process.on('SIGTERM', () => void stop());
   // Ctrl-C reaches the whole process group; the supervisor decides when its workers stop.
   process.on('SIGINT', () => {});
+}
+if (supervised) {
+  // A thread's process.exit() ends the thread only: dieOf ends a thread as it ends a process.
   process.on('uncaughtException', dieOf);
   process.on('unhandledRejection', dieOf);
   // Listening on the channel must not keep the worker alive by itself: a worker whose work is done exits.
-  process.channel?.unref();
+  channel.unref();
 }

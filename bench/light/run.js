@@ -1,0 +1,100 @@
+// bench:light — light children at scale, beside real OTP when `escript` is on PATH (README "Light children").
+//   tasks:   10,000 task children started one by one (time, heap per child); 1,000 of them crashing at once, timed
+//            until all run again; side by side with OTP 25's simple_one_for_one of gen_servers (otp.escript).
+//   scale:   1,000 / 10,000 / 100,000 tasks: start time and heap per child, to see the cost grow linearly.
+//   threads: 100 thread children: start time, RSS per thread, crash → restarted.
+// Each measurement runs in a fresh process. Env: BENCH_ROUNDS (default 3), BENCH_LIGHT_MAX (largest scale step,
+// default 100000), BENCH_LIGHT_TIMEOUT (s per measurement, default 300). Writes bench/light/results.json.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machine } from '../lib/machine.js';
+import { fmt, median } from '../lib/stats.js';
+import { table } from '../lib/table.js';
+
+const here = (file) => fileURLToPath(new URL(file, import.meta.url));
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const maxScale = Number(process.env.BENCH_LIGHT_MAX ?? 100_000);
+const timeoutS = Number(process.env.BENCH_LIGHT_TIMEOUT ?? 300);
+const N = 10_000;
+const K = 1_000;
+
+/** Runs one measurement; its JSON line, or { failed: why }. */
+function measure(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: timeoutS * 1000, killSignal: 'SIGKILL', maxBuffer: 1 << 20 });
+  if (result.error?.code === 'ETIMEDOUT' || result.signal === 'SIGKILL') return { failed: `did not finish within ${timeoutS} s` };
+  if (result.error) return { failed: result.error.message };
+  const line = result.stdout.trim().split('\n').findLast((l) => l.startsWith('{'));
+  if (result.status !== 0 || line === undefined) return { failed: `exit ${result.status}: ${result.stderr.trim().split('\n').slice(-3).join(' ')}` };
+  return JSON.parse(line);
+}
+
+const escript = spawnSync('sh', ['-c', 'command -v escript'], { encoding: 'utf8' }).stdout.trim();
+const otpSkipped = escript === '' ? 'escript is not on PATH (install Erlang/OTP, e.g. Debian erlang-nox)' : undefined;
+const arbor = (n, k) => measure(process.execPath, ['--expose-gc', here('./tasks.js'), String(n), String(k)]);
+const otp = (n, k) => (otpSkipped ? { failed: otpSkipped } : measure(escript, [here('./otp.escript'), String(n), String(k)]));
+
+console.log(`bench:light — ${rounds} rounds; the machine: ${JSON.stringify(machine())}`);
+const paired = [];
+for (let r = 1; r <= rounds; r++) {
+  // Alternating which goes first, so a load change during the round falls on both.
+  const [a, o] = r % 2 ? [arbor(N, K), otp(N, K)] : [otp(N, K), arbor(N, K)].reverse();
+  paired.push({ arbor: a, otp: o });
+  console.log(`round ${r}: arbor ${JSON.stringify(a)}  otp ${JSON.stringify(o)}`);
+}
+
+const scale = [];
+for (const n of [1_000, 10_000, 100_000].filter((x) => x <= maxScale)) {
+  const a = arbor(n, 0);
+  const o = otp(n, 0);
+  scale.push({ n, arbor: a, otp: o });
+  console.log(`scale ${n}: arbor ${JSON.stringify(a)}  otp ${JSON.stringify(o)}`);
+}
+
+const threads = measure(process.execPath, [here('./threads.js'), '100', '10']);
+console.log(`threads: ${JSON.stringify(threads)}`);
+
+const ok = (x) => x && x.failed === undefined;
+const med = (pick) => median(paired.map(pick).filter(Number.isFinite));
+const ratio = (field) => med((p) => (ok(p.arbor) && ok(p.otp) ? p.arbor[field] / p.otp[field] : NaN));
+const startRatio = ratio('startMs');
+const restartRatio = ratio('restartMs');
+const perChildKiB = med((p) => (ok(p.arbor) ? p.arbor.bytesPerChild / 1024 : NaN));
+const cell = (x, field, digits = 0, scaleBy = 1) => (ok(x) ? fmt(x[field] / scaleBy, digits) : x.failed);
+
+console.log(`\n10,000 task children (medians of ${rounds} rounds; ratio = median of per-round arbor/OTP)\n`);
+console.log(table(['', 'arbor tasks', otpSkipped ? 'OTP (skipped)' : 'OTP gen_server', 'ratio'], [
+  ['start 10,000, one by one (ms)', fmt(med((p) => (ok(p.arbor) ? p.arbor.startMs : NaN)), 0), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.startMs : NaN)), 0), fmt(startRatio, 2)],
+  ['memory per child (KiB: V8 heap / BEAM process memory)', fmt(perChildKiB, 2), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.bytesPerChild / 1024 : NaN)), 2), ''],
+  ['1,000 crash at once → all running (ms)', fmt(med((p) => (ok(p.arbor) ? p.arbor.restartMs : NaN)), 0), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.restartMs : NaN)), 0), fmt(restartRatio, 2)],
+]));
+
+console.log('\nScale: start N tasks one by one (one run each)\n');
+const perChild = (x) => (ok(x) ? x.startMs / x.n : NaN);
+console.log(table(['N', 'arbor start (ms)', 'arbor µs / child', 'arbor KiB / child', 'OTP start (ms)', 'OTP µs / child'], scale.map((s) => [
+  s.n.toLocaleString('en'), cell(s.arbor, 'startMs'), fmt(perChild(s.arbor) * 1000, 0), cell(s.arbor, 'bytesPerChild', 2, 1024),
+  cell(s.otp, 'startMs'), fmt(perChild(s.otp) * 1000, 0),
+])));
+const first = scale[0];
+const last = scale[scale.length - 1];
+const growth = perChild(last?.arbor) / perChild(first?.arbor);
+
+console.log('\n100 thread children\n');
+console.log(table(['', 'value'], [
+  ['start 100 threads (ms)', cell(threads, 'startMs')],
+  ['RSS per thread (MiB)', cell(threads, 'rssPerThread', 1, 2 ** 20)],
+  ['crash → restarted, median of 10 (ms)', ok(threads) ? fmt(median(threads.restartMs), 0) : threads.failed],
+]));
+
+const verdict = (pass) => (pass ? 'met' : 'MISSED');
+const targets = [
+  ['10,000 tasks start in ≤ 2× OTP', otpSkipped ? 'n/a (no OTP)' : `${fmt(startRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(startRatio <= 2)],
+  ['≤ 6 KiB per task child', `${fmt(perChildKiB, 2)} KiB`, verdict(perChildKiB <= 6)],
+  ['1,000 crashed → all running in ≤ 2× OTP', otpSkipped ? 'n/a (no OTP)' : `${fmt(restartRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(restartRatio <= 2)],
+  [`cost per child grows linearly (${first?.n ?? '–'} → ${last?.n ?? '–'}: ≤ 1.5×)`, `${fmt(growth, 2)}×`, verdict(growth <= 1.5)],
+];
+console.log('\nTargets\n');
+console.log(table(['target', 'measured', ''], targets));
+if (otpSkipped) console.log(`\nOTP column skipped: ${otpSkipped}`);
+
+writeFileSync(here('./results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), rounds, paired, scale, threads, targets }, null, 2)}\n`);

@@ -1,0 +1,302 @@
+// The supervisor's side of one thread incarnation (`worker({ kind: 'thread' })`): a node:worker_threads Worker that
+// runs the module with the same worker runtime (`arbor-otp/worker`) and the same IPC protocol, over its MessagePort.
+// A throw, process.exit, heap OOM (resourceLimits) or a missed heartbeat ends only the thread (terminate()).
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { StartFailure, type ChildContext, type ChildHandle } from '../child.js';
+import { CallError } from '../call-error.js';
+import { Outbox } from '../batching.js';
+import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
+import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
+import { exitReasonOf, preview, startFailureOf, type LastWords } from '../worker/exit-reason.js';
+import { HealthChecks } from '../worker/health.js';
+import { IgnoredMessages } from '../worker/inbox.js';
+import { messageLimitEnv, messageLimits, WorkerMessaging } from '../worker/messaging.js';
+
+/**
+ * How long terminate() may take before the thread counts as stuck: JavaScript is stopped at once, but a thread
+ * blocked in a system call (a synchronous read of a pipe nobody writes) is only stopped when the call returns.
+ */
+export const TERMINATE_GRACE_MS = 5000;
+const MIB = 1024 * 1024;
+
+type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
+
+let threadsAlive = 0;
+/** Threads created for thread children and not yet ended, stuck ones (given up as `{ host_down }`) included. */
+export const liveThreads = (): number => threadsAlive;
+
+export class ThreadHandle implements ChildHandle {
+  readonly pid = undefined;
+  private thread: Worker | undefined;
+  private running = false;
+  private stopRequested = false;
+  private askedToStop = false;
+  /** Why we ended the thread ourselves (`{ hung }`, `{ killed }`, `{ memory }`): its exit reason. */
+  private killCause: ExitReason | undefined;
+  private readonly lastWords: LastWords = {};
+  private exitReason: ExitReason | undefined;
+  private readonly gone: Promise<ExitReason>;
+  private markGone!: (reason: ExitReason) => void;
+  private settleStart: ((outcome: StartOutcome) => void) | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<ExitReason> | undefined;
+  private killing: Promise<ExitReason> | undefined;
+  private readonly health: HealthChecks;
+  private readonly messaging: WorkerMessaging;
+  private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
+  private readonly ignored = new IgnoredMessages((summary) => this.ctx.logger.warn({ event: 'ipc_ignored', threadId: this.threadId, ...summary }));
+
+  constructor(private readonly spec: WorkerSpec, private readonly ctx: ChildContext) {
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.health = new HealthChecks({ heartbeat: spec.heartbeat }, {
+      pid: () => undefined,
+      ping: (seq) => this.send({ type: 'arbor:ping', seq }),
+      kill: (cause) => this.endFor(cause),
+    });
+    this.messaging = new WorkerMessaging(messageLimits(spec), {
+      path: ctx.path,
+      logger: ctx.logger,
+      pid: () => undefined,
+      send: (message) => this.queue(message),
+      deliver: (message) => ctx.onWorkerMessage?.(message, undefined),
+    });
+  }
+
+  /** The thread's id in this process, while it runs. */
+  get threadId(): number | undefined {
+    return this.thread?.threadId;
+  }
+
+  start(): Promise<void> {
+    return (this.starting ??= this.launch());
+  }
+
+  terminate(): Promise<ExitReason> {
+    return (this.stopping ??= this.killing ?? this.stop(this.spec.shutdown));
+  }
+
+  kill(): Promise<ExitReason> {
+    return (this.killing ??= this.stop('brutal_kill'));
+  }
+
+  get available(): boolean {
+    return this.running && !this.stopRequested;
+  }
+
+  get pendingCalls(): number {
+    return this.messaging.pending;
+  }
+
+  call(message: unknown, timeoutMs: number): Promise<unknown> {
+    if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
+    return this.messaging.call(message, timeoutMs);
+  }
+
+  cast(message: unknown): void {
+    if (!this.available) throw new CallError('not_running', `'${this.ctx.path}' is not running`);
+    this.messaging.cast(message);
+  }
+
+  /** Chaos testing: the thread's runtime inflicts `fault` on itself (with ARBOR_CHAOS=1 in its env). */
+  inject(fault: ChaosFault): boolean {
+    if (!this.available) return false;
+    return this.send({ type: 'arbor:chaos', fault });
+  }
+
+  private async launch(): Promise<void> {
+    const modulePath = resolvePath(process.cwd(), this.spec.module);
+    if (!existsSync(modulePath)) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
+    if (this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
+    const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
+    let thread: Worker;
+    try {
+      thread = new Worker(modulePath, {
+        argv: this.spec.args,
+        env: { ...process.env, ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path },
+        execArgv: this.spec.execArgv,
+        workerData: { arbor: 'thread' },
+        ...(this.spec.resourceLimits !== undefined ? { resourceLimits: this.spec.resourceLimits } : {}),
+      });
+    } catch (err) {
+      throw new StartFailure({ startFailed: `thread failed: ${errorMessage(err)}` });
+    }
+    this.thread = thread;
+    threadsAlive += 1;
+    thread.once('exit', () => (threadsAlive -= 1));
+    thread.on('message', (raw: unknown) => this.onMessage(raw));
+    // Always: a thread's 'error' with no listener would be thrown in the supervisor's process.
+    thread.on('error', (err) => this.onError(err));
+    thread.once('exit', (code) => this.onExit(code));
+    const timer = setTimeout(() => this.settleStart?.('timeout'), this.spec.startTimeout);
+    timer.unref();
+    const result = await outcome;
+    clearTimeout(timer);
+    this.settleStart = undefined;
+    switch (result) {
+      case 'ready':
+        if (this.exitReason !== undefined) throw new StartFailure({ startFailed: startFailureOf(this.exitReason) });
+        if (this.stopRequested) return this.failAfterStop();
+        this.running = true;
+        this.health.start();
+        this.ctx.logger.debug({ event: 'thread_ready', threadId: thread.threadId });
+        return;
+      case 'timeout':
+        this.ctx.logger.warn({ event: 'start_timeout', threadId: thread.threadId, timeout: this.spec.startTimeout });
+        this.endThread();
+        await this.gone;
+        throw new StartFailure({ startFailed: 'timeout' });
+      case 'exited':
+        throw new StartFailure({ startFailed: startFailureOf(this.exitReason ?? { code: -1 }) });
+      case 'stopped':
+        return this.failAfterStop();
+    }
+  }
+
+  private async failAfterStop(): Promise<never> {
+    await this.gone;
+    throw new StartFailure({ startFailed: 'terminated before ready' });
+  }
+
+  private async stop(how: Shutdown): Promise<ExitReason> {
+    this.stopRequested = true;
+    this.health.stop();
+    this.settleStart?.('stopped');
+    if (this.thread === undefined) return 'shutdown';
+    if (this.exitReason !== undefined) return this.exitReason;
+    if (how === 'brutal_kill') {
+      this.killCause ??= { killed: 'brutal_kill' };
+      this.endThread();
+      return this.gone;
+    }
+    this.askedToStop = true;
+    this.send({ type: 'arbor:shutdown' });
+    if (how === 'infinity') return this.gone;
+    const timer = setTimeout(() => {
+      this.ctx.logger.warn({ event: 'shutdown_timeout', threadId: this.threadId, timeout: how });
+      this.killCause ??= { killed: `did not stop within its shutdown of ${how} ms` };
+      this.endThread();
+    }, how);
+    const reason = await this.gone;
+    clearTimeout(timer);
+    return reason;
+  }
+
+  /** Ended for its health or its conduct: `cause` becomes its exit reason. */
+  private endFor(cause: ExitReason): void {
+    if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
+    this.killCause = cause;
+    this.health.stop();
+    this.ctx.logger.warn({ event: 'thread_unhealthy', threadId: this.threadId, reason: cause });
+    this.endThread();
+  }
+
+  /**
+   * terminate() stops the thread's JavaScript at once; a thread blocked in a system call ends only when the call
+   * returns. One that is not gone within TERMINATE_GRACE_MS is stuck: it is reported to its host (the supervisor's
+   * process, where it still holds memory and a native thread) and given up as `{ host_down }`.
+   */
+  private endThread(): void {
+    const thread = this.thread;
+    if (thread === undefined || this.exitReason !== undefined) return;
+    void thread.terminate().catch(() => undefined);
+    const stuck = setTimeout(() => {
+      if (this.exitReason !== undefined) return;
+      const why = `thread ${thread.threadId} did not end within ${TERMINATE_GRACE_MS} ms of terminate() (blocked in a system call?); `
+        + 'it is abandoned in the host process, which must be restarted to reclaim it';
+      this.ctx.logger.error({ event: 'thread_unkillable', threadId: thread.threadId, reason: why });
+      this.finish({ host_down: why });
+    }, TERMINATE_GRACE_MS);
+    stuck.unref();
+  }
+
+  private onMessage(raw: unknown): void {
+    const msg = parseWorkerMessage(raw);
+    if (msg === undefined) {
+      this.ignored.note(() => preview(raw));
+      return;
+    }
+    switch (msg.type) {
+      case 'arbor:ready':
+        this.settleStart?.('ready');
+        return;
+      case 'arbor:error':
+        this.lastWords.error = { message: msg.message, ...(msg.stack !== undefined ? { stack: msg.stack } : {}) };
+        return;
+      case 'arbor:exit-shutdown':
+        this.lastWords.selfShutdown = { detail: msg.detail };
+        return;
+      case 'arbor:pong':
+        this.health.pong();
+        return;
+      case 'arbor:listening':
+      case 'arbor:connection-ack':
+      case 'arbor:parked':
+        return; // A thread serves no listener and is never a spare.
+      case 'arbor:reply':
+      case 'arbor:send':
+        this.messaging.receive(msg);
+        return;
+      case 'arbor:batch':
+        for (const message of msg.messages) this.messaging.receive(message);
+        return;
+    }
+  }
+
+  /** An error the runtime did not report itself: over resourceLimits, or thrown before the runtime was loaded. */
+  private onError(err: Error): void {
+    const code = (err as { code?: unknown }).code;
+    const heapMb = this.spec.resourceLimits?.maxOldGenerationSizeMb;
+    if (code === 'ERR_WORKER_OUT_OF_MEMORY' && this.killCause === undefined) {
+      this.killCause = heapMb !== undefined ? { memory: heapMb * MIB } : { error: err.message };
+    }
+    this.lastWords.error ??= { message: err.message, ...(err.stack !== undefined ? { stack: err.stack } : {}) };
+    this.ctx.logger.warn({ event: 'thread_error', threadId: this.threadId, err });
+  }
+
+  private onExit(code: number): void {
+    // terminate() ends a thread with code 1: that is the cause we recorded, not a crash of its own.
+    this.finish(exitReasonOf({ code, signal: null }, this.lastWords, this.killCause, this.askedToStop));
+  }
+
+  private finish(reason: ExitReason): void {
+    if (this.exitReason !== undefined) return;
+    this.health.stop();
+    this.ignored.flush();
+    this.exitReason = reason;
+    const wasRunning = this.running;
+    this.running = false;
+    this.markGone(reason);
+    this.messaging.close(reason);
+    this.settleStart?.('exited');
+    if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
+  }
+
+  private send(msg: ParentMessage): boolean {
+    this.outbox.flush();
+    return this.write(msg);
+  }
+
+  private queue(msg: BatchedParentMessage): boolean {
+    if (this.thread === undefined || this.exitReason !== undefined) return false;
+    this.outbox.push(msg);
+    return true;
+  }
+
+  private write(msg: ParentMessage): boolean {
+    const thread = this.thread;
+    if (thread === undefined || this.exitReason !== undefined) return false;
+    try {
+      thread.postMessage(msg);
+      return true;
+    } catch (err) {
+      this.ctx.logger.debug({ event: 'thread_send_failed', threadId: thread.threadId, err });
+      return false;
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
