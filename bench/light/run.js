@@ -4,7 +4,8 @@
 //   scale:   1,000 / 10,000 / 100,000 tasks: start time and heap per child, to see the cost grow linearly.
 //   threads: 100 thread children: start time, RSS per thread, crash → restarted.
 // Each measurement runs in a fresh process. Env: BENCH_ROUNDS (default 3), BENCH_LIGHT_MAX (largest scale step,
-// default 100000), BENCH_LIGHT_TIMEOUT (s per measurement, default 300). Writes bench/light/results.json.
+// default 100000), BENCH_LIGHT_TIMEOUT (s per measurement, default 300), BENCH_LIGHT_N / BENCH_LIGHT_K (10000 / 1000).
+// Writes bench/light/results.json.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +17,8 @@ const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const maxScale = Number(process.env.BENCH_LIGHT_MAX ?? 100_000);
 const timeoutS = Number(process.env.BENCH_LIGHT_TIMEOUT ?? 300);
-const N = 10_000;
-const K = 1_000;
+const N = Number(process.env.BENCH_LIGHT_N ?? 10_000);
+const K = Number(process.env.BENCH_LIGHT_K ?? 1_000);
 
 /** Runs one measurement; its JSON line, or { failed: why }. */
 function measure(command, args) {
@@ -38,7 +39,15 @@ console.log(`bench:light — ${rounds} rounds; the machine: ${JSON.stringify(mac
 const paired = [];
 for (let r = 1; r <= rounds; r++) {
   // Alternating which goes first, so a load change during the round falls on both.
-  const [a, o] = r % 2 ? [arbor(N, K), otp(N, K)] : [otp(N, K), arbor(N, K)].reverse();
+  let a;
+  let o;
+  if (r % 2) {
+    a = arbor(N, K);
+    o = otp(N, K);
+  } else {
+    o = otp(N, K);
+    a = arbor(N, K);
+  }
   paired.push({ arbor: a, otp: o });
   console.log(`round ${r}: arbor ${JSON.stringify(a)}  otp ${JSON.stringify(o)}`);
 }
@@ -51,6 +60,10 @@ for (const n of [1_000, 10_000, 100_000].filter((x) => x <= maxScale)) {
   console.log(`scale ${n}: arbor ${JSON.stringify(a)}  otp ${JSON.stringify(o)}`);
 }
 
+// The task layer alone (TaskHandles without a supervisor): what the light child costs apart from the supervisor.
+const layer = measure(process.execPath, ['--expose-gc', here('./handles.js'), String(N), String(K)]);
+console.log(`task layer alone: ${JSON.stringify(layer)}`);
+
 const threads = measure(process.execPath, [here('./threads.js'), '100', '10']);
 console.log(`threads: ${JSON.stringify(threads)}`);
 
@@ -62,11 +75,16 @@ const restartRatio = ratio('restartMs');
 const perChildKiB = med((p) => (ok(p.arbor) ? p.arbor.bytesPerChild / 1024 : NaN));
 const cell = (x, field, digits = 0, scaleBy = 1) => (ok(x) ? fmt(x[field] / scaleBy, digits) : x.failed);
 
-console.log(`\n10,000 task children (medians of ${rounds} rounds; ratio = median of per-round arbor/OTP)\n`);
-console.log(table(['', 'arbor tasks', otpSkipped ? 'OTP (skipped)' : 'OTP gen_server', 'ratio'], [
-  ['start 10,000, one by one (ms)', fmt(med((p) => (ok(p.arbor) ? p.arbor.startMs : NaN)), 0), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.startMs : NaN)), 0), fmt(startRatio, 2)],
-  ['memory per child (KiB: V8 heap / BEAM process memory)', fmt(perChildKiB, 2), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.bytesPerChild / 1024 : NaN)), 2), ''],
-  ['1,000 crash at once → all running (ms)', fmt(med((p) => (ok(p.arbor) ? p.arbor.restartMs : NaN)), 0), otpSkipped ?? fmt(med((p) => (ok(p.otp) ? p.otp.restartMs : NaN)), 0), fmt(restartRatio, 2)],
+const count = (x) => x.toLocaleString('en');
+const medOf = (side, field) => med((p) => (ok(p[side]) ? p[side][field] : NaN));
+const otpCell = (field, digits = 0) => otpSkipped ? 'skipped' : fmt(medOf('otp', field), digits);
+console.log(`\n${count(N)} task children (medians of ${rounds} rounds; ratio = median of per-round arbor/OTP; CPU = the process's own CPU time)\n`);
+console.log(table(['', 'arbor tasks', otpSkipped ? 'OTP (skipped)' : 'OTP gen_server', 'ratio', 'task layer alone'], [
+  [`start ${count(N)} one by one: wall ms`, fmt(medOf('arbor', 'startMs'), 0), otpCell('startMs'), fmt(startRatio, 1), cell(layer, 'startMs')],
+  [`start ${count(N)} one by one: CPU ms`, fmt(medOf('arbor', 'startCpuMs'), 0), otpCell('startCpuMs'), fmt(ratio('startCpuMs'), 1), cell(layer, 'startCpuMs')],
+  ['memory per child, KiB (V8 heap / BEAM processes)', fmt(perChildKiB, 2), otpSkipped ? 'skipped' : fmt(medOf('otp', 'bytesPerChild') / 1024, 2), '', cell(layer, 'bytesPerChild', 2, 1024)],
+  [`${count(K)} crash at once → all running: wall ms`, fmt(medOf('arbor', 'restartMs'), 0), otpCell('restartMs'), fmt(restartRatio, 1), ok(layer) ? `${fmt(layer.exitMs, 0)} (exits reported)` : layer.failed],
+  [`${count(K)} crash at once → all running: CPU ms`, fmt(medOf('arbor', 'restartCpuMs'), 0), otpCell('restartCpuMs'), fmt(ratio('restartCpuMs'), 1), ok(layer) ? fmt(layer.exitCpuMs, 0) : layer.failed],
 ]));
 
 console.log('\nScale: start N tasks one by one (one run each)\n');
@@ -88,13 +106,13 @@ console.log(table(['', 'value'], [
 
 const verdict = (pass) => (pass ? 'met' : 'MISSED');
 const targets = [
-  ['10,000 tasks start in ≤ 2× OTP', otpSkipped ? 'n/a (no OTP)' : `${fmt(startRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(startRatio <= 2)],
+  [`${count(N)} tasks start in ≤ 2× OTP (wall; CPU ${fmt(ratio('startCpuMs'), 1)}×)`, otpSkipped ? 'n/a (no OTP)' : `${fmt(startRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(startRatio <= 2)],
   ['≤ 6 KiB per task child', `${fmt(perChildKiB, 2)} KiB`, verdict(perChildKiB <= 6)],
-  ['1,000 crashed → all running in ≤ 2× OTP', otpSkipped ? 'n/a (no OTP)' : `${fmt(restartRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(restartRatio <= 2)],
+  [`${count(K)} crashed → all running in ≤ 2× OTP (wall; CPU ${fmt(ratio('restartCpuMs'), 1)}×)`, otpSkipped ? 'n/a (no OTP)' : `${fmt(restartRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(restartRatio <= 2)],
   [`cost per child grows linearly (${first?.n ?? '–'} → ${last?.n ?? '–'}: ≤ 1.5×)`, `${fmt(growth, 2)}×`, verdict(growth <= 1.5)],
 ];
 console.log('\nTargets\n');
 console.log(table(['target', 'measured', ''], targets));
 if (otpSkipped) console.log(`\nOTP column skipped: ${otpSkipped}`);
 
-writeFileSync(here('./results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), rounds, paired, scale, threads, targets }, null, 2)}\n`);
+writeFileSync(here('./results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), rounds, paired, scale, layer, threads, targets }, null, 2)}\n`);

@@ -23,13 +23,21 @@ const tree = await start(supervisor({
 
 gc();
 const heap0 = process.memoryUsage().heapUsed;
+/** CPU ms of this process since `from` (a shared machine stretches wall time; CPU time much less). */
+const cpuMs = (from) => {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1000;
+};
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < n; i++) await tree.startChild('root/pool');
 const startMs = performance.now() - t0;
+const startCpuMs = cpuMs(c0);
 gc();
 const bytesPerChild = (process.memoryUsage().heapUsed - heap0) / n;
 
 let restartMs = NaN;
+let restartCpuMs = NaN;
 if (k > 0) {
   let restarted = 0;
   const allBack = new Promise((resolve) => {
@@ -38,13 +46,15 @@ if (k > 0) {
     });
   });
   const victims = [...crashers.keys()].slice(0, k).map((id) => crashers.get(id));
+  const c1 = process.cpuUsage();
   const t1 = performance.now();
   for (const crash of victims) crash(new Error('killed'));
   await allBack;
   restartMs = performance.now() - t1;
+  restartCpuMs = cpuMs(c1);
   const active = tree.countChildren('root/pool').active;
   if (active !== n) throw new Error(`${active} of ${n} running after the restarts`);
 }
 
 await tree.stop();
-console.log(JSON.stringify({ n, k, startMs, bytesPerChild, restartMs, rss: process.memoryUsage().rss }));
+console.log(JSON.stringify({ n, k, startMs, startCpuMs, bytesPerChild, restartMs, restartCpuMs, rss: process.memoryUsage().rss }));
