@@ -114,7 +114,7 @@ export class ThreadHandle implements ChildHandle {
     try {
       thread = new Worker(modulePath, {
         argv: this.spec.args,
-        env: { ...process.env, ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path },
+        env: { ...process.env, ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)), ARBOR_WORKER: '1', ARBOR_THREAD: '1', ARBOR_CHILD_PATH: this.ctx.path },
         execArgv: this.spec.execArgv,
         workerData: { arbor: 'thread' },
         ...(this.spec.resourceLimits !== undefined ? { resourceLimits: this.spec.resourceLimits } : {}),

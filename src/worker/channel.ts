@@ -1,6 +1,7 @@
 // The worker side's line to its supervisor: the IPC channel of a forked process, or the MessagePort of a thread
 // (`kind: 'thread'`). The protocol (../protocol.ts) is the same on both; only the carrier differs.
-import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { MessagePort } from 'node:worker_threads';
 import type { WorkerMessage } from '../protocol.js';
 
 export interface Channel {
@@ -16,9 +17,21 @@ export interface Channel {
   unref(): void;
 }
 
+/**
+ * The port to the supervisor in a thread it created for a `kind: 'thread'` worker, else undefined. node:worker_threads
+ * is loaded only where the supervisor said it made a thread (ARBOR_THREAD): a forked worker, which every restart
+ * starts, does not pay for loading it.
+ */
+function supervisorPort(): MessagePort | undefined {
+  if (process.env.ARBOR_THREAD !== '1') return undefined;
+  const { isMainThread, parentPort, workerData } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+  const ours = !isMainThread && parentPort !== null && (workerData as { arbor?: unknown } | null | undefined)?.arbor === 'thread';
+  return ours ? parentPort : undefined;
+}
+
+const port = supervisorPort();
 /** True in a thread that an arbor supervisor created for a `kind: 'thread'` worker. */
-export const inArborThread: boolean =
-  !isMainThread && parentPort !== null && (workerData as { arbor?: unknown } | null | undefined)?.arbor === 'thread';
+export const inArborThread: boolean = port !== undefined;
 
 const noop = (): void => {};
 
@@ -61,4 +74,4 @@ function processChannel(): Channel {
   };
 }
 
-export const channel: Channel = inArborThread ? threadChannel(parentPort!) : processChannel();
+export const channel: Channel = port !== undefined ? threadChannel(port) : processChannel();
