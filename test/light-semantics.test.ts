@@ -1,5 +1,7 @@
 // OTP supervisor semantics on the light kinds of child: the scenarios of supervisor.test.ts (strategies, restart
 // types, intensity, shutdown, significant children, dynamic children, calls), run on real tasks and real threads.
+// LIGHT_KINDS=process,task,thread runs them on forked processes too (the same driver; slower), which shows the
+// three kinds behave alike.
 import { afterEach, describe, expect, it } from 'vitest';
 import { start, supervisor, type SupervisorSpec, type Tree, type TreeEvent } from '../src/index.js';
 import { DRIVERS, liveTasks, type Kind } from './support/kinds.js';
