@@ -109,7 +109,12 @@ describe('arbor run --admin', () => {
     expect(readyz.length).toBeGreaterThan(0);
     expect(readyz.filter((s) => s !== 200)).toEqual([]);
 
-    const families = await metrics(address);
+    // Answers are built from a status snapshot at most a second old: wait for one taken after the last restart.
+    const families = await until(async () => {
+      const found = await metrics(address);
+      return value(found, 'arbor_child_up', { supervisor: 'root/pool', child: 'w1', type: 'worker' }) === 1 &&
+        value(found, 'arbor_restart_seconds_count', { supervisor: 'root/pool' }) === 3 ? found : undefined;
+    }, 'metrics after the last restart');
     // One counter increment per child_restarting event, labelled with the exit that caused it.
     const restarting = arbor.lines.filter((l) => l.event === 'child_restarting');
     for (const child of ['w1', 'w2']) {

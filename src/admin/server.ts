@@ -1,13 +1,20 @@
 // The admin HTTP endpoint (off by default): /healthz, /readyz, /metrics, /tree on its own port, served by the
 // supervisor's process for Kubernetes probes and Prometheus. It only reads: the tree's events feed it, its status
-// is read per request, and nothing here runs in the supervisor's machines. Requests are small and bounded.
+// is read through one shared snapshot per interval (snapshot.ts), and nothing here runs in the supervisor's
+// machines. Its clients are untrusted: connections, pipelining, unread answers (connections.ts) and answer sizes
+// (tree-answer.ts) are bounded, and crash text is not shown unless asked for (`exposeErrors`).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TreeEvent } from '../supervisor/events.js';
 import type { SupervisorStatus, Tree } from '../supervisor/tree.js';
+import type { SupervisorSpec } from '../types.js';
+import { AdminConnections, CONNECTION_LIMITS } from './connections.js';
 import { LagMonitor } from './lag.js';
 import { TreeMetrics } from './metrics.js';
 import { liveness, readiness, type ProbeAnswer, type TreePhase } from './probes.js';
+import { SnapshotCache } from './snapshot.js';
+import { PathTemplates } from './templates.js';
+import { treeAnswer } from './tree-answer.js';
 
 export interface AdminOptions {
   host?: string;
@@ -15,14 +22,32 @@ export interface AdminOptions {
   port: number;
   /** /healthz fails when the supervisor's event loop lags more than this (ms). Default 2000. */
   maxLag?: number;
+  /**
+   * /tree shows what workers said about their ends: error messages, stacks, shutdown details, start-failure
+   * text. Default false: anyone who can connect sees kinds, codes, signals and counts only (`[hidden]` instead).
+   */
+  exposeErrors?: boolean;
+  /**
+   * Series of their own for each child of a simple_one_for_one supervisor (`arbor_child_up`, restarts, RSS).
+   * Default false: dynamic children are summed under their template path (`root/jobs/*`), so the number of series
+   * follows the spec, not the number of children.
+   */
+  dynamicChildMetrics?: boolean;
+  /** Answers are rebuilt from the tree at most this often (ms; longer for a tree whose status is costly). Default 1000. */
+  snapshotInterval?: number;
 }
 
 /** What the admin server reads of a tree. */
-export type AdminTree = Pick<Tree, 'on' | 'off' | 'status' | 'done'> & { spec: { id: string } };
+export type AdminTree = Pick<Tree, 'on' | 'off' | 'status' | 'done'> & {
+  spec: Pick<SupervisorSpec, 'id'> & Partial<Pick<SupervisorSpec, 'strategy' | 'children' | 'template'>>;
+};
 
 export const DEFAULT_MAX_LAG_MS = 2000;
-/** Probes and scrapes are tiny; more connections than this at once are refused by the server. */
-const MAX_CONNECTIONS = 64;
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 1000;
+/** Children listed per supervisor in one /tree answer; `page.next` names the next page. */
+export const TREE_PAGE_SIZE = 100;
+/** The longest /tree answer, in bytes: what does not fit is omitted with a marker. */
+export const MAX_TREE_BYTES = 1024 * 1024;
 const ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/tree']);
 
 /** `127.0.0.1:9091`, `:9091`, `[::1]:9091`, `9091` → host and port; throws with a message a user can act on. */
@@ -37,30 +62,36 @@ export function parseAdminAddress(text: string): { host: string; port: number } 
 
 export class AdminServer {
   private phase: TreePhase = 'starting';
-  private readonly metrics = new TreeMetrics();
+  private readonly metrics: TreeMetrics;
   private readonly lag = new LagMonitor();
+  private readonly snapshots: SnapshotCache;
+  private readonly connections: AdminConnections;
   private readonly onEvent = (event: TreeEvent): void => this.observe(event);
 
   private constructor(
     private readonly tree: AdminTree,
     private readonly server: http.Server,
-    private readonly maxLagMs: number,
+    private readonly options: AdminOptions,
   ) {
+    this.metrics = new TreeMetrics(new PathTemplates(tree.spec), { dynamicChildren: options.dynamicChildMetrics ?? false });
+    this.snapshots = new SnapshotCache(() => this.readStatus(), options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL_MS);
+    this.connections = new AdminConnections(CONNECTION_LIMITS, (req, res) => this.answer(req, res));
+    this.connections.attach(server);
     tree.on('event', this.onEvent);
     void tree.done.then(() => {
       if (this.phase !== 'gave_up') this.phase = 'stopped';
+      this.snapshots.invalidate();
     });
   }
 
   /** Listens before the tree starts, so probes answer (503 starting) from the first instant. */
   static async open(tree: AdminTree, options: AdminOptions): Promise<AdminServer> {
-    const server = http.createServer();
-    server.maxConnections = MAX_CONNECTIONS;
-    server.headersTimeout = 5_000;
-    server.requestTimeout = 10_000;
-    server.keepAliveTimeout = 5_000;
-    const admin = new AdminServer(tree, server, options.maxLag ?? DEFAULT_MAX_LAG_MS);
-    server.on('request', (req, res) => admin.answer(req, res));
+    // Short timeouts: a connection that sends nothing, or holds on idle, goes soon (and first, at the cap).
+    const server = http.createServer({ connectionsCheckingInterval: 500, headersTimeout: 2_000, requestTimeout: 5_000 });
+    server.keepAliveTimeout = 2_000;
+    // No byte moving for this long while a request is answered (a client that does not read): closed.
+    server.timeout = CONNECTION_LIMITS.stallMs;
+    const admin = new AdminServer(tree, server, options);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         admin.close();
@@ -81,6 +112,7 @@ export class AdminServer {
   /** The tree is running (start() resolved). */
   started(): void {
     if (this.phase === 'starting') this.phase = 'running';
+    this.snapshots.invalidate();
   }
 
   /** The tree failed to start: probes say so until the server is closed. */
@@ -92,6 +124,7 @@ export class AdminServer {
     this.tree.off('event', this.onEvent as (...args: unknown[]) => void);
     this.lag.close();
     this.server.close();
+    this.connections.closeAll();
     this.server.closeAllConnections();
   }
 
@@ -103,7 +136,7 @@ export class AdminServer {
     this.metrics.observe(event);
   }
 
-  private status(): SupervisorStatus | undefined {
+  private readStatus(): SupervisorStatus | undefined {
     try {
       return this.tree.status();
     } catch {
@@ -112,31 +145,50 @@ export class AdminServer {
   }
 
   private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     if (!ROUTES.has(path)) return send(res, 404, { error: `no such path ${path.slice(0, 100)}; try /healthz, /readyz, /metrics, /tree` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, { error: `${req.method} is not allowed; use GET` });
     }
-    const status = this.status();
-    const probe = { phase: this.phase, status, lagMs: this.lag.currentMs, maxLagMs: this.maxLagMs };
+    const { status } = this.snapshots.snapshot();
+    const probe = { phase: this.phase, status, lagMs: this.lag.currentMs, maxLagMs: this.options.maxLag ?? DEFAULT_MAX_LAG_MS };
     switch (path) {
       case '/healthz':
         return sendProbe(res, liveness(probe));
       case '/readyz':
         return sendProbe(res, readiness(probe));
       case '/tree':
-        return status ? send(res, 200, status) : send(res, 503, { error: 'the root supervisor has stopped' });
+        return this.sendTree(res, url.searchParams);
       default:
-        this.metrics.render(status).then(
-          (text) => {
+        this.snapshots.answer('metrics', (snapshot) => this.metrics.render(snapshot.status).then((text) => Buffer.from(text))).then(
+          (body) => {
             res.statusCode = 200;
             res.setHeader('Content-Type', this.metrics.registry.contentType);
-            res.end(text);
+            res.end(body);
           },
           (error: Error) => send(res, 500, { error: error.message }),
         );
     }
+  }
+
+  private sendTree(res: http.ServerResponse, query: URLSearchParams): void {
+    const offset = Number(query.get('offset') ?? 0);
+    const path = query.get('path') ?? undefined;
+    if (!Number.isSafeInteger(offset) || offset < 0) return send(res, 400, { error: "'offset' must be a non-negative integer" });
+    if (path !== undefined && path.length > 1024) return send(res, 400, { error: "'path' is too long" });
+    const key = `tree\0${path ?? ''}\0${offset}`;
+    void this.snapshots.answer(key, ({ status }) => {
+      if (!status) return Buffer.alloc(0);
+      const text = treeAnswer(status, { path, offset, pageSize: TREE_PAGE_SIZE, maxBytes: MAX_TREE_BYTES, exposeErrors: this.options.exposeErrors ?? false });
+      return text === undefined ? Buffer.alloc(0) : Buffer.from(`${text}\n`);
+    }).then((body) => {
+      if (body.length > 0) return sendBody(res, 200, body);
+      return this.snapshots.snapshot().status
+        ? send(res, 404, { error: `no supervisor ${String(path).slice(0, 100)}` })
+        : send(res, 503, { error: 'the root supervisor has stopped' });
+    });
   }
 }
 
@@ -145,8 +197,12 @@ function sendProbe(res: http.ServerResponse, answer: ProbeAnswer): void {
 }
 
 function send(res: http.ServerResponse, code: number, body: unknown): void {
+  sendBody(res, code, Buffer.from(`${JSON.stringify(body)}\n`));
+}
+
+function sendBody(res: http.ServerResponse, code: number, body: Buffer): void {
   res.statusCode = code;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Cache-Control', 'no-store');
-  res.end(`${JSON.stringify(body)}\n`);
+  res.end(body);
 }

@@ -20,7 +20,7 @@ import { logsCommand } from './logs.js';
 import { MAX_LOG_LINES } from '../control/logs.js';
 
 const USAGE = `Usage:
-  arbor run <spec-module> [--control <path>] [--pretty] [--admin <host:port>] [--watch [--watch-path <path> ...]]
+  arbor run <spec-module> [--control <path>] [--pretty] [--admin <host:port> [--admin-errors] [--admin-child-metrics]] [--watch [--watch-path <path> ...]]
   arbor status [<supervisor-path>] [--control <path>] [--json | --watch]
   arbor restart <supervisor-path>/<child-id> [--control <path>]
   arbor stop-child <supervisor-path>/<child-id> [--control <path>]
@@ -60,6 +60,8 @@ Options:
                     status takes the latest, commands that change a tree ask for --control).
   --pretty          run: human-readable logs (pino-pretty); workers' lines as [<child path> <pid>] <line>
   --admin <addr>    run: serve /healthz, /readyz, /metrics and /tree on host:port (off by default)
+  --admin-errors    run: /tree shows error text and stacks of exits (hidden by default)
+  --admin-child-metrics  run: series of their own for each dynamic child (default: summed per template path)
   --json            status: print the raw status JSON (with \`run\`: which arbor run answered); logs: one JSON
                     object per line (path, pid, stream, seq, time, and line or record)
   -f, --follow      logs: print new lines as they come
@@ -101,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
       control: { type: 'string' },
       pretty: { type: 'boolean' },
       admin: { type: 'string' },
+      'admin-errors': { type: 'boolean' },
+      'admin-child-metrics': { type: 'boolean' },
       json: { type: 'boolean' },
       watch: { type: 'boolean' },
       'watch-path': { type: 'string', multiple: true },
@@ -117,6 +121,9 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...operands] = positionals;
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
   if (values.admin !== undefined && command !== 'run') throw new UsageError('--admin applies to `arbor run` only');
+  for (const flag of ['admin-errors', 'admin-child-metrics'] as const) {
+    if (values[flag] && values.admin === undefined) throw new UsageError(`--${flag} applies to \`arbor run --admin\` only`);
+  }
   if (values.json && command !== 'status' && command !== 'logs') throw new UsageError('--json applies to `arbor status` and `arbor logs` only');
   if ((values.follow || values.lines !== undefined) && command !== 'logs') throw new UsageError('--follow and --lines apply to `arbor logs` only');
   if (values.watch && command !== 'status' && command !== 'run') throw new UsageError('--watch applies to `arbor run` and `arbor status` only');
@@ -129,7 +136,9 @@ async function main(argv: string[]): Promise<number> {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
     let admin: AdminOptions | undefined;
     try {
-      admin = values.admin !== undefined ? parseAdminAddress(values.admin) : undefined;
+      admin = values.admin !== undefined
+        ? { ...parseAdminAddress(values.admin), exposeErrors: values['admin-errors'] ?? false, dynamicChildMetrics: values['admin-child-metrics'] ?? false }
+        : undefined;
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
