@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from './support/tree.js';
@@ -103,6 +104,54 @@ describe('--control paths that are not ours are refused, untouched', () => {
     expect((await first.exited).code).toBe(0);
     expect(lstatSync(second.control).isSocket()).toBe(true);
     const status = await arbor(dir, 'status', '--control', second.control);
+    expect(status).toMatchObject({ code: 0, stdout: expect.stringContaining('ticker-a') });
+  });
+
+  it('a live datagram or seqpacket socket, or a stream socket whose backlog is full (a stopped run): refused, left in place', async () => {
+    const dir = tempDir();
+    const holder = spawn('python3', [join(repo, 'test/fixtures/unix-sockets.py'), dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    others.push(holder);
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`unix-sockets.py exited ${code}`)));
+    });
+    for (const [name, code] of [['dgram.sock', 'EPROTOTYPE'], ['seqpacket.sock', 'EPROTOTYPE'], ['full.sock', 'EAGAIN']] as const) {
+      const path = join(dir, name);
+      const result = await arbor(dir, 'run', EXAMPLE, '--control', path);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${path} is a socket that may be in use (connecting to it gave ${code}); refusing to replace it`);
+      expect(lstatSync(path).isSocket()).toBe(true);
+    }
+    holder.stdin.end();
+  });
+
+  it('a SIGSTOPped run whose control backlog is full keeps its socket; it answers once continued', async () => {
+    const dir = tempDir();
+    const first = spawnArborRun(EXAMPLE, dir);
+    runs.push(first);
+    await first.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the first root');
+    process.kill(first.proc.pid!, 'SIGSTOP');
+    const fillers: Socket[] = [];
+    try {
+      // Connections nobody accepts until the kernel refuses more (EAGAIN): the backlog is full.
+      for (let i = 0; i < 2048; i++) {
+        const outcome = await new Promise<string>((resolve) => {
+          const socket = createConnection(first.control);
+          fillers.push(socket);
+          socket.once('connect', () => resolve('connected'));
+          socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+        });
+        if (outcome !== 'connected') break;
+      }
+      const second = await arbor(dir, 'run', EXAMPLE, '--control', first.control);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`${first.control} is a socket that may be in use (connecting to it gave EAGAIN)`);
+      expect(lstatSync(first.control).isSocket()).toBe(true);
+    } finally {
+      for (const socket of fillers) socket.destroy();
+      process.kill(first.proc.pid!, 'SIGCONT');
+    }
+    const status = await arbor(dir, 'status', '--control', first.control);
     expect(status).toMatchObject({ code: 0, stdout: expect.stringContaining('ticker-a') });
   });
 

@@ -49,7 +49,14 @@ export async function claimSocketPath(path: string): Promise<void> {
   if (uid !== undefined && found.uid !== uid) {
     throw new ControlPathError(`${path} is a socket of uid ${found.uid}, not ours; refusing to replace it`);
   }
-  if (await isLive(path)) throw new ControlPathError(`another arbor is listening at ${path}`);
+  const probe = await probeSocket(path);
+  if (probe === 'live') throw new ControlPathError(`another arbor is listening at ${path}`);
+  if (probe === 'gone') return;
+  if (probe !== 'refused') {
+    // Not provably stale: a datagram or seqpacket socket (EPROTOTYPE), a live run too busy or stopped to accept
+    // (EAGAIN: its backlog is full), or no answer in time. Removing it could cut a live run off for good.
+    throw new ControlPathError(`${path} is a socket that may be in use (connecting to it gave ${probe}); refusing to replace it — stop what holds it or choose another --control path`);
+  }
   // A stale socket of ours (a run that was killed): remove it, unless it changed while we probed.
   const again = lstatOrUndefined(path);
   if (again === undefined) return;
@@ -83,12 +90,18 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
-/** Whether something accepts connections at `path` (a stale file from a crashed run does not). */
-function isLive(path: string): Promise<boolean> {
+/**
+ * What connecting to `path` says: `live` (it accepts), `refused` (ECONNREFUSED: a stream socket nobody listens
+ * on — the only proof of a stale file from a crashed run), `gone` (the file vanished), or the error code seen.
+ */
+function probeSocket(path: string): Promise<'live' | 'refused' | 'gone' | string> {
   return new Promise((resolve) => {
     const probe = createConnection(path);
-    const timer = setTimeout(() => (probe.destroy(), resolve(true)), 2000); // slow to answer is still alive
-    probe.once('connect', () => (clearTimeout(timer), probe.destroy(), resolve(true)));
-    probe.once('error', () => (clearTimeout(timer), resolve(false)));
+    const timer = setTimeout(() => (probe.destroy(), resolve('no answer within 2 s')), 2000);
+    probe.once('connect', () => (clearTimeout(timer), probe.destroy(), resolve('live')));
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(error.code === 'ECONNREFUSED' ? 'refused' : error.code === 'ENOENT' ? 'gone' : (error.code ?? error.message));
+    });
   });
 }
