@@ -165,6 +165,34 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
   });
 
+  it('the watcher SIGKILLed: a new one takes over the live groups, so a SIGKILL of the supervisor still ends a busy-looping worker', async () => {
+    const dir = tempDir();
+    const pidsFile = join(dir, 'pids.jsonl');
+    const spec = join(dir, 'spec.mjs');
+    const options = { id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' }, startTimeout: 30_000 };
+    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+export default supervisor({ id: 'root', children: [worker(${JSON.stringify(options)})] });
+`);
+    const run = spawnArborRun(spec, dir);
+    runs.push(run);
+    const supervisorPid = run.proc.pid!;
+    await eventually(() => familyPids(pidsFile).length > 0, 'the worker spins, its child started');
+    const [{ pid, grandchild }] = familyPids(pidsFile) as [{ pid: number; grandchild: number }];
+    known.add(pid).add(grandchild);
+    await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
+    const watchers = () => treeMembers(supervisorPid).filter((m) => m.ppid === supervisorPid && commandOf(m.pid).startsWith('awk'));
+    const [watcher] = watchers();
+    expect(watcher).toBeDefined();
+    process.kill(watcher!.pid, 'SIGKILL');
+    const restarted = await run.line((l) => l.event === 'group_watcher_restarted', 'a new watcher');
+    expect(restarted.pid).not.toBe(watcher!.pid);
+    expect(restarted.groups).toBe(1);
+    await eventually(() => watchers().some((w) => w.pid === restarted.pid && procStat(w.pid)?.state !== 'Z'), 'the new watcher runs');
+    process.kill(supervisorPid, 'SIGKILL');
+    await exitOf(run);
+    await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
+  });
+
   it('a second SIGINT during start: arbor exits 130 and leaves nothing running', async () => {
     const dir = tempDir();
     const run = spawnArborRun(writeSpec(dir, 'lazy import'), dir);

@@ -45,8 +45,14 @@ $1 == "-" { delete groups[$2]; next }
 END { list = ""; for (g in groups) list = list " -" g; if (list != "") system("kill -9" list " 2>/dev/null") }
 `;
 
+/** A watcher that dies more often than this within the window is not started again. */
+const MAX_WATCHER_DEATHS = 5;
+const WATCHER_DEATH_WINDOW_MS = 60_000;
+
 class ProcessGroups {
   private readonly leaders = new Set<number>();
+  /** When the recent watchers died (performance.now()). */
+  private deaths: number[] = [];
   private watcher: { child: ChildProcess; input: Writable } | undefined;
   /** Set once the watcher cannot run here (no awk): groups are still ended with their leaders. */
   private unavailable = false;
@@ -92,11 +98,22 @@ class ProcessGroups {
     const watcher = { child, input };
     input.on('error', () => undefined); // a dead watcher is noticed by 'exit'
     child.once('error', (error) => this.giveUp(logger, error));
-    child.once('exit', () => {
+    child.once('exit', (code, signal) => {
       if (this.watcher !== watcher) return;
       this.watcher = undefined;
-      // Killed by someone: a new one takes over the list at the next fork or exit.
-      if (!this.unavailable) logger.warn({ event: 'group_watcher_exited', pid: child.pid });
+      if (this.unavailable) return;
+      // Killed by someone: a new one takes over the list of live groups at once, so a SIGKILL of the supervisor
+      // right after still ends every group. One that keeps dying is given up on (and said so).
+      logger.warn({ event: 'group_watcher_exited', pid: child.pid, code, signal });
+      const now = performance.now();
+      this.deaths = this.deaths.filter((at) => now - at < WATCHER_DEATH_WINDOW_MS);
+      this.deaths.push(now);
+      if (this.deaths.length > MAX_WATCHER_DEATHS) {
+        this.giveUp(logger, `the watcher died ${this.deaths.length} times within ${WATCHER_DEATH_WINDOW_MS / 1000} s`);
+        return;
+      }
+      const replacement = this.startWatcher(logger);
+      if (replacement) logger.warn({ event: 'group_watcher_restarted', pid: replacement.child.pid, groups: this.leaders.size });
     });
     // Neither the watcher nor its pipe keeps the supervisor alive; the pipe closes when the supervisor exits.
     child.unref();
