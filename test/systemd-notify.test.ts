@@ -221,6 +221,33 @@ describe('reloads (Type=notify-reload)', () => {
   });
 });
 
+describe('a burst of events', () => {
+  it('5,000 events read the whole tree\'s status a few times, not once each; STATUS= still follows the last change', async () => {
+    const dir = tempDir();
+    const socket = join(dir, 'notify.sock');
+    const systemd = await receiver(socket);
+    const events = new EventEmitter();
+    let reads = 0;
+    const children: SupervisorStatus['children'] = [];
+    const status = (): SupervisorStatus => {
+      reads += 1;
+      return { path: 'root', state: 'running', strategy: 'simple_one_for_one', intensity: { restarts: 0, limit: 1, period: 5000 }, children };
+    };
+    const tree = Object.assign(events, { status, done: new Promise<never>(() => undefined), spec: { id: 'root' } });
+    const notifier = new SystemdNotifier(tree as unknown as NotifiedTree, openTransport(socket, () => undefined), undefined);
+    cleanups.push(() => notifier.close());
+    notifier.ready();
+    await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
+    const before = reads;
+    for (let n = 1; n <= 5000; n += 1) {
+      children.push({ id: `job-${n}`, type: 'worker', pid: n, status: 'running', restarts: 0, uptime: 0, restart: 'temporary' });
+      events.emit('event', { event: 'child_started', supervisor: 'root', child: `job-${n}`, pid: n, type: 'worker' });
+    }
+    await systemd.next((d) => d.message === 'STATUS=5000/5000 workers up, 0 restarts in the last minute', 'STATUS after the burst');
+    expect(reads - before).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('the transport', () => {
   it('a missing systemd-notify is reported, not thrown', async () => {
     const errors: Error[] = [];

@@ -13,6 +13,13 @@ export type NotifiedTree = Pick<Tree, 'on' | 'off' | 'status' | 'done'> & { spec
 const RESTART_WINDOW_MS = 60_000;
 /** STATUS= is re-checked this often too, as "restarts in the last minute" changes with time alone. */
 const STATUS_REFRESH_MS = 5_000;
+/**
+ * STATUS= follows events at most once per this many ms (or ten times what reading the tree's status last cost,
+ * if more): its line is read from the status of the whole tree, which a burst of thousands of events must not
+ * read thousands of times.
+ */
+const STATUS_MIN_INTERVAL_MS = 1_000;
+const STATUS_COST_FACTOR = 10;
 /** The root's machine states in which the watchdog is petted: it is alive and its event loop turns. */
 const PETTING_STATES = new Set(['starting', 'running', 'restarting', 'calling', 'shuttingDown']);
 
@@ -71,6 +78,9 @@ export class SystemdNotifier {
   private readonly restarts: number[] = [];
   private phase: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting';
   private lastStatus = '';
+  private lastStatusAt = -Infinity;
+  private statusInterval = STATUS_MIN_INTERVAL_MS;
+  private statusTimer: NodeJS.Timeout | undefined;
   private done = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly onEvent = (event: TreeEvent): void => this.handle(event);
@@ -114,6 +124,7 @@ export class SystemdNotifier {
       this.send('STOPPING=1', true);
     }
     for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.statusTimer);
     this.tree.off('event', this.onEvent as (...args: unknown[]) => void);
     this.transport.close();
   }
@@ -134,7 +145,18 @@ export class SystemdNotifier {
       this.phase = 'running';
       return this.send('READY=1', true);
     }
-    if (this.phase !== 'starting') this.sendStatus();
+    if (this.phase !== 'starting') this.scheduleStatus();
+  }
+
+  /** STATUS= once the interval since the last one is over: the events of a burst share one. */
+  private scheduleStatus(): void {
+    if (this.done || this.statusTimer !== undefined) return;
+    const wait = Math.max(0, this.lastStatusAt + this.statusInterval - performance.now());
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.sendStatus();
+    }, wait);
+    this.statusTimer.unref();
   }
 
   private rootRuns(): boolean {
@@ -158,6 +180,8 @@ export class SystemdNotifier {
   }
 
   private currentStatus(): string {
+    const started = performance.now();
+    this.lastStatusAt = started;
     const now = Date.now();
     while (this.restarts.length > 0 && this.restarts[0]! < now - RESTART_WINDOW_MS) this.restarts.shift();
     let status: SupervisorStatus | undefined;
@@ -166,7 +190,9 @@ export class SystemdNotifier {
     } catch {
       status = undefined;
     }
-    return statusLine(status, this.restarts.length, this.phase);
+    const line = statusLine(status, this.restarts.length, this.phase);
+    this.statusInterval = Math.max(STATUS_MIN_INTERVAL_MS, (performance.now() - started) * STATUS_COST_FACTOR);
+    return line;
   }
 
   /** One datagram: the state change (if any), with the current STATUS= line when `withStatus`. */
