@@ -3,7 +3,7 @@
 // say which tree they reached, and `arbor chaos` signals no pid before checking it belongs to that tree.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -199,21 +199,35 @@ describe('the private directory of runs', () => {
     expect(chaos).toMatchObject({ code: 1, stderr: expect.stringContaining('several_runs: 2 arbor runs are alive') });
   });
 
-  it('a private directory that is a link, or open to others, is refused; nothing is written through it', async () => {
-    const dir = tempDir();
-    const elsewhere = join(dir, 'elsewhere');
-    mkdirSync(elsewhere, { mode: 0o700 });
-    symlinkSync(elsewhere, join(dir, `arbor-${uid}`));
-    const linked = await arbor(dir, 'run', EXAMPLE);
-    expect(linked).toMatchObject({ code: 1, stderr: expect.stringContaining(`arbor-${uid} is a symbolic link, not a private directory`) });
-    expect(readdirSync(elsewhere)).toEqual([]);
-
-    const open = tempDir();
-    mkdirSync(join(open, `arbor-${uid}`), { mode: 0o755 });
-    chmodSync(join(open, `arbor-${uid}`), 0o755);
-    const opened = await arbor(open, 'run', EXAMPLE);
-    expect(opened).toMatchObject({ code: 1, stderr: expect.stringContaining('is open to others (mode 755, expected 700)') });
-    expect(readdirSync(join(open, `arbor-${uid}`))).toEqual([]);
+  it('a private directory that is squatted (a link, open to others, another user\'s): a fresh private one is used and named, nothing is written through the squatted one', async () => {
+    const squat: Array<[string, (path: string, dir: string) => void]> = [
+      ['a link', (path, dir) => {
+        mkdirSync(join(dir, 'elsewhere'), { mode: 0o700 });
+        symlinkSync(join(dir, 'elsewhere'), path);
+      }],
+      ['open to others', (path) => {
+        mkdirSync(path, { mode: 0o777 });
+        chmodSync(path, 0o777);
+      }],
+    ];
+    // Only root can make a directory another user's; elsewhere this case is left to the mode check above.
+    if (uid === 0) squat.push(['another user\'s', (path) => (mkdirSync(path, { mode: 0o700 }), chownSync(path, 65534, 65534))]);
+    for (const [what, plant] of squat) {
+      const dir = tempDir();
+      const squatted = join(dir, `arbor-${uid}`);
+      plant(squatted, dir);
+      const run = await runDefault(dir);
+      const fallback = await run.line((l) => l.event === 'runs_dir_fallback', `the fallback (${what})`);
+      expect(fallback.instead).toBe(squatted);
+      expect(fallback.dir).toMatch(new RegExp(`^${dir}/arbor-${uid}-[A-Za-z0-9]{6}$`));
+      expect(lstatSync(fallback.dir as string).mode & 0o777).toBe(0o700);
+      expect(run.socket).toBe(join(fallback.dir as string, `arbor-${run.proc.pid}.sock`));
+      expect(readdirSync(squatted)).toEqual([]);
+      if (what === 'a link') expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
+      const status = await arbor(dir, 'status');
+      expect(status, what).toMatchObject({ code: 0, stdout: expect.stringContaining('ticker-a') });
+      expect(status.stderr).toContain(`socket ${run.socket}`);
+    }
   });
 
   it('planted records (a link, a foreign file) are not followed or trusted; the old pointer file is ignored', async () => {

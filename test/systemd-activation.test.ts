@@ -201,4 +201,7 @@ it('the example units parse: systemd-analyze verify finds no bad key or value, a
   const service = readFileSync(join(dir, 'arbor-http.service'), 'utf8');
   for (const line of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'Restart=on-failure']) expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
   expect(service).toMatch(/^WatchdogSec=\d+$/m);
+  // The control socket in the service's own runtime directory, not in a shared temp dir.
+  expect(service).toMatch(/^RuntimeDirectory=arbor-http$/m);
+  expect(service).toMatch(/^ExecStart=.* --control %t\/arbor-http\/control\.sock /m);
 });

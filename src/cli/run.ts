@@ -11,7 +11,7 @@ import { StartFailure } from '../child.js';
 import { ReloadError, type ReloadErrorCode } from '../reload/index.js';
 import { describeReason, type ExitReason } from '../types.js';
 import { ControlServer } from '../control/server.js';
-import { defaultControlPath, recordRun } from '../control/runs.js';
+import { defaultControlPath, recordRun, runsDirFallback } from '../control/runs.js';
 import { stdoutLogger } from '../log/stdout.js';
 import { EventLog } from '../control/event-log.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -143,6 +143,8 @@ export async function run(options: RunOptions): Promise<number> {
     process.stderr.write(`arbor: cannot open the control socket${where}: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
+  const fallback = runsDirFallback();
+  if (fallback) logger.warn({ event: 'runs_dir_fallback', dir: fallback.dir, instead: fallback.instead, reason: fallback.why });
   logger.info({ event: 'control_listening', control: controlPath });
 
   try {

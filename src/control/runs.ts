@@ -1,8 +1,10 @@
 // Finding the running trees of this user. Each `arbor run` records itself (pid, spec, socket) in a private
 // directory: `$XDG_RUNTIME_DIR/arbor`, else `<temp dir>/arbor-<uid>`, created 0700 and used only after checking that
-// it is a real directory (not a link), owned by this user, and closed to everyone else. Nothing in a shared
+// it is a real directory (not a link), owned by this user, and closed to everyone else. When `<temp dir>/arbor-<uid>`
+// is not fit (another user created it first, a link, open to others), a fresh private directory
+// `<temp dir>/arbor-<uid>-XXXXXX` is made instead (mkdtemp, 0700), and clients look there too. Nothing in a shared
 // directory is trusted: records are opened without following links and must be regular files of this user.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readSync, readdirSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { ControlError } from './client.js';
@@ -26,7 +28,19 @@ const uidText = (): string => String(process.getuid?.() ?? 'user');
 /** The private directory of this user's runs (not created). */
 export function runsDir(): string {
   const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime && isAbsolute(runtime) && isDirectory(runtime) ? join(runtime, 'arbor') : join(tmpdir(), `arbor-${uidText()}`);
+  return runtime && isAbsolute(runtime) && isDirectory(runtime) ? join(runtime, 'arbor') : sharedFallbackDir();
+}
+
+const sharedFallbackDir = (): string => join(tmpdir(), `arbor-${uidText()}`);
+/** `arbor-<uid>-XXXXXX`: the fresh directories made when `arbor-<uid>` was not fit. */
+const freshName = (): RegExp => new RegExp(`^arbor-${uidText()}-[A-Za-z0-9]{6}$`);
+
+/** This process's fresh private directory, once made; why the usual one was not used. */
+let fresh: { dir: string; instead: string; why: string } | undefined;
+
+/** When this run records itself in a fresh directory because the usual one was not fit: which, and why. */
+export function runsDirFallback(): { dir: string; instead: string; why: string } | undefined {
+  return fresh;
 }
 
 /** XDG_RUNTIME_DIR is often set but missing (a container, `su`): then the temp dir is used instead. */
@@ -38,18 +52,36 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** The private directory, created if missing; throws ControlPathError when it exists but is not safe to use. */
+/**
+ * The private directory, created if missing. `<temp dir>/arbor-<uid>` is in a directory anyone can write to: when
+ * it is not fit (squatted by another user, a link, open to others), a fresh private directory is made instead
+ * (runsDirFallback() says which). Throws ControlPathError when `$XDG_RUNTIME_DIR/arbor` is not safe to use.
+ */
 export function ensureRunsDir(): string {
+  if (fresh) return fresh.dir;
   const dir = runsDir();
   try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new ControlPathError(`cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ControlPathError(`cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
     }
+    checkPrivate(dir);
+    return dir;
+  } catch (error) {
+    if (!(error instanceof ControlPathError) || dir !== sharedFallbackDir()) throw error;
+    let made: string;
+    try {
+      made = mkdtempSync(`${dir}-`); // 0700, a name nobody could have taken before
+    } catch (failure) {
+      throw new ControlPathError(`${error.message}; and no fresh directory could be made: ${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message}`);
+    }
+    checkPrivate(made);
+    fresh = { dir: made, instead: dir, why: error.message };
+    return made;
   }
-  checkPrivate(dir);
-  return dir;
 }
 
 /** A real directory (lstat: a link is refused), owned by us, with no access for group or others. */
@@ -94,12 +126,36 @@ export function recordRun(run: RunRecord): () => void {
     } catch {
       // Already gone.
     }
+    // A fresh directory of this run's own goes with it, once empty (its socket is closed first).
+    if (fresh?.dir === dir) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not empty (the socket is still there) or already gone.
+      }
+    }
   };
 }
 
 /** The runs of this user that are alive, newest first. Records of dead runs are removed. */
 export function listRuns(): RunRecord[] {
+  const runs: RunRecord[] = [];
   const dir = runsDir();
+  const dirs = [dir];
+  if (dir === sharedFallbackDir()) {
+    try {
+      const name = freshName();
+      for (const entry of readdirSync(tmpdir())) if (name.test(entry)) dirs.push(join(tmpdir(), entry));
+    } catch {
+      // No temp dir to list.
+    }
+  }
+  for (const each of dirs) runs.push(...runsIn(each));
+  return runs.sort((a, b) => b.startedAt - a.startedAt);
+}
+
+/** The live runs recorded in one private directory (none if it is not private and ours). */
+function runsIn(dir: string): RunRecord[] {
   let names: string[];
   try {
     checkPrivate(dir);
@@ -122,7 +178,7 @@ export function listRuns(): RunRecord[] {
       }
     }
   }
-  return runs.sort((a, b) => b.startedAt - a.startedAt);
+  return runs;
 }
 
 /** One record: opened without following links, a regular file of ours, small, with every field well-formed. */
