@@ -145,6 +145,21 @@ describe('arbor run', () => {
     expect(missing).toMatchObject({ code: 1, stderr: "not_found: no child 'nope' in 'root'\n" });
   });
 
+  it('start-child of a child that fails to start answers start_failed, not internal', async () => {
+    const arbor = spawnArborRun(join(repo, 'test/fixtures/engines/admin-dynamic-spec.mjs'), tempDir());
+    started.push(arbor);
+    await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
+    const client = new ControlClient(arbor.control);
+    try {
+      const failure = await client.request('start-child', { path: 'root/broken' }).then(() => undefined, (error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'start_failed', message: expect.stringContaining('crash before ready') });
+    } finally {
+      client.close();
+    }
+    const command = await arborCommand('start-child', 'root/broken', '--control', arbor.control);
+    expect(command).toMatchObject({ code: 1, stderr: expect.stringMatching(/^start_failed: /) });
+  });
+
   it('malformed requests get error responses and change nothing', async () => {
     const arbor = await runningExample();
     const before = await status(arbor);

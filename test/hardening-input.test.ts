@@ -101,6 +101,13 @@ describe('what a worker says about its end', () => {
     expect(exit.action).toBe('restart');
   });
 
+  it('a stale shutdown notice: an unrelated clean exit 4 s later is normal, not { shutdown: detail }', async () => {
+    const { rec } = await hostileTree('stale-shutdown');
+    const exit = await exitOf(rec);
+    expect(exit.reason).toBe('normal');
+    expect(exit.action).toBe('keep_stopped');
+  });
+
   it('shutdown() without a detail is reason shutdown (a normal exit: the transient worker stays stopped)', async () => {
     const { rec } = await hostileTree('no-detail');
     const exit = await exitOf(rec);

@@ -200,6 +200,8 @@ export function describeError(error: unknown): { code: string; message: string }
   if (error instanceof CallError) return { code: error.code, message: error.message.replace(`${error.code}: `, '') };
   if (error instanceof SpecError) return { code: 'bad_spec', message: error.message };
   if (error instanceof StartFailure) return { code: 'start_failed', message: error.message };
+  // A child that did not start (startChild, restartChild): the supervisor's ChildStartError, known by its name.
+  if (error instanceof Error && error.name === 'ChildStartError') return { code: 'start_failed', message: error.message };
   const message = error instanceof Error ? error.message : String(error);
   const coded = /^([a-z_]+): (.*)$/s.exec(message);
   return coded ? { code: coded[1]!, message: coded[2]! } : { code: 'internal', message };

@@ -5,8 +5,15 @@ import type { ExitReason } from '../types.js';
 /** What the worker said about its own end just before it came. */
 export interface LastWords {
   error?: { message: string; stack?: string };
-  selfShutdown?: { detail: unknown };
+  /** `at`: when the notice arrived (ms, any monotonic clock; the exit's `now` is read from the same). */
+  selfShutdown?: { detail: unknown; at?: number };
 }
+
+/**
+ * A shutdown notice explains only an exit that follows it this closely (ms): the runtime sends it as its last
+ * words, right before exiting. An exit long after one (a notice sent early, or forged) is judged on its own.
+ */
+export const SHUTDOWN_NOTICE_WINDOW_MS = 3000;
 
 export interface ProcessExit {
   code: number | null;
@@ -23,15 +30,18 @@ export function exitReasonOf(
   lastWords: LastWords,
   killCause: ExitReason | undefined,
   askedToStop: boolean,
+  now?: number,
 ): ExitReason {
   if (killCause !== undefined) return killCause;
   const error = lastWords.error;
   if (error !== undefined && exit.code !== null && exit.code !== 0) {
     return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
   }
-  if (lastWords.selfShutdown !== undefined && exit.code === 0) {
+  const notice = lastWords.selfShutdown;
+  const recent = notice !== undefined && (now === undefined || notice.at === undefined || now - notice.at <= SHUTDOWN_NOTICE_WINDOW_MS);
+  if (notice !== undefined && recent && exit.code === 0) {
     // As OTP's exit(shutdown): a worker that stops itself without a detail ends with reason `shutdown`.
-    const { detail } = lastWords.selfShutdown;
+    const { detail } = notice;
     return detail === undefined ? 'shutdown' : { shutdown: detail };
   }
   if (askedToStop && (exit.code === 0 || exit.signal === 'SIGTERM')) return 'shutdown';

@@ -323,7 +323,7 @@ export class WorkerHandle implements ChildHandle {
         this.lastWords.error = { message: msg.message, ...(msg.stack !== undefined ? { stack: msg.stack } : {}) };
         return;
       case 'arbor:exit-shutdown':
-        this.lastWords.selfShutdown = { detail: msg.detail };
+        this.lastWords.selfShutdown = { detail: msg.detail, at: performance.now() };
         return;
       case 'arbor:pong':
         this.health.pong();
@@ -352,7 +352,7 @@ export class WorkerHandle implements ChildHandle {
     this.health.stop();
     this.ignored.flush();
     this.detach();
-    const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop);
+    const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop, performance.now());
     this.exitReason = reason;
     const wasRunning = this.running;
     this.running = false;
