@@ -173,6 +173,64 @@ describe('arbor run --admin against misbehaving clients', () => {
   });
 });
 
+describe('the admin endpoint speaks plain HTTP/1.1', () => {
+  it('a keep-alive client (as Prometheus) gets every answer on one connection; HEAD gets the head only; a body or a trickled head is refused', async () => {
+    const { address } = await runArbor();
+    const [host, port] = address.split(':');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    try {
+      for (let i = 0; i < 10; i++) {
+        const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          http.get({ host, port: Number(port), path: i % 2 ? '/metrics' : '/readyz', agent }, (res) => {
+            sockets.add(res.socket);
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          }).on('error', reject);
+        });
+        expect(answer.status).toBe(200);
+        expect(answer.body.length).toBeGreaterThan(0);
+      }
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+
+    const raw = (text: string): Promise<string> => new Promise((resolve) => {
+      const socket = net.connect(Number(port), host, () => socket.write(text));
+      let got = '';
+      socket.on('data', (chunk: Buffer) => (got += chunk.toString()));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(got));
+    });
+    const head = await raw('HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head).toMatch(/\r\nContent-Length: \d+\r\n/);
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    expect(await raw('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello')).toMatch(/^HTTP\/1\.1 400 /);
+    // A head over 8 KiB: 431 and closed (the client may see only the reset, as it was still sending).
+    const oversized = await raw(`GET /healthz HTTP/1.1\r\nX: ${'y'.repeat(20_000)}\r\n\r\n`);
+    expect(oversized).not.toContain('200 OK');
+    if (oversized) expect(oversized).toMatch(/^HTTP\/1\.1 431 /);
+
+    // Slowloris: a head sent a byte at a time never completes within the headers timeout (2 s): closed.
+    const trickled = await new Promise<{ closedAfterMs: number; got: string }>((resolve) => {
+      const begun = performance.now();
+      const socket = net.connect(Number(port), host);
+      let got = '';
+      const text = `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ${'z'.repeat(100)}`;
+      let sent = 0;
+      const timer = setInterval(() => (sent < text.length ? socket.write(text[sent++]!) : undefined), 100);
+      socket.on('data', (chunk: Buffer) => (got += chunk.toString()));
+      socket.on('error', () => undefined);
+      socket.on('close', () => (clearInterval(timer), resolve({ closedAfterMs: performance.now() - begun, got })));
+    });
+    expect(trickled.got).toBe('');
+    expect(trickled.closedAfterMs).toBeLessThan(10_000);
+  });
+});
+
 describe('/tree and crash text', () => {
   const crashDb = async (arbor: ArborRun): Promise<void> => {
     const db = arbor.lines.find((l) => l.event === 'child_started' && l.child === 'db')!;

@@ -1,14 +1,13 @@
 // The admin HTTP endpoint (off by default): /healthz, /readyz, /metrics, /tree on its own port, served by the
 // supervisor's process for Kubernetes probes and Prometheus. It only reads: the tree's events feed it, its status
 // is read through one shared snapshot per interval (snapshot.ts), and nothing here runs in the supervisor's
-// machines. Its clients are untrusted: connections, pipelining, unread answers (connections.ts) and answer sizes
+// machines. Its clients are untrusted: connections, pipelining, unread answers (http1.ts) and answer sizes
 // (tree-answer.ts) are bounded, and crash text is not shown unless asked for (`exposeErrors`).
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TreeEvent } from '../supervisor/events.js';
 import type { SupervisorStatus, Tree } from '../supervisor/tree.js';
 import type { SupervisorSpec } from '../types.js';
-import { AdminConnections, CONNECTION_LIMITS } from './connections.js';
+import { Http1Server, type Http1Answer, type Http1Request } from './http1.js';
 import { LagMonitor } from './lag.js';
 import { TreeMetrics } from './metrics.js';
 import { liveness, readiness, type ProbeAnswer, type TreePhase } from './probes.js';
@@ -65,18 +64,13 @@ export class AdminServer {
   private readonly metrics: TreeMetrics;
   private readonly lag = new LagMonitor();
   private readonly snapshots: SnapshotCache;
-  private readonly connections: AdminConnections;
+  private readonly http: Http1Server;
   private readonly onEvent = (event: TreeEvent): void => this.observe(event);
 
-  private constructor(
-    private readonly tree: AdminTree,
-    private readonly server: http.Server,
-    private readonly options: AdminOptions,
-  ) {
+  private constructor(private readonly tree: AdminTree, private readonly options: AdminOptions) {
     this.metrics = new TreeMetrics(new PathTemplates(tree.spec), { dynamicChildren: options.dynamicChildMetrics ?? false });
     this.snapshots = new SnapshotCache(() => this.readStatus(), options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL_MS);
-    this.connections = new AdminConnections(CONNECTION_LIMITS, (req, res) => this.answer(req, res));
-    this.connections.attach(server);
+    this.http = new Http1Server((request) => this.answer(request));
     tree.on('event', this.onEvent);
     void tree.done.then(() => {
       if (this.phase !== 'gave_up') this.phase = 'stopped';
@@ -86,12 +80,8 @@ export class AdminServer {
 
   /** Listens before the tree starts, so probes answer (503 starting) from the first instant. */
   static async open(tree: AdminTree, options: AdminOptions): Promise<AdminServer> {
-    // Short timeouts: a connection that sends nothing, or holds on idle, goes soon (and first, at the cap).
-    const server = http.createServer({ connectionsCheckingInterval: 500, headersTimeout: 2_000, requestTimeout: 5_000 });
-    server.keepAliveTimeout = 2_000;
-    // No byte moving for this long while a request is answered (a client that does not read): closed.
-    server.timeout = CONNECTION_LIMITS.stallMs;
-    const admin = new AdminServer(tree, server, options);
+    const admin = new AdminServer(tree, options);
+    const { server } = admin.http;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         admin.close();
@@ -99,13 +89,15 @@ export class AdminServer {
       });
       server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
     });
+    // Accept errors (EMFILE) are transient: node retries on the next readable.
+    server.on('error', () => undefined);
     // Never keeps the process alive by itself: the tree decides when the process ends.
     server.unref();
     return admin;
   }
 
   get address(): { host: string; port: number } {
-    const { address, port } = this.server.address() as AddressInfo;
+    const { address, port } = this.http.server.address() as AddressInfo;
     return { host: address, port };
   }
 
@@ -123,9 +115,7 @@ export class AdminServer {
   close(): void {
     this.tree.off('event', this.onEvent as (...args: unknown[]) => void);
     this.lag.close();
-    this.server.close();
-    this.connections.closeAll();
-    this.server.closeAllConnections();
+    this.http.close();
   }
 
   private observe(event: TreeEvent): void {
@@ -144,65 +134,58 @@ export class AdminServer {
     }
   }
 
-  private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://admin');
+  private answer(request: Http1Request): Http1Answer | Promise<Http1Answer> {
+    let url: URL;
+    try {
+      url = new URL(request.target, 'http://admin');
+    } catch {
+      return json(400, { error: 'a request target is a path' });
+    }
     const path = url.pathname;
-    if (!ROUTES.has(path)) return send(res, 404, { error: `no such path ${path.slice(0, 100)}; try /healthz, /readyz, /metrics, /tree` });
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return send(res, 405, { error: `${req.method} is not allowed; use GET` });
+    if (!ROUTES.has(path)) return json(404, { error: `no such path ${path.slice(0, 100)}; try /healthz, /readyz, /metrics, /tree` });
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return json(405, { error: `${request.method} is not allowed; use GET` }, { Allow: 'GET, HEAD' });
     }
     const { status } = this.snapshots.snapshot();
     const probe = { phase: this.phase, status, lagMs: this.lag.currentMs, maxLagMs: this.options.maxLag ?? DEFAULT_MAX_LAG_MS };
     switch (path) {
       case '/healthz':
-        return sendProbe(res, liveness(probe));
+        return probeAnswer(liveness(probe));
       case '/readyz':
-        return sendProbe(res, readiness(probe));
+        return probeAnswer(readiness(probe));
       case '/tree':
-        return this.sendTree(res, url.searchParams);
+        return this.treeAnswer(url.searchParams);
       default:
-        this.snapshots.answer('metrics', (snapshot) => this.metrics.render(snapshot.status).then((text) => Buffer.from(text))).then(
-          (body) => {
-            res.statusCode = 200;
-            res.setHeader('Content-Type', this.metrics.registry.contentType);
-            res.end(body);
-          },
-          (error: Error) => send(res, 500, { error: error.message }),
+        return this.snapshots.answer('metrics', (snapshot) => this.metrics.render(snapshot.status).then((text) => Buffer.from(text))).then(
+          (body): Http1Answer => ({ status: 200, headers: { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' }, body }),
+          (error: Error) => json(500, { error: error.message }),
         );
     }
   }
 
-  private sendTree(res: http.ServerResponse, query: URLSearchParams): void {
+  private async treeAnswer(query: URLSearchParams): Promise<Http1Answer> {
     const offset = Number(query.get('offset') ?? 0);
     const path = query.get('path') ?? undefined;
-    if (!Number.isSafeInteger(offset) || offset < 0) return send(res, 400, { error: "'offset' must be a non-negative integer" });
-    if (path !== undefined && path.length > 1024) return send(res, 400, { error: "'path' is too long" });
-    const key = `tree\0${path ?? ''}\0${offset}`;
-    void this.snapshots.answer(key, ({ status }) => {
+    if (!Number.isSafeInteger(offset) || offset < 0) return json(400, { error: "'offset' must be a non-negative integer" });
+    if (path !== undefined && path.length > 1024) return json(400, { error: "'path' is too long" });
+    const body = await this.snapshots.answer(`tree\0${path ?? ''}\0${offset}`, ({ status }) => {
       if (!status) return Buffer.alloc(0);
       const text = treeAnswer(status, { path, offset, pageSize: TREE_PAGE_SIZE, maxBytes: MAX_TREE_BYTES, exposeErrors: this.options.exposeErrors ?? false });
       return text === undefined ? Buffer.alloc(0) : Buffer.from(`${text}\n`);
-    }).then((body) => {
-      if (body.length > 0) return sendBody(res, 200, body);
-      return this.snapshots.snapshot().status
-        ? send(res, 404, { error: `no supervisor ${String(path).slice(0, 100)}` })
-        : send(res, 503, { error: 'the root supervisor has stopped' });
     });
+    if (body.length > 0) return { status: 200, headers: JSON_HEADERS, body };
+    return this.snapshots.snapshot().status
+      ? json(404, { error: `no supervisor ${String(path).slice(0, 100)}` })
+      : json(503, { error: 'the root supervisor has stopped' });
   }
 }
 
-function sendProbe(res: http.ServerResponse, answer: ProbeAnswer): void {
-  send(res, answer.ok ? 200 : 503, answer.body);
+const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+
+function probeAnswer(answer: ProbeAnswer): Http1Answer {
+  return json(answer.ok ? 200 : 503, answer.body);
 }
 
-function send(res: http.ServerResponse, code: number, body: unknown): void {
-  sendBody(res, code, Buffer.from(`${JSON.stringify(body)}\n`));
-}
-
-function sendBody(res: http.ServerResponse, code: number, body: Buffer): void {
-  res.statusCode = code;
-  res.setHeader('Content-Type', 'application/json');
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(body);
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Http1Answer {
+  return { status, headers: { ...JSON_HEADERS, ...headers }, body: Buffer.from(`${JSON.stringify(body)}\n`) };
 }
