@@ -128,7 +128,8 @@ export class AdminServer {
 
   private readStatus(): SupervisorStatus | undefined {
     try {
-      return this.tree.status();
+      // Every child: /tree pages and /metrics sums are built from this one snapshot.
+      return this.tree.status(this.tree.spec.id, { limit: Infinity });
     } catch {
       return undefined; // the root is gone
     }

@@ -162,7 +162,7 @@ export class SystemdNotifier {
   private rootRuns(): boolean {
     if (this.done) return false;
     try {
-      return PETTING_STATES.has(this.tree.status().state);
+      return PETTING_STATES.has(this.tree.status(this.tree.spec.id, { limit: 0 }).state);
     } catch {
       return false; // the root is gone
     }
@@ -186,7 +186,7 @@ export class SystemdNotifier {
     while (this.restarts.length > 0 && this.restarts[0]! < now - RESTART_WINDOW_MS) this.restarts.shift();
     let status: SupervisorStatus | undefined;
     try {
-      status = this.tree.status();
+      status = this.tree.status(this.tree.spec.id, { limit: Infinity }); // every worker counts
     } catch {
       status = undefined;
     }
