@@ -44,9 +44,9 @@ function tempDir(): string {
 type Scenario = 'lazy import' | 'preload with top-level await' | 'standby takeover';
 
 /** A one-worker tree whose worker is slow to start in the way `scenario` says, and has a child of its own. */
-function writeSpec(dir: string, scenario: Scenario): string {
+function writeSpec(dir: string, scenario: Scenario, extraEnv: Record<string, string> = {}): string {
   const pidsFile = join(dir, 'pids.jsonl');
-  const env: Record<string, string> = { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_LAZY_MS: '3000' };
+  const env: Record<string, string> = { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_LAZY_MS: '3000', ...extraEnv };
   const options: Record<string, unknown> = { id: 'w', module: fixture('family.mjs'), env, startTimeout: 30_000 };
   if (scenario === 'preload with top-level await') {
     options.execArgv = ['--import', pathToFileURL(fixture('slow-preload.mjs')).href];
@@ -193,9 +193,10 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
   });
 
-  it('a second SIGINT during start: arbor exits 130 and leaves nothing running', async () => {
+  it('a second SIGINT while the first stops the start: arbor exits 130 and leaves nothing running', async () => {
     const dir = tempDir();
-    const run = spawnArborRun(writeSpec(dir, 'lazy import'), dir);
+    // The worker ignores SIGTERM: the stop that the first signal begins waits out its shutdown value (5 s).
+    const run = spawnArborRun(writeSpec(dir, 'lazy import', { FIXTURE_IGNORE_SIGTERM: '1' }), dir);
     runs.push(run);
     const supervisorPid = run.proc.pid!;
     await eventually(() => familyPids(join(dir, 'pids.jsonl')).length > 0, 'the worker is forked and has a child');
