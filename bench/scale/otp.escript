@@ -22,13 +22,15 @@ main([NArg, KArg]) ->
     drain(N),
     MemAfter = erlang:memory(processes),
     Victims = lists:sublist(shuffle(Pids), K),
+    {Cpu0, _} = statistics(runtime),
     T2 = erlang:monotonic_time(microsecond),
     [exit(P, kill) || P <- Victims],
     await(K),
     T3 = erlang:monotonic_time(microsecond),
+    {Cpu1, _} = statistics(runtime),
     #{active := Active} = maps:from_list(supervisor:count_children(Sup)),
-    io:format("{\"n\":~p,\"k\":~p,\"startMs\":~.3f,\"restartMs\":~.3f,\"bytesPerChild\":~.1f,\"active\":~p}~n",
-              [N, K, (T1 - T0) / 1000, (T3 - T2) / 1000, (MemAfter - MemBefore) / N, Active]).
+    io:format("{\"n\":~p,\"k\":~p,\"startMs\":~.3f,\"restartMs\":~.3f,\"restartCpuMs\":~p,\"bytesPerChild\":~.1f,\"active\":~p}~n",
+              [N, K, (T1 - T0) / 1000, (T3 - T2) / 1000, Cpu1 - Cpu0, (MemAfter - MemBefore) / N, Active]).
 
 init({sup, Collector}) ->
     {ok, {#{strategy => simple_one_for_one, intensity => 1000000, period => 1},

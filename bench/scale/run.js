@@ -62,15 +62,18 @@ async function arborRound(n, k) {
     const j = Math.floor(Math.random() * (i + 1));
     [victims[i], victims[j]] = [victims[j], victims[i]];
   }
+  const cpu1 = process.cpuUsage();
   const t1 = performance.now();
   for (const child of victims.slice(0, k)) child.exit({ signal: 'SIGKILL' });
   await allRestarted;
   // "Running again" is the restart's start resolving: wait until the supervisor has handled everything.
   while (!sim.idle()) await new Promise((resolve) => setImmediate(resolve));
   const restartMs = performance.now() - t1;
+  const cpu = process.cpuUsage(cpu1);
+  const restartCpuMs = (cpu.user + cpu.system) / 1000;
   const active = sim.live.size;
   await sim.stop();
-  return { startMs, restartMs, bytesPerChild, active };
+  return { startMs, restartMs, restartCpuMs, bytesPerChild, active };
 }
 
 function otpRound(n, k) {
@@ -99,6 +102,7 @@ for (const n of SIZES) {
     arbor: {
       startMs: median(arbor.map((r) => r.startMs)),
       restartMs: median(arbor.map((r) => r.restartMs)),
+      restartCpuMs: median(arbor.map((r) => r.restartCpuMs)),
       bytesPerChild: median(arbor.map((r) => r.bytesPerChild)),
       perRound: arbor,
     },
@@ -106,6 +110,7 @@ for (const n of SIZES) {
       ? {
           startMs: median(otpOk.map((r) => r.startMs)),
           restartMs: median(otpOk.map((r) => r.restartMs)),
+          restartCpuMs: median(otpOk.map((r) => r.restartCpuMs)),
           bytesPerChild: median(otpOk.map((r) => r.bytesPerChild)),
           perRound: otpOk,
         }
@@ -122,12 +127,13 @@ const lines = [
     (otpSkipped ? ` OTP column skipped: ${otpSkipped}.` : ' OTP: the same shape in escript (bench/scale/otp.escript), logger off.'),
   '',
   table(
-    ['children', 'killed at once', 'arbor start (ms)', 'OTP start (ms)', 'arbor heap / child (bytes)', 'OTP memory / child (bytes)', 'arbor kill → all running (ms)', 'OTP (ms)', 'arbor / OTP (median of rounds)', 'arbor per round (ms)'],
+    ['children', 'killed at once', 'arbor start (ms)', 'OTP start (ms)', 'arbor heap / child (bytes)', 'OTP memory / child (bytes)', 'arbor kill → all running (ms)', 'OTP (ms)', 'arbor / OTP (median of rounds)', 'arbor per round (ms)', 'arbor CPU for the restarts (ms)', 'OTP CPU (ms)'],
     results.map((r) => [
       r.n.toLocaleString('en-US'), r.k.toLocaleString('en-US'),
       fmt(r.arbor.startMs), fmt(r.otp.startMs), fmt(r.arbor.bytesPerChild, 0), fmt(r.otp.bytesPerChild, 0),
       fmt(r.arbor.restartMs), fmt(r.otp.restartMs), r.restartRatio === undefined ? '—' : `${fmt(r.restartRatio, 2)}×`,
       r.arbor.perRound.map((x) => fmt(x.restartMs)).join(' / '),
+      fmt(r.arbor.restartCpuMs), fmt(r.otp.restartCpuMs, 0),
     ]),
   ),
   '',
@@ -135,7 +141,11 @@ const lines = [
   '',
 ];
 const at10k = results.find((r) => r.n === 10_000);
-if (at10k) lines.push(`- 10,000 children, 1,000 exits handled in ≤ 150 ms: ${fmt(at10k.arbor.restartMs)} ms — ${at10k.arbor.restartMs <= 150 ? 'met' : 'missed'}`);
+if (at10k) {
+  lines.push(`- 10,000 children, 1,000 exits handled in ≤ 150 ms (wall clock): ${fmt(at10k.arbor.restartMs)} ms — ${at10k.arbor.restartMs <= 150 ? 'met' : 'missed'}`);
+  // CPU time moves less with what else runs on the machine: the supervisor's own work for the 1,000 restarts.
+  lines.push(`- the same in CPU time ≤ 150 ms: ${fmt(at10k.arbor.restartCpuMs)} ms — ${at10k.arbor.restartCpuMs <= 150 ? 'met' : 'missed'}`);
+}
 const small = results.find((r) => r.n === 1_000);
 const big = results.find((r) => r.n === 100_000);
 if (small && big) {
