@@ -3,11 +3,12 @@
 // render without console errors and its chart canvases must hold drawn pixels.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/chaos/report.js';
+import { renderHtmlReport, verdict } from '../src/chaos/html/render.js';
 import { FAILURE_KINDS } from '../src/chaos/load.js';
 import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
@@ -148,6 +149,22 @@ describe('arbor chaos --report', () => {
     for (const [pid, atMs] of firstHit) expect(restarts.find((s) => s.pid === pid)!.exitMs).toBeGreaterThanOrEqual(atMs - 1);
   });
 
+  it('says pass or fail and why, answered requests per second, p50/p99 latency, the date and the versions', () => {
+    const { pass, reasons } = verdict(report);
+    // This run is a pass: 0 refused, the pool settled, nothing leaked, every fault recovered from.
+    expect(report.requests.errors.refused).toBe(0);
+    expect({ pass, reasons }).toEqual({ pass: true, reasons: [] });
+    expect(html).toMatch(/<p class="verdict pass"><strong>PASS<\/strong> 0 refused, workers settled, no orphans; \d+ of \d+ requests failed/);
+    const failing = { ...report, requests: { ...report.requests, errors: { ...report.requests.errors, refused: 3 } }, orphans: [{ pid: 1, command: 'x' }] };
+    expect(verdict(failing as ChaosReport)).toEqual({ pass: false, reasons: ['3 connection(s) refused', '1 orphan process(es)'] });
+    expect(renderHtmlReport([{ title: 't', report: failing as ChaosReport }])).toContain('<p class="verdict fail"><strong>FAIL</strong> 3 connection(s) refused; 1 orphan process(es)</p>');
+    const perSecond = Math.round(report.requests.answered / (report.timeline.loadEndMs / 1000));
+    expect(html).toContain(`<th>answered per second</th><td>${perSecond} /s over`);
+    expect(report.timeline.latency.p50).toBeGreaterThan(0);
+    expect(report.timeline.latency.p99!).toBeGreaterThanOrEqual(report.timeline.latency.p50!);
+    expect(html).toMatch(/<p class="meta">run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · arbor-otp \d+\.\d+\.\d+ · Node v\d+/);
+  });
+
   it.skipIf(BROWSER === undefined)(
     `renders in headless Chromium with no console error and drawn charts${BROWSER ? '' : ' (skipped: no /usr/bin/chromium-headless-shell or /usr/bin/chromium; .ci/run installs it)'}`,
     async () => {
@@ -177,14 +194,16 @@ describe('arbor chaos --report', () => {
             let drawn = 0;
             let coloured = 0;
             let orange = 0;
+            let teal = 0;
             for (let i = 0; i < pixels.length; i += 4) {
               const [r, g, b, a] = [pixels[i]!, pixels[i + 1]!, pixels[i + 2]!, pixels[i + 3]!];
               if (a === 0) continue;
               drawn += 1;
               if (Math.max(r, g, b) - Math.min(r, g, b) > 40) coloured += 1;
               if (r > 200 && g > 90 && g < 170 && b < 80) orange += 1;
+              if (r < 90 && g > 150 && b > 160) teal += 1;
             }
-            return { chart, drawn, coloured, orange };
+            return { chart, drawn, coloured, orange, teal };
           }),
         );
         const screenshot = join(dir, 'report.png');
@@ -197,7 +216,33 @@ describe('arbor chaos --report', () => {
         const [requests, latency, restarts] = canvases;
         expect(requests!.coloured).toBeGreaterThan(2000); // the answered area, failure bars, fault markers
         expect(latency!.coloured).toBeGreaterThan(500); // two lines over the run
-        expect(restarts!.orange).toBeGreaterThan(20); // restart spans
+        // Restart spans in their own colour: not the orange of reset requests.
+        expect(restarts!.teal).toBeGreaterThan(20);
+        expect(restarts!.orange).toBe(0);
+        // The headline, the figures and where the run came from, as the page shows them.
+        const shown = (await page.evaluate(
+          "({ verdict: document.querySelector('.verdict').textContent, meta: document.querySelector('.meta').textContent, table: document.querySelector('table.summary').textContent })",
+        )) as { verdict: string; meta: string; table: string };
+        expect(shown.verdict.startsWith(verdict(report).pass ? 'PASS' : 'FAIL')).toBe(true);
+        expect(shown.meta).toContain(new Date(report.timeline.startedAt).toISOString().slice(0, 10));
+        expect(shown.meta).toContain(`Node ${process.version}`);
+        expect(shown.table).toMatch(/answered per second\d+ \/s/);
+        expect(shown.table).toContain(`latency p50 / p99${Math.round(report.timeline.latency.p50!)} ms / ${Math.round(report.timeline.latency.p99!)} ms`);
+
+        // Skipped faults are greyed out: the same run, with its first fault drawn as skipped (no worker hit).
+        const [first, ...rest] = report.timeline.faults;
+        const skippedRun = { ...report, timeline: { ...report.timeline, faults: [{ ...first!, hit: [], skipped: 'no worker running' }, ...rest] } };
+        writeFileSync(join(dir, 'skipped.html'), renderHtmlReport([{ title: 'skipped', report: skippedRun }]));
+        await page.goto(`file://${join(dir, 'skipped.html')}`);
+        await page.waitForSelector('body[data-rendered="1"]', { timeout: 20_000 });
+        const items = (await page.evaluate(
+          "[...document.querySelectorAll('.faults li')].map((li) => ({ skipped: li.classList.contains('skipped'), color: getComputedStyle(li).color }))",
+        )) as Array<{ skipped: boolean; color: string }>;
+        // Grey exactly for the faults that hit nothing (the run itself may have skipped some too).
+        const grey = 'rgb(154, 154, 154)';
+        expect(items).toEqual(skippedRun.timeline.faults.map((f) => (f.hit.length === 0 ? { skipped: true, color: grey } : { skipped: false, color: expect.not.stringMatching(/^rgb\(154, 154, 154\)$/) })));
+        expect(items[0]).toEqual({ skipped: true, color: grey });
+        expect(problems).toEqual([]);
         expect(statSync(screenshot).size).toBeGreaterThan(10_000);
       } finally {
         await context.close();

@@ -5,6 +5,7 @@ import { FAILURE_KINDS, type FailureKind, type RequestOutcome } from './load.js'
 import { quantile } from './observe.js';
 import type { FaultKind } from './plan.js';
 import type { WorkerRef } from './target.js';
+import { LatencyHistogram } from './histogram.js';
 
 export const BUCKET_MS = 100;
 
@@ -55,6 +56,8 @@ export interface ChaosTimeline {
   buckets: TimelineBuckets;
   faults: TimelineFault[];
   restarts: RestartSpan[];
+  /** Latency (ms) of every answered request of the run, within 1%; null when none was answered. */
+  latency: { p50: number | null; p99: number | null };
 }
 
 /** The tree events the recorder reads (a subset of LoggedEvent). */
@@ -80,6 +83,7 @@ export class TimelineRecorder {
   /** pid → when a fault hit it, ms. */
   private readonly faultedAt = new Map<number, number>();
   private eventsSeen = false;
+  private readonly latencies = new LatencyHistogram();
 
   /**
    * @param startedAt performance.now() of the load's start
@@ -100,6 +104,7 @@ export class TimelineRecorder {
       return;
     }
     this.buckets.answered[index]! += 1;
+    this.latencies.record(endedAt - startedAt);
     // Outcomes arrive in end-time order; one for an already closed bucket (never seen) only loses its latency.
     if (index === this.openBucket) this.openLatencies.push(endedAt - startedAt);
   }
@@ -168,6 +173,7 @@ export class TimelineRecorder {
         exitMs: round1(s.exitMs),
         readyMs: s.readyMs === null ? null : round1(s.readyMs),
       })),
+      latency: { p50: roundOrNull(this.latencies.quantile(0.5) ?? undefined), p99: roundOrNull(this.latencies.quantile(0.99) ?? undefined) },
     };
   }
 

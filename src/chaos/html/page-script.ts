@@ -10,6 +10,9 @@ export const PAGE_SCRIPT = `
   var KINDS = ['refused', 'reset', 'timeout', 'non2xx', 'other'];
   var KIND_COLORS = { refused: '#d62728', reset: '#ff7f0e', timeout: '#9467bd', non2xx: '#8c564b', other: '#7f7f7f' };
   var FAULT_COLOR = 'rgba(214, 39, 40, 0.75)';
+  // Restarts are not failed requests: a colour none of KIND_COLORS uses (reset is orange).
+  var RESTART_COLOR = 'rgba(23, 190, 207, 0.85)', RESTART_OPEN_COLOR = 'rgba(214, 39, 40, 0.8)';
+  var SKIPPED_COLOR = 'rgba(154, 154, 154, 0.6)';
 
   function secs(ms) { return ms / 1000; }
   function maxOf(values) { var m = 0; for (var i = 0; i < values.length; i++) if (values[i] != null && values[i] > m) m = values[i]; return m; }
@@ -55,13 +58,13 @@ export const PAGE_SCRIPT = `
           ctx.font = (10 * devicePixelRatio) + 'px sans-serif';
           faults.forEach(function (f, i) {
             var x = Math.round(u.valToPos(secs(f.atMs), 'x', true));
-            ctx.strokeStyle = f.hit.length ? FAULT_COLOR : 'rgba(127,127,127,0.6)';
+            ctx.strokeStyle = f.hit.length ? FAULT_COLOR : SKIPPED_COLOR;
             ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
             ctx.lineWidth = devicePixelRatio;
             ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
             if (labelled) {
               var label = f.kind + (f.hit.length ? ' ' + f.hit.map(function (h) { return shortName(h.path); }).join(',') : ' (skipped)');
-              ctx.fillStyle = '#333';
+              ctx.fillStyle = f.hit.length ? '#333' : '#9a9a9a';
               ctx.fillText(label, x + 3 * devicePixelRatio, top + (10 + (i % 3) * 11) * devicePixelRatio);
             }
           });
@@ -151,7 +154,7 @@ export const PAGE_SCRIPT = `
             var x0 = u.valToPos(secs(s.exitMs), 'x', true);
             var x1 = u.valToPos(secs(s.readyMs == null ? xMax * 1000 : s.readyMs), 'x', true);
             var yTop = u.valToPos(lane + 0.35, 'y', true), yBottom = u.valToPos(lane - 0.35, 'y', true);
-            ctx.fillStyle = s.readyMs == null ? 'rgba(214,39,40,0.8)' : 'rgba(255,127,14,0.85)';
+            ctx.fillStyle = s.readyMs == null ? RESTART_OPEN_COLOR : RESTART_COLOR;
             ctx.fillRect(x0, yTop, Math.max(2 * devicePixelRatio, x1 - x0), yBottom - yTop);
           });
           ctx.restore();

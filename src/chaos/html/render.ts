@@ -2,6 +2,7 @@
 // from its npm package when the page is written) and the page's own script inlined, so the file opens anywhere
 // without network access. Several runs (the benchmark's systems) share one page, their charts on the same axes.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { arch, platform } from 'node:os';
 import { createRequire } from 'node:module';
 import type { ChaosReport } from '../report.js';
 import type { RestartSpan } from '../timeline.js';
@@ -43,9 +44,12 @@ export function renderHtmlReport(runs: readonly ReportRun[], title = 'arbor chao
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
+<p class="meta">${escapeHtml(provenance(runs))}</p>
+${runs.map((run) => verdictLine(run, runs.length > 1)).join('\n')}
 <p class="note">Time 0 is the start of the HTTP load; the grey band is after the load stopped (requests still in flight
-end there). Dashed red lines are faults, labelled with their kind and the worker they hit. Orange bars are restarts,
-from the worker's exit to its replacement being ready. Every run on this page is drawn on the same axes.</p>
+end there). Dashed red lines are faults, labelled with their kind and the worker they hit. Teal bars are restarts,
+from the worker's exit to its replacement being ready (failed requests by kind use other colours: reset is orange).
+Grey markers and list entries are faults that were skipped. Every run on this page is drawn on the same axes.</p>
 ${summaryTable(runs)}
 ${sections}
 <script type="application/json" id="${DATA_ELEMENT_ID}">${embedJson({ runs })}</script>
@@ -70,7 +74,7 @@ function runSection(run: ReportRun, index: number): string {
   const faults = report.timeline.faults
     .map((f) => {
       const what = f.hit.length > 0 ? f.hit.map((h) => `${h.path} (pid ${h.pid})`).join(', ') : `skipped: ${f.skipped ?? ''}`;
-      return `<li><span class="t">${(f.atMs / 1000).toFixed(2)} s</span> ${escapeHtml(f.kind)} → ${escapeHtml(what)}</li>`;
+      return `<li${f.hit.length > 0 ? '' : ' class="skipped"'}><span class="t">${(f.atMs / 1000).toFixed(2)} s</span> ${escapeHtml(f.kind)} → ${escapeHtml(what)}</li>`;
     })
     .join('');
   return `<section class="run" id="run-${index}">
@@ -93,6 +97,8 @@ function summaryTable(runs: readonly ReportRun[]): string {
     ['failed', (r) => String(r.requests.failed)],
     ['refused / reset / timeout', (r) => `${r.requests.errors.refused} / ${r.requests.errors.reset} / ${r.requests.errors.timeout}`],
     ['non-2xx / other', (r) => `${r.requests.errors.non2xx} / ${r.requests.errors.other}`],
+    ['answered per second', (r) => perSecond(r)],
+    ['latency p50 / p99', (r) => `${ms(r.timeline.latency?.p50)} / ${ms(r.timeline.latency?.p99)}`],
     ['faults injected', (r) => `${r.faults.injected} of ${r.faults.planned} (skipped ${r.faults.skipped}), workers hit ${r.faults.workersHit}`],
     ['faults by kind', (r) => Object.entries(r.faults.byKind).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'],
     ['workers', (r) => `${r.workers.atStart} at start, ${r.workers.atEnd} at end (${r.workers.settled ? 'settled' : 'NOT settled'})`],
@@ -128,6 +134,55 @@ function supervisorFigures(r: ChaosReport): string {
   return `pid ${start.pid}, rss ${(start.rss / MiB).toFixed(1)} → ${(end.rss / MiB).toFixed(1)} MiB${fds}`;
 }
 
+/** What a run must show to pass: no connection refused, the pool back to its size, nothing leaked, every fault
+ * followed by an answer, and no problem with the run itself. Failed requests in flight on a killed worker are
+ * counted, not failed: a SIGKILL ends them whatever the supervisor does. */
+export function verdict(r: ChaosReport): { pass: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  if (r.requests.errors.refused > 0) reasons.push(`${r.requests.errors.refused} connection(s) refused`);
+  if (!r.workers.settled) reasons.push('the workers did not settle');
+  if (r.orphans.length > 0) reasons.push(`${r.orphans.length} orphan process(es)`);
+  if (r.recovery.unrecovered > 0) reasons.push(`${r.recovery.unrecovered} fault(s) never recovered from`);
+  if (r.problems.length > 0) reasons.push(`${r.problems.length} problem(s) with the run`);
+  return { pass: reasons.length === 0, reasons };
+}
+
+function verdictLine(run: ReportRun, named: boolean): string {
+  const { pass, reasons } = verdict(run.report);
+  const { requests } = run.report;
+  const detail = pass
+    ? `0 refused, workers settled, no orphans; ${requests.failed} of ${requests.sent} requests failed (${failureKinds(run.report)})`
+    : reasons.join('; ');
+  const who = named ? `${run.title}: ` : '';
+  return `<p class="verdict ${pass ? 'pass' : 'fail'}"><strong>${pass ? 'PASS' : 'FAIL'}</strong> ${escapeHtml(who + detail)}</p>`;
+}
+
+function failureKinds(r: ChaosReport): string {
+  const kinds = Object.entries(r.requests.errors).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`);
+  return kinds.length > 0 ? kinds.join(', ') : 'none';
+}
+
+function perSecond(r: ChaosReport): string {
+  const seconds = r.timeline.loadEndMs / 1000;
+  return seconds > 0 ? `${Math.round(r.requests.answered / seconds)} /s over ${seconds.toFixed(1)} s` : '-';
+}
+
+/** When the (first) run started, and what ran it: arbor's version, node's, the platform. */
+function provenance(runs: readonly ReportRun[]): string {
+  const started = new Date(runs[0]!.report.timeline.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return `run ${started} · arbor-otp ${arborVersion()} · Node ${process.version} · ${platform()} ${arch()}`;
+}
+
+function arborVersion(): string {
+  try {
+    // Two levels up from src/chaos/html or dist/chaos/html, then the package root.
+    const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return manifest.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '-' : `${Math.round(value)} ms`);
 
 export function escapeHtml(text: string): string {
@@ -147,4 +202,10 @@ table.summary tbody th { font-weight: normal; color: #555; white-space: nowrap; 
 .chart { margin: 8px 0; }
 .faults { font-family: ui-monospace, monospace; font-size: 12px; }
 .faults .t { display: inline-block; width: 70px; color: #555; }
+.faults .skipped, .faults .skipped .t { color: #9a9a9a; }
+.meta { color: #555; margin: 0 0 8px; }
+.verdict { font-size: 16px; margin: 6px 0; padding: 6px 10px; border-radius: 4px; max-width: 1000px; }
+.verdict strong { margin-right: 6px; }
+.verdict.pass { background: #e6f4ea; color: #135c25; }
+.verdict.fail { background: #fce8e6; color: #8a1c12; }
 `;
