@@ -1,6 +1,6 @@
 // The one HTTP app every configuration of the reload bench serves, deployed (copied, with its version and the
-// path of arbor's runtime filled in) into a temp dir that each reload rewrites. Every request takes 50–200 ms, so
-// requests are in flight at every reload. Under arbor it serves the listener's socket through serve() (which drains
+// path of arbor's runtime filled in) into a temp dir that each reload rewrites. Every request takes 40–120 ms, so
+// requests are in flight at every reload; the answer is one `res.end(string)`, as most handlers write it. Under arbor it serves the listener's socket through serve() (which drains
 // it on a stop); under node cluster and PM2 it listens on 127.0.0.1:$PORT with the graceful stop their docs show:
 // on SIGINT/SIGTERM close the server, then exit.
 import http from 'node:http';
@@ -8,11 +8,7 @@ import http from 'node:http';
 const VERSION = '__VERSION__';
 
 const server = http.createServer((req, res) => {
-  setTimeout(() => {
-    const body = `${VERSION} ${process.pid}`;
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }, 50 + Math.floor(Math.random() * 151));
+  setTimeout(() => res.end(`${VERSION} ${process.pid}\n`), 40 + Math.floor(Math.random() * 81));
 });
 
 if (process.env.ARBOR_WORKER === '1') {

@@ -1,6 +1,7 @@
 // `npm run bench:reload`: zero-downtime deploys side by side. Each configuration serves the same app (2 workers,
-// handlers of 50–200 ms) under load from keep-alive and new-connection clients at once, and is reloaded 5 times back
-// to back with new code on disk; then once with code that throws at import (a bad deploy). arbor (shared and
+// handlers of 40–120 ms answering with `res.end(string)`) under load from 8 keep-alive and 8 new-connection client
+// loops at once, in each client shape of load.js, and is reloaded 5 times back to back with new code on disk; then
+// once with code that throws at import (a bad deploy), in each client shape too. arbor (shared and
 // round_robin listener, `arbor reload`), PM2 cluster mode (`pm2 reload`) and node cluster (hand-written rolling
 // restart), interleaved over rounds. Prints a markdown table with a Targets section on stdout (progress on stderr)
 // and writes bench/reload/results.json.
@@ -14,13 +15,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, percentile, shuffle } from '../lib/stats.js';
 import { DRAIN_BUDGET_MS, arbor, cluster, pm2 } from './systems.js';
-import { startLoad, versionServed } from './load.js';
+import { CLIENT_SHAPES, startLoad, versionServed } from './load.js';
 
 const env = process.env;
 const settings = {
   rounds: Number(env.BENCH_RELOAD_ROUNDS ?? 2),
   reloads: Number(env.BENCH_RELOAD_COUNT ?? 5),
-  clients: Number(env.BENCH_RELOAD_CLIENTS ?? 16),
+  shapes: (env.BENCH_RELOAD_SHAPES ?? CLIENT_SHAPES.join(',')).split(',').filter((shape) => CLIENT_SHAPES.includes(shape)),
   workers: 2,
   settleMs: 1000,
   only: (env.BENCH_RELOAD_ONLY ?? 'arbor-shared,arbor-rr,pm2,cluster').split(','),
@@ -50,12 +51,12 @@ function deploy(appDir, version) {
 }
 
 /** One configuration: start, load, `reloads` reloads back to back (or one bad deploy), load a little more, stop. */
-async function measure(key, badDeploy) {
+async function measure(key, badDeploy, shape) {
   const appDir = join(dir, `${key}-${randomUUID().slice(0, 8)}`);
   mkdirSync(appDir);
   deploy(appDir, 'v1');
   const port = await freePort();
-  log(`${SYSTEMS[key].name}${badDeploy ? ', bad deploy' : ''}: port ${port}`);
+  log(`${SYSTEMS[key].name}, ${shape} clients${badDeploy ? ', bad deploy' : ''}: port ${port}`);
   const system = await SYSTEMS[key].start({ port, app: join(appDir, 'app.js'), env: { [markerKey]: markerValue }, dir, workers: settings.workers });
   const windows = [];
   let requests;
@@ -63,7 +64,7 @@ async function measure(key, badDeploy) {
   let finalVersion;
   const reloadResults = [];
   try {
-    const load = startLoad(port, settings.clients);
+    const load = startLoad(port, shape);
     const loadStart = performance.now();
     await sleep(settings.settleMs);
     const versions = badDeploy ? ['bad'] : Array.from({ length: settings.reloads }, (_, i) => `v${i + 2}`);
@@ -87,7 +88,7 @@ async function measure(key, badDeploy) {
   const count = (outcome) => failed.filter((r) => r.outcome === outcome).length;
   const latency = (rs) => percentile(rs.filter((r) => r.outcome === 'ok').map((r) => r.end - r.start), 99);
   return {
-    key, name: SYSTEMS[key].name, badDeploy,
+    key, name: SYSTEMS[key].name, badDeploy, shape,
     requests: requests.length,
     loadSeconds,
     failed: failed.length,
@@ -109,10 +110,10 @@ const line = (cells) => `| ${cells.join(' | ')} |`;
 const head = (cells) => [line(cells), line(cells.map((_, i) => (i === 0 ? ':---' : '---:')))];
 
 function summary(runs) {
-  return systems.map((key) => {
-    const mine = runs.filter((r) => r.key === key);
+  return settings.shapes.flatMap((shape) => systems.map((key) => {
+    const mine = runs.filter((r) => r.key === key && r.shape === shape);
     return {
-      key, name: SYSTEMS[key].name,
+      key, name: SYSTEMS[key].name, shape,
       requests: mine.reduce((n, r) => n + r.requests, 0),
       rps: mine.reduce((n, r) => n + r.requests, 0) / mine.reduce((n, r) => n + r.loadSeconds, 0),
       failed: mine.reduce((n, r) => n + r.failed, 0),
@@ -128,27 +129,27 @@ function summary(runs) {
       rounds: mine.length,
       finalVersions: mine.map((r) => r.finalVersion),
     };
-  });
+  }));
 }
 
 function render(rolling, bad, leftBehind) {
   const kinds = (k) => `${k.refused} / ${k.reset} / ${k.timeout} / ${k['5xx']} / ${k.other}`;
   const out = [
-    `## Rolling reload: ${settings.workers} workers, ${settings.clients} clients (half keep-alive, half a new connection per request), ` +
-      `handlers 50–200 ms, ${settings.reloads} reloads back to back, ${settings.rounds} rounds interleaved`,
+    `## Rolling reload: ${settings.workers} workers, 8 keep-alive + 8 new-connection client loops, ` +
+      `handlers 40–120 ms, ${settings.reloads} reloads back to back, ${settings.rounds} rounds interleaved`,
     '',
-    ...head(['configuration', 'requests', 'req/s', 'failed (per round)', 'refused / reset / timeout / 5xx / other', 'of them on keep-alive',
+    ...head(['configuration', 'clients', 'requests', 'req/s', 'failed (per round)', 'refused / reset / timeout / 5xx / other', 'of them on keep-alive',
       'p99 ms outside reloads', 'p99 ms during reloads', 'time per reload ms (median)', 'reloads ok', 'new code served at the end']),
     ...rolling.map((s) => line([
-      s.name, s.requests, fmt(s.rps), `${s.failed} (${s.failedPerRound.join(' / ')})`, kinds(s.byKind), s.failedKeepAlive,
+      s.name, s.shape, s.requests, fmt(s.rps), `${s.failed} (${s.failedPerRound.join(' / ')})`, kinds(s.byKind), s.failedKeepAlive,
       fmt(s.p99Outside), fmt(s.p99During), fmt(s.reloadMs), `${s.reloadsOk} of ${s.reloads}`, `${s.versionsOk} of ${s.rounds} rounds`,
     ])),
     '',
     `**Bad deploy** (the new code throws at import; one reload; the old code must keep serving):`,
     '',
-    ...head(['configuration', 'requests', 'failed', 'refused / reset / timeout / 5xx / other', 'p99 ms during the reload', 'reload reported', 'served after the reload']),
+    ...head(['configuration', 'clients', 'requests', 'failed', 'refused / reset / timeout / 5xx / other', 'p99 ms during the reload', 'reload reported', 'served after the reload']),
     ...bad.map((r) => line([
-      r.name, r.requests, r.failed, kinds(r.byKind), fmt(r.p99During), r.reloadsOk ? 'success' : `failure: ${r.reloadErrors[0]?.replace(/\|/g, '/').slice(0, 90) ?? ''}`,
+      r.name, r.shape, r.requests, r.failed, kinds(r.byKind), fmt(r.p99During), r.reloadsOk ? 'success' : `failure: ${r.reloadErrors[0]?.replace(/\|/g, '/').slice(0, 90) ?? ''}`,
       r.finalVersion === 'v1' ? 'v1 (the old code)' : r.finalVersion,
     ])),
     '',
@@ -157,12 +158,12 @@ function render(rolling, bad, leftBehind) {
   ];
   for (const s of rolling.filter((x) => x.key.startsWith('arbor'))) {
     const met = s.failed === 0 && s.reloadsOk === s.reloads && s.versionsOk === s.rounds;
-    out.push(`- ${s.name}: 0 failed requests over ${settings.reloads} reloads, every round, new code served: ` +
+    out.push(`- ${s.name}, ${s.shape} clients: 0 failed requests over ${settings.reloads} reloads, every round, new code served: ` +
       `**${met ? 'met' : 'NOT met'}** (${s.failed} failed, ${s.reloadsOk} of ${s.reloads} reloads ok).`);
   }
   for (const r of bad.filter((x) => x.key.startsWith('arbor'))) {
     const met = r.failed === 0 && r.finalVersion === 'v1' && r.reloadsOk === 0;
-    out.push(`- ${r.name}, bad deploy: 0 failed, the reload reported as failed, the old code still serving: ` +
+    out.push(`- ${r.name}, ${r.shape} clients, bad deploy: 0 failed, the reload reported as failed, the old code still serving: ` +
       `**${met ? 'met' : 'NOT met'}** (${r.failed} failed, served ${r.finalVersion}).`);
   }
   out.push(
@@ -178,14 +179,16 @@ function render(rolling, bad, leftBehind) {
 const runs = [];
 let leftBehind = [];
 try {
-  log(`reload bench: ${settings.rounds} rounds of ${systems.join(', ')}; ${settings.reloads} reloads each; then a bad deploy each`);
+  log(`reload bench: ${settings.rounds} rounds of ${systems.join(', ')} × ${settings.shapes.join(', ')} clients; ` +
+    `${settings.reloads} reloads each; then a bad deploy each`);
+  const pairs = settings.shapes.flatMap((shape) => systems.map((key) => ({ key, shape })));
   for (let round = 1; round <= settings.rounds; round++) {
-    const order = shuffle(systems);
-    log(`\nround ${round}: ${order.join(' → ')}`);
-    for (const key of order) runs.push(await measure(key, false));
+    const order = shuffle(pairs);
+    log(`\nround ${round}: ${order.map((p) => `${p.key}/${p.shape}`).join(' → ')}`);
+    for (const { key, shape } of order) runs.push(await measure(key, false, shape));
   }
   log('\nbad deploy');
-  for (const key of shuffle(systems)) runs.push(await measure(key, true));
+  for (const { key, shape } of shuffle(pairs)) runs.push(await measure(key, true, shape));
 } finally {
   leftBehind = await killMarked(marker);
   rmSync(dir, { recursive: true, force: true });
@@ -195,7 +198,7 @@ const rolling = summary(runs.filter((r) => !r.badDeploy));
 const bad = runs.filter((r) => r.badDeploy);
 process.stdout.write(`\n${render(rolling, bad, leftBehind.length)}\n`);
 writeFileSync(
-  fileURLToPath(new URL('./results.json', import.meta.url)),
+  env.BENCH_RELOAD_RESULTS ?? fileURLToPath(new URL('./results.json', import.meta.url)),
   `${JSON.stringify({
     date: new Date().toISOString(),
     machine: { node: process.version, cpus: availableParallelism(), cpu: cpus()[0]?.model, memory: totalmem() },

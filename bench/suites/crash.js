@@ -17,7 +17,15 @@ import { countBy, median, shuffle } from '../lib/stats.js';
 
 const REPLACEMENT_TIMEOUT_MS = 10_000;
 
-export const crashConfigs = oneWorkerConfigs;
+/**
+ * Not a restart: one of two workers already listening on the shared socket is killed, and the other answers. The
+ * floor of kill → first answered request for any design in which the process that answers is already listening
+ * (a spare holding the socket): the kernel's teardown of the killed process, one wakeup of the one that answers,
+ * and the client's own.
+ */
+export const LISTENING_FLOOR = 'floor: a second worker already listening (arbor shared, 2 workers)';
+
+export const crashConfigs = [...oneWorkerConfigs, { name: LISTENING_FLOOR, script: 'arbor.js', args: ['shared', 2] }];
 
 /** Cold arbor configurations and the node cluster mode that hands connections over the same way. */
 const CLUSTER_PEER = {
@@ -128,12 +136,29 @@ function breakdown(c, marks) {
     appLoadedToListening: d(m?.appLoaded, m?.listening),
     toWorkerReady: d(m?.listening ?? m?.appLoaded, m?.ready),
     workerReadyToSupervisorReady: d(m?.ready, c.readyT),
+    // The client's side of it: from the exit the supervisor saw to the replacement listening, then to the answer.
+    exitToListening: d(c.exitT, m?.listening),
+    listeningToFirstAnswer: d(m?.listening, c.firstT),
   };
 }
 
+/**
+ * A standby configuration is measured as a takeover: its spare must be parked (booted, and hot: its module loaded)
+ * before the kill, or the crash measures a cold start. Bounded: after 10 s it is killed anyway.
+ */
+async function spareParked(server) {
+  const deadline = now() + 10_000;
+  while (now() < deadline) {
+    const pids = await server.sparePids();
+    if (pids === undefined || pids.length > 0) return;
+    await sleep(20);
+  }
+}
+
 /** SIGKILLs the live worker of one configuration and measures until it serves again. */
-async function crashOnce(server, name, i) {
+async function crashOnce(server, name, i, standby) {
   if (!(await serving(server.port))) throw new Error(`${name}: not serving before crash ${i + 1}`);
+  if (standby) await spareParked(server);
   await sleep(30);
   // A worker may have exited by itself meanwhile (counted as unplanned): kill its replacement instead.
   const pid = await server.livePid();
@@ -210,7 +235,7 @@ export async function runCrash(opts, log) {
     for (let i = 0; i < rounds; i++) {
       if (i < opts.floorSamples) for (const [k, v] of Object.entries(await floorSample())) samples[k].push(v);
       if (i < opts.crashes) {
-        for (const s of shuffle(series)) s.runs.push(await crashOnce(s.server, s.config.name, i));
+        for (const s of shuffle(series)) s.runs.push(await crashOnce(s.server, s.config.name, i, s.config.args[2] !== undefined));
       }
     }
   } finally {
@@ -237,6 +262,12 @@ export async function runCrash(opts, log) {
     if (!peer) continue;
     const perRound = r.runs.map((run, i) => run.exitToFirst / peer.runs[i]?.exitToFirst);
     Object.assign(r, { clusterPeer: peer.name, clusterRatio: median(perRound), clusterRatioPerRound: perRound });
+  }
+  // What a client sees of a restart into a spare, against the same crash round of the listening floor.
+  const listening = results.find((r) => r.name === LISTENING_FLOOR);
+  for (const r of results.filter((x) => x.name.includes('standby') && listening)) {
+    const perRound = r.runs.map((run, i) => run.killToFirst / listening.runs[i]?.killToFirst);
+    Object.assign(r, { listeningFloorRatio: median(perRound), listeningFloorRatioPerRound: perRound });
   }
   return { floor, results };
 }
