@@ -20,7 +20,7 @@ function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) 
       reject(new CallError('shutting_down', `supervisor '${node.path}' is not running`));
       return;
     }
-    node.actor.send({
+    node.deliver({
       type: 'CALL',
       name,
       run,

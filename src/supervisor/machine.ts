@@ -37,8 +37,13 @@ export interface RestartDueEvent {
   type: 'RESTART_DUE';
   ids: string[];
 }
-export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent | RestartDueEvent;
-type QueuedEvent = ChildExitedEvent | CallEvent | RestartDueEvent;
+export type QueuedEvent = ChildExitedEvent | CallEvent | RestartDueEvent;
+/** Exits and calls that arrived in the same tick, in order: one event for the machine instead of one each. */
+export interface ArrivedEvent {
+  type: 'ARRIVED';
+  events: QueuedEvent[];
+}
+export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent | RestartDueEvent | ArrivedEvent;
 
 export interface SupervisorInput {
   spec: SupervisorSpec;
@@ -220,7 +225,13 @@ export const supervisorMachine = setup({
       return { gaveUp: true, exitReason: reason };
     }),
     enqueue: assign({
-      inbox: ({ context, event }) => (event.type === 'STOP' ? context.inbox : push(context.inbox, event)),
+      inbox: ({ context, event }) => {
+        if (event.type === 'STOP') return context.inbox;
+        if (event.type !== 'ARRIVED') return push(context.inbox, event);
+        let inbox = context.inbox;
+        for (const arrived of event.events) inbox = push(inbox, arrived);
+        return inbox;
+      },
     }),
     takeNext: assign(({ context }) => ({ ...nextBatch(context), steps: [] })),
     dropInbox: enqueueActions(({ context, enqueue }) => {
@@ -228,7 +239,8 @@ export const supervisorMachine = setup({
       enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), batch: [] });
     }),
     rejectCall: ({ event }) => {
-      if (event.type === 'CALL') event.reject(new Error('shutting_down'));
+      const calls = event.type === 'ARRIVED' ? event.events : [event];
+      for (const call of calls) if (call.type === 'CALL') call.reject(new Error('shutting_down'));
     },
     markStopRequested: assign({
       stopRequested: true,
@@ -343,6 +355,7 @@ export const supervisorMachine = setup({
         CHILD_EXITED: { actions: 'enqueue' },
         CALL: { actions: 'enqueue' },
         RESTART_DUE: { actions: 'enqueue' },
+        ARRIVED: { actions: 'enqueue' },
         STOP: { actions: 'markStopRequested' },
       },
       states: {
@@ -420,6 +433,7 @@ export const supervisorMachine = setup({
       },
       on: {
         CALL: { actions: 'rejectCall' },
+        ARRIVED: { actions: 'rejectCall' },
         STOP: { actions: ['markStopRequested', 'killRemainingIfBrutal'] },
       },
     },

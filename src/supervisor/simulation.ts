@@ -173,7 +173,7 @@ export class SimulatedTree implements TreeHost {
     const node = this.nodes.get(path);
     if (!node) return true;
     const snapshot = node.actor.getSnapshot();
-    return snapshot.status !== 'active' || (node.state === 'running' && snapshot.context.inbox.length === 0);
+    return snapshot.status !== 'active' || (node.state === 'running' && snapshot.context.inbox.length === 0 && node.arriving === 0);
   }
 
   startChild(path: string, argsOrSpec: string[] | ChildSpec = []): Promise<ChildInfo> {
