@@ -60,6 +60,17 @@ describe('messages over the MessagePort', () => {
     expect(await rec.waitFor((e) => e.event === 'worker_message', 'worker_message')).toMatchObject({ path: 'root/t', message: { hello: id } });
   });
 
+  it("a thread's output is read line by line into the tree's log, never written raw to the supervisor's stdout", async () => {
+    const { tree, rec } = await run(supervisor({ children: [thread('t')] }));
+    await tree.call('root/t', 'print');
+    const out = await rec.waitFor((e) => (e as { event: string; line?: string }).event === 'output' && (e as { line?: string }).line === 'hello from a thread', 'stdout line');
+    expect(out).toMatchObject({ path: 'root/t', stream: 'stdout' });
+    expect(await rec.waitFor((e) => (e as { line?: string }).line === 'a warning from a thread', 'stderr line')).toMatchObject({ path: 'root/t', stream: 'stderr' });
+    const lines: string[] = [];
+    for await (const line of tree.logs('root/t', { follow: false })) if (line.line !== undefined) lines.push(line.line);
+    expect(lines).toEqual(['hello from a thread', 'a warning from a thread']);
+  });
+
   it('chaos faults reach the thread (exit), and sigterm-self never hits the host', async () => {
     const { tree, rec } = await run(supervisor({ intensity: 3, children: [thread('t', { env: { ARBOR_CHAOS: '1' } })] }));
     expect(tree.injectFault('root/t', 'sigterm-self')).toMatchObject({ path: 'root/t', pid: undefined });

@@ -88,7 +88,7 @@ export class SupervisorNode {
         if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener')) return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
           case 'worker':
-            if (record.spec.kind === 'thread') return new ThreadHandle(record.spec, ctx);
+            if (record.spec.kind === 'thread') return new ThreadHandle(record.spec, ctx, host.output);
             return new WorkerHandle(record.spec, ctx, host.standby, host.output);
           case 'listener':
             return new ListenerHandle(record.spec, ctx);

@@ -12,6 +12,8 @@ import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords } from '../worker/exit-reason.js';
 import { HealthChecks } from '../worker/health.js';
 import { IgnoredMessages } from '../worker/inbox.js';
+import { captureOutput } from '../worker/output.js';
+import { outputSink, type OutputLog } from '../worker/output-log.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from '../worker/messaging.js';
 
 /**
@@ -48,7 +50,12 @@ export class ThreadHandle implements ChildHandle {
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
   private readonly ignored = new IgnoredMessages((summary) => this.ctx.logger.warn({ event: 'ipc_ignored', threadId: this.threadId, ...summary }));
 
-  constructor(private readonly spec: WorkerSpec, private readonly ctx: ChildContext) {
+  constructor(
+    private readonly spec: WorkerSpec,
+    private readonly ctx: ChildContext,
+    /** The tree's record of its workers' recent output. */
+    private readonly outputLog?: OutputLog,
+  ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
     this.health = new HealthChecks({ heartbeat: spec.heartbeat }, {
       pid: () => undefined,
@@ -117,12 +124,18 @@ export class ThreadHandle implements ChildHandle {
         env: { ...process.env, ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)), ARBOR_WORKER: '1', ARBOR_THREAD: '1', ARBOR_CHILD_PATH: this.ctx.path },
         execArgv: this.spec.execArgv,
         workerData: { arbor: 'thread' },
+        // Read line by line as a process worker's output is (../worker/output.ts), never written raw to the
+        // supervisor's stdout, where it would break the JSON log.
+        stdout: true,
+        stderr: true,
         ...(this.spec.resourceLimits !== undefined ? { resourceLimits: this.spec.resourceLimits } : {}),
       });
     } catch (err) {
       throw new StartFailure({ startFailed: `thread failed: ${errorMessage(err)}` });
     }
     this.thread = thread;
+    // A Worker has what the capture reads of a ChildProcess: stdout, stderr, and 'exit'.
+    captureOutput(thread as unknown as Parameters<typeof captureOutput>[0]).attach(outputSink(this.ctx.path, this.ctx.logger, this.outputLog));
     threadsAlive += 1;
     thread.once('exit', () => (threadsAlive -= 1));
     thread.on('message', (raw: unknown) => this.onMessage(raw));
