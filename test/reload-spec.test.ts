@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/control/client.js';
+import { parseRequest } from '../src/control/requests.js';
 import type { SupervisorStatus } from '../src/index.js';
 import { arborCommand, arborRunScope, repo, spawnArborRun, type ArborRun, type LogLine } from './support/arbor-run.js';
 import { clientLoop, failures, get, versionOf } from './support/http.js';
@@ -212,5 +213,13 @@ describe('tree.reload(path, { spec }) in an embedded tree', () => {
     } finally {
       await tree.stop();
     }
+  });
+});
+
+describe('the control request', () => {
+  it("takes dryRun: true or false on a reload only", () => {
+    expect(parseRequest({ id: 1, op: 'reload', dryRun: true })).toMatchObject({ op: 'reload', dryRun: true });
+    expect(() => parseRequest({ id: 1, op: 'reload', dryRun: 'yes' })).toThrow("'dryRun' must be true or false");
+    expect(() => parseRequest({ id: 1, op: 'status', dryRun: true })).toThrow("'status' takes no 'dryRun'");
   });
 });

@@ -3,10 +3,10 @@
 // old workers serving and says why, the next good edit is served, and Ctrl-C leaves nothing running.
 // Needs the build (the CLI runs from dist/).
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { arborRunScope, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborCommand, arborRunScope, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 import { clientLoop, failures, get, versionOf } from './support/http.js';
 import { isAlive, fixture } from './support/tree.js';
 
@@ -95,5 +95,35 @@ describe('arbor run --watch', () => {
     const pids = workerPids(arbor);
     expect(pids.length).toBeGreaterThanOrEqual(8);
     expect(pids.filter(isAlive)).toEqual([]);
+  });
+});
+
+describe('arbor run --watch beside arbor reload', () => {
+  it('an edit during a reload run by hand is reloaded once that one is done', async () => {
+    const dir = tempDir();
+    const app = join(dir, 'app');
+    mkdirSync(app);
+    // Each new worker takes 1.5 s to be ready: the reload by hand is still running when the edit is seen.
+    writeFileSync(join(app, 'spec.mjs'), `import { supervisor, worker } from ${JSON.stringify(ARBOR)};
+export default supervisor({ children: [worker({ id: 'slow', module: ${JSON.stringify(fixture('ready.mjs'))}, env: { FIXTURE_READY_DELAY_MS: '1500' } })] });
+`);
+    writeFileSync(join(app, 'notes.txt'), '1');
+    const arbor = spawnArborRun(join(app, 'spec.mjs'), dir, {}, { args: ['--watch'] });
+    runs.push(arbor);
+    await arbor.line((l) => l.event === 'watching', 'watching');
+    const byHand = arborCommand('reload', '--control', arbor.control);
+    await arbor.line((l) => l.event === 'reload_started', 'the reload by hand started');
+    writeFileSync(join(app, 'notes.txt'), '2');
+    expect((await byHand).code).toBe(0);
+    // Said once, then tried again every 500 ms until the reload by hand is done.
+    const deadline = Date.now() + 60_000;
+    while (!arbor.stderr().includes('reloaded:') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(arbor.stderr().split('\n').slice(1)).toEqual([
+      `arbor: ${relative(process.cwd(), join(app, 'notes.txt'))} changed: reloading`,
+      'arbor: another reload is running: this one follows it',
+      expect.stringMatching(/^arbor: reloaded: 1 worker\(s\) replaced in [\d.]+ s$/),
+      '',
+    ]);
+    expect(arbor.lines.filter((l) => l.event === 'reload_finished')).toHaveLength(2);
   });
 });

@@ -4,7 +4,7 @@
 import { relative } from 'node:path';
 import type { Logger } from 'pino';
 import type { Tree } from '../supervisor/tree.js';
-import type { ReloadResult } from '../reload/index.js';
+import { ReloadError, type ReloadResult } from '../reload/index.js';
 import { FileWatcher } from './file-watcher.js';
 
 export interface WatchReloadOptions {
@@ -19,11 +19,14 @@ export interface WatchReloadOptions {
 
 /** Paths shown in a message: at most this many, then a count. */
 const SHOWN_PATHS = 3;
+/** While another reload runs (`arbor reload`, SIGHUP), the one a change asks for is tried again this often. */
+const BUSY_RETRY_MS = 500;
 
 export function watchAndReload(options: WatchReloadOptions): { close(): void } {
   const { tree, logger, roots, say } = options;
   let running = false;
   let closed = false;
+  let retry: NodeJS.Timeout | undefined;
   const waiting = new Set<string>();
 
   const show = (paths: string[]): string => {
@@ -31,24 +34,43 @@ export function watchAndReload(options: WatchReloadOptions): { close(): void } {
     return paths.length > SHOWN_PATHS ? `${names.join(', ')} and ${paths.length - SHOWN_PATHS} more` : names.join(', ');
   };
 
+  /** Paths already announced, waiting for another reload to end: not announced again at each try. */
+  let announced = new Set<string>();
   const reload = async (paths: string[]): Promise<void> => {
     running = true;
-    logger.info({ event: 'files_changed', paths: paths.slice(0, 20), count: paths.length });
-    say(`${show(paths)} changed: reloading`);
+    const fresh = paths.filter((p) => !announced.has(p));
+    if (fresh.length > 0) {
+      logger.info({ event: 'files_changed', paths: fresh.slice(0, 20), count: fresh.length });
+      say(`${show(fresh)} changed: reloading`);
+    }
+    let busy = false;
     try {
       say(summary(await tree.reload()));
     } catch (error) {
+      busy = error instanceof ReloadError && error.code === 'reload_in_progress';
+      if (busy) for (const path of paths) waiting.add(path);
       // The reload logged its own failure (reload_failed / reload_refused) with the details.
-      say(`reload failed, the running workers keep serving: ${(error as Error).message}`);
+      if (!busy) say(`reload failed, the running workers keep serving: ${(error as Error).message}`);
+      else if (fresh.length > 0) say('another reload is running: this one follows it');
     } finally {
       running = false;
+      announced = busy ? new Set(paths) : new Set();
     }
     // Changes made while it ran get a reload of their own: the code on disk may have moved past what it loaded.
-    if (waiting.size > 0 && !closed) {
-      const next = [...waiting];
-      waiting.clear();
-      void reload(next);
+    if (busy) {
+      retry = setTimeout(() => {
+        retry = undefined;
+        reloadWaiting();
+      }, BUSY_RETRY_MS);
+    } else {
+      reloadWaiting();
     }
+  };
+  const reloadWaiting = (): void => {
+    if (waiting.size === 0 || closed || running) return;
+    const next = [...waiting];
+    waiting.clear();
+    void reload(next);
   };
 
   const watcher = new FileWatcher({
@@ -57,8 +79,8 @@ export function watchAndReload(options: WatchReloadOptions): { close(): void } {
     onNote: (note) => say(`watch: ${note}`),
     onChange: (paths) => {
       if (closed) return;
-      if (running) for (const path of paths) waiting.add(path);
-      else void reload(paths);
+      for (const path of paths) waiting.add(path);
+      if (retry === undefined) reloadWaiting();
     },
   });
   logger.info({ event: 'watching', roots, directories: watcher.watching });
@@ -66,6 +88,7 @@ export function watchAndReload(options: WatchReloadOptions): { close(): void } {
   return {
     close() {
       closed = true;
+      clearTimeout(retry);
       watcher.close();
     },
   };
