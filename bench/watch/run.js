@@ -19,7 +19,6 @@ const env = process.env;
 const settings = {
   rounds: Number(env.BENCH_WATCH_ROUNDS ?? 2),
   edits: Number(env.BENCH_WATCH_EDITS ?? 5),
-  clients: Number(env.BENCH_WATCH_CLIENTS ?? 8),
   /** After the new version answers, the load runs this long before the next edit. */
   settleMs: 1000,
   /** An edit whose version is not served within this is counted as not served. */
@@ -78,7 +77,7 @@ async function measure(key) {
   });
   if (!(await waitFor(port, 'v0', 20_000))) throw new Error(`${key} did not serve within 20 s`);
   await sleep(1000); // arbor: its watcher is up once the tree runs; nodemon: its own
-  const load = startLoad(port, settings.clients);
+  const load = startLoad(port, 'agent-each');
   await sleep(settings.settleMs);
   const served = [];
   for (let edit = 1; edit <= settings.edits; edit += 1) {
@@ -136,7 +135,7 @@ try {
 
 const total = (key, field) => rounds.reduce((sum, r) => sum + r[key][field], 0);
 const lines = [
-  `**Watch mode**: ${settings.edits} edits of a running HTTP app (one process serving it; handlers 20–60 ms), ${settings.clients} clients (half keep-alive, half a new connection per request), ${settings.rounds} rounds interleaved; ${startedAt.toISOString().slice(0, 16)}Z, ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end (shared machine)`,
+  `**Watch mode**: ${settings.edits} edits of a running HTTP app (one process serving it; handlers 20–60 ms), 16 clients (8 on a keep-alive agent each, 8 on a new connection per request), ${settings.rounds} rounds interleaved; ${startedAt.toISOString().slice(0, 16)}Z, ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end (shared machine)`,
   '',
   '| configuration | requests | failed (per round) | refused / reset / timeout / other | longest time without an answer, ms (per round) | edits served | edit → new version served, ms (median) |',
   '| :--- | ---: | ---: | ---: | ---: | ---: | ---: |',
