@@ -1,6 +1,6 @@
 // The default log destination of a supervisor: JSON lines on stdout that can never stall supervision.
-// Node's own stdout cannot promise that: workers inherit the same descriptor, and every fork resets it to blocking
-// mode, so a write to a pipe nobody reads would block the supervisor's one thread, and with it every restart.
+// Node's own stdout cannot promise that: its writes to a pipe are synchronous on Linux, so a pipe nobody reads
+// would block the supervisor's one thread, and with it every restart.
 // Lines are written here off the main thread (node's thread pool, one write at a time); beyond a bound they are
 // dropped and counted, and one `log_dropped` line says how many once stdout moves again. Workers' output lines
 // (`event: 'output'`) may take only part of that bound, so a worker that floods its output never crowds out the
