@@ -114,6 +114,7 @@ describe('arbor run --admin', () => {
       const found = await metrics(address);
       return value(found, 'arbor_child_up', { supervisor: 'root/pool', child: 'w1', type: 'worker' }) === 1 &&
         value(found, 'arbor_supervisor_state', { supervisor: 'root/pool', state: 'running' }) === 1 &&
+        Math.abs(value(found, 'arbor_restart_intensity_ratio', { supervisor: 'root/pool' })! - 0.3) < 1e-9 &&
         value(found, 'arbor_restart_seconds_count', { supervisor: 'root/pool' }) === 3 ? found : undefined;
     }, 'metrics after the last restart');
     // One counter increment per child_restarting event, labelled with the exit that caused it.

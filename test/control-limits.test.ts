@@ -4,6 +4,7 @@
 // Needs the build (`npm test` builds first): `arbor run` runs from dist/, as installed.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,9 +60,12 @@ const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 const rssOf = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
 describe('answers fail safe, whatever the tree holds', () => {
-  /** A tree whose status is whatever the test wants: huge, cyclic, unserialisable, or throwing. */
-  function stubTree(status: () => unknown): Tree {
-    return { spec: { id: 'root' }, status } as unknown as Tree;
+  /**
+   * A tree whose status is whatever the test wants: huge, cyclic, unserialisable, or throwing. It emits events as a
+   * tree does (the control socket shares a read of the tree until the next one).
+   */
+  function stubTree(status: () => unknown, events = new EventEmitter()): Tree {
+    return Object.assign(events, { spec: { id: 'root' }, status }) as unknown as Tree;
   }
 
   it('a status of 100 strings of 20 MB, a cycle, a BigInt and a throwing getter: one bounded answer with markers', async () => {
@@ -94,7 +98,9 @@ describe('answers fail safe, whatever the tree holds', () => {
       if (mode === 'throw') throw Object.defineProperty({}, 'message', { get: () => { throw new Error('no message'); } });
       return { cyclic, big: 10n, nasty };
     };
-    const server = await ControlServer.open(join(tempDir(), 'c.sock'), { tree: () => stubTree(status), stop: () => {} });
+    const events = new EventEmitter();
+    const tree = stubTree(status, events);
+    const server = await ControlServer.open(join(tempDir(), 'c.sock'), { tree: () => tree, stop: () => {} });
     servers.push(server);
     const client = rawClient(server.socketPath);
     client.send('{"id":1,"op":"status"}\n');
@@ -103,6 +109,7 @@ describe('answers fail safe, whatever the tree holds', () => {
       id: 1, ok: true, result: { cyclic: { name: 'loop', self: '[cycle]' }, big: '10n', nasty: { fine: 1, boom: '[unserializable]' } },
     });
     mode = 'throw';
+    events.emit('event', { event: 'child_exited' }); // the tree changed: the next status is read anew
     client.send('{"id":2,"op":"status"}\n');
     await until(() => client.lines.length === 2, 'the second answer');
     expect(JSON.parse(client.lines[1]!)).toMatchObject({ id: 2, ok: false, error: { code: 'internal' } });

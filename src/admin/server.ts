@@ -126,6 +126,14 @@ export class AdminServer {
     this.metrics.observe(event);
   }
 
+  private readRoot(): SupervisorStatus | undefined {
+    try {
+      return this.tree.status(this.tree.spec.id, { limit: 0 });
+    } catch {
+      return undefined; // the root is gone
+    }
+  }
+
   private readStatus(): SupervisorStatus | undefined {
     try {
       // Every child: /tree pages and /metrics sums are built from this one snapshot.
@@ -147,13 +155,13 @@ export class AdminServer {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return json(405, { error: `${request.method} is not allowed; use GET` }, { Allow: 'GET, HEAD' });
     }
-    const { status } = this.snapshots.snapshot();
-    const probe = { phase: this.phase, status, lagMs: this.lag.currentMs, maxLagMs: this.options.maxLag ?? DEFAULT_MAX_LAG_MS };
+    const probe = { phase: this.phase, lagMs: this.lag.currentMs, maxLagMs: this.options.maxLag ?? DEFAULT_MAX_LAG_MS };
     switch (path) {
       case '/healthz':
-        return probeAnswer(liveness(probe));
+        // The root's own state, read fresh and without its children: liveness costs the same for any tree.
+        return probeAnswer(liveness({ ...probe, status: this.readRoot() }));
       case '/readyz':
-        return probeAnswer(readiness(probe));
+        return probeAnswer(readiness({ ...probe, status: this.snapshots.snapshot().status }));
       case '/tree':
         return this.treeAnswer(url.searchParams);
       default:

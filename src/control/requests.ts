@@ -8,6 +8,7 @@ import type { Tree } from '../supervisor/tree.js';
 import { CHAOS_FAULTS, isChaosFault, type ChaosFault } from '../protocol.js';
 import { CONTROL_OPS, MAX_ANSWER_BYTES, splitChildPath, type ControlOp, type ControlResponse, type ProcStats, type RunInfo } from './client.js';
 import { boundedJson } from './bounded.js';
+import { SharedReads } from './shared-reads.js';
 import type { EventLog } from './event-log.js';
 import { logsPage, MAX_LOG_LINES } from './logs.js';
 
@@ -208,6 +209,9 @@ export function describeError(error: unknown): { code: string; message: string }
 }
 
 
+/** Reads of the tree whose answers are shared by concurrent requests (see shared-reads.ts). */
+const SHARED_OPS: ReadonlySet<ControlOp> = new Set<ControlOp>(['status', 'which', 'count']);
+
 /** Longest string an answer carries whole (a stack, a shutdown detail); longer ones are cut with a marker. */
 export const MAX_ANSWER_STRING = 16 * 1024;
 
@@ -215,8 +219,9 @@ export const MAX_ANSWER_STRING = 16 * 1024;
  * The answer line (newline included) to one request line. Never throws and never builds an unbounded string:
  * whatever the tree holds, the answer is at most MAX_ANSWER_BYTES, long strings and what does not fit being cut
  * with a marker, and anything JSON cannot hold (a cycle, a BigInt, a throwing getter) replaced by a marker.
+ * With `shared`, reads of the tree (status, which, count) share one answer while the tree does not change.
  */
-export async function answerLine(line: string, hooks: ControlHooks): Promise<string> {
+export async function answerLine(line: string, hooks: ControlHooks, shared?: SharedReads): Promise<string> {
   let id: RequestId = null;
   let response: ControlResponse;
   try {
@@ -233,6 +238,14 @@ export async function answerLine(line: string, hooks: ControlHooks): Promise<str
     const request = parseRequest(raw);
     const tree = hooks.tree();
     if (!tree) throw new RequestError('starting', 'the tree is still starting');
+    if (shared && SHARED_OPS.has(request.op)) {
+      const supervisor = request.path ?? tree.spec.id;
+      const { op } = request;
+      const read = (): unknown => (op === 'status' ? tree.status(supervisor) : op === 'which' ? tree.whichChildren(supervisor) : tree.countChildren(supervisor));
+      const result = await shared.json(tree, `${op}\0${supervisor}`, read, { maxString: MAX_ANSWER_STRING, maxBytes: MAX_ANSWER_BYTES - 512 });
+      if (result !== undefined) return `{"id":${JSON.stringify(id)},"ok":true,"result":${result}}\n`;
+      throw new RequestError('too_large', 'the answer could not be bounded');
+    }
     response = { id, ok: true, result: await perform(tree, request, hooks) };
   } catch (error) {
     response = { id, ok: false, error: safeDescription(error) };

@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { MAX_LINE_BYTES, type ControlResponse } from './client.js';
 import { answerLine, type ControlHooks } from './requests.js';
+import { SharedReads } from './shared-reads.js';
 import { claimSocketPath, identifySocket, sameSocket, type SocketIdentity } from './socket-path.js';
 
 export type { ControlHooks } from './requests.js';
@@ -31,6 +32,8 @@ export const CONTROL_LIMITS: ControlLimits = {
 export class ControlServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
+  /** Reads of the tree shared by every connection (status of a large tree is costly). */
+  private readonly shared = new SharedReads();
   private identity: SocketIdentity | undefined;
 
   private constructor(readonly socketPath: string, private readonly hooks: ControlHooks, readonly limits: ControlLimits) {
@@ -69,6 +72,7 @@ export class ControlServer {
    * run's socket, the listening handle is not closed but left to the end of the process (`arbor run` exits next).
    */
   close(): void {
+    this.shared.close();
     for (const connection of this.connections) connection.socket.destroy();
     const ours = this.identity !== undefined && sameSocket(this.socketPath, this.identity);
     this.identity = undefined;
@@ -88,7 +92,7 @@ export class ControlServer {
       socket.setTimeout(1000, () => socket.destroy());
       return;
     }
-    const connection = new Connection(socket, this.hooks, this.limits);
+    const connection = new Connection(socket, this.hooks, this.limits, this.shared);
     this.connections.add(connection);
     socket.on('close', () => this.connections.delete(connection));
   }
@@ -115,7 +119,12 @@ class Connection {
   private partialBytes = 0;
   private closed = false;
 
-  constructor(readonly socket: Socket, private readonly hooks: ControlHooks, private readonly limits: ControlLimits) {
+  constructor(
+    readonly socket: Socket,
+    private readonly hooks: ControlHooks,
+    private readonly limits: ControlLimits,
+    private readonly shared: SharedReads,
+  ) {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => (this.closed = true));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -161,7 +170,7 @@ class Connection {
 
   private perform(line: string): void {
     this.inFlight += 1;
-    void answerLine(line, this.hooks).then((answer) => {
+    void answerLine(line, this.hooks, this.shared).then((answer) => {
       this.inFlight -= 1;
       if (this.closed || !this.socket.writable) return;
       this.lastActive = performance.now();
