@@ -2,6 +2,7 @@
 // call to a worker. Shared by the supervisor (child calls) and the worker messaging (call/cast) below it.
 import type { ExitReason } from './types.js';
 
+/** What went wrong with a call to the tree (docs/reference/errors.md): OTP's names for supervisor calls, and the outcomes of a message to a worker. */
 export type CallErrorCode =
   // supervisor calls (startChild, terminateChild, …), as OTP names them
   | 'not_found' | 'running' | 'restarting' | 'already_present' | 'already_started' | 'simple_one_for_one' | 'shutting_down'
@@ -10,10 +11,16 @@ export type CallErrorCode =
   // messages to workers (tree.call / tree.cast)
   | 'not_running' | 'timeout' | 'no_handler' | 'exited' | 'too_large' | 'handler_failed';
 
+/** A refused or failed call to the tree: `startChild`, `terminateChild`, …, `call`, `cast`. `code` says what happened. */
 export class CallError extends Error {
   /** `exited`: the worker's exit reason. */
   readonly reason?: ExitReason;
 
+  /**
+   * @param code What happened.
+   * @param message What happened, in words.
+   * @param reason `exited`: the worker's exit reason.
+   */
   constructor(readonly code: CallErrorCode, message: string, reason?: ExitReason) {
     super(`${code}: ${message}`);
     this.name = 'CallError';

@@ -7,6 +7,7 @@ import { describeReason, type ExitReason } from './types.js';
 
 /** Thrown (rejected) by `ChildHandle.start()`: the child did not start, and nothing of it is left running. */
 export class StartFailure extends Error {
+  /** @param reason Why it did not start: the child's exit reason. */
   constructor(readonly reason: ExitReason) {
     super(`start failed: ${describeReason(reason)}`);
     this.name = 'StartFailure';

@@ -6,6 +6,7 @@ import { createTree, type StartOptions as TreeOptions, type Tree, type TreeMessa
 import type { Messages, SupervisorSpec } from './types.js';
 import { SystemdNotifier, takeNotifyEnvironment } from './systemd/notify.js';
 
+/** Options of `start(spec, options)`: those of `createTree`, and the ways into the tree that run beside it. */
 export interface StartOptions extends TreeOptions {
   /** Serve /healthz, /readyz, /metrics and /tree on this address (off by default). */
   admin?: AdminOptions;

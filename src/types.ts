@@ -2,44 +2,114 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
+/**
+ * When a child is restarted after it exits: `permanent` always; `transient` only after an abnormal exit;
+ * `temporary` never (it is removed, and its exit neither restarts siblings nor counts toward intensity).
+ */
 export type RestartType = 'permanent' | 'transient' | 'temporary';
+/**
+ * Which children restart when one exits: `one_for_one` only that child; `rest_for_one` it and every child after
+ * it in the spec; `one_for_all` every child; `simple_one_for_one` as one_for_one, over children started at run
+ * time from a `template`.
+ */
 export type Strategy = 'one_for_one' | 'rest_for_one' | 'one_for_all' | 'simple_one_for_one';
+/**
+ * Whether a supervisor stops itself when its `significant` children end (OTP 24+): `never`; `any_significant`
+ * (when any of them ends); `all_significant` (when the last running one ends).
+ */
 export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
 /** `brutal_kill` = SIGKILL; a number = ask, then SIGKILL after that many ms; `infinity` = wait. */
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
+/**
+ * The kinds of child: a worker (a forked process, or a thread), a nested supervisor, a listening socket, or a task
+ * (an async function run in the supervisor's process).
+ */
 export type ChildType = 'worker' | 'supervisor' | 'listener' | 'task';
 /** Where a worker's module runs: a forked OS process (default), or a thread of the supervisor's process. */
 export type WorkerKind = 'process' | 'thread';
 /** Where a task's function runs: `inline` = in the supervisor's own process, on its event loop. */
 export type TaskHost = 'inline';
+/**
+ * How a listener's connections reach its workers: `shared`, every worker accepts on the same socket (the kernel
+ * spreads them); `round_robin`, the listener accepts and hands each connection to the next ready worker.
+ */
 export type ListenerMode = 'shared' | 'round_robin';
+/** `warm`: a spare has booted node only; `hot`: it has also run the worker's module up to `serve()` / `ready()`. */
 export type StandbyMode = 'warm' | 'hot';
-export type StandbyOption = boolean | StandbyMode | { mode: StandbyMode; count?: number };
+/** A worker's `standby`: `true` (= `'warm'`), a mode, or a mode with the number of spares to keep. */
+export type StandbyOption =
+  | boolean
+  | StandbyMode
+  | {
+      /** What the spares have run before they take over. */
+      mode: StandbyMode;
+      /** Spares kept for this start-up (default 1, at most 256). */
+      count?: number;
+    };
 
 /** Why a child stopped. `normal`, `shutdown` and `{ shutdown }` are the normal ones; all others are abnormal. */
 export type ExitReason =
   | 'normal'
   | 'shutdown'
-  | { shutdown: unknown }
-  | { code: number }
-  | { signal: string }
+  | {
+      /** The worker called `shutdown(detail)`: the detail (a normal exit). */
+      shutdown: unknown;
+    }
+  | {
+      /** The process exited by itself with this non-zero code. */
+      code: number;
+    }
+  | {
+      /** The process was killed by this signal (`'SIGKILL'`). */
+      signal: string;
+    }
   /** Uncaught: a worker's exception, a task's rejection; `escaped` when it escaped a task (a callback, a floating promise). */
-  | { error: string; stack?: string; escaped?: true }
-  /** `stderr`: the last lines the worker wrote to stderr before it died (bounded), when it wrote any. */
-  | { startFailed: string; stderr?: string[] }
-  | { hung: number }
-  | { memory: number }
-  /** The worker sent an IPC message longer than the supervisor accepts (bytes buffered when it was stopped). */
-  | { ipcOverflow: number }
-  /** A task that was given up on (brutal_kill, a shutdown timeout): its code may still run, its resources are not reclaimed. */
-  | { abandoned: string }
-  /** A thread ended by `terminate()`: brutal_kill, a shutdown timeout, a missed heartbeat (then `{ hung }`). */
-  | { killed: string }
-  /** The host the child ran in went down with it: a thread that could not be terminated, a host process killed. */
-  | { host_down: string }
-  /** A supervisor failed because of a defect in arbor itself (never a child's doing): the error and its stack. */
-  | { internalError: string; stack?: string };
+  | {
+      /** An uncaught exception or unhandled rejection: its message (at most 4 KiB). */
+      error: string;
+      /** Its stack (at most 16 KiB). */
+      stack?: string;
+      /** It escaped a task: thrown in a callback the task set up, or a promise it left floating. */
+      escaped?: true;
+    }
+  | {
+      /** The child never became ready: `'timeout'`, or why (the module threw, the port was taken). */
+      startFailed: string;
+      /** The last lines the worker wrote to stderr before it died (bounded), when it wrote any. */
+      stderr?: string[];
+    }
+  | {
+      /** No heartbeat answer for this many ms: the worker was killed. */
+      hung: number;
+    }
+  | {
+      /** Its RSS, in bytes, passed `maxMemory`: the worker was killed. */
+      memory: number;
+    }
+  | {
+      /** Bytes buffered when the worker was killed for an over-long IPC line. */
+      ipcOverflow: number;
+    }
+  | {
+      /** A task given up on (brutal_kill, a shutdown timeout): why. Its code may still run; its resources are not reclaimed. */
+      abandoned: string;
+    }
+  | {
+      /** A thread ended by `terminate()` (brutal_kill, a shutdown timeout): why. */
+      killed: string;
+    }
+  | {
+      /** The host the child ran in went down with it (a thread that could not be terminated, a host process killed): why. */
+      host_down: string;
+    }
+  | {
+      /** A supervisor failed because of a defect in arbor itself (never a child's doing): the error. */
+      internalError: string;
+      /** Its stack. */
+      stack?: string;
+    };
 
+/** A worker's `heartbeat`: how often it is pinged, and how long it may go without answering. */
 export interface HeartbeatOptions {
   /** How often the supervisor pings the worker over IPC, in ms. */
   interval: number;
@@ -54,9 +124,13 @@ export interface HeartbeatOptions {
  * what the worker sends the tree (`worker_message` events). Use `never` for a kind the worker does not speak.
  */
 export interface Messages {
+  /** What `tree.call` sends the worker. */
   call: unknown;
+  /** What the worker's handler returns, and `tree.call` resolves with. */
   reply: unknown;
+  /** What `tree.cast` sends the worker. */
   cast: unknown;
+  /** What the worker's `send()` sends the tree (`worker_message` events). */
   send: unknown;
 }
 
@@ -76,11 +150,15 @@ export interface BackoffSpec {
   /** ms: a child that stayed up this long is healthy again, its next restart waits `min` (default `max`). */
   resetAfter?: number;
 }
+/** A backoff with every default filled in, as the supervisor uses it. */
 export type BackoffOptions = Required<BackoffSpec>;
 
 interface CommonChildSpec {
+  /** Unique among its siblings; a child's path is the ids from the root joined by `/` (`root/pool/web-1`). */
   id: string;
+  /** When the child is restarted after it exits (default `permanent`). */
   restart: RestartType;
+  /** How the child is stopped: `brutal_kill`, a timeout in ms (workers: 5000), or `infinity` (supervisors). */
   shutdown: Shutdown;
   /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
   significant: boolean;
@@ -88,10 +166,13 @@ interface CommonChildSpec {
   backoff?: BackoffSpec;
 }
 
+/** A worker child, defaults filled in (made by `worker({...})`). */
 export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSpec {
+  /** The kind of child. */
   type: 'worker';
+  /** @internal Type-only: the messages this worker speaks. */
   readonly [messageTypes]?: M;
-  /** Path of the JavaScript module to run (absolute, or relative to the process's cwd). */
+  /** The JavaScript file to run (`WorkerOptions.module` says how a relative path resolves). */
   module: string;
   /**
    * `process` (default): a forked OS process. `thread`: a `node:worker_threads` thread of the supervisor's process —
@@ -101,15 +182,19 @@ export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSp
   kind?: WorkerKind;
   /** Threads only: the V8 heap limits of the thread; over them the thread ends (its exit reason names the limit). */
   resourceLimits?: ResourceLimits;
+  /** Arguments for the module (`process.argv.slice(2)`); a dynamic child's `startChild` args are appended. */
   args: string[];
   /** Extra environment for the worker, on top of the supervisor's own. */
   env: Record<string, string>;
+  /** Options for node itself (`--max-old-space-size=512`), as `child_process.fork`'s `execArgv`. */
   execArgv: string[];
+  /** The worker's working directory (default: the supervisor's). */
   cwd?: string;
   /** The id of a listener child (a sibling or a child of an ancestor) whose socket this worker serves. */
   listen?: string;
   /** ms between fork and the worker's `ready` before the start counts as failed (`{ startFailed: 'timeout' }`). */
   startTimeout: number;
+  /** Ping the worker over IPC; one that stops answering is killed (`{ hung: ms }`). Off by default. */
   heartbeat?: HeartbeatOptions;
   /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
   maxMemory?: number;
@@ -126,11 +211,17 @@ export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSp
   maxMessageRate?: number;
 }
 
+/** A listener child, defaults filled in (made by `listener({...})`). */
 export interface ListenerSpec extends CommonChildSpec {
+  /** The kind of child. */
   type: 'listener';
+  /** The address to bind (default `127.0.0.1`). */
   host: string;
+  /** The port to bind (default 0: any free port, logged in `listener_bound`). */
   port: number;
+  /** The kernel's accept queue (default 2048; node's own default is 511; capped by `net.core.somaxconn`). */
   backlog: number;
+  /** `shared` (default) or `round_robin`. */
   mode: ListenerMode;
   /**
    * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
@@ -139,14 +230,21 @@ export interface ListenerSpec extends CommonChildSpec {
   fd?: number | 'systemd' | `systemd:${string}`;
 }
 
+/** A supervisor, defaults filled in (made by `supervisor({...})`); the root of a tree is one. */
 export interface SupervisorSpec<M extends Messages = Messages> extends CommonChildSpec {
+  /** The kind of child. */
   type: 'supervisor';
+  /** @internal Type-only: the messages the workers of this tree speak. */
   readonly [messageTypes]?: M;
+  /** Which children restart when one exits (default `one_for_one`). */
   strategy: Strategy;
+  /** More than this many restarts within `period` and the supervisor gives up (default 1). */
   intensity: number;
-  /** ms */
+  /** The window of `intensity`, in ms (default 5000). */
   period: number;
+  /** Whether the supervisor stops itself when significant children end (default `never`). */
   autoShutdown: AutoShutdown;
+  /** The children, started in this order and stopped in reverse. */
   children: ChildSpec[];
   /**
    * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
@@ -196,19 +294,27 @@ export interface TaskContext<M extends Messages = Messages> {
  * `{ error, escaped: true }`. Asked to stop, it sees `signal` abort and has `shutdown` ms to settle.
  */
 export interface TaskSpec<M extends Messages = Messages> extends CommonChildSpec {
+  /** The kind of child. */
   type: 'task';
+  /** @internal Type-only: the messages this task speaks. */
   readonly [messageTypes]?: M;
+  /** The task's function: resolving is exit `normal`, rejecting or throwing `{ error }`. */
   run(context: TaskContext<M>): unknown;
+  /** The task's args (`context.args`); a dynamic child's `startChild` args are appended. */
   args: string[];
+  /** Where the function runs: `inline`, in the supervisor's own process. */
   host: TaskHost;
 }
 
+/** Any child of a supervisor. */
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec | TaskSpec;
 
+/** Whether a child ended normally (`normal`, `shutdown`, `{ shutdown }`): a transient child is then not restarted. */
 export function isNormalExit(reason: ExitReason): boolean {
   return reason === 'normal' || reason === 'shutdown' || (typeof reason === 'object' && 'shutdown' in reason);
 }
 
+/** An exit reason as one line: a string as it is, an object as JSON. */
 export function formatReason(reason: ExitReason): string {
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
 }

@@ -15,7 +15,9 @@ import { SnapshotCache } from './snapshot.js';
 import { PathTemplates } from './templates.js';
 import { treeAnswer } from './tree-answer.js';
 
+/** Where and how `start(spec, { admin })` or `arbor run --admin` serves /healthz, /readyz, /metrics and /tree. */
 export interface AdminOptions {
+  /** The address to bind (default `127.0.0.1`). */
   host?: string;
   /** 0 for a free port (read it back from `address`). */
   port: number;

@@ -3,7 +3,9 @@
 // worker restarts, where a pooled connection would hide it.
 import http from 'node:http';
 
+/** The ways a request of a chaos run can fail, as counted in its report. */
 export const FAILURE_KINDS = ['refused', 'reset', 'timeout', 'non2xx', 'other'] as const;
+/** How a request failed: refused, reset, timeout, non2xx (an answer that was not 2xx), other. */
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 export interface LoadCounts {

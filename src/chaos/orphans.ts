@@ -2,7 +2,9 @@
 // environment (an arbor worker has ARBOR_WORKER=1). Linux only (/proc); elsewhere the scan finds nothing.
 import { readFileSync, readdirSync } from 'node:fs';
 
+/** A worker process left behind: its parent is init. */
 export interface OrphanProcess {
+  /** Its pid. */
   pid: number;
   /** The command line, shortened. */
   command: string;

@@ -4,29 +4,40 @@
 
 /** Faults a chaos run can inject. Signals are sent by the chaos process; the others go over IPC to the worker. */
 export const FAULT_KINDS = ['sigkill', 'sigterm', 'throw', 'exit', 'hang', 'memory', 'kill-all'] as const;
+/** A kind of fault: `sigkill`, `sigterm`, `throw`, `exit`, `hang`, `memory`, `kill-all`. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** One kind of fault in a mix, and how often it is drawn relative to the others. */
 export interface MixEntry {
+  /** The kind of fault. */
   kind: FaultKind;
+  /** Its relative weight (`sigkill:3` is 3). */
   weight: number;
 }
+/** The kinds of fault a run draws from, with weights (`--mix sigkill:3,throw`). */
 export type FaultMix = MixEntry[];
 
+/** One fault of a schedule. */
 export interface PlannedFault {
   /** 0-based position in the schedule. */
   index: number;
   /** ms after the start of the run. */
   at: number;
+  /** The kind of fault. */
   kind: FaultKind;
   /** In [0, 1): which of the live candidate workers (sorted by path) gets the fault. */
   pick: number;
 }
 
+/** What `planFaults` draws a schedule from. */
 export interface PlanOptions {
+  /** The seed: the same seed gives the same schedule. */
   seed: number;
   /** Faults per second. */
   rate: number;
+  /** How long the run lasts, in ms. */
   durationMs: number;
+  /** The kinds of fault to draw from. */
   mix: FaultMix;
 }
 

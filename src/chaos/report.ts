@@ -5,42 +5,63 @@ import type { OrphanProcess } from './orphans.js';
 import type { FaultKind } from './plan.js';
 import type { ChaosTimeline } from './timeline.js';
 
+/** The result of a chaos run: what `runChaos` resolves with and `arbor chaos --json` prints. */
 export interface ChaosReport {
+  /** What was acted on, in words (`arbor (all workers) at <socket>`). */
   target: string;
+  /** The URL the load was sent to. */
   url: string;
+  /** The seed of the fault schedule. */
   seed: number;
+  /** How long the load ran, in ms. */
   durationMs: number;
   /** Faults per second, as asked. */
   rate: number;
+  /** The fault kinds and their weights, as `--mix` text. */
   mix: string;
+  /** Requests in flight at once. */
   concurrency: number;
+  /** Per-request timeout, in ms. */
   timeoutMs: number;
   /** The command line that replays this run's fault schedule. */
   replay: string;
+  /** What the clients saw. */
   requests: {
+    /** Requests sent. */
     sent: number;
+    /** Requests answered with a complete 2xx. */
     answered: number;
     /** Every request that did not get a complete 2xx answer. */
     failed: number;
+    /** The failed requests by kind: refused, reset, timeout, non2xx, other. */
     errors: Record<FailureKind, number>;
     /** A few messages behind `other` and `non2xx`. */
     samples: string[];
   };
+  /** The faults of the schedule. */
   faults: {
+    /** Faults the schedule held. */
     planned: number;
+    /** Faults delivered. */
     injected: number;
+    /** Faults not delivered (`skipReasons` says why). */
     skipped: number;
+    /** Injected faults by kind. */
     byKind: Partial<Record<FaultKind, number>>;
     /** Worker incarnations the injected faults ended (kill-all ends several). */
     workersHit: number;
     /** Why faults were skipped (not counted as injected), the most frequent first, with counts: at most 5. */
     skipReasons: string[];
   };
+  /** The tree's workers over the run. */
   workers: {
+    /** Running workers when the load began. */
     atStart: number;
+    /** Running workers at the end. */
     atEnd: number;
     /** Restarts counted by the supervisor during the run; null when it keeps no counters. */
     restarts: number | null;
+    /** Worker pids that changed during the run. */
     pidChanges: number;
     /** max_intensity_reached events during the run; null when the target has no event log. */
     intensityTrips: number | null;
@@ -49,15 +70,24 @@ export interface ChaosReport {
     /** Every faulted worker was replaced and the pool was back to its size before the end measurements. */
     settled: boolean;
   };
+  /** How fast the service answered again after each fault. */
   recovery: {
     /** ms from a fault to the first 2xx answer to a request sent after it. */
     medianMs: number | null;
+    /** The 95th percentile of the same, in ms. */
     p95Ms: number | null;
+    /** The longest, in ms. */
     maxMs: number | null;
     /** Faults after which nothing was answered before the run ended. */
     unrecovered: number;
   };
-  supervisor: { start: ProcStats | null; end: ProcStats | null };
+  /** The supervisor's RSS and descriptors before and after (null: not measurable). */
+  supervisor: {
+    /** Before the load. */
+    start: ProcStats | null;
+    /** After the load and settling. */
+    end: ProcStats | null;
+  };
   /** Worker processes reparented to init during the run. */
   orphans: OrphanProcess[];
   /** Things that went wrong with the run itself (e.g. the control socket went away). */
@@ -70,6 +100,7 @@ const MiB = 1024 * 1024;
 const ms = (value: number | null): string => (value === null ? '-' : `${Math.round(value)} ms`);
 const signed = (value: number, digits = 0): string => `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
 
+/** The report as the text `arbor chaos` prints. */
 export function renderReport(report: ChaosReport): string {
   const { requests, faults, workers, recovery, supervisor } = report;
   const errors = `refused ${requests.errors.refused}  reset ${requests.errors.reset}  timeout ${requests.errors.timeout}  non-2xx ${requests.errors.non2xx}  other ${requests.errors.other}`;

@@ -16,9 +16,11 @@ import { ArborTarget, type ChaosTarget, type WorkerRef } from './target.js';
 import { TimelineRecorder } from './timeline.js';
 import { writeHtmlReport } from './html/render.js';
 
+/** What `runChaos` takes: how long, how many faults, which, against what. Only `durationMs` is required. */
 export interface ChaosOptions {
   /** The service under load. Default: the target's listener, when it has exactly one. */
   url?: string;
+  /** How long the load runs, in ms. */
   durationMs: number;
   /** Faults per second. Default 1. */
   rate?: number;
@@ -42,6 +44,7 @@ export interface ChaosOptions {
   settleTimeoutMs?: number;
   /** Called with a progress line every `progressIntervalMs` (default 1000). */
   onProgress?: (line: string) => void;
+  /** ms between two progress lines (default 1000). */
   progressIntervalMs?: number;
   /** Also write the HTML report (charts over time, the summary, the replay command) to this file. */
   report?: string;
@@ -52,6 +55,10 @@ const EVENTS_EVERY_POLLS = 4;
 /** How long the service may take to answer a first request before the run is refused. */
 const PROBE_TIMEOUT_MS = 5000;
 
+/**
+ * Drives HTTP load at a running tree while injecting faults into its workers on a seeded schedule, then reports
+ * what the clients saw, how fast the service recovered, and whether anything leaked. What `arbor chaos` runs.
+ */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const rate = options.rate ?? 1;
   const mix = typeof options.mix === 'string' ? parseMix(options.mix) : options.mix ?? parseMix('all');

@@ -8,8 +8,11 @@ import { listensOn, parentPid } from '../control/verify.js';
 import { ChaosError } from './errors.js';
 
 /** A live worker process: `path` names its slot in the pool (stable across restarts), `pid` its incarnation. */
+/** A running worker a fault may hit. */
 export interface WorkerRef {
+  /** Its path (`root/pool/web-1`). */
   path: string;
+  /** Its pid. */
   pid: number;
   /** The supervisor's restart counter for this slot, when it keeps one. */
   restarts?: number;
@@ -18,6 +21,7 @@ export interface WorkerRef {
 /** Faults a worker inflicts on itself when asked over IPC. */
 export type IpcFault = 'throw' | 'exit' | 'hang' | 'memory';
 
+/** What a chaos run acts on: an `arbor run` (`ArborTarget`), or another process manager in the benchmarks. */
 export interface ChaosTarget {
   /** How the report names it, e.g. `arbor root/pool (/run/user/0/arbor-123.sock)`. */
   readonly name: string;
@@ -32,10 +36,19 @@ export interface ChaosTarget {
   /** Asks one worker to inflict `fault` on itself; resolves with the pid it reached. Absent: IPC faults unsupported. */
   injectIpc?(worker: WorkerRef, fault: IpcFault): Promise<number>;
   /** Tree events since the previous call (the first call only sets the starting point). */
-  events?(): Promise<{ events: LoggedEvent[]; missed: number }>;
+  events?(): Promise<TargetEvents>;
   /** The supervising process's own resources. */
   supervisorProc?(): Promise<ProcStats>;
+  /** Lets go of the target (closes the connection to it). */
   close(): void;
+}
+
+/** Tree events read from a target since the previous read. */
+export interface TargetEvents {
+  /** The events, oldest first. */
+  events: LoggedEvent[];
+  /** Events that were gone before they could be read (the target's log moved past them). */
+  missed: number;
 }
 
 /** A running `arbor run`, through its control socket; faults hit the workers at or below `supervisor`. */
@@ -87,7 +100,7 @@ export class ArborTarget implements ChaosTarget {
     return result.pid;
   }
 
-  async events(): Promise<{ events: LoggedEvent[]; missed: number }> {
+  async events(): Promise<TargetEvents> {
     // The first call only moves the cursor past what happened before the run.
     const first = this.eventsCursor === undefined;
     const events: LoggedEvent[] = [];

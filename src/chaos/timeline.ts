@@ -19,26 +19,38 @@ export interface TimelineBuckets {
   failed: Record<FailureKind, number[]>;
   /** Latency (send → end of answer) of the answered requests, ms; null for a bucket with none. */
   p50: (number | null)[];
+  /** The 99th percentile of the same, ms; null for a bucket with none. */
   p99: (number | null)[];
 }
 
+/** One fault of the run, when it was injected and what it hit. */
 export interface TimelineFault {
   /** ms after the load started. */
   atMs: number;
+  /** The kind of fault. */
   kind: FaultKind;
   /** The worker incarnations it ended; empty when skipped. */
-  hit: { path: string; pid: number }[];
+  hit: {
+    /** The worker's path. */
+    path: string;
+    /** The pid of the incarnation it hit. */
+    pid: number;
+  }[];
+  /** Why it was skipped, when it was. */
   skipped?: string;
 }
 
+/** One worker replaced during the run: from the exit the supervisor saw to the replacement's ready. */
 export interface RestartSpan {
   /** The worker's slot, e.g. root/pool/web-1. */
   path: string;
   /** The incarnation that went away, and its replacement (null: none was ready before the run ended). */
   pid: number | null;
+  /** The replacement's pid (null: none was ready before the run ended). */
   newPid: number | null;
   /** ms after the load started: exit seen by the supervisor → replacement ready. */
   exitMs: number;
+  /** ms after the load started when the replacement was ready (null: not before the run ended). */
   readyMs: number | null;
   /**
    * `events`: both ends are the supervisor's own event times. `polls`: the target has no event log, so the exit is
@@ -47,14 +59,19 @@ export interface RestartSpan {
   source: 'events' | 'polls';
 }
 
+/** A chaos run over time: what the HTML report draws, and `--json` holds under `timeline`. */
 export interface ChaosTimeline {
+  /** The width of a bucket, in ms (100). */
   bucketMs: number;
   /** Wall-clock time (ms since the epoch) of the load's start: time 0 of every other field. */
   startedAt: number;
   /** When the load stopped sending, ms after its start (requests in flight end after it). */
   loadEndMs: number;
+  /** Requests and latencies per bucket. */
   buckets: TimelineBuckets;
+  /** Every fault, in time order. */
   faults: TimelineFault[];
+  /** Every worker replacement, in time order. */
   restarts: RestartSpan[];
   /** Latency (ms) of every answered request of the run, within 1%; null when none was answered. */
   latency: { p50: number | null; p99: number | null };

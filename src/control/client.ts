@@ -31,7 +31,9 @@ export type ControlParams = Omit<ControlRequest, 'id' | 'op'>;
 
 /** The `proc` op: the supervisor process's own resources. */
 export interface ProcStats {
+  /** The supervisor's pid. */
   pid: number;
+  /** Its resident memory, in bytes. */
   rss: number;
   /** Open file descriptors; null where /proc is not available. */
   fds: number | null;

@@ -4,7 +4,13 @@ import type { TreeEvent } from '../supervisor/events.js';
 import type { Tree } from '../supervisor/tree.js';
 import { boundedJson } from './bounded.js';
 
-export type LoggedEvent = TreeEvent & { seq: number; time: number };
+/** A tree event as the control socket's event log keeps it: numbered, with the time it was logged. */
+export type LoggedEvent = TreeEvent & {
+  /** Its number in the log: each event has the next one. */
+  seq: number;
+  /** When it was logged, ms since the epoch. */
+  time: number;
+};
 
 export interface EventsPage {
   events: LoggedEvent[];

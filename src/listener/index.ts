@@ -35,7 +35,18 @@ export interface ListenerStats {
     serving: number;
   };
   /** round_robin only (all zero in shared mode, where the kernel hands connections to the workers). */
-  connections: { dispatched: number; queued: number; inFlight: number; redispatched: number; dropped: number };
+  connections: {
+    /** Connections handed to a worker so far. */
+    dispatched: number;
+    /** Accepted and held until a worker is ready (at most `backlog`). */
+    queued: number;
+    /** Handed to a worker that has not acknowledged them yet. */
+    inFlight: number;
+    /** Handed again to another worker, the first having died before acknowledging. */
+    redispatched: number;
+    /** Closed because the queue was full. */
+    dropped: number;
+  };
 }
 
 type Mode = SharedListener | RoundRobinListener<AcceptedConnection>;

@@ -9,6 +9,7 @@ import { applySpecSteps, type SpecTarget } from './apply-spec.js';
 import { describeStep, planSpecChange, specAfter, splitByPath, type SpecStep } from './spec-plan.js';
 import type { ReloadEvent } from './events.js';
 
+/** Options of `tree.reload()`. */
 export interface ReloadOptions {
   /** Workers replaced at once, within one supervisor (default 1): each batch runs beside the old workers. */
   maxSurge?: number;
@@ -43,9 +44,23 @@ export interface ReloadTarget {
   calls: SpecTarget;
 }
 
+/** What `tree.reload()` resolves with. */
 export interface ReloadResult {
+  /** What was reloaded. */
   path: string;
-  replaced: Array<{ supervisor: string; child: string; oldPid: number | undefined; newPid: number | undefined; took: number }>;
+  /** Every worker replaced, in the order they were. */
+  replaced: Array<{
+    /** The worker's supervisor. */
+    supervisor: string;
+    /** The worker's id. */
+    child: string;
+    /** The pid of the old incarnation. */
+    oldPid: number | undefined;
+    /** The pid of the new one. */
+    newPid: number | undefined;
+    /** ms until the new one was ready. */
+    took: number;
+  }>;
   /** Workers not replaced, as `<path> (why)`. */
   skipped: string[];
   /** ms from the start of the reload until the last old worker was gone. */
@@ -64,11 +79,15 @@ export interface ReloadResult {
 
 /** A reload in progress, as `status` shows it. */
 export interface ReloadProgress {
+  /** What is being reloaded. */
   path: string;
   /** ms since it began. */
   running: number;
+  /** Workers to replace in all. */
   workers: number;
+  /** Workers replaced so far. */
   replaced: number;
+  /** Workers skipped so far (not running). */
   skipped: number;
   /** Children whose new incarnation is starting, as `<supervisor>/<id>`. */
   starting: string[];
@@ -80,7 +99,12 @@ export interface ReloadProgress {
  */
 export type ReloadErrorCode = 'reload_in_progress' | 'not_found' | 'start_failed' | 'stopped' | 'bad_spec' | 'cannot_change' | 'change_failed';
 
+/** A rolling reload that stopped (`start_failed`, `stopped`) or was refused (`reload_in_progress`, `not_found`). */
 export class ReloadError extends Error {
+  /**
+   * @param code What happened.
+   * @param message The worker and the reason, in words.
+   */
   constructor(readonly code: ReloadErrorCode, message: string) {
     super(`${code}: ${message}`);
     this.name = 'ReloadError';

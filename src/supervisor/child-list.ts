@@ -7,6 +7,7 @@ import type { ChildHandle } from '../child.js';
 import type { ChildSpec, ExitReason } from '../types.js';
 import type { DecisionChild, DecisionChildren } from './decide.js';
 
+/** Where a child is in its life: starting, running, being stopped, or stopped (exited and not restarted yet, or kept stopped). */
 export type ChildStatus = 'starting' | 'running' | 'terminating' | 'stopped';
 
 /** What a supervisor knows of one child, read-only outside this module. */

@@ -5,6 +5,7 @@ import type { TreeEvent, TreeEventName } from './events.js';
 
 export const DEFAULT_EVENT_BUFFER = 10_000;
 
+/** Options of `tree.events()`. */
 export interface EventStreamOptions {
   /** Only these events (default: all, `worker_message` included). */
   only?: readonly TreeEventName[];
@@ -14,6 +15,7 @@ export interface EventStreamOptions {
 
 /** The consumer fell more than `buffer` events behind: the stream ended rather than grow or skip events. */
 export class EventOverflowError extends Error {
+  /** @param buffer The buffer the consumer outgrew. */
   constructor(readonly buffer: number) {
     super(`events(): the consumer fell more than ${buffer} events behind; the stream ended (raise { buffer } or consume faster)`);
     this.name = 'EventOverflowError';

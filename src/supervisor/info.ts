@@ -3,34 +3,47 @@ import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/i
 import type { ChildType, ExitReason, WorkerKind } from '../types.js';
 import type { ChildRecord } from './children.js';
 
+/** One child as `whichChildren()` and `status()` describe it. */
 export interface ChildInfo {
+  /** Its id within its supervisor. */
   id: string;
+  /** The kind of child. */
   type: ChildType;
   /** A worker's kind: a forked `process` or a `thread` (then `pid` is undefined). */
   kind?: WorkerKind;
+  /** The worker's pid while it runs (none for listeners, supervisors and stopped children). */
   pid: number | undefined;
+  /** Where it is in its life. */
   status: ChildRecord['status'];
+  /** How many times it has been restarted. */
   restarts: number;
   /** ms since the current incarnation started, when running. */
   uptime: number | undefined;
+  /** Its restart type. */
   restart: ChildRecord['spec']['restart'];
+  /** Why its previous incarnation ended, once one has. */
   lastExit?: ExitReason;
   /** ms left before a restart delayed by the child's backoff (while it waits). */
   restartIn?: number;
+  /** A running listener's address, mode and queues. */
   listener?: ListenerInfo;
 }
 
 /** What status shows of a running listener. */
 export interface ListenerInfo {
+  /** `host:port` it is bound to. */
   address: string | undefined;
+  /** `shared` or `round_robin`. */
   mode: ListenerStats['mode'];
   /** The socket is in LISTEN state: new connections wait instead of being refused. */
   listening: boolean;
   /** Workers serving it (shared: listening on it; round_robin: ready for connections). */
   serving: number;
+  /** round_robin only: the connections the listener has handed out, holds and dropped. */
   connections?: ListenerStats['connections'];
 }
 
+/** @internal */
 export function describe(record: ChildRecord): ChildInfo {
   return {
     id: record.spec.id,

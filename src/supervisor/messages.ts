@@ -13,11 +13,13 @@ export const DEFAULT_CALL_TIMEOUT = 5000;
 /** setTimeout's largest delay. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
+/** Options of `tree.cast`. */
 export interface CastOptions {
   /** When the path names a supervisor: which running worker child gets it (default `round_robin`). */
   pick?: Pick;
 }
 
+/** Options of `tree.call`. */
 export interface CallOptions extends CastOptions {
   /** ms to wait for the reply (default 5000): then the call fails with `timeout`. */
   timeout?: number;

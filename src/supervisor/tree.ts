@@ -5,7 +5,7 @@ import type { ChaosFault } from '../protocol.js';
 import type { FaultTarget } from '../child.js';
 import type { ChildType, ExitReason, Messages, SupervisorSpec } from '../types.js';
 import { describe, type ChildInfo } from './info.js';
-import { levelOf, type TreeEvent, type TreeEventName } from './events.js';
+import { levelOf, type TreeEvent, type TreeEventName, type WorkerSentEvent } from './events.js';
 import { SupervisorHandle, SupervisorNode } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
@@ -19,7 +19,10 @@ import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from '
 import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
 
 /** A `worker_message` event whose message has the tree's declared `send` type. */
-export type WorkerMessageEvent<Send = unknown> = Omit<Extract<TreeEvent, { event: 'worker_message' }>, 'message'> & { message: Send };
+export interface WorkerMessageEvent<Send = unknown> extends Omit<WorkerSentEvent, 'message'> {
+  /** What the worker sent. */
+  message: Send;
+}
 
 /** The tree's message types: those declared on its spec, or untyped when none were. */
 export type TreeMessages<M> = [M] extends [never] ? Messages : M;
@@ -28,8 +31,12 @@ export type TreeMessages<M> = [M] extends [never] ? Messages : M;
 export type TreeEventListener<K extends TreeEventName> = (event: Extract<TreeEvent, { event: K }>) => void;
 
 /** Listeners registered before anything starts, so they see every event of the initial start. */
-export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & { event?: (event: TreeEvent) => void };
+export type TreeEventListeners = { [K in TreeEventName]?: TreeEventListener<K> } & {
+  /** Called with every event. */
+  event?: (event: TreeEvent) => void;
+};
 
+/** Options of `createTree(spec, options)`; `start()` takes these and more (`StartOptions`). */
 export interface StartOptions {
   /** Where the tree's events are logged: a pino logger, or `false` for none. Default: JSON lines on stdout. */
   logger?: Logger | false;
@@ -42,30 +49,65 @@ export interface StartOptions {
   readSpec?: () => Promise<unknown>;
 }
 
+/** What `tree.countChildren(path)` answers, as OTP's `count_children`. */
 export interface ChildCounts {
+  /** Child specs (a simple_one_for_one supervisor has one: its template). */
   specs: number;
+  /** Children running now. */
   active: number;
+  /** Children that are supervisors. */
   supervisors: number;
+  /** Children that are workers. */
   workers: number;
+  /** Children that are listeners. */
   listeners: number;
 }
 
+/** What `tree.status(path)` answers (and `arbor status --json` prints): a supervisor and everything under it. */
 export interface SupervisorStatus {
+  /** The supervisor's path (`root/pool`). */
   path: string;
+  /** Its state machine's state: `starting`, `running`, `restarting`, `calling`, `shuttingDown`, `stopped`, `failed`. */
   state: string;
+  /** Its restart strategy. */
   strategy: SupervisorSpec['strategy'];
   /** The restart-intensity window: restarts within the last `period` ms, and the most it allows. */
-  intensity: { restarts: number; limit: number; period: number };
-  children: Array<ChildInfo & { supervisor?: SupervisorStatus }>;
+  intensity: {
+    /** Restarts within the last `period` ms. */
+    restarts: number;
+    /** Its `intensity`: one restart more and it gives up. */
+    limit: number;
+    /** Its `period`, in ms. */
+    period: number;
+  };
+  /** Its children in start order; a child that is a supervisor carries its own status. */
+  children: Array<ChildInfo & {
+    /** The status of a child that is a supervisor. */
+    supervisor?: SupervisorStatus;
+  }>;
   /**
    * Set when `children` is a page of a longer list (more than `limit` children, or an `offset`): how many this
    * supervisor has, and the position of the first one shown. `counts` sums them all up.
    */
-  page?: { total: number; offset: number; shown: number };
+  page?: {
+    /** Children the supervisor has in all. */
+    total: number;
+    /** The position of the first one shown. */
+    offset: number;
+    /** How many are shown. */
+    shown: number;
+  };
   /** Present with `page`: the counts of all the children, not only those shown. */
   counts?: ChildCounts;
   /** Replaced incarnations still draining (a reload): child id, pid, ms since they were asked to stop. */
-  draining?: Array<{ child: string; pid: number | undefined; for: number }>;
+  draining?: Array<{
+    /** The child's id. */
+    child: string;
+    /** The pid of the old incarnation. */
+    pid: number | undefined;
+    /** ms since it was asked to stop. */
+    for: number;
+  }>;
   /** At the status of the whole tree: the reload in progress. */
   reload?: ReloadProgress;
   /** At the status of the whole tree: the standby spares kept for its workers, one entry per start-up. */
@@ -78,6 +120,7 @@ export type { ChildInfo, ListenerInfo } from './info.js';
 export interface ChildrenPage {
   /** Default for status: 1,000 per supervisor (a tree of 10,000 dynamic children stays a bounded answer). */
   limit?: number;
+  /** The position of the first child shown (default 0). */
   offset?: number;
 }
 
@@ -92,13 +135,20 @@ function pageBounds(page: ChildrenPage, defaultLimit: number): { offset: number;
   return { offset, limit };
 }
 
+/**
+ * A running (or ready to run) supervision tree: made by `createTree(spec)` or `start(spec)`. Its methods look at
+ * the tree (`status`, `whichChildren`, `countChildren`), change it as OTP's supervisor calls do (`startChild`,
+ * `terminateChild`, `restartChild`, `deleteChild`), reach workers (`call`, `cast`), replace them (`reload`) and stop
+ * it (`stop`). Every event is emitted on it under its name and as `'event'` (`on`, `events()`).
+ */
 export class Tree<M extends Messages = Messages> extends EventEmitter {
+  /** @internal Where the tree's events are logged. */
   readonly logger: Logger;
   /** Resolves with the root's exit reason: `normal` after stop(), `shutdown` when it gave up or shut itself down. */
   readonly done: Promise<ExitReason>;
   /** @internal The parked standby processes of the tree's workers. */
   readonly standby: StandbyPool;
-  /** The recent output of every worker, kept per child path across incarnations (bounded). */
+  /** @internal The recent output of every worker, kept per child path across incarnations (bounded). */
   readonly output = new OutputLog();
   private readonly nodes = new Map<string, SupervisorNode>();
   private readonly root: SupervisorHandle;
@@ -130,7 +180,10 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
   private endDrainDelay: (() => void) | undefined;
   private starting: Promise<this> | undefined;
 
-  /** Use `createTree(spec)` or `start(spec)`. */
+  /**
+   * @internal Use `createTree(spec)` or `start(spec)`.
+   * @param spec The validated spec of the root supervisor.
+   */
   constructor(readonly spec: SupervisorSpec<any>, logger: Logger, readSpec?: () => Promise<unknown>) {
     super();
     this.logger = logger;
@@ -202,8 +255,11 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     this.emit('event', event);
   }
 
+  /** Calls `listener` with every worker's `send()`, typed by the tree's declared `send` messages. */
   override on(event: 'worker_message', listener: (event: WorkerMessageEvent<M['send']>) => void): this;
+  /** Calls `listener` with every event of that name (`'child_exited'`). */
   override on<K extends TreeEventName>(event: K, listener: TreeEventListener<K>): this;
+  /** Calls `listener` with every event of the tree. */
   override on(event: 'event', listener: (event: TreeEvent) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
@@ -215,6 +271,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     return this.node(path).children.page(offset, limit).map(describe);
   }
 
+  /** How many children the supervisor at `path` (default: the root) has, by kind, as OTP's `count_children`. */
   countChildren(path: string = this.spec.id): ChildCounts {
     const node = this.node(path);
     const children = node.children;
@@ -283,14 +340,26 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     return calls.startChild(this.node(path), argsOrSpec);
   }
 
+  /**
+   * Stops the child `id` of the supervisor at `path`; it stays stopped (a dynamic child is removed), as OTP's
+   * `terminate_child`. Rejects with CallError `not_found`.
+   */
   terminateChild(path: string, id: string): Promise<void> {
     return calls.terminateChild(this.node(path), id);
   }
 
+  /**
+   * Starts the stopped child `id` of the supervisor at `path` again, as OTP's `restart_child`. Rejects with
+   * CallError `not_found`, `running`, `restarting` or `simple_one_for_one`.
+   */
   restartChild(path: string, id: string): Promise<ChildInfo> {
     return calls.restartChild(this.node(path), id);
   }
 
+  /**
+   * Removes the spec of the stopped child `id` of the supervisor at `path`, as OTP's `delete_child`. Rejects with
+   * CallError `not_found`, `running`, `restarting` or `simple_one_for_one`.
+   */
   deleteChild(path: string, id: string): Promise<void> {
     return calls.deleteChild(this.node(path), id);
   }
@@ -315,6 +384,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
   }
 
   /**
+   * @internal
    * Chaos testing: sends `fault` to the running worker at `childPath` (`root/pool/web-1`), which honours it only
    * when it runs with ARBOR_CHAOS=1. Throws CallError `not_found` unless that child is a running worker.
    */

@@ -6,12 +6,17 @@ import { inspect } from 'node:util';
 import type { SupervisorSpec } from '../types.js';
 import { isSystemdFd } from '../listener/activation.js';
 
+/** One thing wrong with a spec. */
 export interface SpecProblem {
+  /** The path of the bad field: `root.children[2].shutdown`. */
   path: string;
+  /** What is wrong, and what would be right. */
   message: string;
 }
 
+/** A spec that cannot run: thrown by `createTree`, `start` and `validateSpec` before anything starts. */
 export class SpecError extends Error {
+  /** @param problems Every problem found, each with its path. */
   constructor(readonly problems: SpecProblem[]) {
     super(`invalid supervision spec:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
     this.name = 'SpecError';

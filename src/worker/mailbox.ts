@@ -14,6 +14,10 @@ export interface MessageContext {
   kind: 'call' | 'cast';
 }
 
+/**
+ * What `onMessage` takes: called with each `tree.call` / `tree.cast` message and its kind; for a call, what it
+ * returns (or resolves with) is the reply.
+ */
 export type MessageHandler<M extends Messages = Messages> = (
   message: M['call'] | M['cast'],
   context: MessageContext,
@@ -28,8 +32,14 @@ export interface MailboxIO {
 }
 
 /** A send() or reply beyond the worker's limits. */
+/** Thrown by `send()` for a message over `maxMessageBytes` of JSON (or one that is not JSON at all). */
 export class MessageTooLargeError extends Error {
+  /** Always `too_large`, as the tree's own error code. */
   readonly code = 'too_large';
+  /**
+   * @param bytes The message's size in bytes of JSON (undefined: it cannot be serialized).
+   * @param limit The largest message allowed, in bytes.
+   */
   constructor(readonly bytes: number | undefined, readonly limit: number) {
     super(bytes === undefined ? 'arbor: the message cannot be serialized as JSON' : `arbor: message of ${bytes} bytes (limit ${limit})`);
     this.name = 'MessageTooLargeError';

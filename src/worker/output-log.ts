@@ -7,6 +7,7 @@ import type { OutputLine, OutputSink } from './output.js';
 
 /** A line as the tree keeps it: where it came from and its number in the tree's output. */
 export type LoggedLine = OutputLine & {
+  /** Its number in the log: each line has the next one. */
   seq: number;
   /** The child's path, e.g. `root/pool/web-1`. */
   path: string;

@@ -5,6 +5,7 @@ import { inScope, type LoggedLine, type OutputLog } from './output-log.js';
 
 export const DEFAULT_LOGS_BUFFER = 10_000;
 
+/** Options of `tree.logs()` (and `arbor logs`). */
 export interface LogsOptions {
   /** How many recent lines come first (default 10; 0 for none). */
   lines?: number;
@@ -15,7 +16,10 @@ export interface LogsOptions {
 }
 
 /** A line of output; `missed` counts the lines dropped for this consumer just before it. */
-export type FollowedLine = LoggedLine & { missed?: number };
+export type FollowedLine = LoggedLine & {
+  /** Lines dropped for this consumer just before this one (it fell more than `buffer` lines behind). */
+  missed?: number;
+};
 
 export function outputStream(log: OutputLog, scope: string | undefined, options: LogsOptions, ended: Promise<unknown>): AsyncIterableIterator<FollowedLine> {
   const limit = options.buffer ?? DEFAULT_LOGS_BUFFER;

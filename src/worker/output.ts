@@ -7,10 +7,14 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
+/** Which of a worker's streams a line came from. */
 export type OutputStream = 'stdout' | 'stderr';
 
+/** One line a worker wrote, as the supervisor read it. */
 export interface OutputLine {
+  /** `stdout` or `stderr`. */
   stream: OutputStream;
+  /** The pid of the incarnation that wrote it. */
   pid: number | undefined;
   /** When the supervisor read the line (ms since the epoch). */
   time: number;

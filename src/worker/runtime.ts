@@ -1,6 +1,13 @@
 // The worker's side of the protocol, imported by worker modules as `arbor-otp/worker`: announce ready, serve a
 // listener's socket, run shutdown hooks, report uncaught errors before dying, and never outlive the supervisor.
 // Node builtins only, so importing it costs a worker nothing at start-up.
+/**
+ * What a worker module imports: {@link serve} a server on its listener's socket (or {@link ready} for a worker
+ * with none), {@link onShutdown} hooks for a graceful stop, {@link shutdown} to stop itself, {@link onMessage} and
+ * {@link send} to talk with the tree. Run outside a tree (`node server.js`), `serve()` listens on `$PORT`.
+ *
+ * @module arbor-otp/worker
+ */
 import { Server, Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { Outbox } from '../batching.js';
@@ -29,8 +36,10 @@ let takeOver!: () => void;
 const takenOver: Promise<void> = hotSpare ? new Promise((resolve) => (takeOver = resolve)) : Promise.resolve();
 let parkedSent = false;
 
+/** Work to finish when the worker is asked to stop: close servers, flush buffers. May return a promise. */
 export type ShutdownHook = () => void | Promise<void>;
 
+/** Options of `serve(server, options)`. */
 export interface ServeOptions {
   /** The listener id to serve; default: the first listener whose handle arrives. */
   listener?: string;

@@ -36,10 +36,13 @@ export interface StandbyKey {
 }
 
 /** What status shows of one shelf: the spares kept for one start-up. */
+/** The spares kept for one start-up (module, args, env, execArgv, cwd), as `status().spares` lists them. */
 export interface SpareShelfInfo {
+  /** `warm` or `hot`. */
   mode: StandbyMode;
   /** Absolute path of the module the spares will run. */
   module: string;
+  /** The args the spares are forked with. */
   args: string[];
   /** How many spares are kept for it. */
   count: number;

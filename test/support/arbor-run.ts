@@ -16,6 +16,8 @@ export interface ArborRun {
   proc: ChildProcess;
   control: string;
   lines: LogLine[];
+  /** Lines of stdout that are not the tree's JSON: what its workers printed (they inherit stdout). */
+  output: string[];
   stderr: () => string;
   /** Resolves on 'close', after stdout ended: every log line has been read by then. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -47,9 +49,16 @@ export function spawnArborRun(
     env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', ...env },
   });
   const lines: LogLine[] = [];
+  const output: string[] = [];
   const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
   createInterface({ input: proc.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      output.push(text);
+      return;
+    }
     lines.push(line);
     for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
   });
@@ -59,7 +68,7 @@ export function spawnArborRun(
     proc.on('close', (code, signal) => resolve({ code, signal }));
   });
   return {
-    proc, control, lines, exited,
+    proc, control, lines, output, exited,
     stderr: () => stderr,
     line: (match, what, timeoutMs = 30_000) => {
       const past = lines.find(match);

@@ -9,9 +9,11 @@ import type { RestartSpan } from '../timeline.js';
 import { quantile } from '../observe.js';
 import { PAGE_SCRIPT } from './page-script.js';
 
+/** One run of a chaos HTML report, under its title. */
 export interface ReportRun {
   /** The heading of this run's charts and its column in the summary table. */
   title: string;
+  /** The run's report. */
   report: ChaosReport;
 }
 
@@ -29,6 +31,7 @@ function uplot(): { js: string; css: string } {
   return uplotAssets;
 }
 
+/** One self-contained HTML page drawing these runs over time, on the same axes. */
 export function renderHtmlReport(runs: readonly ReportRun[], title = 'arbor chaos report'): string {
   if (runs.length === 0) throw new Error('a chaos report needs at least one run');
   const { js, css } = uplot();
@@ -60,6 +63,7 @@ ${sections}
 `;
 }
 
+/** Writes `renderHtmlReport(runs, title)` to `file`. */
 export function writeHtmlReport(file: string, runs: readonly ReportRun[], title?: string): void {
   writeFileSync(file, renderHtmlReport(runs, title));
 }
