@@ -16,8 +16,6 @@ export interface ArborRun {
   proc: ChildProcess;
   control: string;
   lines: LogLine[];
-  /** Lines of stdout that are not the tree's JSON: what its workers printed (they inherit stdout). */
-  output: string[];
   stderr: () => string;
   /** Resolves on 'close', after stdout ended: every log line has been read by then. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -49,16 +47,9 @@ export function spawnArborRun(
     env: { ...process.env, TMPDIR: dir, XDG_RUNTIME_DIR: '', ...env },
   });
   const lines: LogLine[] = [];
-  const output: string[] = [];
   const waiters = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
   createInterface({ input: proc.stdout! }).on('line', (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      output.push(text);
-      return;
-    }
+    const line = JSON.parse(text) as LogLine;
     lines.push(line);
     for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
   });
@@ -68,7 +59,7 @@ export function spawnArborRun(
     proc.on('close', (code, signal) => resolve({ code, signal }));
   });
   return {
-    proc, control, lines, output, exited,
+    proc, control, lines, exited,
     stderr: () => stderr,
     line: (match, what, timeoutMs = 30_000) => {
       const past = lines.find(match);
