@@ -74,7 +74,12 @@ export interface ChaosTimeline {
   /** Every worker replacement, in time order. */
   restarts: RestartSpan[];
   /** Latency (ms) of every answered request of the run, within 1%; null when none was answered. */
-  latency: { p50: number | null; p99: number | null };
+  latency: {
+    /** The median. */
+    p50: number | null;
+    /** The 99th percentile. */
+    p99: number | null;
+  };
 }
 
 /** The tree events the recorder reads (a subset of LoggedEvent). */
