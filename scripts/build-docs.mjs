@@ -19,7 +19,7 @@ const { values } = parseArgs({
 const out = resolve(values.out ?? join(repo, 'docs-site'));
 
 /** The exports of package.json (`.`, `./worker`, `./chaos`), each as the source file TypeDoc reads. */
-const ENTRY_POINTS = ['src/index.ts', 'src/worker/runtime.ts', 'src/chaos/index.ts'];
+const ENTRY_POINTS = ['src/index.ts', 'src/runtime/runtime.ts', 'src/chaos/index.ts'];
 
 /** Markdown pages of the site, relative to the repository root. */
 function markdownPages() {

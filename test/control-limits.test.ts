@@ -16,7 +16,7 @@ import type { Tree } from '../src/supervisor/tree.js';
 import type { TreeEvent } from '../src/supervisor/events.js';
 import { arborRunScope, repo, spawnArborRun } from './support/arbor-run.js';
 
-const RUNTIME = pathToFileURL(join(repo, 'dist/worker/runtime.js')).href;
+const RUNTIME = pathToFileURL(join(repo, 'dist/runtime/runtime.js')).href;
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 const MiB = 1024 * 1024;
 

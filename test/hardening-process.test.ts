@@ -2,7 +2,7 @@
 // that imports arbor-otp/worker late, a preload with a top-level await, a standby process that just took over),
 // not after a second Ctrl-C during start, not a worker's own children when the worker dies, restarts or is stopped.
 // And under memory pressure the kernel's OOM killer prefers workers to their supervisor.
-// Needs the build: `arbor run` runs from dist/, and every fork preloads dist/worker/guard.cjs.
+// Needs the build: `arbor run` runs from dist/, and every fork preloads dist/runtime/guard.cjs.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

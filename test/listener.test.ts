@@ -157,7 +157,7 @@ function listenOn(server: net.Server): Promise<number> {
 
 /** Forked fixtures run compiled code: refuse to run against a dist/ older than the sources it comes from. */
 function expectFreshBuild(): void {
-  for (const [source, built] of [['src/listener', 'dist/listener/index.js'], ['src/worker', 'dist/worker/runtime.js']] as const) {
+  for (const [source, built] of [['src/listener', 'dist/listener/index.js'], ['src/worker', 'dist/runtime/runtime.js']] as const) {
     if (!existsSync(join(root, built))) throw new Error(`${built} is missing: run \`npm run build\` first`);
     const newest = Math.max(...readdirSync(join(root, source)).map((f) => statSync(join(root, source, f)).mtimeMs));
     if (newest > statSync(join(root, built)).mtimeMs) throw new Error(`${built} is older than ${source}: run \`npm run build\``);

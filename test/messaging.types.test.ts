@@ -2,7 +2,7 @@
 // `@ts-expect-error` that stops being an error fails the suite.
 import { describe, expectTypeOf, it } from 'vitest';
 import { createTree, start, supervisor, worker, type Messages, type Tree } from '../src/index.js';
-import { onMessage, send } from '../src/worker/runtime.js';
+import { onMessage, send } from '../src/runtime/runtime.js';
 
 interface Job { id: number; input: string }
 interface JobResult { id: number; output: string }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { arborRunScope, repo, spawnArborRun } from './support/arbor-run.js';
 
 const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
-const RUNTIME = pathToFileURL(join(repo, 'dist/worker/runtime.js')).href;
+const RUNTIME = pathToFileURL(join(repo, 'dist/runtime/runtime.js')).href;
 const { runs, tempDir } = arborRunScope('arbor-ts-');
 
 /** A TypeScript worker (types, an interface, `satisfies`) that says hello with its pid, then serves until stopped. */

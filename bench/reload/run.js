@@ -41,7 +41,7 @@ killMarkedOnSignals(marker, () => rmSync(dir, { recursive: true, force: true }))
 const log = (line) => process.stderr.write(`${line}\n`);
 
 const APP_TEMPLATE = readFileSync(fileURLToPath(new URL('./app.js', import.meta.url)), 'utf8');
-const ARBOR_WORKER = pathToFileURL(fileURLToPath(new URL('../../dist/worker/runtime.js', import.meta.url))).href;
+const ARBOR_WORKER = pathToFileURL(fileURLToPath(new URL('../../dist/runtime/runtime.js', import.meta.url))).href;
 
 /** Writes the app "on disk" for one configuration: version `v<n>`, or code that throws at import. */
 function deploy(appDir, version) {

@@ -27,7 +27,7 @@ const settings = {
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const CLI = here('../../dist/cli/main.js');
 const NODEMON = here('../../node_modules/nodemon/bin/nodemon.js');
-const APP = readFileSync(here('./app.js'), 'utf8').replace('__ARBOR_WORKER__', pathToFileURL(here('../../dist/worker/runtime.js')).href);
+const APP = readFileSync(here('./app.js'), 'utf8').replace('__ARBOR_WORKER__', pathToFileURL(here('../../dist/runtime/runtime.js')).href);
 const SPEC = readFileSync(here('./arbor-spec.js'), 'utf8').replace('__ARBOR__', pathToFileURL(here('../../dist/index.js')).href);
 
 const marker = `BENCH_WATCH_RUN=${randomUUID()}`;

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 
 // Compiled JavaScript beside this file; from TypeScript sources (the test suite), the built copy in dist/.
 const here = fileURLToPath(import.meta.url);
-const GUARD = here.endsWith('.ts') ? join(dirname(here), '../../dist/worker/guard.cjs') : join(dirname(here), 'guard.cjs');
+const GUARD = here.endsWith('.ts') ? join(dirname(here), '../../dist/runtime/guard.cjs') : join(dirname(here), '../runtime/guard.cjs');
 
 /** The variable that tells the guard which process is its supervisor. */
 export const SUPERVISOR_PID_ENV = 'ARBOR_SUPERVISOR_PID';

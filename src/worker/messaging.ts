@@ -6,7 +6,7 @@ import { CallError } from '../call-error.js';
 import { bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedParentMessage, type BatchedWorkerMessage } from '../protocol.js';
 import { formatReason, type ExitReason } from '../types.js';
 import { CallTable, idSource } from './call-table.js';
-import { fullBucket, take, type Bucket } from './rate.js';
+import { fullBucket, take, type Bucket } from '../rate.js';
 
 /** One id source per process: a reply can only ever match the call it answers. */
 const nextCallId = idSource();

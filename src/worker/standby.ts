@@ -17,8 +17,8 @@ import { loaderExecArgv } from './typescript.js';
 // (the test suite), the built copy in dist/ is used.
 const here = fileURLToPath(import.meta.url);
 export const STANDBY_ENTRY = here.endsWith('.ts')
-  ? join(dirname(here), '../../dist/worker/standby-entry.js')
-  : join(dirname(here), 'standby-entry.js');
+  ? join(dirname(here), '../../dist/runtime/standby-entry.js')
+  : join(dirname(here), '../runtime/standby-entry.js');
 
 /** Spares of a key nobody runs any more (a deleted child, a dynamic child gone) are killed after this long. */
 const LINGER_MS = 5000;

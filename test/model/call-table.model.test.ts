@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { CallTable, idSource } from '../../src/worker/call-table.js';
-import { fullBucket, take } from '../../src/worker/rate.js';
+import { fullBucket, take } from '../../src/rate.js';
 
 type Outcome = 'reply' | 'timeout' | 'exited';
 

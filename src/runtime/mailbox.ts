@@ -6,7 +6,7 @@ import {
   bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedWorkerMessage, type ReplyErrorCode,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
-import { fullBucket, take } from './rate.js';
+import { fullBucket, take } from '../rate.js';
 
 /** What the handler is told about a message besides its content. */
 export interface MessageContext {
