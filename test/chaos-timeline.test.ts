@@ -29,7 +29,11 @@ describe('timeline buckets', () => {
           recorder.outcome({ startedAt: end - latency, endedAt: end, failure });
           const index = Math.floor((end - START) / BUCKET_MS);
           const bucket = reference.get(index) ?? { answered: 0, failed: { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 }, latencies: [] };
-          if (failure === undefined) (bucket.answered += 1, bucket.latencies.push(latency), answered.push(latency));
+          if (failure === undefined) {
+            bucket.answered += 1;
+            bucket.latencies.push(latency);
+            answered.push(latency);
+          }
           else bucket.failed[failure] += 1;
           reference.set(index, bucket);
         }

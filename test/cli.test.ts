@@ -74,7 +74,10 @@ function rawExchange(control: string, payload: string, expected: number): Promis
       const parts = buffered.split('\n');
       buffered = parts.pop()!;
       responses.push(...parts.map((p) => JSON.parse(p)));
-      if (responses.length >= expected && expected > 0) (socket.end(), resolve({ responses, closed: false }));
+      if (responses.length >= expected && expected > 0) {
+        socket.end();
+        resolve({ responses, closed: false });
+      }
     });
     socket.on('end', () => resolve({ responses, closed: true }));
     socket.write(payload);

@@ -14,7 +14,7 @@ import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbo
 const dir = join(repo, 'examples/kubernetes');
 const documents = parseAllDocuments(readFileSync(join(dir, 'deployment.yaml'), 'utf8'));
 for (const doc of documents) if (doc.errors.length > 0) throw doc.errors[0];
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 const manifests = documents.map((doc) => doc.toJS()) as any[];
 const deployment = manifests.find((m) => m.kind === 'Deployment');
 const service = manifests.find((m) => m.kind === 'Service');

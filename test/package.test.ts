@@ -113,7 +113,10 @@ describe('installed from the tarball into a fresh project', () => {
         const line = JSON.parse(text) as Record<string, unknown>;
         lines.push(line);
         if (typeof line.pid === 'number') pids.add(line.pid);
-        if (line.event === 'supervisor_started' && line.supervisor === 'root') (clearTimeout(timer), resolve(line));
+        if (line.event === 'supervisor_started' && line.supervisor === 'root') {
+          clearTimeout(timer);
+          resolve(line);
+        }
       });
     });
     const root = await rootStarted;

@@ -67,7 +67,7 @@ describe('arbor reload', () => {
     deploy(dir, 'v2');
     const ok = await arborCommand('reload', '--control', arbor.control);
     expect(ok).toMatchObject({ code: 0, stderr: '' });
-    expect(ok.stdout).toMatch(/^reloaded root: 2 worker\(s\) replaced in [\d.]+ s\n  root\/pool\/web-1  pid \d+ → \d+  ready in \d+ ms\n  root\/pool\/web-2  pid \d+ → \d+/);
+    expect(ok.stdout).toMatch(/^reloaded root: 2 worker\(s\) replaced in [\d.]+ s\n {2}root\/pool\/web-1 {2}pid \d+ → \d+ {2}ready in \d+ ms\n {2}root\/pool\/web-2 {2}pid \d+ → \d+/);
     const middle = await workerPids(arbor);
     for (const pid of before) expect(middle).not.toContain(pid);
     expect(versionOf(await get(port))).toBe('v2');

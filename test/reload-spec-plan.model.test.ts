@@ -205,7 +205,7 @@ describe('a new spec, applied to a running tree', () => {
 
   it('a task whose function is the same source, from a new import, is unchanged; a new one is restarted', () => {
     const spec = (run: () => Promise<string>) => supervisor({ children: [task({ id: 'sync', run })] });
-    // eslint-disable-next-line no-new-func
+     
     const sameSource = new Function(`return ${String(RUN_V1)}`)() as () => Promise<string>;
     expect(sameSource).not.toBe(RUN_V1);
     expect(planSpecChange(spec(RUN_V1), spec(sameSource)).steps).toEqual([]);

@@ -48,7 +48,11 @@ async function receiver(address: string): Promise<Receiver> {
       const line = JSON.parse(text) as Datagram & { bound?: string };
       if (line.bound) return resolve();
       messages.push(line);
-      for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
+      for (const waiter of waiters) {
+        if (!waiter.match(line)) continue;
+        waiters.delete(waiter);
+        waiter.resolve(line);
+      }
     });
   });
   await bound;
@@ -127,7 +131,10 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     const blockedLine = await new Promise<{ start: number; end: number }>((resolve) => {
       const poll = setInterval(() => {
         const match = /\{"blocked":(\{[^}]*\})\}/.exec(arbor.stderr());
-        if (match) (clearInterval(poll), resolve(JSON.parse(match[1]!)));
+        if (match) {
+          clearInterval(poll);
+          resolve(JSON.parse(match[1]!));
+        }
       }, 20);
     });
     await systemd.next((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.end, 'a pet after the block');

@@ -139,6 +139,7 @@ export async function perform(tree: Tree, request: ValidRequest, hooks: ControlH
         return tree.startChild(supervisor, args ?? []);
     }
   }
+  // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check -- the supervisor's ops returned above
   switch (op) {
     case 'stop':
       hooks.stop();

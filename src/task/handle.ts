@@ -154,6 +154,7 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
   }
 
   private context(): TaskContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read the live handle
     const self = this;
     return {
       get signal() {

@@ -51,7 +51,11 @@ export function spawnArborRun(
   createInterface({ input: proc.stdout! }).on('line', (text) => {
     const line = JSON.parse(text) as LogLine;
     lines.push(line);
-    for (const waiter of waiters) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
+    for (const waiter of waiters) {
+      if (!waiter.match(line)) continue;
+      waiters.delete(waiter);
+      waiter.resolve(line);
+    }
   });
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
