@@ -13,9 +13,24 @@ export type { StartOptions as TreeOptions, ChildrenPage } from './supervisor/tre
 export { start } from './start.js';
 export type { StartOptions } from './start.js';
 export type { AdminOptions } from './admin/server.js';
-export type { TreeEventListener, TreeEventListeners, TreeMessages, WorkerMessageEvent, ChildInfo, ChildCounts, ListenerInfo, SupervisorStatus } from './supervisor/tree.js';
+export type {
+  TreeEventListener,
+  TreeEventListeners,
+  TreeMessages,
+  WorkerMessageEvent,
+  ChildInfo,
+  ChildCounts,
+  ListenerInfo,
+  SupervisorStatus,
+} from './supervisor/tree.js';
 export { supervisor, worker, listener, task } from './supervisor/spec.js';
-export type { WorkerOptions, ListenerOptions, SupervisorOptions, TaskOptions, TypedChildSpec } from './supervisor/spec.js';
+export type {
+  WorkerOptions,
+  ListenerOptions,
+  SupervisorOptions,
+  TaskOptions,
+  TypedChildSpec,
+} from './supervisor/spec.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';
 export type { SpecProblem } from './supervisor/validate.js';
 export type { SpareShelfInfo } from './worker/standby.js';
@@ -27,9 +42,25 @@ export { CallError } from './call-error.js';
 export type { CallErrorCode } from './call-error.js';
 export type { CallOptions, CastOptions, Pick } from './supervisor/messages.js';
 export type {
-  TreeEvent, TreeEventName, ExitAction, ChildEventBase, SupervisorStartedEvent, SupervisorStoppedEvent, ChildStartedEvent,
-  ChildExitedEvent, ChildTerminatedEvent, ChildDrainedEvent, StartFailedEvent, ChildRestartingEvent, ChildRestartDelayedEvent,
-  MaxIntensityReachedEvent, AutoShutdownEvent, InternalErrorEvent, TreeStoppingEvent, WorkerSentEvent, DrainDelayEvent,
+  TreeEvent,
+  TreeEventName,
+  ExitAction,
+  ChildEventBase,
+  SupervisorStartedEvent,
+  SupervisorStoppedEvent,
+  ChildStartedEvent,
+  ChildExitedEvent,
+  ChildTerminatedEvent,
+  ChildDrainedEvent,
+  StartFailedEvent,
+  ChildRestartingEvent,
+  ChildRestartDelayedEvent,
+  MaxIntensityReachedEvent,
+  AutoShutdownEvent,
+  InternalErrorEvent,
+  TreeStoppingEvent,
+  WorkerSentEvent,
+  DrainDelayEvent,
 } from './supervisor/events.js';
 export { EventOverflowError } from './supervisor/event-stream.js';
 export type { EventStreamOptions } from './supervisor/event-stream.js';
@@ -38,6 +69,11 @@ export { ReloadError } from './reload/index.js';
 export type { ReloadErrorCode } from './reload/reloader.js';
 export type { ReloadEvent, ReloadOptions, ReloadProgress, ReloadResult } from './reload/index.js';
 export type {
-  ReloadStartedEvent, ChildReplacedEvent, ReloadFinishedEvent, ReloadFailedEvent, SpecAppliedEvent, ReloadRefusedEvent,
+  ReloadStartedEvent,
+  ChildReplacedEvent,
+  ReloadFinishedEvent,
+  ReloadFailedEvent,
+  SpecAppliedEvent,
+  ReloadRefusedEvent,
 } from './reload/events.js';
 export * from './types.js';

@@ -225,8 +225,10 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
   }
 }
 
-const isBatchedWorkerMessage = (m: WorkerMessage): m is BatchedWorkerMessage => m.type === 'arbor:reply' || m.type === 'arbor:send';
-const isBatchedParentMessage = (m: ParentMessage): m is BatchedParentMessage => m.type === 'arbor:call' || m.type === 'arbor:cast';
+const isBatchedWorkerMessage = (m: WorkerMessage): m is BatchedWorkerMessage =>
+  m.type === 'arbor:reply' || m.type === 'arbor:send';
+const isBatchedParentMessage = (m: ParentMessage): m is BatchedParentMessage =>
+  m.type === 'arbor:call' || m.type === 'arbor:cast';
 
 /** A batch is well formed only as a whole: a bounded array of well-formed messages of the kinds that may be batched. */
 function parseBatch<M, B extends M>(
@@ -258,7 +260,9 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
         ...(isSeq(m.backlog) && m.backlog > 0 ? { backlog: m.backlog } : {}),
       };
     case 'arbor:connection':
-      return isText(m.listener) && isSeq(m.seq) ? { type: 'arbor:connection', listener: m.listener, seq: m.seq } : undefined;
+      return isText(m.listener) && isSeq(m.seq)
+        ? { type: 'arbor:connection', listener: m.listener, seq: m.seq }
+        : undefined;
     case 'arbor:shutdown':
       return { type: 'arbor:shutdown', ...(isSeq(m.timeout) ? { timeout: m.timeout } : {}) };
     case 'arbor:ping':

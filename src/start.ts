@@ -23,7 +23,10 @@ export interface StartOptions extends TreeOptions {
 }
 
 /** Validates the spec, opens the admin endpoint if asked, starts every child in order; resolves when all run. */
-export async function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
+export async function start<M extends Messages>(
+  spec: SupervisorSpec<M>,
+  options: StartOptions = {},
+): Promise<Tree<TreeMessages<M>>> {
   const { admin: adminOptions, notify, signal, ...treeOptions } = options;
   const notifyConfig = notify ? takeNotifyEnvironment() : undefined;
   const tree = createTree(spec, treeOptions);

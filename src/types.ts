@@ -324,7 +324,9 @@ export function describeReason(reason: ExitReason): string {
   if (typeof reason === 'string') return reason;
   if ('startFailed' in reason) {
     const stderr = Array.isArray(reason.stderr) ? reason.stderr : [];
-    return stderr.length === 0 ? String(reason.startFailed) : `${String(reason.startFailed)}; its last stderr lines:\n${stderr.map((l) => `    ${l}`).join('\n')}`;
+    return stderr.length === 0
+      ? String(reason.startFailed)
+      : `${String(reason.startFailed)}; its last stderr lines:\n${stderr.map((l) => `    ${l}`).join('\n')}`;
   }
   if ('error' in reason) return `${reason.escaped ? 'escaped' : 'uncaught'} ${String(reason.error)}`;
   if ('code' in reason) return `exited with code ${reason.code}`;

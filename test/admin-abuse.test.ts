@@ -67,7 +67,8 @@ function answersUntilClosed(socket: net.Socket): Promise<number> {
   });
 }
 
-const proc = async (control: ControlClient) => (await control.request('proc')) as { pid: number; rss: number; fds: number };
+const proc = async (control: ControlClient) =>
+  (await control.request('proc')) as { pid: number; rss: number; fds: number };
 const closeSockets = (): void => sockets.splice(0).forEach((s) => s.destroy());
 
 /** A worker of `arbor` is SIGKILLed; resolves with the ms until its replacement is ready. */
@@ -75,13 +76,19 @@ async function restartLatency(arbor: ArborRun, child: string, deadlineMs: number
   const before = arbor.lines.filter((l) => l.event === 'child_started' && l.child === child);
   const started = performance.now();
   process.kill(before.at(-1)!.pid!, 'SIGKILL');
-  await arbor.line((l) => l.event === 'child_started' && l.child === child && !before.includes(l), `${child} restarted`, deadlineMs);
+  await arbor.line(
+    (l) => l.event === 'child_started' && l.child === child && !before.includes(l),
+    `${child} restarted`,
+    deadlineMs,
+  );
   return performance.now() - started;
 }
 
 async function startRooms(control: ControlClient, count: number): Promise<void> {
   for (let i = 0; i < count; i += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => control.request('start-child', { path: 'root/rooms' })));
+    await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, () => control.request('start-child', { path: 'root/rooms' })),
+    );
   }
 }
 
@@ -126,11 +133,22 @@ describe('arbor run --admin against misbehaving clients', () => {
     const first = await get(address, '/tree');
     expect(first.status).toBe(200);
     expect(first.body.length).toBeLessThan(1024 * 1024);
-    const tree = JSON.parse(first.body) as { children: Array<{ id: string; supervisor?: { children: unknown[]; page?: { total: number; next?: string } } }> };
+    const tree = JSON.parse(first.body) as {
+      children: Array<{ id: string; supervisor?: { children: unknown[]; page?: { total: number; next?: string } } }>;
+    };
     const rooms = tree.children.find((c) => c.id === 'rooms')!.supervisor!;
     expect(rooms.children).toHaveLength(100);
-    expect(rooms.page).toMatchObject({ offset: 0, shown: 100, total: 2000, next: '/tree?path=root%2Frooms&offset=100' });
-    const last = JSON.parse((await get(address, '/tree?path=root%2Frooms&offset=1950')).body) as { path: string; children: Array<{ id: string }>; page: object };
+    expect(rooms.page).toMatchObject({
+      offset: 0,
+      shown: 100,
+      total: 2000,
+      next: '/tree?path=root%2Frooms&offset=100',
+    });
+    const last = JSON.parse((await get(address, '/tree?path=root%2Frooms&offset=1950')).body) as {
+      path: string;
+      children: Array<{ id: string }>;
+      page: object;
+    };
     expect(last.path).toBe('root/rooms');
     expect(last.children).toHaveLength(50);
     expect(last.page).toEqual({ offset: 1950, shown: 50, total: 2000 });
@@ -152,7 +170,9 @@ describe('arbor run --admin against misbehaving clients', () => {
     const { address, control } = await runArbor();
     const series = async (): Promise<string[]> => {
       const text = (await get(address, '/metrics')).body;
-      return [...parsePrometheusText(text).values()].filter((f) => f.name.startsWith('arbor_')).flatMap((f) => f.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`));
+      return [...parsePrometheusText(text).values()]
+        .filter((f) => f.name.startsWith('arbor_'))
+        .flatMap((f) => f.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`));
     };
     await startRooms(control, 10);
     const few = await series();
@@ -160,8 +180,16 @@ describe('arbor run --admin against misbehaving clients', () => {
     // Answers are rebuilt from a new snapshot once it is older than the interval.
     const deadline = Date.now() + 30_000;
     let many = await series();
-    const rooms = (text: string[]) => text.find((s) => s.startsWith('arbor_dynamic_children{"supervisor":"root/rooms"}'));
-    while (Date.now() < deadline && !/2000/.test(String((await get(address, '/metrics')).body.match(/arbor_dynamic_children\{supervisor="root\/rooms"\} (\d+)/)?.[1]))) {
+    const rooms = (text: string[]) =>
+      text.find((s) => s.startsWith('arbor_dynamic_children{"supervisor":"root/rooms"}'));
+    while (
+      Date.now() < deadline &&
+      !/2000/.test(
+        String(
+          (await get(address, '/metrics')).body.match(/arbor_dynamic_children\{supervisor="root\/rooms"\} (\d+)/)?.[1],
+        ),
+      )
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     many = await series();
@@ -182,12 +210,14 @@ describe('the admin endpoint speaks plain HTTP/1.1', () => {
     try {
       for (let i = 0; i < 10; i++) {
         const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-          http.get({ host, port: Number(port), path: i % 2 ? '/metrics' : '/readyz', agent }, (res) => {
-            sockets.add(res.socket);
-            let body = '';
-            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-            res.on('end', () => resolve({ status: res.statusCode!, body }));
-          }).on('error', reject);
+          http
+            .get({ host, port: Number(port), path: i % 2 ? '/metrics' : '/readyz', agent }, (res) => {
+              sockets.add(res.socket);
+              let body = '';
+              res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+              res.on('end', () => resolve({ status: res.statusCode!, body }));
+            })
+            .on('error', reject);
         });
         expect(answer.status).toBe(200);
         expect(answer.body.length).toBeGreaterThan(0);
@@ -197,18 +227,21 @@ describe('the admin endpoint speaks plain HTTP/1.1', () => {
       agent.destroy();
     }
 
-    const raw = (text: string): Promise<string> => new Promise((resolve) => {
-      const socket = net.connect(Number(port), host, () => socket.write(text));
-      let got = '';
-      socket.on('data', (chunk: Buffer) => (got += chunk.toString()));
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve(got));
-    });
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = net.connect(Number(port), host, () => socket.write(text));
+        let got = '';
+        socket.on('data', (chunk: Buffer) => (got += chunk.toString()));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(got));
+      });
     const head = await raw('HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(head).toMatch(/\r\nContent-Length: \d+\r\n/);
     expect(head.endsWith('\r\n\r\n')).toBe(true);
-    expect(await raw('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello')).toMatch(
+      /^HTTP\/1\.1 400 /,
+    );
     // A head over 8 KiB: 431 and closed (the client may see only the reset, as it was still sending).
     const oversized = await raw(`GET /healthz HTTP/1.1\r\nX: ${'y'.repeat(20_000)}\r\n\r\n`);
     expect(oversized).not.toContain('200 OK');
@@ -237,7 +270,8 @@ describe('/tree and crash text', () => {
     process.kill(db.pid!, 'SIGUSR1');
     await arbor.line((l) => l.event === 'child_started' && l.child === 'db' && l.pid !== db.pid, 'db restarted');
   };
-  const dbOf = (body: string) => (JSON.parse(body) as { children: Array<{ id: string; lastExit?: unknown }> }).children.find((c) => c.id === 'db')!;
+  const dbOf = (body: string) =>
+    (JSON.parse(body) as { children: Array<{ id: string; lastExit?: unknown }> }).children.find((c) => c.id === 'db')!;
 
   it('by default shows the kind of an exit, never its error text or stack', async () => {
     const { arbor, address } = await runArbor();
@@ -262,19 +296,30 @@ describe('/tree and crash text', () => {
       lastExit = dbOf((await get(address, '/tree')).body).lastExit;
       if (lastExit === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(lastExit).toMatchObject({ error: 'connect failed: postgres://app:hunter2@db.internal:5432/app', stack: expect.stringContaining('crash-on-signal.mjs') });
+    expect(lastExit).toMatchObject({
+      error: 'connect failed: postgres://app:hunter2@db.internal:5432/app',
+      stack: expect.stringContaining('crash-on-signal.mjs'),
+    });
   });
 });
 
 describe('metric series of dynamic children', () => {
-  const restartSeries = (text: string) => [...parsePrometheusText(text).values()].find((f) => f.name === 'arbor_child_restarts_total')?.samples ?? [];
+  const restartSeries = (text: string) =>
+    [...parsePrometheusText(text).values()].find((f) => f.name === 'arbor_child_restarts_total')?.samples ?? [];
 
   it('--admin-child-metrics: a removed dynamic child takes its series with it', async () => {
     const { arbor, address, control } = await runArbor(['--admin-child-metrics']);
-    const jobs = await Promise.all([1, 2, 3, 4].map(() => control.request('start-child', { path: 'root/jobs' }) as Promise<{ id: string; pid: number }>));
+    const jobs = await Promise.all(
+      [1, 2, 3, 4].map(
+        () => control.request('start-child', { path: 'root/jobs' }) as Promise<{ id: string; pid: number }>,
+      ),
+    );
     for (const job of jobs) {
       process.kill(job.pid, 'SIGHUP');
-      await arbor.line((l) => l.event === 'child_started' && l.child === job.id && l.pid !== job.pid, `${job.id} restarted`);
+      await arbor.line(
+        (l) => l.event === 'child_started' && l.child === job.id && l.pid !== job.pid,
+        `${job.id} restarted`,
+      );
     }
     const until = async (check: (text: string) => boolean): Promise<string> => {
       const deadline = Date.now() + 30_000;
@@ -284,8 +329,15 @@ describe('metric series of dynamic children', () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     };
-    const withSeries = await until((text) => restartSeries(text).filter((s) => s.labels.supervisor === 'root/jobs').length === 4);
-    expect(restartSeries(withSeries).filter((s) => s.labels.supervisor === 'root/jobs').map((s) => s.labels.child).sort()).toEqual(jobs.map((j) => j.id).sort());
+    const withSeries = await until(
+      (text) => restartSeries(text).filter((s) => s.labels.supervisor === 'root/jobs').length === 4,
+    );
+    expect(
+      restartSeries(withSeries)
+        .filter((s) => s.labels.supervisor === 'root/jobs')
+        .map((s) => s.labels.child)
+        .sort(),
+    ).toEqual(jobs.map((j) => j.id).sort());
     for (const job of jobs) await control.request('stop-child', { path: `root/jobs/${job.id}` });
     const after = await until((text) => restartSeries(text).every((s) => s.labels.supervisor !== 'root/jobs'));
     expect(restartSeries(after).filter((s) => s.labels.supervisor === 'root/jobs')).toEqual([]);
@@ -294,10 +346,15 @@ describe('metric series of dynamic children', () => {
 
   it('by default: restarts of dynamic children are summed under child="*"; none is left per child', async () => {
     const { arbor, address, control } = await runArbor();
-    const jobs = await Promise.all([1, 2].map(() => control.request('start-child', { path: 'root/jobs' }) as Promise<{ id: string; pid: number }>));
+    const jobs = await Promise.all(
+      [1, 2].map(() => control.request('start-child', { path: 'root/jobs' }) as Promise<{ id: string; pid: number }>),
+    );
     for (const job of jobs) {
       process.kill(job.pid, 'SIGHUP');
-      await arbor.line((l) => l.event === 'child_started' && l.child === job.id && l.pid !== job.pid, `${job.id} restarted`);
+      await arbor.line(
+        (l) => l.event === 'child_started' && l.child === job.id && l.pid !== job.pid,
+        `${job.id} restarted`,
+      );
     }
     for (const job of jobs) await control.request('stop-child', { path: `root/jobs/${job.id}` });
     const text = (await get(address, '/metrics')).body;

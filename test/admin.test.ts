@@ -28,7 +28,11 @@ function runArbor(env: Record<string, string> = {}): ArborRun {
   return arbor;
 }
 
-interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 
 function request(address: string, path: string, method = 'GET'): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -58,7 +62,8 @@ async function metrics(address: string): Promise<Map<string, Family>> {
 
 /** The value of the sample `name` (a histogram's `_count` too) with these labels. */
 const value = (families: Map<string, Family>, name: string, labels: Record<string, string>): number | undefined =>
-  [...families.values()].flatMap((f) => f.samples)
+  [...families.values()]
+    .flatMap((f) => f.samples)
     .find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -102,7 +107,10 @@ describe('arbor run --admin', () => {
       const child = `w${(crash % 2) + 1}`;
       const before = arbor.lines.filter((l) => l.event === 'child_started' && l.child === child);
       process.kill(before.at(-1)!.pid!, 'SIGKILL');
-      await arbor.line((l) => l.event === 'child_started' && l.child === child && !before.includes(l), `${child} restarted`);
+      await arbor.line(
+        (l) => l.event === 'child_started' && l.child === child && !before.includes(l),
+        `${child} restarted`,
+      );
     }
     probing = false;
     await prober;
@@ -115,15 +123,21 @@ describe('arbor run --admin', () => {
       return value(found, 'arbor_child_up', { supervisor: 'root/pool', child: 'w1', type: 'worker' }) === 1 &&
         value(found, 'arbor_supervisor_state', { supervisor: 'root/pool', state: 'running' }) === 1 &&
         Math.abs(value(found, 'arbor_restart_intensity_ratio', { supervisor: 'root/pool' })! - 0.3) < 1e-9 &&
-        value(found, 'arbor_restart_seconds_count', { supervisor: 'root/pool' }) === 3 ? found : undefined;
+        value(found, 'arbor_restart_seconds_count', { supervisor: 'root/pool' }) === 3
+        ? found
+        : undefined;
     }, 'metrics after the last restart');
     // One counter increment per child_restarting event, labelled with the exit that caused it.
     const restarting = arbor.lines.filter((l) => l.event === 'child_restarting');
     for (const child of ['w1', 'w2']) {
       const events = restarting.filter((l) => l.supervisor === 'root/pool' && l.child === child).length;
-      expect(value(families, 'arbor_child_restarts_total', { supervisor: 'root/pool', child, reason: 'signal' })).toBe(events);
+      expect(value(families, 'arbor_child_restarts_total', { supervisor: 'root/pool', child, reason: 'signal' })).toBe(
+        events,
+      );
     }
-    expect(families.get('arbor_child_restarts_total')!.samples.reduce((sum, s) => sum + s.value, 0)).toBe(restarting.length);
+    expect(families.get('arbor_child_restarts_total')!.samples.reduce((sum, s) => sum + s.value, 0)).toBe(
+      restarting.length,
+    );
     expect(value(families, 'arbor_restart_seconds_count', { supervisor: 'root/pool' })).toBe(3);
     const sum = value(families, 'arbor_restart_seconds_sum', { supervisor: 'root/pool' })!;
     expect(sum).toBeGreaterThan(0);
@@ -134,7 +148,9 @@ describe('arbor run --admin', () => {
     expect(value(families, 'arbor_restart_intensity_ratio', { supervisor: 'root/pool' })).toBeCloseTo(3 / 10);
     expect(value(families, 'arbor_restart_intensity_ratio', { supervisor: 'root' })).toBe(0);
     expect(value(families, 'arbor_listener_connections', { listener: 'root/web', state: 'queued' })).toBe(0);
-    expect(value(families, 'arbor_worker_rss_bytes', { supervisor: 'root/pool', child: 'w2' })).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value(families, 'arbor_worker_rss_bytes', { supervisor: 'root/pool', child: 'w2' })).toBeGreaterThan(
+      10 * 1024 * 1024,
+    );
     // prom-client's default process metrics describe the supervisor's own process.
     expect(families.get('process_resident_memory_bytes')?.samples[0]?.value).toBeGreaterThan(0);
     expect(families.get('nodejs_eventloop_lag_seconds')?.type).toBe('gauge');
@@ -202,15 +218,37 @@ describe('arbor run --admin', () => {
 
 describe('probe decisions', () => {
   const status = (state: string, listening = true): SupervisorStatus => ({
-    path: 'root', state, strategy: 'one_for_one', intensity: { restarts: 0, limit: 1, period: 5000 },
-    children: [{ id: 'web', type: 'listener', pid: undefined, status: 'running', restarts: 0, uptime: 1, restart: 'permanent', listener: { address: '127.0.0.1:1', mode: 'shared', listening, serving: 0 } }],
+    path: 'root',
+    state,
+    strategy: 'one_for_one',
+    intensity: { restarts: 0, limit: 1, period: 5000 },
+    children: [
+      {
+        id: 'web',
+        type: 'listener',
+        pid: undefined,
+        status: 'running',
+        restarts: 0,
+        uptime: 1,
+        restart: 'permanent',
+        listener: { address: '127.0.0.1:1', mode: 'shared', listening, serving: 0 },
+      },
+    ],
   });
-  const input = (over: Partial<ProbeInput>): ProbeInput => ({ phase: 'running', status: status('running'), lagMs: 0, maxLagMs: 2000, ...over });
+  const input = (over: Partial<ProbeInput>): ProbeInput => ({
+    phase: 'running',
+    status: status('running'),
+    lagMs: 0,
+    maxLagMs: 2000,
+    ...over,
+  });
 
   it('a listener whose workers are all restarting is ready; one nobody has listened on yet is not', () => {
     expect(readiness(input({})).ok).toBe(true);
     expect(readiness(input({ status: status('restarting') })).ok).toBe(true);
-    expect(readiness(input({ status: status('running', false) })).body.reasons).toEqual(['listener root/web is not listening yet (no worker has served it)']);
+    expect(readiness(input({ status: status('running', false) })).body.reasons).toEqual([
+      'listener root/web is not listening yet (no worker has served it)',
+    ]);
   });
 
   it('liveness: alive while restarting and while stopping; not after giving up or with a lagging loop', () => {
@@ -225,7 +263,9 @@ describe('probe decisions', () => {
     expect(parseAdminAddress('[::1]:9091')).toEqual({ host: '::1', port: 9091 });
     expect(parseAdminAddress(':9091')).toEqual({ host: '127.0.0.1', port: 9091 });
     expect(parseAdminAddress('0.0.0.0:9091')).toEqual({ host: '0.0.0.0', port: 9091 });
-    expect(() => parseAdminAddress('localhost')).toThrow("--admin takes host:port (e.g. 127.0.0.1:9091), got 'localhost'");
+    expect(() => parseAdminAddress('localhost')).toThrow(
+      "--admin takes host:port (e.g. 127.0.0.1:9091), got 'localhost'",
+    );
     expect(() => parseAdminAddress('h:70000')).toThrow();
   });
 });

@@ -3,7 +3,15 @@
 // transient supervisor is not restarted by its parent. Only a significant child that is not restarted counts.
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { start, supervisor, worker, type SupervisorSpec, type Tree, type TreeEvent, type WorkerOptions } from '../src/index.js';
+import {
+  start,
+  supervisor,
+  worker,
+  type SupervisorSpec,
+  type Tree,
+  type TreeEvent,
+  type WorkerOptions,
+} from '../src/index.js';
 import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 
 const CONTROLLED = fixture('controlled.mjs');
@@ -21,7 +29,11 @@ const commandLine = (pid: number): string => {
 afterEach(async () => {
   for (const { tree, rec } of running.splice(0)) {
     await tree.stop({ brutal: true }).catch(() => undefined);
-    reap(rec.of('child_started').flatMap((e) => (e.pid !== undefined && commandLine(e.pid).includes(CONTROLLED) ? [e.pid] : [])));
+    reap(
+      rec
+        .of('child_started')
+        .flatMap((e) => (e.pid !== undefined && commandLine(e.pid).includes(CONTROLLED) ? [e.pid] : [])),
+    );
   }
 });
 
@@ -62,10 +74,16 @@ const underRoot = (job: SupervisorSpec): SupervisorSpec =>
 
 describe('autoShutdown (OTP 24+): significant children stop their supervisor', () => {
   it('any_significant: a significant transient worker that exits normally stops its supervisor; its parent does not restart it', async () => {
-    const { tree, rec } = await run(underRoot(supervisor({
-      id: 'job', restart: 'transient', autoShutdown: 'any_significant',
-      children: [controlled('helper'), significant('main', 'transient'), controlled('logger')],
-    })));
+    const { tree, rec } = await run(
+      underRoot(
+        supervisor({
+          id: 'job',
+          restart: 'transient',
+          autoShutdown: 'any_significant',
+          children: [controlled('helper'), significant('main', 'transient'), controlled('logger')],
+        }),
+      ),
+    );
     const [helper, main, logger] = ['helper', 'main', 'logger'].map((id) => pidOf(tree, 'root/job', id));
     const peer = pidOf(tree, 'root', 'peer');
 
@@ -75,54 +93,98 @@ describe('autoShutdown (OTP 24+): significant children stop their supervisor', (
     expect(rec.events.find(exitedIn('root/job', 'main'))).toMatchObject({ reason: 'normal', action: 'auto_shutdown' });
     expect(rec.of('auto_shutdown')).toMatchObject([{ supervisor: 'root/job', child: 'main' }]);
     // Its other children are terminated in reverse start order, and their processes are gone.
-    expect(rec.of('child_terminated').filter((e) => e.supervisor === 'root/job').map((e) => e.child)).toEqual(['logger', 'helper']);
+    expect(
+      rec
+        .of('child_terminated')
+        .filter((e) => e.supervisor === 'root/job')
+        .map((e) => e.child),
+    ).toEqual(['logger', 'helper']);
     for (const pid of [helper, logger]) expect(isAlive(pid)).toBe(false);
-    expect(rec.of('supervisor_stopped').find((e) => e.supervisor === 'root/job')).toMatchObject({ reason: 'shutdown', state: 'stopped' });
+    expect(rec.of('supervisor_stopped').find((e) => e.supervisor === 'root/job')).toMatchObject({
+      reason: 'shutdown',
+      state: 'stopped',
+    });
     // The supervisor exits with `shutdown`: a normal reason, so root keeps the transient `job` stopped.
     expect(jobExit).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
-    expect(tree.whichChildren()).toMatchObject([{ id: 'job', status: 'stopped' }, { id: 'peer', status: 'running', pid: peer }]);
+    expect(tree.whichChildren()).toMatchObject([
+      { id: 'job', status: 'stopped' },
+      { id: 'peer', status: 'running', pid: peer },
+    ]);
     expect(rec.events.filter(startedIn('root', 'job'))).toHaveLength(1);
     expect(rec.of('max_intensity_reached')).toEqual([]);
   });
 
   it('all_significant: the supervisor stops only when the last significant child has ended', async () => {
-    const { tree, rec } = await run(underRoot(supervisor({
-      id: 'job', restart: 'transient', autoShutdown: 'all_significant',
-      children: [controlled('helper'), significant('first', 'temporary'), significant('second', 'temporary')],
-    })));
+    const { tree, rec } = await run(
+      underRoot(
+        supervisor({
+          id: 'job',
+          restart: 'transient',
+          autoShutdown: 'all_significant',
+          children: [controlled('helper'), significant('first', 'temporary'), significant('second', 'temporary')],
+        }),
+      ),
+    );
     const [helper, first, second] = ['helper', 'first', 'second'].map((id) => pidOf(tree, 'root/job', id));
 
     process.kill(first!, 'SIGUSR2');
-    expect(await rec.waitFor(exitedIn('root/job', 'first'), 'first exits')).toMatchObject({ reason: 'normal', action: 'remove' });
+    expect(await rec.waitFor(exitedIn('root/job', 'first'), 'first exits')).toMatchObject({
+      reason: 'normal',
+      action: 'remove',
+    });
     // One significant child still runs: the supervisor carries on, the exited temporary child is gone from it.
     expect(rec.of('auto_shutdown')).toEqual([]);
     expect(tree.status('root/job').state).toBe('running');
-    expect(tree.whichChildren('root/job')).toMatchObject([{ id: 'helper', status: 'running', pid: helper }, { id: 'second', status: 'running', pid: second }]);
+    expect(tree.whichChildren('root/job')).toMatchObject([
+      { id: 'helper', status: 'running', pid: helper },
+      { id: 'second', status: 'running', pid: second },
+    ]);
     expect(isAlive(helper) && isAlive(second)).toBe(true);
 
     // A temporary significant child ends its part however it exits: here with exit code 1.
     process.kill(second!, 'SIGHUP');
     const jobExit = await rec.waitFor(exitedIn('root', 'job'), 'job exits');
-    expect(rec.events.find(exitedIn('root/job', 'second'))).toMatchObject({ reason: { code: 1 }, action: 'auto_shutdown' });
+    expect(rec.events.find(exitedIn('root/job', 'second'))).toMatchObject({
+      reason: { code: 1 },
+      action: 'auto_shutdown',
+    });
     expect(rec.of('auto_shutdown')).toMatchObject([{ supervisor: 'root/job', child: 'second' }]);
     expect(jobExit).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
     // The helper is not significant: it does not keep the supervisor alive, and goes with it.
-    expect(rec.of('child_terminated').filter((e) => e.supervisor === 'root/job').map((e) => e.child)).toEqual(['helper']);
+    expect(
+      rec
+        .of('child_terminated')
+        .filter((e) => e.supervisor === 'root/job')
+        .map((e) => e.child),
+    ).toEqual(['helper']);
     expect(isAlive(helper)).toBe(false);
-    expect(tree.whichChildren()).toMatchObject([{ id: 'job', status: 'stopped' }, { id: 'peer', status: 'running' }]);
+    expect(tree.whichChildren()).toMatchObject([
+      { id: 'job', status: 'stopped' },
+      { id: 'peer', status: 'running' },
+    ]);
   });
 
   it('any_significant: a significant transient worker that crashes is restarted and does not stop the supervisor', async () => {
-    const { tree, rec } = await run(underRoot(supervisor({
-      id: 'job', restart: 'transient', autoShutdown: 'any_significant', intensity: 3,
-      children: [controlled('helper'), significant('main', 'transient')],
-    })));
+    const { tree, rec } = await run(
+      underRoot(
+        supervisor({
+          id: 'job',
+          restart: 'transient',
+          autoShutdown: 'any_significant',
+          intensity: 3,
+          children: [controlled('helper'), significant('main', 'transient')],
+        }),
+      ),
+    );
     const helper = pidOf(tree, 'root/job', 'helper');
     const main = pidOf(tree, 'root/job', 'main');
 
     const back = rec.next(startedIn('root/job', 'main'), 'main restarted');
     process.kill(main, 'SIGKILL');
-    expect(await rec.waitFor(exitedIn('root/job', 'main'), 'main exits')).toMatchObject({ reason: { signal: 'SIGKILL' }, action: 'restart' });
+    expect(await rec.waitFor(exitedIn('root/job', 'main'), 'main exits')).toMatchObject({
+      reason: { signal: 'SIGKILL' },
+      action: 'restart',
+    });
     await back;
     await eventually(() => tree.status('root/job').state === 'running', 'job back to running after the restart');
     expect(rec.of('auto_shutdown')).toEqual([]);
@@ -132,31 +194,55 @@ describe('autoShutdown (OTP 24+): significant children stop their supervisor', (
 
     // The same child exiting normally is not restarted, and so does stop the supervisor.
     process.kill(again, 'SIGUSR2');
-    expect(await rec.waitFor(exitedIn('root', 'job'), 'job exits')).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
+    expect(await rec.waitFor(exitedIn('root', 'job'), 'job exits')).toMatchObject({
+      reason: 'shutdown',
+      action: 'keep_stopped',
+    });
     expect(rec.of('auto_shutdown')).toMatchObject([{ supervisor: 'root/job', child: 'main' }]);
     expect(isAlive(helper)).toBe(false);
   });
 
   it('simple_one_for_one with a significant template: a dynamic child that exits normally stops the supervisor', async () => {
-    const { tree, rec } = await run(underRoot(supervisor({
-      id: 'job', restart: 'transient', strategy: 'simple_one_for_one', autoShutdown: 'any_significant', intensity: 3,
-      template: significant('task', 'transient'),
-    })));
+    const { tree, rec } = await run(
+      underRoot(
+        supervisor({
+          id: 'job',
+          restart: 'transient',
+          strategy: 'simple_one_for_one',
+          autoShutdown: 'any_significant',
+          intensity: 3,
+          template: significant('task', 'transient'),
+        }),
+      ),
+    );
     const one = (await tree.startChild('root/job', ['one'])).pid!;
     const two = (await tree.startChild('root/job', ['two'])).pid!;
 
     process.kill(one, 'SIGUSR2');
-    expect(await rec.waitFor(exitedIn('root', 'job'), 'job exits')).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
-    expect(rec.events.find(exitedIn('root/job', 'task-1'))).toMatchObject({ reason: 'normal', action: 'auto_shutdown' });
-    expect(rec.of('child_terminated').filter((e) => e.supervisor === 'root/job').map((e) => e.child)).toEqual(['task-2']);
+    expect(await rec.waitFor(exitedIn('root', 'job'), 'job exits')).toMatchObject({
+      reason: 'shutdown',
+      action: 'keep_stopped',
+    });
+    expect(rec.events.find(exitedIn('root/job', 'task-1'))).toMatchObject({
+      reason: 'normal',
+      action: 'auto_shutdown',
+    });
+    expect(
+      rec
+        .of('child_terminated')
+        .filter((e) => e.supervisor === 'root/job')
+        .map((e) => e.child),
+    ).toEqual(['task-2']);
     expect(isAlive(two)).toBe(false);
   });
 
   it('any_significant at the root: the tree stops and done resolves with shutdown', async () => {
-    const { tree, rec } = await run(supervisor({
-      autoShutdown: 'any_significant',
-      children: [controlled('helper'), significant('main', 'transient')],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        autoShutdown: 'any_significant',
+        children: [controlled('helper'), significant('main', 'transient')],
+      }),
+    );
     const helper = pidOf(tree, 'root', 'helper');
 
     process.kill(pidOf(tree, 'root', 'main'), 'SIGUSR2');

@@ -25,19 +25,29 @@ const pidOf = (tree: Tree, id: string) => tree.whichChildren().find((c) => c.id 
 
 describe('restart backoff', () => {
   it('a child that crashes at once is restarted after min, min×factor, … capped at max (delays from the event log)', async () => {
-    const { rec } = await run(supervisor({
-      intensity: 100,
-      period: 1000,
-      children: [worker({
-        id: 'crashy', module: fixture('throw-after-ready.mjs'),
-        backoff: { min: 200, max: 800, factor: 2, jitter: 0, resetAfter: 10_000 },
-      })],
-    }));
+    const { rec } = await run(
+      supervisor({
+        intensity: 100,
+        period: 1000,
+        children: [
+          worker({
+            id: 'crashy',
+            module: fixture('throw-after-ready.mjs'),
+            backoff: { min: 200, max: 800, factor: 2, jitter: 0, resetAfter: 10_000 },
+          }),
+        ],
+      }),
+    );
     await rec.waitFor(() => rec.of('child_restarting').length >= 4, '4 restarts', 30_000);
     const exits = rec.of('child_exited');
     const restarts = rec.of('child_restarting');
     const delayed = rec.of('child_restart_delayed');
-    expect(delayed.slice(0, 4).map((e) => [e.delay, e.attempt])).toEqual([[200, 1], [400, 2], [800, 3], [800, 4]]);
+    expect(delayed.slice(0, 4).map((e) => [e.delay, e.attempt])).toEqual([
+      [200, 1],
+      [400, 2],
+      [800, 3],
+      [800, 4],
+    ]);
     for (let i = 0; i < 4; i++) {
       const waited = time(restarts[i]!) - time(exits[i]!);
       // Never early (timers may round by a ms); late by at most what a loaded machine adds.
@@ -48,14 +58,16 @@ describe('restart backoff', () => {
 
   it('one_for_all: the siblings are terminated at once and started with the failed child after the delay; status shows the time left; restartChild starts now, terminateChild cancels', async () => {
     const module = fixture('controlled.mjs');
-    const { tree, rec } = await run(supervisor({
-      strategy: 'one_for_all',
-      intensity: 10,
-      children: [
-        worker({ id: 'a', module, backoff: { min: 1500, max: 3000, jitter: 0 } }),
-        worker({ id: 'b', module }),
-      ],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        strategy: 'one_for_all',
+        intensity: 10,
+        children: [
+          worker({ id: 'a', module, backoff: { min: 1500, max: 3000, jitter: 0 } }),
+          worker({ id: 'b', module }),
+        ],
+      }),
+    );
     const delayed = rec.next((e) => e.event === 'child_restart_delayed', 'a delayed restart');
     const bTerminated = rec.next((e) => e.event === 'child_terminated' && e.child === 'b', 'b terminated');
     process.kill(pidOf(tree, 'a'), 'SIGKILL');
@@ -88,11 +100,12 @@ describe('restart backoff', () => {
   });
 
   it('intensity counts restarts at the exit: delays longer than period / intensity keep a crash loop from giving up, which gives up at once without backoff', async () => {
-    const crashy = (backoff?: { min: number; max: number; jitter: number }) => supervisor({
-      intensity: 1,
-      period: 1000,
-      children: [worker({ id: 'crashy', module: fixture('throw-after-ready.mjs'), ...(backoff ? { backoff } : {}) })],
-    });
+    const crashy = (backoff?: { min: number; max: number; jitter: number }) =>
+      supervisor({
+        intensity: 1,
+        period: 1000,
+        children: [worker({ id: 'crashy', module: fixture('throw-after-ready.mjs'), ...(backoff ? { backoff } : {}) })],
+      });
     const slow = await run(crashy({ min: 1100, max: 1100, jitter: 0 }));
     await slow.rec.waitFor(() => slow.rec.of('child_restarting').length >= 2, '2 delayed restarts', 30_000);
     expect(slow.rec.of('max_intensity_reached')).toHaveLength(0);
@@ -105,10 +118,12 @@ describe('restart backoff', () => {
   });
 
   it('stopping the tree during a backoff wait starts nothing more', async () => {
-    const { tree, rec } = await run(supervisor({
-      intensity: 10,
-      children: [worker({ id: 'a', module: fixture('controlled.mjs'), backoff: { min: 1000, max: 1000 } })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 10,
+        children: [worker({ id: 'a', module: fixture('controlled.mjs'), backoff: { min: 1000, max: 1000 } })],
+      }),
+    );
     const delayed = rec.next((e) => e.event === 'child_restart_delayed', 'a delayed restart');
     process.kill(pidOf(tree, 'a'), 'SIGKILL');
     await delayed;

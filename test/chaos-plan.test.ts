@@ -2,7 +2,15 @@
 import { describe, expect, it } from 'vitest';
 import { EventLog } from '../src/control/event-log.js';
 import { RecoveryClock, WorkerWatch } from '../src/chaos/observe.js';
-import { ChaosUsageError, FAULT_KINDS, mulberry32, parseDuration, parseMix, planFaults, quietTailMs } from '../src/chaos/plan.js';
+import {
+  ChaosUsageError,
+  FAULT_KINDS,
+  mulberry32,
+  parseDuration,
+  parseMix,
+  planFaults,
+  quietTailMs,
+} from '../src/chaos/plan.js';
 
 describe('the fault schedule', () => {
   const mix = parseMix('all');
@@ -46,7 +54,9 @@ describe('command-line values', () => {
   it('parses mixes with optional weights, and refuses unknown faults and bad weights', () => {
     expect(parseMix('all').map((e) => e.kind)).toEqual([...FAULT_KINDS]);
     expect(parseMix('sigkill:3, throw,kill-all')).toEqual([
-      { kind: 'sigkill', weight: 3 }, { kind: 'throw', weight: 1 }, { kind: 'kill-all', weight: 1 },
+      { kind: 'sigkill', weight: 3 },
+      { kind: 'throw', weight: 1 },
+      { kind: 'kill-all', weight: 1 },
     ]);
     for (const bad of ['explode', 'sigkill:0', 'sigkill:1.5', 'sigkill:x', 'throw,throw', 'sigkill:2:3']) {
       expect(() => parseMix(bad), bad).toThrow(ChaosUsageError);
@@ -59,15 +69,22 @@ describe('command-line values', () => {
     expect(parseDuration('1500ms')).toBe(1500);
     expect(parseDuration('2500')).toBe(2500);
     expect(parseDuration('1.5s')).toBe(1500);
-    for (const bad of ['', 'soon', '10h', '-5s', '500ms', '25h']) expect(() => parseDuration(bad), bad).toThrow(ChaosUsageError);
+    for (const bad of ['', 'soon', '10h', '-5s', '500ms', '25h'])
+      expect(() => parseDuration(bad), bad).toThrow(ChaosUsageError);
   });
 });
 
 describe('watching a run', () => {
   it('counts restarts from counters, including a counter reset by a restarted supervisor, and pid changes', () => {
     const watch = new WorkerWatch();
-    watch.observe([{ path: 'root/pool/a', pid: 1, restarts: 0 }, { path: 'root/pool/b', pid: 2, restarts: 5 }]);
-    watch.observe([{ path: 'root/pool/a', pid: 3, restarts: 2 }, { path: 'root/pool/b', pid: 2, restarts: 5 }]);
+    watch.observe([
+      { path: 'root/pool/a', pid: 1, restarts: 0 },
+      { path: 'root/pool/b', pid: 2, restarts: 5 },
+    ]);
+    watch.observe([
+      { path: 'root/pool/a', pid: 3, restarts: 2 },
+      { path: 'root/pool/b', pid: 2, restarts: 5 },
+    ]);
     watch.observe([{ path: 'root/pool/a', pid: 4, restarts: 1 }]);
     expect(watch.restarts).toBe(3);
     expect(watch.pidChanges).toBe(2);
@@ -93,7 +110,11 @@ describe('the event log of arbor run', () => {
     expect(log.read()).toEqual({ events: [], next: 0, missed: 0 });
     for (const child of ['a', 'b', 'c', 'd', 'e']) log.record(event(child));
     const page = log.read(0);
-    expect(page.events.map((e) => [e.seq, 'child' in e && e.child])).toEqual([[3, 'c'], [4, 'd'], [5, 'e']]);
+    expect(page.events.map((e) => [e.seq, 'child' in e && e.child])).toEqual([
+      [3, 'c'],
+      [4, 'd'],
+      [5, 'e'],
+    ]);
     expect(page).toMatchObject({ next: 5, missed: 2 });
     expect(log.read(4)).toMatchObject({ events: [{ seq: 5 }], next: 5, missed: 0 });
     expect(log.read(5)).toEqual({ events: [], next: 5, missed: 0 });
@@ -101,7 +122,14 @@ describe('the event log of arbor run', () => {
 
   it('drops the stack of a crashed worker, keeping its message', () => {
     const log = new EventLog();
-    log.record({ event: 'child_exited', supervisor: 'root', child: 'w', pid: 1, action: 'restart', reason: { error: 'boom', stack: 'x'.repeat(60_000) } });
+    log.record({
+      event: 'child_exited',
+      supervisor: 'root',
+      child: 'w',
+      pid: 1,
+      action: 'restart',
+      reason: { error: 'boom', stack: 'x'.repeat(60_000) },
+    });
     expect(log.read().events[0]).toMatchObject({ reason: { error: 'boom' } });
     expect(JSON.stringify(log.read()).length).toBeLessThan(500);
   });

@@ -34,7 +34,9 @@ interface PageWindow {
       width: number;
       height: number;
       closest(selector: string): { className: string } | null;
-      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+      getContext(
+        kind: '2d',
+      ): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
     }>;
   };
 }
@@ -65,8 +67,25 @@ beforeAll(async () => {
   await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
   const chaos = spawn(
     process.execPath,
-    [CLI, 'chaos', '--url', `http://${bound.address}/`, '--control', arbor.control, '--duration', DURATION, '--rate', '2',
-      '--mix', 'sigkill,throw,kill-all', '--seed', String(SEED), '--json', '--report', join(dir, 'report.html')],
+    [
+      CLI,
+      'chaos',
+      '--url',
+      `http://${bound.address}/`,
+      '--control',
+      arbor.control,
+      '--duration',
+      DURATION,
+      '--rate',
+      '2',
+      '--mix',
+      'sigkill,throw,kill-all',
+      '--seed',
+      String(SEED),
+      '--json',
+      '--report',
+      join(dir, 'report.html'),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
@@ -146,7 +165,8 @@ describe('arbor chaos --report', () => {
     // A span starts no earlier than the first fault that hit its worker (kill-all may hit one already dying).
     const firstHit = new Map<number, number>();
     for (const f of hitFaults) for (const { pid } of f.hit) if (!firstHit.has(pid)) firstHit.set(pid, f.atMs);
-    for (const [pid, atMs] of firstHit) expect(restarts.find((s) => s.pid === pid)!.exitMs).toBeGreaterThanOrEqual(atMs - 1);
+    for (const [pid, atMs] of firstHit)
+      expect(restarts.find((s) => s.pid === pid)!.exitMs).toBeGreaterThanOrEqual(atMs - 1);
   });
 
   it('says pass or fail and why, answered requests per second, p50/p99 latency, the date and the versions', () => {
@@ -154,15 +174,28 @@ describe('arbor chaos --report', () => {
     // This run is a pass: 0 refused, the pool settled, nothing leaked, every fault recovered from.
     expect(report.requests.errors.refused).toBe(0);
     expect({ pass, reasons }).toEqual({ pass: true, reasons: [] });
-    expect(html).toMatch(/<p class="verdict pass"><strong>PASS<\/strong> 0 refused, workers settled, no orphans; \d+ of \d+ requests failed/);
-    const failing = { ...report, requests: { ...report.requests, errors: { ...report.requests.errors, refused: 3 } }, orphans: [{ pid: 1, command: 'x' }] };
-    expect(verdict(failing as ChaosReport)).toEqual({ pass: false, reasons: ['3 connection(s) refused', '1 orphan process(es)'] });
-    expect(renderHtmlReport([{ title: 't', report: failing as ChaosReport }])).toContain('<p class="verdict fail"><strong>FAIL</strong> 3 connection(s) refused; 1 orphan process(es)</p>');
+    expect(html).toMatch(
+      /<p class="verdict pass"><strong>PASS<\/strong> 0 refused, workers settled, no orphans; \d+ of \d+ requests failed/,
+    );
+    const failing = {
+      ...report,
+      requests: { ...report.requests, errors: { ...report.requests.errors, refused: 3 } },
+      orphans: [{ pid: 1, command: 'x' }],
+    };
+    expect(verdict(failing as ChaosReport)).toEqual({
+      pass: false,
+      reasons: ['3 connection(s) refused', '1 orphan process(es)'],
+    });
+    expect(renderHtmlReport([{ title: 't', report: failing as ChaosReport }])).toContain(
+      '<p class="verdict fail"><strong>FAIL</strong> 3 connection(s) refused; 1 orphan process(es)</p>',
+    );
     const perSecond = Math.round(report.requests.answered / (report.timeline.loadEndMs / 1000));
     expect(html).toContain(`<th>answered per second</th><td>${perSecond} /s over`);
     expect(report.timeline.latency.p50).toBeGreaterThan(0);
     expect(report.timeline.latency.p99!).toBeGreaterThanOrEqual(report.timeline.latency.p50!);
-    expect(html).toMatch(/<p class="meta">run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · arbor-otp \d+\.\d+\.\d+ · Node v\d+/);
+    expect(html).toMatch(
+      /<p class="meta">run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · arbor-otp \d+\.\d+\.\d+ · Node v\d+/,
+    );
   });
 
   it.skipIf(BROWSER === undefined)(
@@ -172,8 +205,15 @@ describe('arbor chaos --report', () => {
       const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
         executablePath: BROWSER!,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-          '--disable-sync', '--no-first-run'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
         viewport: { width: 1280, height: 900 },
       });
       try {
@@ -212,7 +252,11 @@ describe('arbor chaos --report', () => {
 
         expect(problems).toEqual([]);
         expect(requested.filter((url) => !url.startsWith('file://'))).toEqual([]);
-        expect(canvases.map((c) => c.chart)).toEqual(['chart chart-requests', 'chart chart-latency', 'chart chart-restarts']);
+        expect(canvases.map((c) => c.chart)).toEqual([
+          'chart chart-requests',
+          'chart chart-latency',
+          'chart chart-restarts',
+        ]);
         const [requests, latency, restarts] = canvases;
         expect(requests!.coloured).toBeGreaterThan(2000); // the answered area, failure bars, fault markers
         expect(latency!.coloured).toBeGreaterThan(500); // two lines over the run
@@ -227,11 +271,16 @@ describe('arbor chaos --report', () => {
         expect(shown.meta).toContain(new Date(report.timeline.startedAt).toISOString().slice(0, 10));
         expect(shown.meta).toContain(`Node ${process.version}`);
         expect(shown.table).toMatch(/answered per second\d+ \/s/);
-        expect(shown.table).toContain(`latency p50 / p99${Math.round(report.timeline.latency.p50!)} ms / ${Math.round(report.timeline.latency.p99!)} ms`);
+        expect(shown.table).toContain(
+          `latency p50 / p99${Math.round(report.timeline.latency.p50!)} ms / ${Math.round(report.timeline.latency.p99!)} ms`,
+        );
 
         // Skipped faults are greyed out: the same run, with its first fault drawn as skipped (no worker hit).
         const [first, ...rest] = report.timeline.faults;
-        const skippedRun = { ...report, timeline: { ...report.timeline, faults: [{ ...first!, hit: [], skipped: 'no worker running' }, ...rest] } };
+        const skippedRun = {
+          ...report,
+          timeline: { ...report.timeline, faults: [{ ...first!, hit: [], skipped: 'no worker running' }, ...rest] },
+        };
         writeFileSync(join(dir, 'skipped.html'), renderHtmlReport([{ title: 'skipped', report: skippedRun }]));
         await page.goto(`file://${join(dir, 'skipped.html')}`);
         await page.waitForSelector('body[data-rendered="1"]', { timeout: 20_000 });
@@ -240,7 +289,13 @@ describe('arbor chaos --report', () => {
         )) as Array<{ skipped: boolean; color: string }>;
         // Grey exactly for the faults that hit nothing (the run itself may have skipped some too).
         const grey = 'rgb(154, 154, 154)';
-        expect(items).toEqual(skippedRun.timeline.faults.map((f) => (f.hit.length === 0 ? { skipped: true, color: grey } : { skipped: false, color: expect.not.stringMatching(/^rgb\(154, 154, 154\)$/) })));
+        expect(items).toEqual(
+          skippedRun.timeline.faults.map((f) =>
+            f.hit.length === 0
+              ? { skipped: true, color: grey }
+              : { skipped: false, color: expect.not.stringMatching(/^rgb\(154, 154, 154\)$/) },
+          ),
+        );
         expect(items[0]).toEqual({ skipped: true, color: grey });
         expect(problems).toEqual([]);
         expect(statSync(screenshot).size).toBeGreaterThan(10_000);

@@ -21,7 +21,10 @@ async function runDefault(spec: string, dir: string, env: Record<string, string>
   return run;
 }
 
-function chaos(dir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function chaos(
+  dir: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const begun = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, 'chaos', ...args], {
@@ -45,7 +48,9 @@ it("no --url: the tree's listener is loaded; faults a worker without ARBOR_CHAOS
   expect(result.stderr).toContain(`arbor chaos: reached pid ${run.proc.pid}, spec ${HTTP_EXAMPLE}, socket `);
   expect(result.stdout).toContain(`against http://${bound.address as string}/`);
   expect(result.stdout).toMatch(/faults {6}injected 0 of (\d+) \(skipped \1\), workers hit 0: none/);
-  expect(result.stdout).toMatch(/ {2}skipped {3}\d+× 'root\/pool\/web-\d' runs without ARBOR_CHAOS=1, so it ignores in-worker faults/);
+  expect(result.stdout).toMatch(
+    / {2}skipped {3}\d+× 'root\/pool\/web-\d' runs without ARBOR_CHAOS=1, so it ignores in-worker faults/,
+  );
   // Nothing was restarted: the faults really were not sent.
   expect(run.lines.filter((l) => l.event === 'child_exited')).toEqual([]);
 });

@@ -22,24 +22,33 @@ describe('timeline buckets', () => {
       fc.property(fc.array(outcomeArb, { minLength: 1, maxLength: 300 }), (steps) => {
         const recorder = new TimelineRecorder(START, EPOCH);
         let end = START;
-        const reference = new Map<number, { answered: number; failed: Record<FailureKind, number>; latencies: number[] }>();
+        const reference = new Map<
+          number,
+          { answered: number; failed: Record<FailureKind, number>; latencies: number[] }
+        >();
         const answered: number[] = [];
         for (const { gap, latency, failure } of steps) {
           end += gap;
           recorder.outcome({ startedAt: end - latency, endedAt: end, failure });
           const index = Math.floor((end - START) / BUCKET_MS);
-          const bucket = reference.get(index) ?? { answered: 0, failed: { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 }, latencies: [] };
+          const bucket = reference.get(index) ?? {
+            answered: 0,
+            failed: { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 },
+            latencies: [],
+          };
           if (failure === undefined) {
             bucket.answered += 1;
             bucket.latencies.push(latency);
             answered.push(latency);
-          }
-          else bucket.failed[failure] += 1;
+          } else bucket.failed[failure] += 1;
           reference.set(index, bucket);
         }
         const { buckets, latency: overall } = recorder.finish(end);
         // The whole run's quantiles, from a histogram: within 1% of the exact ones (plus rounding to 0.1 ms).
-        for (const [q, got] of [[0.5, overall.p50], [0.99, overall.p99]] as const) {
+        for (const [q, got] of [
+          [0.5, overall.p50],
+          [0.99, overall.p99],
+        ] as const) {
           const exact = quantile(answered, q);
           if (exact === undefined) expect(got).toBeNull();
           else expect(Math.abs(got! - exact)).toBeLessThanOrEqual(exact * 0.01 + 0.06);
@@ -62,7 +71,10 @@ describe('timeline buckets', () => {
 });
 
 /** A worker slot's life: incarnations separated by gaps (exit → ready), each gap after the previous ready. */
-const slotStoryArb = fc.array(fc.record({ up: fc.integer({ min: 1, max: 2000 }), down: fc.integer({ min: 0, max: 500 }) }), { maxLength: 6 });
+const slotStoryArb = fc.array(
+  fc.record({ up: fc.integer({ min: 1, max: 2000 }), down: fc.integer({ min: 0, max: 500 }) }),
+  { maxLength: 6 },
+);
 
 describe('restart spans from tree events', () => {
   it('pair each worker exit with the next start in its slot; other subtrees and supervisor children are ignored', () => {
@@ -82,12 +94,38 @@ describe('restart spans from tree events', () => {
               const newPid = nextPid++;
               events.push({ event: 'child_exited', supervisor: 'root/pool', child: `w${s}`, pid, time: EPOCH + t });
               events.push({ event: 'child_restarting', supervisor: 'root/pool', child: `w${s}`, time: EPOCH + t });
-              events.push({ event: 'child_started', supervisor: 'root/pool', child: `w${s}`, pid: newPid, type: 'worker', time: EPOCH + t + down });
+              events.push({
+                event: 'child_started',
+                supervisor: 'root/pool',
+                child: `w${s}`,
+                pid: newPid,
+                type: 'worker',
+                time: EPOCH + t + down,
+              });
               expected.push({ path: `root/pool/w${s}`, pid, newPid, exitMs: t, readyMs: t + down });
               // Noise: a sibling subtree outside the scope, and a supervisor child (no pid) restarting.
-              events.push({ event: 'child_exited', supervisor: 'root/other', child: `w${s}`, pid: 9000 + s, time: EPOCH + t });
-              events.push({ event: 'child_exited', supervisor: 'root/pool', child: 'sub', pid: undefined, time: EPOCH + t });
-              events.push({ event: 'child_started', supervisor: 'root/pool', child: 'sub', pid: undefined, type: 'supervisor', time: EPOCH + t });
+              events.push({
+                event: 'child_exited',
+                supervisor: 'root/other',
+                child: `w${s}`,
+                pid: 9000 + s,
+                time: EPOCH + t,
+              });
+              events.push({
+                event: 'child_exited',
+                supervisor: 'root/pool',
+                child: 'sub',
+                pid: undefined,
+                time: EPOCH + t,
+              });
+              events.push({
+                event: 'child_started',
+                supervisor: 'root/pool',
+                child: 'sub',
+                pid: undefined,
+                type: 'supervisor',
+                time: EPOCH + t,
+              });
               pid = newPid;
               t += down;
             }
@@ -102,8 +140,11 @@ describe('restart spans from tree events', () => {
           }
           const { restarts } = recorder.finish(START + 1000);
           const key = (s: { path: string; exitMs: number }): string => `${s.path}@${s.exitMs}`;
-          expect(restarts.map((s) => ({ path: s.path, pid: s.pid, newPid: s.newPid, exitMs: s.exitMs, readyMs: s.readyMs })).sort((a, b) => key(a).localeCompare(key(b))))
-            .toEqual(expected.sort((a, b) => key(a).localeCompare(key(b))));
+          expect(
+            restarts
+              .map((s) => ({ path: s.path, pid: s.pid, newPid: s.newPid, exitMs: s.exitMs, readyMs: s.readyMs }))
+              .sort((a, b) => key(a).localeCompare(key(b))),
+          ).toEqual(expected.sort((a, b) => key(a).localeCompare(key(b))));
           for (const span of restarts) expect(span.source).toBe('events');
         },
       ),
@@ -123,10 +164,28 @@ describe('restart spans from tree events', () => {
 describe('restart spans from polls (targets without an event log)', () => {
   it('a new pid in a slot is a restart from the fault that hit the old pid, or from the last poll that saw it', () => {
     const recorder = new TimelineRecorder(START, EPOCH);
-    recorder.observe([{ path: 'a', pid: 1 }, { path: 'b', pid: 2 }], START);
+    recorder.observe(
+      [
+        { path: 'a', pid: 1 },
+        { path: 'b', pid: 2 },
+      ],
+      START,
+    );
     recorder.fault(START + 300, 'sigkill', [{ path: 'a', pid: 1 }]);
-    recorder.observe([{ path: 'a', pid: 1 }, { path: 'b', pid: 2 }], START + 400);
-    recorder.observe([{ path: 'a', pid: 3 }, { path: 'b', pid: 4 }], START + 650);
+    recorder.observe(
+      [
+        { path: 'a', pid: 1 },
+        { path: 'b', pid: 2 },
+      ],
+      START + 400,
+    );
+    recorder.observe(
+      [
+        { path: 'a', pid: 3 },
+        { path: 'b', pid: 4 },
+      ],
+      START + 650,
+    );
     const { restarts, faults } = recorder.finish(START + 1000);
     expect(faults).toEqual([{ atMs: 300, kind: 'sigkill', hit: [{ path: 'a', pid: 1 }] }]);
     expect(restarts).toEqual([

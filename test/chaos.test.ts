@@ -50,7 +50,9 @@ afterEach(() => {
 });
 
 function workerPids(arbor: Arbor): number[] {
-  return arbor.lines.filter((l) => l.event === 'child_started' && l.type === 'worker' && l.pid !== undefined).map((l) => l.pid!);
+  return arbor.lines
+    .filter((l) => l.event === 'child_started' && l.type === 'worker' && l.pid !== undefined)
+    .map((l) => l.pid!);
 }
 
 /** The example service on a free port (PORT=0: the port is read from the `listener_bound` line). */
@@ -74,7 +76,11 @@ async function serving(arbor: Arbor): Promise<string> {
   return `http://${bound.address}/`;
 }
 
-async function request<T>(arbor: Arbor, op: Parameters<ControlClient['request']>[0], params: Parameters<ControlClient['request']>[1] = {}): Promise<T> {
+async function request<T>(
+  arbor: Arbor,
+  op: Parameters<ControlClient['request']>[0],
+  params: Parameters<ControlClient['request']>[1] = {},
+): Promise<T> {
   const client = new ControlClient(arbor.control);
   try {
     return (await client.request(op, params)) as T;
@@ -97,7 +103,9 @@ describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener
       concurrency: CONCURRENCY,
       orphanMarkers: [arbor.marker],
     });
-    console.info(`chaos ${mode}: ${JSON.stringify({ requests: report.requests, faults: report.faults, workers: report.workers, recovery: report.recovery, supervisor: report.supervisor })}`);
+    console.info(
+      `chaos ${mode}: ${JSON.stringify({ requests: report.requests, faults: report.faults, workers: report.workers, recovery: report.recovery, supervisor: report.supervisor })}`,
+    );
 
     // The run did what it says: faults of several kinds ended workers, and the pool came back.
     expect(report.problems).toEqual([]);
@@ -106,7 +114,9 @@ describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener
     expect(report.workers.settled).toBe(true);
     expect(report.workers.atEnd).toBe(WORKERS);
     // Every fault but kill-all ends its own incarnation (kill-all may hit ones already dying).
-    expect(report.workers.restarts).toBeGreaterThanOrEqual(report.faults.injected - (report.faults.byKind['kill-all'] ?? 0));
+    expect(report.workers.restarts).toBeGreaterThanOrEqual(
+      report.faults.injected - (report.faults.byKind['kill-all'] ?? 0),
+    );
     expect(report.workers.intensityTrips).toBe(0);
     expect(report.requests.answered).toBeGreaterThan(1000);
 
@@ -145,9 +155,15 @@ describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener
 });
 
 /** `arbor chaos ...`, run to completion. */
-function chaosCommand(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function chaosCommand(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, 'chaos', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const proc = spawn(process.execPath, [CLI, 'chaos', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -163,11 +179,29 @@ describe('arbor chaos, the command', () => {
     // No --control: the latest run is found as `arbor status` finds it (its file is in the run's TMPDIR).
     // Signals need no ARBOR_CHAOS; sigterm stops a worker gracefully, so no request may fail.
     const latest = { TMPDIR: dirname(arbor.control), XDG_RUNTIME_DIR: '', ARBOR_CONTROL: '' };
-    const run = await chaosCommand(latest, '--url', url, '--duration', '2s', '--rate', '2', '--mix', 'sigterm', '--seed', '5', '--json');
+    const run = await chaosCommand(
+      latest,
+      '--url',
+      url,
+      '--duration',
+      '2s',
+      '--rate',
+      '2',
+      '--mix',
+      'sigterm',
+      '--seed',
+      '5',
+      '--json',
+    );
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as Awaited<ReturnType<typeof runChaos>>;
     // 2 s at 2 faults/s, less the quiet last quarter: 3 faults.
-    expect(report).toMatchObject({ seed: 5, mix: 'sigterm', requests: { failed: 0 }, faults: { injected: 3, byKind: { sigterm: 3 } } });
+    expect(report).toMatchObject({
+      seed: 5,
+      mix: 'sigterm',
+      requests: { failed: 0 },
+      faults: { injected: 3, byKind: { sigterm: 3 } },
+    });
     expect(report.target).toContain(arbor.control);
     expect(report.replay).toContain('--seed 5');
     // Not a terminal: no carriage-return redraws on stderr.
@@ -176,7 +210,13 @@ describe('arbor chaos, the command', () => {
     const usage = await chaosCommand({}, '--mix', 'explode');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("unknown fault 'explode'");
-    const nothing = await chaosCommand({}, '--duration', '1s', '--control', join(tmpdir(), `nothing-${randomUUID()}.sock`));
+    const nothing = await chaosCommand(
+      {},
+      '--duration',
+      '1s',
+      '--control',
+      join(tmpdir(), `nothing-${randomUUID()}.sock`),
+    );
     expect(nothing).toMatchObject({ code: 1, stderr: expect.stringMatching(/^no_arbor: /) });
   });
 });
@@ -185,17 +225,27 @@ describe('the control ops behind arbor chaos', () => {
   it('fault is refused for a worker without ARBOR_CHAOS=1; events and proc answer; bad requests are refused', async () => {
     const arbor = runExample({ ARBOR_CHAOS: '0' });
     await serving(arbor);
-    const before = await request<{ children: Array<{ supervisor?: { children: Array<{ id: string; pid: number }> } }> }>(arbor, 'status');
+    const before = await request<{
+      children: Array<{ supervisor?: { children: Array<{ id: string; pid: number }> } }>;
+    }>(arbor, 'status');
     const worker = before.children[1]!.supervisor!.children[0]!;
 
     // The supervisor knows the worker's environment: it refuses a fault the worker would ignore, so that a chaos
     // run does not count it as injected.
-    const refused = await request(arbor, 'fault', { path: 'root/pool/web-1', fault: 'exit' }).catch((error: ControlError) => error);
-    expect(refused).toMatchObject({ code: 'chaos_disabled', message: "'root/pool/web-1' runs without ARBOR_CHAOS=1, so it ignores in-worker faults" });
+    const refused = await request(arbor, 'fault', { path: 'root/pool/web-1', fault: 'exit' }).catch(
+      (error: ControlError) => error,
+    );
+    expect(refused).toMatchObject({
+      code: 'chaos_disabled',
+      message: "'root/pool/web-1' runs without ARBOR_CHAOS=1, so it ignores in-worker faults",
+    });
     expect(isAlive(worker.pid)).toBe(true);
 
     const refuse = (params: object, op = 'fault') =>
-      request(arbor, op as 'fault', params as never).then(() => undefined, (error: ControlError) => error.code);
+      request(arbor, op as 'fault', params as never).then(
+        () => undefined,
+        (error: ControlError) => error.code,
+      );
     expect(await refuse({ path: 'root/http', fault: 'throw' })).toBe('not_found');
     expect(await refuse({ path: 'root/pool/nope', fault: 'throw' })).toBe('not_found');
     expect(await refuse({ path: 'root/pool/web-1', fault: 'explode' })).toBe('bad_request');

@@ -17,13 +17,16 @@ const { runs, tempDir } = arborRunScope('arbor-daily-');
 /** Two workers, stopped one after the other: 12 s + 5 s (the default) at most. */
 function writeSpec(dir: string): string {
   const spec = join(dir, 'spec.mjs');
-  writeFileSync(spec, `
+  writeFileSync(
+    spec,
+    `
     import { supervisor, worker } from ${JSON.stringify(ARBOR)};
     export default supervisor({ id: 'root', children: [
       worker({ id: 'slow', module: ${JSON.stringify(fixture('ready.mjs'))}, shutdown: 12000 }),
       worker({ id: 'web', module: ${JSON.stringify(fixture('ready.mjs'))} }),
     ] });
-  `);
+  `,
+  );
   return spec;
 }
 
@@ -45,36 +48,42 @@ describe('arbor status --json', () => {
 });
 
 describe('a first Ctrl-C', () => {
-  it.skipIf(!HAS_SCRIPT)('on a terminal says on stderr how long the stop may take, and how to force it', async () => {
-    const dir = tempDir();
-    const spec = writeSpec(dir);
-    const command = `exec '${process.execPath}' '${CLI}' run '${spec}' --control '${join(dir, 'ctl.sock')}'`;
-    const proc = spawn('script', ['-qefc', command, '/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: dir, TERM: 'xterm', SHELL: '/bin/sh' },
-    });
-    let output = '';
-    proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.on('close', resolve));
-    const until = async (text: string): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      while (!output.includes(text)) {
-        if (Date.now() > deadline) throw new Error(`no '${text}' in: ${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    };
-    try {
-      await until('"event":"supervisor_started","supervisor":"root"');
-      proc.stdin.write('\x03');
-      await until('stopping: up to 17 s, Ctrl-C again to force');
-      expect(await exited).toBe(0);
-    } finally {
+  it.skipIf(!HAS_SCRIPT)(
+    'on a terminal says on stderr how long the stop may take, and how to force it',
+    async () => {
+      const dir = tempDir();
+      const spec = writeSpec(dir);
+      const command = `exec '${process.execPath}' '${CLI}' run '${spec}' --control '${join(dir, 'ctl.sock')}'`;
+      const proc = spawn('script', ['-qefc', command, '/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+        env: { ...process.env, TMPDIR: dir, TERM: 'xterm', SHELL: '/bin/sh' },
+      });
+      let output = '';
+      proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => proc.on('close', resolve));
+      const until = async (text: string): Promise<void> => {
+        const deadline = Date.now() + 30_000;
+        while (!output.includes(text)) {
+          if (Date.now() > deadline) throw new Error(`no '${text}' in: ${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
       try {
-        process.kill(-proc.pid!, 'SIGKILL');
-      } catch {
-        // Already gone.
+        await until('"event":"supervisor_started","supervisor":"root"');
+        proc.stdin.write('\x03');
+        await until('stopping: up to 17 s, Ctrl-C again to force');
+        expect(await exited).toBe(0);
+      } finally {
+        try {
+          process.kill(-proc.pid!, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
       }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 
   it('without a terminal prints nothing of the kind', async () => {
     const dir = tempDir();
@@ -95,14 +104,22 @@ describe('a first Ctrl-C', () => {
         listener({ id: 'http' }),
         worker({ id: 'a', module: ready, shutdown: 3000 }),
         worker({ id: 'b', module: ready, shutdown: 'brutal_kill' }),
-        supervisor({ id: 'pool', strategy: 'simple_one_for_one', template: worker({ id: 'job', module: ready, shutdown: 4000 }) }),
+        supervisor({
+          id: 'pool',
+          strategy: 'simple_one_for_one',
+          template: worker({ id: 'job', module: ready, shutdown: 4000 }),
+        }),
         supervisor({ id: 'capped', shutdown: 1000, children: [worker({ id: 'c', module: ready, shutdown: 9000 })] }),
       ],
     });
     expect(stopBoundMs(spec)).toBe(3000 + 0 + 4000 + 1000);
-    expect(stoppingNotice(spec)).toBe('stopping: up to 10 s (serving 2 s more first: drainDelay), Ctrl-C again to force\n');
+    expect(stoppingNotice(spec)).toBe(
+      'stopping: up to 10 s (serving 2 s more first: drainDelay), Ctrl-C again to force\n',
+    );
     const endless = supervisor({ children: [worker({ id: 'w', module: ready, shutdown: 'infinity' })] });
     expect(stopBoundMs(endless)).toBe(Infinity);
-    expect(stoppingNotice(endless)).toBe('stopping: until every child has stopped (a shutdown is infinity), Ctrl-C again to force\n');
+    expect(stoppingNotice(endless)).toBe(
+      'stopping: until every child has stopped (a shutdown is infinity), Ctrl-C again to force\n',
+    );
   });
 });

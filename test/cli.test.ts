@@ -36,7 +36,6 @@ async function runningExample(): Promise<Arbor> {
   return arbor;
 }
 
-
 async function status(arbor: Arbor): Promise<SupervisorStatus> {
   const client = new ControlClient(arbor.control);
   try {
@@ -58,11 +57,18 @@ async function eventually<T>(probe: () => Promise<T | undefined>, what: string, 
 }
 
 function workerPids(node: SupervisorStatus): number[] {
-  return node.children.flatMap((c) => [...(c.type === 'worker' && c.pid !== undefined ? [c.pid] : []), ...(c.supervisor ? workerPids(c.supervisor) : [])]);
+  return node.children.flatMap((c) => [
+    ...(c.type === 'worker' && c.pid !== undefined ? [c.pid] : []),
+    ...(c.supervisor ? workerPids(c.supervisor) : []),
+  ]);
 }
 
 /** Sends raw bytes to the control socket; collects response lines until `expected` arrived or the server closed. */
-function rawExchange(control: string, payload: string, expected: number): Promise<{ responses: any[]; closed: boolean }> {
+function rawExchange(
+  control: string,
+  payload: string,
+  expected: number,
+): Promise<{ responses: any[]; closed: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(control);
     const responses: any[] = [];
@@ -101,9 +107,15 @@ describe('arbor run', () => {
     const tree = JSON.parse(json.stdout) as SupervisorStatus;
     expect(tree).toMatchObject({ path: 'root', state: 'running', strategy: 'one_for_one' });
     expect(tree.children.map((c) => [c.id, c.type, c.status])).toEqual([
-      ['ticker-a', 'worker', 'running'], ['ticker-b', 'worker', 'running'], ['jobs', 'supervisor', 'running'],
+      ['ticker-a', 'worker', 'running'],
+      ['ticker-b', 'worker', 'running'],
+      ['jobs', 'supervisor', 'running'],
     ]);
-    expect(tree.children[2]!.supervisor).toMatchObject({ path: 'root/jobs', strategy: 'simple_one_for_one', children: [] });
+    expect(tree.children[2]!.supervisor).toMatchObject({
+      path: 'root/jobs',
+      strategy: 'simple_one_for_one',
+      children: [],
+    });
     const logged = arbor.lines.filter((l) => l.event === 'child_started' && l.type === 'worker').map((l) => l.pid);
     expect(workerPids(tree)).toEqual(logged);
     expect(workerPids(tree).every(isAlive)).toBe(true);
@@ -128,7 +140,10 @@ describe('arbor run', () => {
   it('start-child root/jobs adds a dynamic child; restart, stop-child and errors map to the API', async () => {
     const arbor = await runningExample();
     const startChild = await arborCommand('start-child', 'root/jobs', 'nightly', '--control', arbor.control);
-    expect(startChild).toMatchObject({ code: 0, stdout: expect.stringMatching(/^started root\/jobs\/job-1 \(pid \d+\)\n$/) });
+    expect(startChild).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^started root\/jobs\/job-1 \(pid \d+\)\n$/),
+    });
     const jobs = (await status(arbor)).children[2]!.supervisor!;
     expect(jobs.children).toMatchObject([{ id: 'job-1', type: 'worker', status: 'running' }]);
     expect(isAlive(jobs.children[0]!.pid)).toBe(true);
@@ -154,7 +169,10 @@ describe('arbor run', () => {
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
     const client = new ControlClient(arbor.control);
     try {
-      const failure = await client.request('start-child', { path: 'root/broken' }).then(() => undefined, (error: unknown) => error);
+      const failure = await client.request('start-child', { path: 'root/broken' }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       expect(failure).toMatchObject({ code: 'start_failed', message: expect.stringContaining('crash before ready') });
     } finally {
       client.close();
@@ -168,23 +186,31 @@ describe('arbor run', () => {
     const before = await status(arbor);
     const snapshot = (s: SupervisorStatus) => s.children.map((c) => [c.id, c.pid, c.restarts, c.status]);
 
-    const { responses } = await rawExchange(arbor.control, [
-      'not json',
-      JSON.stringify({ id: 1, op: 'explode' }),
-      JSON.stringify({ id: 2, op: 'which', path: 5 }),
-      JSON.stringify({ id: 3, op: 'stop-child', path: 'root' }),
-      JSON.stringify({ id: 4, op: 'status', extra: true }),
-      JSON.stringify({ id: 5, op: 'start-child', path: 'root/jobs', args: [1, 2] }),
-      JSON.stringify({ op: 'stop' }),
-      '',
-    ].join('\n'), 7);
+    const { responses } = await rawExchange(
+      arbor.control,
+      [
+        'not json',
+        JSON.stringify({ id: 1, op: 'explode' }),
+        JSON.stringify({ id: 2, op: 'which', path: 5 }),
+        JSON.stringify({ id: 3, op: 'stop-child', path: 'root' }),
+        JSON.stringify({ id: 4, op: 'status', extra: true }),
+        JSON.stringify({ id: 5, op: 'start-child', path: 'root/jobs', args: [1, 2] }),
+        JSON.stringify({ op: 'stop' }),
+        '',
+      ].join('\n'),
+      7,
+    );
     const byId = new Map(responses.map((r) => [r.id, r]));
     expect(responses.every((r) => r.ok === false)).toBe(true);
     expect(responses.filter((r) => r.id === null).map((r) => r.error.code)).toEqual(['bad_request', 'bad_request']);
     expect(byId.get(1).error.code).toBe('unknown_op');
     for (const id of [2, 3, 4, 5]) expect(byId.get(id).error.code).toBe('bad_request');
 
-    const oversize = await rawExchange(arbor.control, `${JSON.stringify({ id: 6, op: 'status', path: 'x'.repeat(100 * 1024) })}\n`, 0);
+    const oversize = await rawExchange(
+      arbor.control,
+      `${JSON.stringify({ id: 6, op: 'status', path: 'x'.repeat(100 * 1024) })}\n`,
+      0,
+    );
     expect(oversize.closed).toBe(true);
     expect(oversize.responses).toMatchObject([{ id: null, ok: false, error: { code: 'too_large' } }]);
 
@@ -210,12 +236,19 @@ describe('arbor run', () => {
 
   it('a second SIGINT during a slow stop kills every child: exit 130, no worker left', async () => {
     const dir = tempDir();
-    const spec = writeModule(dir, 'stubborn.mjs', `
+    const spec = writeModule(
+      dir,
+      'stubborn.mjs',
+      `
       import { supervisor, worker } from ${JSON.stringify(ARBOR)};
       export default supervisor({ children: [worker({ id: 'stubborn', module: ${JSON.stringify(fixture('ignore-sigterm.mjs'))}, shutdown: 60000 })] });
-    `);
+    `,
+    );
     const arbor = runArbor(spec, dir);
-    const started = await arbor.line((l) => l.event === 'child_started' && l.child === 'stubborn', 'the stubborn worker started');
+    const started = await arbor.line(
+      (l) => l.event === 'child_started' && l.child === 'stubborn',
+      'the stubborn worker started',
+    );
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
     arbor.proc.kill('SIGINT');
     await arbor.line((l) => l.event === 'stop_requested', 'the graceful stop began');
@@ -228,12 +261,16 @@ describe('arbor run', () => {
 
   it('the root giving up exits 1', async () => {
     const dir = tempDir();
-    const spec = writeModule(dir, 'crashing.mjs', `
+    const spec = writeModule(
+      dir,
+      'crashing.mjs',
+      `
       import { supervisor, worker } from ${JSON.stringify(ARBOR)};
       export default supervisor({ intensity: 1, period: 60000, children: [
         worker({ id: 'crasher', module: ${JSON.stringify(fixture('exit-code.mjs'))}, env: { FIXTURE_EXIT_CODE: '3' } }),
       ] });
-    `);
+    `,
+    );
     const arbor = runArbor(spec, dir);
     expect((await arbor.exited).code).toBe(1);
     expect(arbor.lines.map((l) => l.event)).toContain('max_intensity_reached');
@@ -244,18 +281,24 @@ describe('arbor run', () => {
 
   it('a tree that fails to start exits 1 with the reason, leaving no worker behind', async () => {
     const dir = tempDir();
-    const spec = writeModule(dir, 'unstartable.mjs', `
+    const spec = writeModule(
+      dir,
+      'unstartable.mjs',
+      `
       import { supervisor, worker } from ${JSON.stringify(ARBOR)};
       export default supervisor({ children: [
         worker({ id: 'fine', module: ${JSON.stringify(fixture('ignore-sigterm.mjs'))}, shutdown: 'brutal_kill' }),
         worker({ id: 'broken', module: ${JSON.stringify(fixture('crash-before-ready.mjs'))}, env: { FIXTURE_MESSAGE: 'no database' } }),
       ] });
-    `);
+    `,
+    );
     const arbor = runArbor(spec, dir);
     expect((await arbor.exited).code).toBe(1);
     // In words, one level: no JSON quoted inside JSON.
     expect(arbor.stderr()).toContain("arbor: the tree failed to start: child 'broken': no database\n");
-    expect(arbor.lines.find((l) => l.event === 'tree_start_failed')?.reason).toEqual({ startFailed: "child 'broken': no database" });
+    expect(arbor.lines.find((l) => l.event === 'tree_start_failed')?.reason).toEqual({
+      startFailed: "child 'broken': no database",
+    });
     const pids = arbor.lines.filter((l) => l.event === 'child_started').map((l) => l.pid);
     expect(pids).toHaveLength(1);
     expect(pids.filter(isAlive)).toEqual([]);
@@ -263,10 +306,14 @@ describe('arbor run', () => {
 
   it('a bad spec exits 2 and names the bad field', async () => {
     const dir = tempDir();
-    const spec = writeModule(dir, 'bad.mjs', `
+    const spec = writeModule(
+      dir,
+      'bad.mjs',
+      `
       import { supervisor } from ${JSON.stringify(ARBOR)};
       export default supervisor({ id: 'root', strategy: 'nope' });
-    `);
+    `,
+    );
     const arbor = runArbor(spec, dir);
     expect((await arbor.exited).code).toBe(2);
     expect(arbor.stderr()).toMatch(/root\.strategy: unknown strategy 'nope'/);
@@ -283,12 +330,16 @@ describe('arbor run', () => {
 
   it('a TypeScript spec runs without a build step', async () => {
     const dir = tempDir();
-    const spec = writeModule(dir, 'spec.ts', `
+    const spec = writeModule(
+      dir,
+      'spec.ts',
+      `
       import { supervisor, worker, type SupervisorSpec } from ${JSON.stringify(ARBOR)};
       const ticks: number = 1;
       const spec: SupervisorSpec = supervisor({ children: [worker({ id: 'ts-worker', module: ${JSON.stringify(fixture('ignore-sigterm.mjs'))}, shutdown: 'brutal_kill', args: [String(ticks)] })] });
       export default spec;
-    `);
+    `,
+    );
     const arbor = runArbor(spec, dir);
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
     expect((await status(arbor)).children.map((c) => c.id)).toEqual(['ts-worker']);

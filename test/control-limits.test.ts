@@ -57,7 +57,8 @@ async function until(check: () => boolean, what: string, timeoutMs = 30_000): Pr
 }
 
 const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
-const rssOf = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const rssOf = (pid: number): number =>
+  Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
 describe('answers fail safe, whatever the tree holds', () => {
   /**
@@ -72,16 +73,28 @@ describe('answers fail safe, whatever the tree holds', () => {
     const huge = 'D'.repeat(2e7);
     const cyclic: Record<string, unknown> = { name: 'loop' };
     cyclic.self = cyclic;
-    const nasty = Object.defineProperty({ fine: 1 }, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    const nasty = Object.defineProperty({ fine: 1 }, 'boom', {
+      enumerable: true,
+      get: () => {
+        throw new Error('getter');
+      },
+    });
     const details = Array.from({ length: 100 }, (_, i) => ({ child: `w${i}`, lastExit: { shutdown: huge } }));
-    const server = await ControlServer.open(join(tempDir(), 'c.sock'), { tree: () => stubTree(() => ({ details, cyclic, big: 10n, nasty })), stop: () => {} });
+    const server = await ControlServer.open(join(tempDir(), 'c.sock'), {
+      tree: () => stubTree(() => ({ details, cyclic, big: 10n, nasty })),
+      stop: () => {},
+    });
     servers.push(server);
     const client = rawClient(server.socketPath);
     client.send('{"id":1,"op":"status"}\n');
     await until(() => client.lines.length === 1, 'the answer');
     const line = client.lines[0]!;
     expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(MAX_ANSWER_BYTES);
-    const answer = JSON.parse(line) as { id: number; ok: boolean; result: { details: unknown[]; cyclic: unknown; big: string; nasty: unknown } };
+    const answer = JSON.parse(line) as {
+      id: number;
+      ok: boolean;
+      result: { details: unknown[]; cyclic: unknown; big: string; nasty: unknown };
+    };
     expect(answer).toMatchObject({ id: 1, ok: true });
     // The first details are there, cut with a marker; those that did not fit are counted, not silently lost.
     expect(JSON.stringify(answer.result.details[0])).toContain('…[+19983616 chars]');
@@ -91,11 +104,21 @@ describe('answers fail safe, whatever the tree holds', () => {
   it('cycles, BigInt and throwing getters become markers; a status that throws a non-Error answers an error', async () => {
     const cyclic: Record<string, unknown> = { name: 'loop' };
     cyclic.self = cyclic;
-    const nasty = Object.defineProperty({ fine: 1 }, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    const nasty = Object.defineProperty({ fine: 1 }, 'boom', {
+      enumerable: true,
+      get: () => {
+        throw new Error('getter');
+      },
+    });
     let mode: 'odd' | 'throw' = 'odd';
     const status = (): unknown => {
       // Thrown values need not be Errors; this one's message getter throws too.
-      if (mode === 'throw') throw Object.defineProperty({}, 'message', { get: () => { throw new Error('no message'); } });
+      if (mode === 'throw')
+        throw Object.defineProperty({}, 'message', {
+          get: () => {
+            throw new Error('no message');
+          },
+        });
       return { cyclic, big: 10n, nasty };
     };
     const events = new EventEmitter();
@@ -106,7 +129,9 @@ describe('answers fail safe, whatever the tree holds', () => {
     client.send('{"id":1,"op":"status"}\n');
     await until(() => client.lines.length === 1, 'the first answer');
     expect(JSON.parse(client.lines[0]!)).toEqual({
-      id: 1, ok: true, result: { cyclic: { name: 'loop', self: '[cycle]' }, big: '10n', nasty: { fine: 1, boom: '[unserializable]' } },
+      id: 1,
+      ok: true,
+      result: { cyclic: { name: 'loop', self: '[cycle]' }, big: '10n', nasty: { fine: 1, boom: '[unserializable]' } },
     });
     mode = 'throw';
     events.emit('event', { event: 'child_exited' }); // the tree changed: the next status is read anew
@@ -119,7 +144,14 @@ describe('answers fail safe, whatever the tree holds', () => {
     const log = new EventLog();
     const huge = 'D'.repeat(2e7);
     for (let i = 0; i < 40; i++) {
-      log.record({ event: 'child_exited', supervisor: 'root', child: 'w', pid: i, reason: { shutdown: huge }, action: 'restart' } as TreeEvent);
+      log.record({
+        event: 'child_exited',
+        supervisor: 'root',
+        child: 'w',
+        pid: i,
+        reason: { shutdown: huge },
+        action: 'restart',
+      } as TreeEvent);
     }
     const seen: number[] = [];
     let since = 0;
@@ -137,20 +169,30 @@ describe('answers fail safe, whatever the tree holds', () => {
   it('a worker that shuts itself down with a 2 MB detail, again and again: events and status answer, bounded', async () => {
     const dir = tempDir();
     const worker = join(dir, 'verbose.mjs');
-    writeFileSync(worker, `
+    writeFileSync(
+      worker,
+      `
       import { ready, shutdown } from ${JSON.stringify(RUNTIME)};
       setInterval(() => {}, 60_000);
       ready();
       setTimeout(() => shutdown('D'.repeat(2e6)), 50);
-    `);
+    `,
+    );
     const spec = join(dir, 'spec.mjs');
-    writeFileSync(spec, `
+    writeFileSync(
+      spec,
+      `
       import { supervisor, worker } from ${JSON.stringify(ARBOR)};
       export default supervisor({ intensity: 1000, period: 60_000, children: [worker({ id: 'verbose', module: ${JSON.stringify(worker)} })] });
-    `);
+    `,
+    );
     const run = spawnArborRun(spec, dir);
     runs.push(run);
-    await run.line((l) => l.event === 'child_started' && (run.lines.filter((x) => x.event === 'child_started').length >= 6), 'six starts', 60_000);
+    await run.line(
+      (l) => l.event === 'child_started' && run.lines.filter((x) => x.event === 'child_started').length >= 6,
+      'six starts',
+      60_000,
+    );
     const client = new ControlClient(run.control);
     try {
       const page = (await client.request('events')) as { events: Array<{ reason?: unknown }> };
@@ -169,7 +211,11 @@ describe('connections, idle time and backpressure are bounded', () => {
     let release!: () => void;
     const slow = new Promise<void>((resolve) => (release = resolve));
     const tree = { spec: { id: 'root' }, status: () => ({}), terminateChild: () => slow } as unknown as Tree;
-    const server = await ControlServer.open(join(tempDir(), 'c.sock'), { tree: () => tree, stop: () => {} }, { idleTimeoutMs: 300 });
+    const server = await ControlServer.open(
+      join(tempDir(), 'c.sock'),
+      { tree: () => tree, stop: () => {} },
+      { idleTimeoutMs: 300 },
+    );
     servers.push(server);
     const idle = rawClient(server.socketPath);
     const busy = rawClient(server.socketPath);
@@ -183,7 +229,7 @@ describe('connections, idle time and backpressure are bounded', () => {
     expect(JSON.parse(busy.lines[0]!)).toMatchObject({ id: 1, ok: true });
   });
 
-  it('2×10,000 idle connections: the supervisor\'s fds stay bounded, a fresh status answers, a killed worker restarts', async () => {
+  it("2×10,000 idle connections: the supervisor's fds stay bounded, a fresh status answers, a killed worker restarts", async () => {
     const dir = tempDir();
     const run = spawnArborRun(join(repo, 'examples/workers/spec.js'), dir);
     runs.push(run);
@@ -218,7 +264,10 @@ describe('connections, idle time and backpressure are bounded', () => {
         fresh.close();
       }
       process.kill(started.pid!, 'SIGKILL');
-      await run.line((l) => l.event === 'child_started' && l.child === 'ticker-b' && l.pid !== started.pid, 'ticker-b restarted');
+      await run.line(
+        (l) => l.event === 'child_started' && l.child === 'ticker-b' && l.pid !== started.pid,
+        'ticker-b restarted',
+      );
     } finally {
       clearInterval(sampler);
     }
@@ -242,12 +291,18 @@ describe('connections, idle time and backpressure are bounded', () => {
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && written < 200 * MiB) {
       if (greedy.write(chunk)) written += chunk.length;
-      else await Promise.race([new Promise((resolve) => greedy.once('drain', resolve)), new Promise((resolve) => setTimeout(resolve, 200))]);
+      else
+        await Promise.race([
+          new Promise((resolve) => greedy.once('drain', resolve)),
+          new Promise((resolve) => setTimeout(resolve, 200)),
+        ]);
       if (greedy.writableLength > 8 * MiB) break; // we are the ones buffering now: the supervisor stopped reading
     }
     expect(greedy.writableLength).toBeGreaterThan(0);
     const rssGrowth = rssOf(pid) - rssBefore;
-    console.log(`pipelining client: ${(written / MiB).toFixed(1)} MiB of requests taken, ${(greedy.writableLength / MiB).toFixed(1)} MiB left unread; supervisor RSS +${(rssGrowth / MiB).toFixed(1)} MiB`);
+    console.log(
+      `pipelining client: ${(written / MiB).toFixed(1)} MiB of requests taken, ${(greedy.writableLength / MiB).toFixed(1)} MiB left unread; supervisor RSS +${(rssGrowth / MiB).toFixed(1)} MiB`,
+    );
     expect(rssGrowth).toBeLessThan(64 * MiB);
     const fresh = new ControlClient(run.control);
     try {
@@ -256,7 +311,10 @@ describe('connections, idle time and backpressure are bounded', () => {
       fresh.close();
     }
     process.kill(started.pid!, 'SIGKILL');
-    await run.line((l) => l.event === 'child_started' && l.child === 'ticker-b' && l.pid !== started.pid, 'ticker-b restarted');
+    await run.line(
+      (l) => l.event === 'child_started' && l.child === 'ticker-b' && l.pid !== started.pid,
+      'ticker-b restarted',
+    );
     expect(rssOf(pid) - rssBefore).toBeLessThan(64 * MiB);
   });
 });

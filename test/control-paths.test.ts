@@ -3,7 +3,18 @@
 // say which tree they reached, and `arbor chaos` signals no pid before checking it belongs to that tree.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -80,7 +91,10 @@ describe('--control paths that are not ours are refused, untouched', () => {
   it('a missing directory, and a path over the unix-socket limit: said in words, no stray socket', async () => {
     const dir = tempDir();
     const missing = await arbor(dir, 'run', EXAMPLE, '--control', join(dir, 'no/such/dir/c.sock'));
-    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining(`directory ${join(dir, 'no/such/dir')} does not exist`) });
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`directory ${join(dir, 'no/such/dir')} does not exist`),
+    });
     const long = join(dir, `${'x'.repeat(120)}.sock`);
     const tooLong = await arbor(dir, 'run', EXAMPLE, '--control', long);
     expect(tooLong.code).toBe(1);
@@ -88,13 +102,16 @@ describe('--control paths that are not ours are refused, untouched', () => {
     expect(readdirSync(dir).filter((name) => name.startsWith('x'))).toEqual([]);
   });
 
-  it('a live arbor at the path is refused; stopping one run never removes another run\'s socket at the same path', async () => {
+  it("a live arbor at the path is refused; stopping one run never removes another run's socket at the same path", async () => {
     const dir = tempDir();
     const first = spawnArborRun(EXAMPLE, dir);
     runs.push(first);
     await first.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the first root');
     const refused = await arbor(dir, 'run', EXAMPLE, '--control', first.control);
-    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`another arbor is listening at ${first.control}`) });
+    expect(refused).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`another arbor is listening at ${first.control}`),
+    });
     // The socket file of the first run goes away (a user's clean-up), and a second run binds the same path.
     rmSync(first.control);
     const second = spawnArborRun(EXAMPLE, dir);
@@ -109,17 +126,25 @@ describe('--control paths that are not ours are refused, untouched', () => {
 
   it('a live datagram or seqpacket socket, or a stream socket whose backlog is full (a stopped run): refused, left in place', async () => {
     const dir = tempDir();
-    const holder = spawn('python3', [join(repo, 'test/fixtures/unix-sockets.py'), dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const holder = spawn('python3', [join(repo, 'test/fixtures/unix-sockets.py'), dir], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     others.push(holder);
     await new Promise<void>((resolve, reject) => {
       holder.stdout.once('data', () => resolve());
       holder.once('exit', (code) => reject(new Error(`unix-sockets.py exited ${code}`)));
     });
-    for (const [name, code] of [['dgram.sock', 'EPROTOTYPE'], ['seqpacket.sock', 'EPROTOTYPE'], ['full.sock', 'EAGAIN']] as const) {
+    for (const [name, code] of [
+      ['dgram.sock', 'EPROTOTYPE'],
+      ['seqpacket.sock', 'EPROTOTYPE'],
+      ['full.sock', 'EAGAIN'],
+    ] as const) {
       const path = join(dir, name);
       const result = await arbor(dir, 'run', EXAMPLE, '--control', path);
       expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`${path} is a socket that may be in use (connecting to it gave ${code}); refusing to replace it`);
+      expect(result.stderr).toContain(
+        `${path} is a socket that may be in use (connecting to it gave ${code}); refusing to replace it`,
+      );
       expect(lstatSync(path).isSocket()).toBe(true);
     }
     holder.stdin.end();
@@ -199,19 +224,26 @@ describe('the private directory of runs', () => {
     expect(chaos).toMatchObject({ code: 1, stderr: expect.stringContaining('several_runs: 2 arbor runs are alive') });
   });
 
-  it('a private directory that is squatted (a link, open to others, another user\'s): a fresh private one is used and named, nothing is written through the squatted one', async () => {
+  it("a private directory that is squatted (a link, open to others, another user's): a fresh private one is used and named, nothing is written through the squatted one", async () => {
     const squat: Array<[string, (path: string, dir: string) => void]> = [
-      ['a link', (path, dir) => {
-        mkdirSync(join(dir, 'elsewhere'), { mode: 0o700 });
-        symlinkSync(join(dir, 'elsewhere'), path);
-      }],
-      ['open to others', (path) => {
-        mkdirSync(path, { mode: 0o777 });
-        chmodSync(path, 0o777);
-      }],
+      [
+        'a link',
+        (path, dir) => {
+          mkdirSync(join(dir, 'elsewhere'), { mode: 0o700 });
+          symlinkSync(join(dir, 'elsewhere'), path);
+        },
+      ],
+      [
+        'open to others',
+        (path) => {
+          mkdirSync(path, { mode: 0o777 });
+          chmodSync(path, 0o777);
+        },
+      ],
     ];
     // Only root can make a directory another user's; elsewhere this case is left to the mode check above.
-    if (uid === 0) squat.push(['another user\'s', (path) => (mkdirSync(path, { mode: 0o700 }), chownSync(path, 65534, 65534))]);
+    if (uid === 0)
+      squat.push(["another user's", (path) => (mkdirSync(path, { mode: 0o700 }), chownSync(path, 65534, 65534))]);
     for (const [what, plant] of squat) {
       const dir = tempDir();
       const squatted = join(dir, `arbor-${uid}`);
@@ -235,7 +267,10 @@ describe('the private directory of runs', () => {
     const privateDir = join(dir, `arbor-${uid}`);
     mkdirSync(privateDir, { mode: 0o700 });
     const decoy = join(dir, 'decoy.json');
-    writeFileSync(decoy, JSON.stringify({ pid: process.pid, spec: '/x', control: join(dir, 'fake.sock'), startedAt: Date.now() }));
+    writeFileSync(
+      decoy,
+      JSON.stringify({ pid: process.pid, spec: '/x', control: join(dir, 'fake.sock'), startedAt: Date.now() }),
+    );
     symlinkSync(decoy, join(privateDir, `arbor-${process.pid}.run`));
     writeFileSync(join(dir, `arbor-${uid}.current`), `${join(dir, 'fake.sock')}\n`);
     const status = await arbor(dir, 'status');
@@ -278,9 +313,24 @@ describe('arbor chaos checks the tree before it signals', () => {
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     others.push(bystander);
     const socket = await fakeTree(dir, process.pid, bystander.pid!);
-    const result = await arbor(dir, 'chaos', '--control', socket, '--url', await httpTarget(), '--duration', '2s', '--rate', '4', '--mix', 'sigkill');
+    const result = await arbor(
+      dir,
+      'chaos',
+      '--control',
+      socket,
+      '--url',
+      await httpTarget(),
+      '--duration',
+      '2s',
+      '--rate',
+      '4',
+      '--mix',
+      'sigkill',
+    );
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`not_verified: the process answering at ${socket} claims pid ${process.pid}, which does not hold that socket`);
+    expect(result.stderr).toContain(
+      `not_verified: the process answering at ${socket} claims pid ${process.pid}, which does not hold that socket`,
+    );
     expect(isAlive(bystander.pid)).toBe(true);
   });
 
@@ -289,10 +339,25 @@ describe('arbor chaos checks the tree before it signals', () => {
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     others.push(bystander);
     const socket = await fakeTree(dir, 'self', bystander.pid!);
-    const result = await arbor(dir, 'chaos', '--control', socket, '--url', await httpTarget(), '--duration', '2s', '--rate', '4', '--mix', 'sigkill,kill-all');
+    const result = await arbor(
+      dir,
+      'chaos',
+      '--control',
+      socket,
+      '--url',
+      await httpTarget(),
+      '--duration',
+      '2s',
+      '--rate',
+      '4',
+      '--mix',
+      'sigkill,kill-all',
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/faults {6}injected 0 of \d+/);
-    expect(result.stdout).toContain(`pid ${bystander.pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
+    expect(result.stdout).toContain(
+      `pid ${bystander.pid} is no child of the supervisor (gone, or not this tree's); not signalled`,
+    );
     expect(isAlive(bystander.pid)).toBe(true);
   });
 });

@@ -23,7 +23,11 @@ const BROWSER = [process.env.CHROMIUM_PATH, '/usr/bin/chromium-headless-shell', 
 const dir = mkdtempSync(join(tmpdir(), 'arbor-docs-site-'));
 const site = join(dir, 'site');
 const buildDocs = (args: string[]) =>
-  run(process.execPath, [join(repo, 'scripts/build-docs.mjs'), ...args], { cwd: repo, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+  run(process.execPath, [join(repo, 'scripts/build-docs.mjs'), ...args], {
+    cwd: repo,
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -33,9 +37,18 @@ describe('npm run docs', () => {
   }, 240_000);
 
   it('writes the guides, the reference, the decisions and the API of the three exports', () => {
-    for (const page of ['index.html', 'docs/index.html', 'docs/guides/supervision.html', 'docs/reference/spec.html',
-      'docs/decisions/index.html', 'bench/index.html', 'api/index.html', 'api/modules/arbor-otp.html',
-      'api/modules/arbor-otp_worker.html', 'api/modules/arbor-otp_chaos.html']) {
+    for (const page of [
+      'index.html',
+      'docs/index.html',
+      'docs/guides/supervision.html',
+      'docs/reference/spec.html',
+      'docs/decisions/index.html',
+      'bench/index.html',
+      'api/index.html',
+      'api/modules/arbor-otp.html',
+      'api/modules/arbor-otp_worker.html',
+      'api/modules/arbor-otp_chaos.html',
+    ]) {
       expect(existsSync(join(site, page)), page).toBe(true);
     }
     // What editors show on hover is in the reference too: the spec fields' TSDoc.
@@ -53,19 +66,42 @@ describe('npm run docs', () => {
 it('fails the build for a public export without documentation, naming it', async () => {
   const fixture = join(dir, 'undocumented');
   mkdirSync(fixture);
-  writeFileSync(join(fixture, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, types: [] },
-    include: ['*.ts'],
-  }));
-  writeFileSync(join(fixture, 'entry.ts'), [
-    '/** @module fixture */',
-    '/** Documented. */',
-    'export function documented(): void {}',
-    'export function forgotten(): void {}',
-    '',
-  ].join('\n'));
-  const failure = await buildDocs(['--api-only', '--entry', join(fixture, 'entry.ts'), '--tsconfig', join(fixture, 'tsconfig.json'),
-    '--out', join(fixture, 'out')]).then(() => undefined, (error: { code: number; stdout: string; stderr: string }) => error);
+  writeFileSync(
+    join(fixture, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: true,
+        types: [],
+      },
+      include: ['*.ts'],
+    }),
+  );
+  writeFileSync(
+    join(fixture, 'entry.ts'),
+    [
+      '/** @module fixture */',
+      '/** Documented. */',
+      'export function documented(): void {}',
+      'export function forgotten(): void {}',
+      '',
+    ].join('\n'),
+  );
+  const failure = await buildDocs([
+    '--api-only',
+    '--entry',
+    join(fixture, 'entry.ts'),
+    '--tsconfig',
+    join(fixture, 'tsconfig.json'),
+    '--out',
+    join(fixture, 'out'),
+  ]).then(
+    () => undefined,
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
   expect(failure, 'the build should have failed').toBeDefined();
   expect(failure!.code).not.toBe(0);
   expect(`${failure!.stdout}${failure!.stderr}`).toMatch(/forgotten.*does not have any documentation/);
@@ -89,7 +125,9 @@ describe.skipIf(BROWSER === undefined)(
           response.writeHead(404).end('not found');
           return;
         }
-        response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'text/plain; charset=utf-8' }).end(readFileSync(file));
+        response
+          .writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'text/plain; charset=utf-8' })
+          .end(readFileSync(file));
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -102,8 +140,15 @@ describe.skipIf(BROWSER === undefined)(
       const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
         executablePath: BROWSER!,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-          '--disable-sync', '--no-first-run'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
       });
       const problems: string[] = [];
       const ids = new Map<string, Set<string>>();
@@ -115,17 +160,27 @@ describe.skipIf(BROWSER === undefined)(
       try {
         const page = await context.newPage();
         let current = '';
-        page.on('console', (message) => void (message.type() === 'error' && problems.push(`${current}: console: ${message.text()}`)));
+        page.on(
+          'console',
+          (message) => void (message.type() === 'error' && problems.push(`${current}: console: ${message.text()}`)),
+        );
         page.on('pageerror', (error) => problems.push(`${current}: ${String(error)}`));
         page.on('requestfailed', (request) => problems.push(`${current}: ${request.url()} failed`));
-        page.on('response', (response) => void (response.status() >= 400 && problems.push(`${current}: ${response.url()} ${response.status()}`)));
+        page.on(
+          'response',
+          (response) =>
+            void (response.status() >= 400 && problems.push(`${current}: ${response.url()} ${response.status()}`)),
+        );
         while (queue.length > 0) {
           current = queue.shift()!;
           await page.goto(current, { waitUntil: 'load' });
           const found = await page.evaluate(() => {
             const doc = (globalThis as unknown as { document: DomLike }).document;
             return {
-              ids: Array.from(doc.querySelectorAll('[id], a[name]'), (e) => e.getAttribute('id') ?? e.getAttribute('name') ?? ''),
+              ids: Array.from(
+                doc.querySelectorAll('[id], a[name]'),
+                (e) => e.getAttribute('id') ?? e.getAttribute('name') ?? '',
+              ),
               links: Array.from(doc.querySelectorAll('a[href]'), (e) => e.getAttribute('href') ?? ''),
             };
           });
@@ -134,8 +189,11 @@ describe.skipIf(BROWSER === undefined)(
             const url = new URL(href, current);
             if (url.origin !== origin) continue;
             const target = `${url.origin}${url.pathname}`;
-            if (url.hash.length > 1) anchors.push({ from: current, page: target, id: decodeURIComponent(url.hash.slice(1)) });
-            const unwritten = PENDING.find((p) => target === `${origin}/${p}.html` && !existsSync(join(repo, `${p}.md`)));
+            if (url.hash.length > 1)
+              anchors.push({ from: current, page: target, id: decodeURIComponent(url.hash.slice(1)) });
+            const unwritten = PENDING.find(
+              (p) => target === `${origin}/${p}.html` && !existsSync(join(repo, `${p}.md`)),
+            );
             if (unwritten !== undefined) {
               pending.add(unwritten);
               continue;
@@ -164,7 +222,11 @@ describe.skipIf(BROWSER === undefined)(
       if (pending.size > 0) console.log(`linked, not written yet: ${[...pending].join(', ')}`);
       // The whole site was reached from its index: the guides, the reference, the decisions and the API.
       expect(seen.size).toBeGreaterThan(60);
-      for (const page of ['docs/guides/getting-started.html', 'docs/decisions/0001-follow-otps-supervisor.html', 'api/classes/arbor-otp.Tree.html']) {
+      for (const page of [
+        'docs/guides/getting-started.html',
+        'docs/decisions/0001-follow-otps-supervisor.html',
+        'api/classes/arbor-otp.Tree.html',
+      ]) {
         expect(seen.has(`${origin}/${page}`), page).toBe(true);
       }
     }, 300_000);
@@ -175,7 +237,9 @@ describe.skipIf(BROWSER === undefined)(
  * Guides linked from the docs map whose pages other changes are bringing: a link to one of them counts as broken
  * once its Markdown exists and the page does not; until then the test names them instead of failing.
  */
-const PENDING = ['deploying', 'admin', 'logs', 'reload-and-watch', 'light-children', 'typescript'].map((name) => `docs/guides/${name}`);
+const PENDING = ['deploying', 'admin', 'logs', 'reload-and-watch', 'light-children', 'typescript'].map(
+  (name) => `docs/guides/${name}`,
+);
 
 /** The little of the DOM the crawl reads (the tests compile without the DOM library). */
 interface DomLike {

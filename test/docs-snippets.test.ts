@@ -25,12 +25,19 @@ const CODE = new Set(['js', 'ts', 'sh', 'json', 'yaml', 'ini']);
 const TRANSCRIPT = new Set(['text', 'console']);
 
 it('every block has a language the test knows: code, or a transcript', () => {
-  const unknown = blocks.filter((b) => !b.fragment && !CODE.has(b.lang) && !TRANSCRIPT.has(b.lang)).map((b) => `${where(b)} \`\`\`${b.lang}`);
-  expect(unknown, 'fence each block with js, ts, sh, json, yaml, ini (checked) or text, console (a transcript)').toEqual([]);
+  const unknown = blocks
+    .filter((b) => !b.fragment && !CODE.has(b.lang) && !TRANSCRIPT.has(b.lang))
+    .map((b) => `${where(b)} \`\`\`${b.lang}`);
+  expect(
+    unknown,
+    'fence each block with js, ts, sh, json, yaml, ini (checked) or text, console (a transcript)',
+  ).toEqual([]);
   const fragments = blocks.filter((b) => b.fragment);
   const checked = blocks.filter((b) => CODE.has(b.lang) && !b.fragment);
   const transcripts = blocks.filter((b) => TRANSCRIPT.has(b.lang) && !b.fragment);
-  console.log(`doc blocks: ${blocks.length} in ${docFiles().length} files — ${checked.length} checked, ${fragments.length} fragments skipped (${fragments.map(where).join(', ')}), ${transcripts.length} transcripts`);
+  console.log(
+    `doc blocks: ${blocks.length} in ${docFiles().length} files — ${checked.length} checked, ${fragments.length} fragments skipped (${fragments.map(where).join(', ')}), ${transcripts.length} transcripts`,
+  );
   expect(checked.length + fragments.length + transcripts.length).toBe(blocks.length);
   expect(checked.length).toBeGreaterThan(fragments.length);
 });
@@ -41,30 +48,52 @@ it('JavaScript and TypeScript blocks type-check against the package, in one tsc 
   symlinkSync(repo, join(app, 'node_modules', 'arbor-otp'));
   writeFileSync(join(app, 'package.json'), '{ "type": "module" }\n');
   const files: Record<string, DocBlock> = {};
-  blocks.filter((b) => (b.lang === 'js' || b.lang === 'ts') && !b.fragment).forEach((b, i) => {
-    // Each block in a directory of its own, with what its relative imports name (a spec module, a worker).
-    const blockDir = join(app, `b${i}`);
-    mkdirSync(blockDir);
-    const name = `${b.lang === 'ts' ? 'main.ts' : 'main.js'}`;
-    writeFileSync(join(blockDir, name), b.code);
-    for (const [, rel] of b.code.matchAll(/(?:from |import\()'(\.\/[\w.-]+)'/g)) writeFileSync(join(blockDir, rel!), STUB);
-    files[`b${i}/${name}`] = b;
-  });
-  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022'], types: ['node'],
-      strict: true, noImplicitAny: false, allowJs: true, checkJs: true, noEmit: true, skipLibCheck: true, typeRoots: [join(repo, 'node_modules/@types')],
-    },
-    include: ['b*/*'],
-  }));
+  blocks
+    .filter((b) => (b.lang === 'js' || b.lang === 'ts') && !b.fragment)
+    .forEach((b, i) => {
+      // Each block in a directory of its own, with what its relative imports name (a spec module, a worker).
+      const blockDir = join(app, `b${i}`);
+      mkdirSync(blockDir);
+      const name = `${b.lang === 'ts' ? 'main.ts' : 'main.js'}`;
+      writeFileSync(join(blockDir, name), b.code);
+      for (const [, rel] of b.code.matchAll(/(?:from |import\()'(\.\/[\w.-]+)'/g))
+        writeFileSync(join(blockDir, rel!), STUB);
+      files[`b${i}/${name}`] = b;
+    });
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2022'],
+        types: ['node'],
+        strict: true,
+        noImplicitAny: false,
+        allowJs: true,
+        checkJs: true,
+        noEmit: true,
+        skipLibCheck: true,
+        typeRoots: [join(repo, 'node_modules/@types')],
+      },
+      include: ['b*/*'],
+    }),
+  );
   const tsc = join(repo, 'node_modules/typescript/bin/tsc');
-  const result = await run(process.execPath, [tsc, '-p', app], { cwd: app }).then(() => '', (error: { stdout: string }) => error.stdout);
+  const result = await run(process.execPath, [tsc, '-p', app], { cwd: app }).then(
+    () => '',
+    (error: { stdout: string }) => error.stdout,
+  );
   // Name each error by the doc block it is in.
-  const errors = result.split('\n').filter((l) => / error TS/.test(l)).map((l) => {
-    const [file, rest] = l.split('(', 2);
-    const b = files[file!.replace(/\\/g, '/')];
-    return b ? `${where(b)} (+${rest!.split(',')[0]}): ${l.split(': ').slice(1).join(': ')}` : l;
-  });
+  const errors = result
+    .split('\n')
+    .filter((l) => / error TS/.test(l))
+    .map((l) => {
+      const [file, rest] = l.split('(', 2);
+      const b = files[file!.replace(/\\/g, '/')];
+      return b ? `${where(b)} (+${rest!.split(',')[0]}): ${l.split(': ').slice(1).join(': ')}` : l;
+    });
   expect(errors).toEqual([]);
   expect(Object.keys(files).length).toBeGreaterThan(10);
 }, 120_000);
@@ -72,7 +101,9 @@ it('JavaScript and TypeScript blocks type-check against the package, in one tsc 
 it('shell blocks parse (bash -n)', async () => {
   const bad: string[] = [];
   for (const b of blocks.filter((x) => x.lang === 'sh' && !x.fragment)) {
-    await run('bash', ['-n', '-c', b.code]).catch((error: { stderr: string }) => bad.push(`${where(b)}: ${error.stderr.trim()}`));
+    await run('bash', ['-n', '-c', b.code]).catch((error: { stderr: string }) =>
+      bad.push(`${where(b)}: ${error.stderr.trim()}`),
+    );
   }
   expect(bad).toEqual([]);
 });
@@ -85,7 +116,8 @@ it('JSON and YAML blocks parse; systemd units have sections and key=value lines'
       if (b.lang === 'yaml') parseYaml(b.code);
       if (b.lang === 'ini') {
         for (const line of b.code.split('\n')) {
-          if (line.trim() === '' || line.startsWith('#') || /^\[[A-Za-z]+\]$/.test(line) || /^[A-Za-z]+=/.test(line)) continue;
+          if (line.trim() === '' || line.startsWith('#') || /^\[[A-Za-z]+\]$/.test(line) || /^[A-Za-z]+=/.test(line))
+            continue;
           throw new Error(`not a unit line: ${line}`);
         }
       }
@@ -112,12 +144,15 @@ it("getting started runs as written: a crash is restarted after the backoff, and
   const url = `http://${bound.address as string}`;
   expect(await (await fetch(`${url}/`)).text()).toMatch(/^hello from \d+\n$/);
 
-  await expect(fetch(`${url}/crash`)).rejects.toThrow();   // the worker died with the request
+  await expect(fetch(`${url}/crash`)).rejects.toThrow(); // the worker died with the request
   const exited = await arbor.line((l) => l.event === 'child_exited', 'the crash');
   expect(exited.reason).toMatchObject({ error: 'asked to crash' });
   const delayed = await arbor.line((l) => l.event === 'child_restart_delayed', 'the backoff');
   expect(delayed.delay).toBeGreaterThanOrEqual(200);
-  await arbor.line((l) => l.event === 'child_started' && l.child === exited.child && l.pid !== exited.pid, 'the replacement');
+  await arbor.line(
+    (l) => l.event === 'child_started' && l.child === exited.child && l.pid !== exited.pid,
+    'the replacement',
+  );
   expect((await fetch(`${url}/`)).status).toBe(200);
   // Step 6: each line a worker prints is a record of the tree's log that names the worker.
   const isPrinted = (l: LogLine) => l.event === 'output' && l.line === 'GET /';

@@ -16,20 +16,23 @@ afterEach(async () => {
 
 async function run(mode: ListenerMode, options: { shutdown?: number; drainDelay?: number } = {}) {
   const rec = recorder();
-  const tree = await start(supervisor({
-    strategy: 'rest_for_one',
-    ...(options.drainDelay !== undefined ? { drainDelay: options.drainDelay } : {}),
-    children: [
-      listener({ id: 'http', port: 0, mode }),
-      supervisor({
-        id: 'pool',
-        intensity: 5,
-        children: ['w1', 'w2'].map((id) =>
-          worker({ id, module: fixture('drain-http.mjs'), listen: 'http', shutdown: options.shutdown ?? 20_000 }),
-        ),
-      }),
-    ],
-  }), { logger: rec.logger });
+  const tree = await start(
+    supervisor({
+      strategy: 'rest_for_one',
+      ...(options.drainDelay !== undefined ? { drainDelay: options.drainDelay } : {}),
+      children: [
+        listener({ id: 'http', port: 0, mode }),
+        supervisor({
+          id: 'pool',
+          intensity: 5,
+          children: ['w1', 'w2'].map((id) =>
+            worker({ id, module: fixture('drain-http.mjs'), listen: 'http', shutdown: options.shutdown ?? 20_000 }),
+          ),
+        }),
+      ],
+    }),
+    { logger: rec.logger },
+  );
   running.push({ tree, rec });
   const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
   return { tree, rec, port };
@@ -39,7 +42,11 @@ async function run(mode: ListenerMode, options: { shutdown?: number; drainDelay?
 const keepAlive = () => new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /** Sends slow requests until one lands on `pid`'s worker (both workers serve the socket). */
-async function requestOn(port: number, pid: number, path: string): Promise<{ answer: Promise<Answer>; agent: http.Agent }> {
+async function requestOn(
+  port: number,
+  pid: number,
+  path: string,
+): Promise<{ answer: Promise<Answer>; agent: http.Agent }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const agent = keepAlive();
     const first = await get(port, '/', agent);
@@ -78,7 +85,7 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('drain, %s listener', (mo
     const terminated = rec.next((e) => e.event === 'child_terminated' && e.child === 'w1', 'w1 terminated');
     const stopped = tree.terminateChild('root/pool', 'w1');
     // The drain has begun once w1 answers another keep-alive client with Connection: close.
-    for (let seen: Answer = {}; seen.connection !== 'close'; ) {
+    for (let seen: Answer = {}; seen.connection !== 'close';) {
       seen = await get(port, '/', probe);
       expect(seen.error).toBeUndefined();
       expect(pidOf(seen)).toBe(w1);

@@ -8,8 +8,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { supervisor, worker, type RestartType, type TreeEvent } from '../src/index.js';
 import { isAlive } from './support/tree.js';
 import {
-  assertOptions, closeAll, commandLine, CONTROLLED, EVENT_TIMEOUT, nth, PROPERTY_TIMEOUT, refusal, RUNS,
-  runAgainstModel, startedPids, type World,
+  assertOptions,
+  closeAll,
+  commandLine,
+  CONTROLLED,
+  EVENT_TIMEOUT,
+  nth,
+  PROPERTY_TIMEOUT,
+  refusal,
+  RUNS,
+  runAgainstModel,
+  startedPids,
+  type World,
 } from './support/model-world.js';
 
 afterEach(closeAll);
@@ -40,21 +50,45 @@ interface RoomsModel {
 
 type RoomsCommand = fc.AsyncCommand<RoomsModel, World>;
 
-const roomsSpec = (restart: RestartType) => supervisor({
-  id: 'rooms', strategy: 'simple_one_for_one', intensity: 100, period: 5000,
-  template: supervisor({
-    id: 'room', restart, intensity: 1, period: 600_000,
-    children: WORKERS.map((id) => worker({ id, module: CONTROLLED, args: [id] })),
-  }),
-});
+const roomsSpec = (restart: RestartType) =>
+  supervisor({
+    id: 'rooms',
+    strategy: 'simple_one_for_one',
+    intensity: 100,
+    period: 5000,
+    template: supervisor({
+      id: 'room',
+      restart,
+      intensity: 1,
+      period: 600_000,
+      children: WORKERS.map((id) => worker({ id, module: CONTROLLED, args: [id] })),
+    }),
+  });
 
 const roomPath = (w: World, room: string) => `${w.path}/${room}`;
 const workersOf = (w: World, room: string) => w.tree.whichChildren(roomPath(w, room));
 
 function roomsAgree(m: RoomsModel, w: World): void {
   const rooms = w.tree.whichChildren(w.path);
-  expect(rooms.map((r) => ({ id: r.id, type: r.type, status: r.status, pid: r.pid, restarts: r.restarts, restart: r.restart })))
-    .toEqual(m.rooms.map((r) => ({ id: r.id, type: 'supervisor', status: 'running', pid: undefined, restarts: r.restarts, restart: m.restart })));
+  expect(
+    rooms.map((r) => ({
+      id: r.id,
+      type: r.type,
+      status: r.status,
+      pid: r.pid,
+      restarts: r.restarts,
+      restart: r.restart,
+    })),
+  ).toEqual(
+    m.rooms.map((r) => ({
+      id: r.id,
+      type: 'supervisor',
+      status: 'running',
+      pid: undefined,
+      restarts: r.restarts,
+      restart: m.restart,
+    })),
+  );
   const n = m.rooms.length;
   expect(w.tree.countChildren(w.path)).toEqual({ specs: 1, active: n, supervisors: n, workers: 0, listeners: 0 });
   const live: number[] = [];
@@ -69,7 +103,10 @@ function roomsAgree(m: RoomsModel, w: World): void {
     }
   }
   expect(new Set(live).size, 'workers have distinct pids').toBe(live.length);
-  expect(startedPids(w).filter((pid) => !live.includes(pid) && isAlive(pid)), 'pids of former workers still alive').toEqual([]);
+  expect(
+    startedPids(w).filter((pid) => !live.includes(pid) && isAlive(pid)),
+    'pids of former workers still alive',
+  ).toEqual([]);
   expect(w.tree.status(w.path).children.map((c) => c.supervisor?.path)).toEqual(m.rooms.map((r) => roomPath(w, r.id)));
 }
 
@@ -105,7 +142,10 @@ class TerminateRoom implements RoomsCommand {
 
 /** terminateChild of a room already gone (ok), or of the next id, never handed out (not_found). */
 class TerminateGoneRoom implements RoomsCommand {
-  constructor(readonly k: number, readonly handedOut: boolean) {}
+  constructor(
+    readonly k: number,
+    readonly handedOut: boolean,
+  ) {}
   check = (m: Readonly<RoomsModel>) => !this.handedOut || goneRooms(m).length > 0;
   async run(m: RoomsModel, w: World): Promise<void> {
     if (this.handedOut) await w.tree.terminateChild(w.path, nth(goneRooms(m), this.k));
@@ -119,7 +159,10 @@ const goneRooms = (m: Readonly<RoomsModel>): string[] =>
   Array.from({ length: m.starts }, (_, i) => `room-${i + 1}`).filter((id) => !m.rooms.some((r) => r.id === id));
 
 class RefusedOnRoom implements RoomsCommand {
-  constructor(readonly call: 'restartChild' | 'deleteChild', readonly k: number) {}
+  constructor(
+    readonly call: 'restartChild' | 'deleteChild',
+    readonly k: number,
+  ) {}
   check = (m: Readonly<RoomsModel>) => m.rooms.length > 0;
   async run(m: RoomsModel, w: World): Promise<void> {
     expect(await refusal(() => w.tree[this.call](w.path, nth(m.rooms, this.k).id))).toBe('simple_one_for_one');
@@ -130,7 +173,11 @@ class RefusedOnRoom implements RoomsCommand {
 
 /** A worker inside a room dies: SIGKILL (abnormal) or SIGUSR2 (exit 0; permanent workers are restarted anyway). */
 class WorkerDies implements RoomsCommand {
-  constructor(readonly k: number, readonly worker: (typeof WORKERS)[number], readonly how: 'crash' | 'exitNormally') {}
+  constructor(
+    readonly k: number,
+    readonly worker: (typeof WORKERS)[number],
+    readonly how: 'crash' | 'exitNormally',
+  ) {}
   check = (m: Readonly<RoomsModel>) => m.rooms.length > 0;
   async run(m: RoomsModel, w: World): Promise<void> {
     const room = nth(m.rooms, this.k);
@@ -139,19 +186,32 @@ class WorkerDies implements RoomsCommand {
     const elsewhere = m.rooms.filter((r) => r !== room).flatMap((r) => workersOf(w, r.id).map((c) => c.pid));
     const pid = before.find((c) => c.id === this.worker)!.pid!;
     const givesUp = room.exits >= 1;
-    const exit = w.rec.next(event('child_exited', inRoom, this.worker), `${this.worker} exited in ${room.id}`, EVENT_TIMEOUT);
+    const exit = w.rec.next(
+      event('child_exited', inRoom, this.worker),
+      `${this.worker} exited in ${room.id}`,
+      EVENT_TIMEOUT,
+    );
     // Waiters only for what the model expects: one left waiting would fail the run when it times out.
-    const roomExit = givesUp ? w.rec.next(event('child_exited', w.path, room.id), `${room.id} exited`, EVENT_TIMEOUT) : undefined;
+    const roomExit = givesUp
+      ? w.rec.next(event('child_exited', w.path, room.id), `${room.id} exited`, EVENT_TIMEOUT)
+      : undefined;
     const back = !givesUp
       ? w.rec.next(event('child_started', inRoom, this.worker), `${this.worker} restarted in ${room.id}`, EVENT_TIMEOUT)
-      : m.restart === 'permanent' ? w.rec.next(event('child_started', w.path, room.id), `${room.id} restarted`, EVENT_TIMEOUT) : roomExit;
+      : m.restart === 'permanent'
+        ? w.rec.next(event('child_started', w.path, room.id), `${room.id} restarted`, EVENT_TIMEOUT)
+        : roomExit;
     process.kill(pid, this.how === 'crash' ? 'SIGKILL' : 'SIGUSR2');
-    expect(await exit).toMatchObject({ reason: this.how === 'crash' ? { signal: 'SIGKILL' } : 'normal', action: givesUp ? 'give_up' : 'restart' });
+    expect(await exit).toMatchObject({
+      reason: this.how === 'crash' ? { signal: 'SIGKILL' } : 'normal',
+      action: givesUp ? 'give_up' : 'restart',
+    });
     await back;
     if (!givesUp) {
       room.exits += 1;
       const sibling = before.find((c) => c.id !== this.worker)!;
-      expect(workersOf(w, room.id).find((c) => c.id === sibling.id)!.pid, 'the sibling worker is left alone').toBe(sibling.pid);
+      expect(workersOf(w, room.id).find((c) => c.id === sibling.id)!.pid, 'the sibling worker is left alone').toBe(
+        sibling.pid,
+      );
     } else {
       const removed = m.restart !== 'permanent';
       expect(await roomExit).toMatchObject({ reason: 'shutdown', action: removed ? 'remove' : 'restart' });
@@ -169,28 +229,48 @@ class WorkerDies implements RoomsCommand {
 async function twoRooms(w: World, restart: RestartType): Promise<RoomsModel> {
   await w.tree.startChild(w.path, ['lobby']);
   await w.tree.startChild(w.path);
-  return { restart, starts: 2, rooms: [{ id: 'room-1', args: ['lobby'], exits: 0, restarts: 0 }, { id: 'room-2', args: [], exits: 0, restarts: 0 }] };
+  return {
+    restart,
+    starts: 2,
+    rooms: [
+      { id: 'room-1', args: ['lobby'], exits: 0, restarts: 0 },
+      { id: 'room-2', args: [], exits: 0, restarts: 0 },
+    ],
+  };
 }
 
 const extraArgs = fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9=.-]{0,7}$/), { maxLength: 2 });
 const pick = fc.nat({ max: 15 });
 
-const roomsCommands = fc.commands<RoomsModel, World, false>([
-  extraArgs.map((args) => new StartRoom(args)),
-  pick.map((k) => new TerminateRoom(k)),
-  fc.tuple(pick, fc.boolean()).map(([k, handedOut]) => new TerminateGoneRoom(k, handedOut)),
-  fc.tuple(fc.constantFrom('restartChild' as const, 'deleteChild' as const), pick).map(([call, k]) => new RefusedOnRoom(call, k)),
-  fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'crash')),
-  fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'crash')),
-  fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'exitNormally')),
-], { maxCommands: RUNS.maxCommands });
+const roomsCommands = fc.commands<RoomsModel, World, false>(
+  [
+    extraArgs.map((args) => new StartRoom(args)),
+    pick.map((k) => new TerminateRoom(k)),
+    fc.tuple(pick, fc.boolean()).map(([k, handedOut]) => new TerminateGoneRoom(k, handedOut)),
+    fc
+      .tuple(fc.constantFrom('restartChild' as const, 'deleteChild' as const), pick)
+      .map(([call, k]) => new RefusedOnRoom(call, k)),
+    fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'crash')),
+    fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'crash')),
+    fc.tuple(pick, fc.constantFrom(...WORKERS)).map(([k, id]) => new WorkerDies(k, id, 'exitNormally')),
+  ],
+  { maxCommands: RUNS.maxCommands },
+);
 
 describe('dynamic subtrees against an OTP model, on real workers', () => {
-  it('a pool of rooms: startChild, terminateChild (twice too), refused calls, workers dying, rooms giving up', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom<RestartType>('permanent', 'transient', 'temporary'), roomsCommands, (restart, cmds) =>
-        runAgainstModel<RoomsModel>(roomsSpec(restart), (w) => twoRooms(w, restart), roomsAgree, cmds)),
-      assertOptions,
-    );
-  }, PROPERTY_TIMEOUT);
+  it(
+    'a pool of rooms: startChild, terminateChild (twice too), refused calls, workers dying, rooms giving up',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom<RestartType>('permanent', 'transient', 'temporary'),
+          roomsCommands,
+          (restart, cmds) =>
+            runAgainstModel<RoomsModel>(roomsSpec(restart), (w) => twoRooms(w, restart), roomsAgree, cmds),
+        ),
+        assertOptions,
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 });

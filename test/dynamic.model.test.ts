@@ -8,8 +8,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { supervisor, worker, type CallErrorCode, type RestartType } from '../src/index.js';
 import { isAlive } from './support/tree.js';
 import {
-  assertOptions, closeAll, commandLine, CONTROLLED, kill, nth, pidOf, pidsAgree, PROPERTY_TIMEOUT, refusal, RUNS,
-  runAgainstModel, type World,
+  assertOptions,
+  closeAll,
+  commandLine,
+  CONTROLLED,
+  kill,
+  nth,
+  pidOf,
+  pidsAgree,
+  PROPERTY_TIMEOUT,
+  refusal,
+  RUNS,
+  runAgainstModel,
+  type World,
 } from './support/model-world.js';
 
 afterEach(closeAll);
@@ -51,7 +62,10 @@ class DynamicStart implements DynamicCommand {
     const id = `${TEMPLATE.id}-${m.starts + 1}`;
     expect(info).toMatchObject({ id, type: 'worker', status: 'running', restart: 'transient' });
     // The template's args, then startChild's extra args (OTP appends ExtraArgs to the template's start args).
-    expect(commandLine(info.pid!).slice(-(TEMPLATE.args.length + this.args.length))).toEqual([...TEMPLATE.args, ...this.args]);
+    expect(commandLine(info.pid!).slice(-(TEMPLATE.args.length + this.args.length))).toEqual([
+      ...TEMPLATE.args,
+      ...this.args,
+    ]);
     m.starts += 1;
     m.ids.push(id);
     dynamicAgree(m, w);
@@ -78,7 +92,10 @@ class DynamicTerminate implements DynamicCommand {
  * ok for an id the pool handed out (it ended or was terminated), not_found for one it never did (the next id).
  */
 class DynamicTerminateGone implements DynamicCommand {
-  constructor(readonly k: number, readonly handedOut: boolean) {}
+  constructor(
+    readonly k: number,
+    readonly handedOut: boolean,
+  ) {}
   check = (m: Readonly<DynamicModel>) => !this.handedOut || gone(m).length > 0;
   async run(m: DynamicModel, w: World): Promise<void> {
     if (this.handedOut) await w.tree.terminateChild(w.path, nth(gone(m), this.k));
@@ -93,7 +110,10 @@ const gone = (m: Readonly<DynamicModel>): string[] =>
   Array.from({ length: m.starts }, (_, i) => `${TEMPLATE.id}-${i + 1}`).filter((id) => !m.ids.includes(id));
 
 class DynamicRefused implements DynamicCommand {
-  constructor(readonly call: 'restartChild' | 'deleteChild' | 'terminateChild', readonly k: number | null) {}
+  constructor(
+    readonly call: 'restartChild' | 'deleteChild' | 'terminateChild',
+    readonly k: number | null,
+  ) {}
   check = () => true;
   async run(m: DynamicModel, w: World): Promise<void> {
     const id = this.k === null || m.ids.length === 0 ? 'nope' : nth(m.ids, this.k);
@@ -141,17 +161,21 @@ async function startTwo(w: World): Promise<DynamicModel> {
 const extraArgs = fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9=.-]{0,7}$/), { maxLength: 3 });
 const pick = fc.nat({ max: 15 });
 
-const dynamicCommands = fc.commands<DynamicModel, World, false>([
-  extraArgs.map((args) => new DynamicStart(args)),
-  extraArgs.map((args) => new DynamicStart(args)),
-  pick.map((k) => new DynamicTerminate(k)),
-  fc.record({ call: fc.constantFrom('restartChild' as const, 'deleteChild' as const), k: fc.option(pick) })
-    .map(({ call, k }) => new DynamicRefused(call, k)),
-  fc.constant(new DynamicRefused('terminateChild', null)),
-  fc.tuple(pick, fc.boolean()).map(([k, handedOut]) => new DynamicTerminateGone(k, handedOut)),
-  pick.map((k) => new DynamicCrash(k)),
-  pick.map((k) => new DynamicExitNormally(k)),
-], { maxCommands: RUNS.maxCommands });
+const dynamicCommands = fc.commands<DynamicModel, World, false>(
+  [
+    extraArgs.map((args) => new DynamicStart(args)),
+    extraArgs.map((args) => new DynamicStart(args)),
+    pick.map((k) => new DynamicTerminate(k)),
+    fc
+      .record({ call: fc.constantFrom('restartChild' as const, 'deleteChild' as const), k: fc.option(pick) })
+      .map(({ call, k }) => new DynamicRefused(call, k)),
+    fc.constant(new DynamicRefused('terminateChild', null)),
+    fc.tuple(pick, fc.boolean()).map(([k, handedOut]) => new DynamicTerminateGone(k, handedOut)),
+    pick.map((k) => new DynamicCrash(k)),
+    pick.map((k) => new DynamicExitNormally(k)),
+  ],
+  { maxCommands: RUNS.maxCommands },
+);
 
 // ---------------------------------------------------------------------------------------------------------------
 // (b) a static one_for_one supervisor.
@@ -190,12 +214,17 @@ const INITIAL: StaticChild[] = [
 const staticWorker = (id: string, restart: RestartType) => worker({ id, module: CONTROLLED, restart });
 
 /** The supervisor starts its spec's children, in order. */
-const asSpecified = async (): Promise<StaticModel> => ({ children: INITIAL.map((c) => ({ ...c })), fresh: 0, gone: [] });
+const asSpecified = async (): Promise<StaticModel> => ({
+  children: INITIAL.map((c) => ({ ...c })),
+  fresh: 0,
+  gone: [],
+});
 
 function staticAgree(m: StaticModel, w: World): void {
   const children = w.tree.whichChildren(w.path);
-  expect(children.map((c) => ({ id: c.id, restart: c.restart, status: c.status })))
-    .toEqual(m.children.map((c) => ({ id: c.id, restart: c.restart, status: c.running ? 'running' : 'stopped' })));
+  expect(children.map((c) => ({ id: c.id, restart: c.restart, status: c.status }))).toEqual(
+    m.children.map((c) => ({ id: c.id, restart: c.restart, status: c.running ? 'running' : 'stopped' })),
+  );
   const specs = m.children.length;
   const active = m.children.filter((c) => c.running).length;
   expect(w.tree.countChildren(w.path)).toEqual({ specs, active, supervisors: 0, workers: specs, listeners: 0 });
@@ -219,7 +248,10 @@ const remove = (m: StaticModel, id: string) => {
 
 /** startChild with an id no child has: a fresh one, or (reuse = k) the k-th id whose spec is gone. */
 class StaticStartNew implements StaticCommand {
-  constructor(readonly restart: RestartType, readonly reuse: number | null) {}
+  constructor(
+    readonly restart: RestartType,
+    readonly reuse: number | null,
+  ) {}
   check = () => true;
   async run(m: StaticModel, w: World): Promise<void> {
     const reused = this.reuse === null || m.gone.length === 0 ? undefined : nth(m.gone, this.reuse);
@@ -304,10 +336,16 @@ class StaticDelete implements StaticCommand {
 
 /** A running child dies by itself: SIGKILL (abnormal) or SIGUSR2 (exit 0, normal). */
 class StaticDies implements StaticCommand {
-  constructor(readonly k: number, readonly how: 'crash' | 'exitNormally') {}
+  constructor(
+    readonly k: number,
+    readonly how: 'crash' | 'exitNormally',
+  ) {}
   check = (m: Readonly<StaticModel>) => m.children.some((c) => c.running);
   async run(m: StaticModel, w: World): Promise<void> {
-    const child = nth(m.children.filter((c) => c.running), this.k);
+    const child = nth(
+      m.children.filter((c) => c.running),
+      this.k,
+    );
     const normal = this.how === 'exitNormally';
     const restarted = child.restart === 'permanent' || (child.restart === 'transient' && !normal);
     const { exit, pid } = await kill(w, child.id, normal ? 'SIGUSR2' : 'SIGKILL', restarted);
@@ -322,40 +360,64 @@ class StaticDies implements StaticCommand {
 }
 
 const restartType = fc.constantFrom<RestartType>('permanent', 'transient', 'temporary');
-const existing: fc.Arbitrary<Existing> = fc.record({ among: fc.constantFrom('running' as const, 'stopped' as const), k: pick });
-const target: fc.Arbitrary<Target> = fc.oneof({ weight: 4, arbitrary: existing }, { weight: 1, arbitrary: fc.constant('missing' as const) });
+const existing: fc.Arbitrary<Existing> = fc.record({
+  among: fc.constantFrom('running' as const, 'stopped' as const),
+  k: pick,
+});
+const target: fc.Arbitrary<Target> = fc.oneof(
+  { weight: 4, arbitrary: existing },
+  { weight: 1, arbitrary: fc.constant('missing' as const) },
+);
 
-const staticCommands = fc.commands<StaticModel, World, false>([
-  restartType.map((r) => new StaticStartNew(r, null)),
-  fc.tuple(restartType, fc.option(pick)).map(([r, reuse]) => new StaticStartNew(r, reuse)),
-  existing.map((t) => new StaticStartExisting(t)),
-  target.map((t) => new StaticTerminate(t)),
-  target.map((t) => new StaticTerminate(t)),
-  target.map((t) => new StaticRestart(t)),
-  target.map((t) => new StaticDelete(t)),
-  pick.map((k) => new StaticDies(k, 'crash')),
-  pick.map((k) => new StaticDies(k, 'exitNormally')),
-], { maxCommands: RUNS.maxCommands });
+const staticCommands = fc.commands<StaticModel, World, false>(
+  [
+    restartType.map((r) => new StaticStartNew(r, null)),
+    fc.tuple(restartType, fc.option(pick)).map(([r, reuse]) => new StaticStartNew(r, reuse)),
+    existing.map((t) => new StaticStartExisting(t)),
+    target.map((t) => new StaticTerminate(t)),
+    target.map((t) => new StaticTerminate(t)),
+    target.map((t) => new StaticRestart(t)),
+    target.map((t) => new StaticDelete(t)),
+    pick.map((k) => new StaticDies(k, 'crash')),
+    pick.map((k) => new StaticDies(k, 'exitNormally')),
+  ],
+  { maxCommands: RUNS.maxCommands },
+);
 
 describe('run-time child management against an OTP model, on real workers', () => {
-  it('simple_one_for_one: startChild, terminateChild, refused restart/delete, crashes and normal exits', async () => {
-    const spec = supervisor({ id: 'jobs', strategy: 'simple_one_for_one', intensity: 100, period: 5000, template: TEMPLATE });
-    await fc.assert(
-      fc.asyncProperty(dynamicCommands, (cmds) =>
-        runAgainstModel<DynamicModel>(spec, startTwo, dynamicAgree, cmds)),
-      assertOptions,
-    );
-  }, PROPERTY_TIMEOUT);
+  it(
+    'simple_one_for_one: startChild, terminateChild, refused restart/delete, crashes and normal exits',
+    async () => {
+      const spec = supervisor({
+        id: 'jobs',
+        strategy: 'simple_one_for_one',
+        intensity: 100,
+        period: 5000,
+        template: TEMPLATE,
+      });
+      await fc.assert(
+        fc.asyncProperty(dynamicCommands, (cmds) => runAgainstModel<DynamicModel>(spec, startTwo, dynamicAgree, cmds)),
+        assertOptions,
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 
-  it('one_for_one: startChild, terminateChild, restartChild, deleteChild, crashes and normal exits', async () => {
-    const spec = supervisor({
-      id: 'pool', strategy: 'one_for_one', intensity: 100, period: 5000,
-      children: INITIAL.map((c) => staticWorker(c.id, c.restart)),
-    });
-    await fc.assert(
-      fc.asyncProperty(staticCommands, (cmds) =>
-        runAgainstModel<StaticModel>(spec, asSpecified, staticAgree, cmds)),
-      assertOptions,
-    );
-  }, PROPERTY_TIMEOUT);
+  it(
+    'one_for_one: startChild, terminateChild, restartChild, deleteChild, crashes and normal exits',
+    async () => {
+      const spec = supervisor({
+        id: 'pool',
+        strategy: 'one_for_one',
+        intensity: 100,
+        period: 5000,
+        children: INITIAL.map((c) => staticWorker(c.id, c.restart)),
+      });
+      await fc.assert(
+        fc.asyncProperty(staticCommands, (cmds) => runAgainstModel<StaticModel>(spec, asSpecified, staticAgree, cmds)),
+        assertOptions,
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 });

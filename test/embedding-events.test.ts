@@ -1,7 +1,14 @@
 // Embedding: a subscriber registered before start sees every event of the initial start, in order.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  createTree, EventOverflowError, SpecError, start, supervisor, worker, type Tree, type TreeEvent,
+  createTree,
+  EventOverflowError,
+  SpecError,
+  start,
+  supervisor,
+  worker,
+  type Tree,
+  type TreeEvent,
 } from '../src/index.js';
 import { fixture, reap } from './support/tree.js';
 
@@ -49,8 +56,13 @@ describe('events from the first instant', () => {
     expect(startedIn(seen)).toEqual(SPEC_ORDER);
     // A supervisor reports itself started once all its children are (as OTP's init returns after them).
     expect(all.map(label)).toEqual([
-      'child_started root/a', 'child_started root/pool/b', 'child_started root/pool/c', 'supervisor_started root/pool',
-      'child_started root/pool', 'child_started root/d', 'supervisor_started root',
+      'child_started root/a',
+      'child_started root/pool/b',
+      'child_started root/pool/c',
+      'supervisor_started root/pool',
+      'child_started root/pool',
+      'child_started root/d',
+      'supervisor_started root',
     ]);
     // start() is idempotent: the same running tree, nothing started twice.
     await expect(tree.start()).resolves.toBe(tree);
@@ -60,10 +72,12 @@ describe('events from the first instant', () => {
   it('start(spec, { on }) is the short form', async () => {
     const seen: string[] = [];
     const everything: string[] = [];
-    const tree = track(await start(nested(), {
-      logger: false,
-      on: { child_started: (e) => seen.push(`${e.supervisor}/${e.child}`), event: (e) => everything.push(e.event) },
-    }));
+    const tree = track(
+      await start(nested(), {
+        logger: false,
+        on: { child_started: (e) => seen.push(`${e.supervisor}/${e.child}`), event: (e) => everything.push(e.event) },
+      }),
+    );
     expect(seen).toEqual(SPEC_ORDER);
     expect(everything.filter((e) => e === 'child_started')).toHaveLength(5);
     await tree.stop();

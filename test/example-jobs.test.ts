@@ -10,7 +10,9 @@ const pids = new Set<number>();
 afterEach(() => reap(pids));
 
 it('every job completes with the right result, the crashed ones after a retry', async () => {
-  const proc = spawn(process.execPath, [join(repo, 'examples/jobs/service.js'), '12', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(repo, 'examples/jobs/service.js'), '12', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout.on('data', (chunk: Buffer) => {
     out += chunk;
@@ -25,7 +27,10 @@ it('every job completes with the right result, the crashed ones after a retry', 
   expect(code).toBe(0);
   // Jobs 4, 8 and 12 crash their worker on their first try (exit 3, throw, SIGKILL), unless a crash before took
   // them down first; the jobs in flight on a crashed worker get `exited` with its reason, and are retried.
-  const retried = [...out.matchAll(/retry {4}job (\d+): attempt \d exited (.*)/g)].map((m) => ({ job: Number(m[1]), reason: m[2] }));
+  const retried = [...out.matchAll(/retry {4}job (\d+): attempt \d exited (.*)/g)].map((m) => ({
+    job: Number(m[1]),
+    reason: m[2],
+  }));
   expect(retried.map((r) => r.job)).toContain(4);
   const kinds = ['{"code":3}', '{"error":"job worker crashed mid-job"}', '{"signal":"SIGKILL"}'];
   for (const { reason } of retried) expect(kinds).toContain(reason);

@@ -23,7 +23,8 @@ function until(read: () => string, pattern: RegExp, what: string, timeoutMs = 20
     const poll = () => {
       const match = read().match(pattern);
       if (match) return resolve(match);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}; got: ${JSON.stringify(read())}`));
+      if (Date.now() > deadline)
+        return reject(new Error(`timed out waiting for ${what}; got: ${JSON.stringify(read())}`));
       setTimeout(poll, 10);
     };
     poll();
@@ -31,7 +32,9 @@ function until(read: () => string, pattern: RegExp, what: string, timeoutMs = 20
 }
 
 async function service(restart: 'transient' | 'temporary') {
-  const proc = spawn(process.execPath, [join(repo, 'examples/sessions/service.js'), '0', restart], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(repo, 'examples/sessions/service.js'), '0', restart], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   services.add(proc);
   let out = '';
   let err = '';

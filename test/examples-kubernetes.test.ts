@@ -14,12 +14,14 @@ import { repo, spawnArborRun, type ArborRun, killArborRun } from './support/arbo
 const dir = join(repo, 'examples/kubernetes');
 const documents = parseAllDocuments(readFileSync(join(dir, 'deployment.yaml'), 'utf8'));
 for (const doc of documents) if (doc.errors.length > 0) throw doc.errors[0];
- 
+
 const manifests = documents.map((doc) => doc.toJS()) as any[];
 const deployment = manifests.find((m) => m.kind === 'Deployment');
 const service = manifests.find((m) => m.kind === 'Service');
 const container = deployment.spec.template.spec.containers[0];
-const env: Record<string, string> = Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value]));
+const env: Record<string, string> = Object.fromEntries(
+  container.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+);
 const portNamed = (name: string | number): number =>
   typeof name === 'number' ? name : container.ports.find((p: { name: string }) => p.name === name).containerPort;
 
@@ -32,7 +34,14 @@ describe('examples/kubernetes', () => {
     expect(dockerfile).toMatch(/^FROM node:20-slim$/m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(entrypoint.slice(0, 6)).toEqual(['/usr/bin/tini', '--', 'node', 'dist/cli/main.js', 'run', 'examples/http-service/spec.js']);
+    expect(entrypoint.slice(0, 6)).toEqual([
+      '/usr/bin/tini',
+      '--',
+      'node',
+      'dist/cli/main.js',
+      'run',
+      'examples/http-service/spec.js',
+    ]);
   });
 
   it('probes hit /healthz and /readyz on the port the image serves the admin endpoint on, reachable from the kubelet', () => {
@@ -52,7 +61,8 @@ describe('examples/kubernetes', () => {
 
   it('the grace period covers the drain delay and every worker draining one after another', async () => {
     Object.assign(process.env, env);
-    const spec = (await import(pathToFileURL(join(repo, 'examples/http-service/spec.js')).href)).default as SupervisorSpec;
+    const spec = (await import(pathToFileURL(join(repo, 'examples/http-service/spec.js')).href))
+      .default as SupervisorSpec;
     const workers = (spec.children.find((c) => c.id === 'pool') as SupervisorSpec).children as WorkerSpec[];
     expect(workers).toHaveLength(Number(env.WORKERS));
     const drain = (spec.drainDelay ?? 0) + workers.reduce((sum, w) => sum + (w.shutdown as number), 0);
@@ -70,12 +80,24 @@ describe('examples/kubernetes', () => {
 
     it('liveness and readiness answer 200 once the tree runs', async () => {
       // As in the pod, but on loopback and free ports: this machine is shared.
-      arbor = spawnArborRun(join(repo, entrypoint[5]!), tmp, { ...env, HOST: '127.0.0.1', PORT: '0' }, { args: ['--admin', '127.0.0.1:0'] });
+      arbor = spawnArborRun(
+        join(repo, entrypoint[5]!),
+        tmp,
+        { ...env, HOST: '127.0.0.1', PORT: '0' },
+        { args: ['--admin', '127.0.0.1:0'] },
+      );
       const address = (await arbor.line((l) => l.event === 'admin_listening', 'admin_listening')).address as string;
       await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
       for (const probe of [container.livenessProbe, container.readinessProbe]) {
         const status = await new Promise<number>((resolve, reject) =>
-          http.get(`http://${address}${probe.httpGet.path}`, { agent: false }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject));
+          http
+            .get(
+              `http://${address}${probe.httpGet.path}`,
+              { agent: false },
+              (res) => (res.resume(), resolve(res.statusCode!)),
+            )
+            .on('error', reject),
+        );
         expect(status).toBe(200);
       }
     });

@@ -25,7 +25,9 @@ function watchBatches(roots: string[], options: { maxDirectories?: number } = {}
   const notes: string[] = [];
   let waiter: ((batch: string[]) => void) | undefined;
   const watcher = new FileWatcher({
-    roots, debounceMs: 150, ...options,
+    roots,
+    debounceMs: 150,
+    ...options,
     onNote: (note) => notes.push(note),
     onChange: (paths) => {
       const batch = [...paths].sort();
@@ -51,10 +53,23 @@ function watchBatches(roots: string[], options: { maxDirectories?: number } = {}
 
 describe('the watcher of arbor run --watch', () => {
   it('ignores dependencies, dotfiles, build outputs, logs and editor leftovers; keeps source', () => {
-    for (const name of ['node_modules', '.git', '.env', 'dist', 'build', 'coverage', 'out.log', 'server.js~', '.server.js.swp', 'a.swp', '4913']) {
+    for (const name of [
+      'node_modules',
+      '.git',
+      '.env',
+      'dist',
+      'build',
+      'coverage',
+      'out.log',
+      'server.js~',
+      '.server.js.swp',
+      'a.swp',
+      '4913',
+    ]) {
       expect(isIgnoredName(name), name).toBe(true);
     }
-    for (const name of ['server.js', 'spec.ts', 'lib', 'config.json', 'distance.js', 'builder.ts']) expect(isIgnoredName(name), name).toBe(false);
+    for (const name of ['server.js', 'spec.ts', 'lib', 'config.json', 'distance.js', 'builder.ts'])
+      expect(isIgnoredName(name), name).toBe(false);
   });
 
   it('reports a burst of edits as one batch; nothing for ignored paths or a socket; a new directory and what is written in it', async () => {

@@ -52,7 +52,15 @@ async function hostileTree(mode: string, options: Partial<WorkerOptions> = {}, e
     supervisor({
       id: 'root',
       intensity: 20,
-      children: [worker({ id: 'h', module: fixture('hostile.mjs'), restart: 'transient', ...options, env: { HOSTILE: mode, ...env } })],
+      children: [
+        worker({
+          id: 'h',
+          module: fixture('hostile.mjs'),
+          restart: 'transient',
+          ...options,
+          env: { HOSTILE: mode, ...env },
+        }),
+      ],
     }),
     { logger: rec.logger },
   );
@@ -73,7 +81,9 @@ describe('truncate and boundDetail (the cut at the entry)', () => {
         if (text.length <= max) return cut === text;
         const count = Number(/…\[truncated (\d+) chars\]$/.exec(cut)?.[1]);
         const kept = text.length - count;
-        return cut.length <= max && cut === `${text.slice(0, kept)}…[truncated ${count} chars]` && truncate(cut, max) === cut;
+        return (
+          cut.length <= max && cut === `${text.slice(0, kept)}…[truncated ${count} chars]` && truncate(cut, max) === cut
+        );
       }),
     );
   });
@@ -148,7 +158,11 @@ describe('what a worker says about its end', () => {
   });
 
   it('a 20 MB message gets its sender killed with { ipcOverflow } before it is buffered whole', async () => {
-    const { rec } = await hostileTree('huge-details', { restart: 'temporary' }, { FIXTURE_BYTES: String(2e7), FIXTURE_COUNT: '3' });
+    const { rec } = await hostileTree(
+      'huge-details',
+      { restart: 'temporary' },
+      { FIXTURE_BYTES: String(2e7), FIXTURE_COUNT: '3' },
+    );
     const { reason } = await exitOf(rec);
     const pending = (reason as { ipcOverflow: number }).ipcOverflow;
     expect(pending).toBeGreaterThan(MAX_MESSAGE_BYTES);
@@ -156,9 +170,13 @@ describe('what a worker says about its end', () => {
   });
 
   it('a worker whose maxMessageBytes is 4 MiB may send() 2 MiB: the line limit follows the spec', async () => {
-    const { rec } = await hostileTree('big-send', { maxMessageBytes: 4 * 1024 * 1024 }, { FIXTURE_BYTES: String(2 * 1024 * 1024) });
+    const { rec } = await hostileTree(
+      'big-send',
+      { maxMessageBytes: 4 * 1024 * 1024 },
+      { FIXTURE_BYTES: String(2 * 1024 * 1024) },
+    );
     const got = await rec.waitFor((e) => e.event === 'worker_message', 'the 2 MiB message');
-    expect(((got as { message: { payload: string } }).message.payload).length).toBe(2 * 1024 * 1024);
+    expect((got as { message: { payload: string } }).message.payload.length).toBe(2 * 1024 * 1024);
     expect(rec.of('child_exited')).toEqual([]);
   });
 
@@ -192,9 +210,15 @@ describe('a worker flooding its channel with garbage', () => {
     await rec.waitFor((e) => (e.event as string) === 'ipc_ignored', 'the flood begins', 20_000);
     const victim = tree.whichChildren('root')[1]!.pid!;
     process.kill(victim, 'SIGKILL');
-    await rec.waitFor((e) => e.event === 'child_started' && e.child === 'victim' && e.pid !== victim, 'the victim restarts', 20_000);
+    await rec.waitFor(
+      (e) => e.event === 'child_started' && e.child === 'victim' && e.pid !== victim,
+      'the victim restarts',
+      20_000,
+    );
     await tree.terminateChild('root', 'flood'); // flushes its count
-    const ignored = rec.events.filter((e) => (e.event as string) === 'ipc_ignored') as unknown as Array<{ messages: number }>;
+    const ignored = rec.events.filter((e) => (e.event as string) === 'ipc_ignored') as unknown as Array<{
+      messages: number;
+    }>;
     const total = ignored.reduce((sum, line) => sum + line.messages, 0);
     expect(total).toBeGreaterThan(1000);
     // One line per 5 s interval however many messages: the first line, a summary per interval the flood (and the
@@ -212,12 +236,15 @@ describe('a stdout nobody reads', () => {
     const loud = join(dir, 'loud.txt');
     writeFileSync(loud, '');
     const spec = join(dir, 'spec.mjs');
-    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
 export default supervisor({ id: 'root', intensity: 1000, period: 5000, children: [
   ...[1, 2, 3].map((n) => worker({ id: \`loud-\${n}\`, module: ${JSON.stringify(fixture('crash-loudly.mjs'))}, env: { FIXTURE_TRACE_FILE: ${JSON.stringify(loud)} } })),
   worker({ id: 'victim', module: ${JSON.stringify(fixture('ready.mjs'))}, env: { FIXTURE_TRACE_FILE: ${JSON.stringify(trace)} } }),
 ] });
-`);
+`,
+    );
     const control = join(dir, 'ctl.sock');
     const proc = spawn(process.execPath, [CLI, 'run', spec, '--control', control], {
       detached: true,
@@ -230,7 +257,11 @@ export default supervisor({ id: 'root', intensity: 1000, period: 5000, children:
     // Each crash logs a child_exited line of ~20 KiB (message and stack at their limits): 40 fill the pipe (a few
     // hundred KiB) and the 256 KiB the supervisor lets wait, so lines are dropped.
     await eventually(() => starts(loud).length >= 40, '40 crashes of the loud workers', 90_000);
-    const readyPids = () => starts(trace).map((line) => JSON.parse(line)).filter((t) => t.event === 'ready').map((t) => t.pid as number);
+    const readyPids = () =>
+      starts(trace)
+        .map((line) => JSON.parse(line))
+        .filter((t) => t.event === 'ready')
+        .map((t) => t.pid as number);
     const [victim] = readyPids();
     process.kill(victim!, 'SIGKILL');
     await eventually(() => readyPids().length >= 2, 'the victim is restarted while stdout is full', 20_000);

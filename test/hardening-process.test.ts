@@ -58,9 +58,12 @@ function writeSpec(dir: string, scenario: Scenario, extraEnv: Record<string, str
     env.FIXTURE_LAZY_AFTER_FIRST = '1';
   }
   const file = join(dir, 'spec.mjs');
-  writeFileSync(file, `import { supervisor, worker } from '${ARBOR}';
+  writeFileSync(
+    file,
+    `import { supervisor, worker } from '${ARBOR}';
 export default supervisor({ id: 'root', intensity: 10, children: [worker(${JSON.stringify(options)})] });
-`);
+`,
+  );
   return file;
 }
 
@@ -80,7 +83,10 @@ type Moment = number | 'child';
  * Starts `arbor run`, brings the worker to `moment` of its (re)start, SIGKILLs the supervisor, and resolves with
  * how long the last process of the tree took to go, and how many there were.
  */
-async function killSupervisorDuringStart(scenario: Scenario, moment: Moment): Promise<{ goneMs: number; members: number }> {
+async function killSupervisorDuringStart(
+  scenario: Scenario,
+  moment: Moment,
+): Promise<{ goneMs: number; members: number }> {
   const dir = tempDir();
   const run = spawnArborRun(writeSpec(dir, scenario), dir);
   runs.push(run);
@@ -136,7 +142,9 @@ describe('no orphan when the supervisor is SIGKILLed while a worker starts', () 
     for (const moment of moments) {
       const outcomes = await Promise.all(scenarios.map((scenario) => killSupervisorDuringStart(scenario, moment)));
       outcomes.forEach(({ goneMs, members }, i) => {
-        results.push(`${scenarios[i]} @${moment === 'child' ? 'its child started' : `${moment} ms`}: ${members} processes, gone in ${goneMs} ms`);
+        results.push(
+          `${scenarios[i]} @${moment === 'child' ? 'its child started' : `${moment} ms`}: ${members} processes, gone in ${goneMs} ms`,
+        );
         expect(goneMs, results.at(-1)).toBeLessThanOrEqual(GONE_WITHIN_MS);
         // The kill landed while the worker and its child were alive (the watcher, the worker, its sleep).
         if (moment === 'child') expect(members, results.at(-1)).toBeGreaterThanOrEqual(3);
@@ -149,10 +157,18 @@ describe('no orphan when the supervisor is SIGKILLed while a worker starts', () 
     const dir = tempDir();
     const pidsFile = join(dir, 'pids.jsonl');
     const spec = join(dir, 'spec.mjs');
-    const options = { id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' }, startTimeout: 30_000 };
-    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+    const options = {
+      id: 'w',
+      module: fixture('family.mjs'),
+      env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' },
+      startTimeout: 30_000,
+    };
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
 export default supervisor({ id: 'root', children: [worker(${JSON.stringify(options)})] });
-`);
+`,
+    );
     const run = spawnArborRun(spec, dir);
     runs.push(run);
     const supervisorPid = run.proc.pid!;
@@ -162,17 +178,29 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
     process.kill(supervisorPid, 'SIGKILL');
     await exitOf(run);
-    await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
+    await eventually(
+      () => treeMembers(supervisorPid, known).length === 0,
+      'the spinning worker and its child are gone',
+      GONE_WITHIN_MS,
+    );
   });
 
   it('the watcher SIGKILLed: a new one takes over the live groups, so a SIGKILL of the supervisor still ends a busy-looping worker', async () => {
     const dir = tempDir();
     const pidsFile = join(dir, 'pids.jsonl');
     const spec = join(dir, 'spec.mjs');
-    const options = { id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' }, startTimeout: 30_000 };
-    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+    const options = {
+      id: 'w',
+      module: fixture('family.mjs'),
+      env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' },
+      startTimeout: 30_000,
+    };
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
 export default supervisor({ id: 'root', children: [worker(${JSON.stringify(options)})] });
-`);
+`,
+    );
     const run = spawnArborRun(spec, dir);
     runs.push(run);
     const supervisorPid = run.proc.pid!;
@@ -180,17 +208,25 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     const [{ pid, grandchild }] = familyPids(pidsFile) as [{ pid: number; grandchild: number }];
     known.add(pid).add(grandchild);
     await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
-    const watchers = () => treeMembers(supervisorPid).filter((m) => m.ppid === supervisorPid && commandOf(m.pid).startsWith('awk'));
+    const watchers = () =>
+      treeMembers(supervisorPid).filter((m) => m.ppid === supervisorPid && commandOf(m.pid).startsWith('awk'));
     const [watcher] = watchers();
     expect(watcher).toBeDefined();
     process.kill(watcher!.pid, 'SIGKILL');
     const restarted = await run.line((l) => l.event === 'group_watcher_restarted', 'a new watcher');
     expect(restarted.pid).not.toBe(watcher!.pid);
     expect(restarted.groups).toBe(1);
-    await eventually(() => watchers().some((w) => w.pid === restarted.pid && procStat(w.pid)?.state !== 'Z'), 'the new watcher runs');
+    await eventually(
+      () => watchers().some((w) => w.pid === restarted.pid && procStat(w.pid)?.state !== 'Z'),
+      'the new watcher runs',
+    );
     process.kill(supervisorPid, 'SIGKILL');
     await exitOf(run);
-    await eventually(() => treeMembers(supervisorPid, known).length === 0, 'the spinning worker and its child are gone', GONE_WITHIN_MS);
+    await eventually(
+      () => treeMembers(supervisorPid, known).length === 0,
+      'the spinning worker and its child are gone',
+      GONE_WITHIN_MS,
+    );
   });
 
   it('a second SIGINT while the first stops the start: arbor exits 130 and leaves nothing running', async () => {
@@ -207,7 +243,11 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     const exited = await new Promise<number | null>((resolve) => run.proc.once('exit', (code) => resolve(code)));
     expect(exited).toBe(130);
     for (const { pid, grandchild } of familyPids(join(dir, 'pids.jsonl'))) known.add(pid).add(grandchild);
-    await eventually(() => treeMembers(supervisorPid, known).length === 0, 'every process of the tree is gone', GONE_WITHIN_MS + 500);
+    await eventually(
+      () => treeMembers(supervisorPid, known).length === 0,
+      'every process of the tree is gone',
+      GONE_WITHIN_MS + 500,
+    );
   });
 });
 
@@ -232,20 +272,24 @@ describe('a worker leads its process group, and the group goes with the worker',
     return { tree, rec, current };
   }
 
-  it("each worker leads its own group, which its children join", async () => {
+  it('each worker leads its own group, which its children join', async () => {
     const { current } = await familyTree(tempDir());
     const { pid, grandchild } = current();
     expect(procStat(pid)?.pgrp).toBe(pid);
     expect(procStat(grandchild)?.pgrp).toBe(pid);
   });
 
-  it("SIGKILL of the worker: its child is gone too, and the restarted worker has a new one", async () => {
+  it('SIGKILL of the worker: its child is gone too, and the restarted worker has a new one', async () => {
     const { rec, current } = await familyTree(tempDir());
     const first = current();
     expect(isRunning(first.grandchild)).toBe(true);
     process.kill(first.pid, 'SIGKILL');
     await rec.waitFor((e) => e.event === 'child_started' && e.pid !== first.pid, 'the restart');
-    await eventually(() => !isRunning(first.grandchild), `the first worker's sleep (${first.grandchild}) is gone`, 5000);
+    await eventually(
+      () => !isRunning(first.grandchild),
+      `the first worker's sleep (${first.grandchild}) is gone`,
+      5000,
+    );
     expect(isRunning(current().grandchild)).toBe(true);
   });
 
@@ -254,7 +298,10 @@ describe('a worker leads its process group, and the group goes with the worker',
     const aliveFile = join(dir, 'alive.txt');
     const { current, rec } = await familyTree(dir, { FIXTURE_NODE_CHILD: aliveFile });
     const { pid, grandchild } = current();
-    await eventually(() => existsSync(aliveFile) && readFileSync(aliveFile, 'utf8').trim() === String(grandchild), 'the node child has run 500 ms');
+    await eventually(
+      () => existsSync(aliveFile) && readFileSync(aliveFile, 'utf8').trim() === String(grandchild),
+      'the node child has run 500 ms',
+    );
     expect(isRunning(grandchild)).toBe(true);
     process.kill(pid, 'SIGKILL');
     await rec.waitFor((e) => e.event === 'child_started' && e.pid !== pid, 'the restart');
@@ -281,7 +328,14 @@ describe('memory pressure: workers are the OOM killer first choice', () => {
     const tree = await start(
       supervisor({
         id: 'root',
-        children: [worker({ id: 'w', module: fixture('family.mjs'), env: { FIXTURE_PIDS_FILE: join(dir, 'pids.jsonl') }, standby: true })],
+        children: [
+          worker({
+            id: 'w',
+            module: fixture('family.mjs'),
+            env: { FIXTURE_PIDS_FILE: join(dir, 'pids.jsonl') },
+            standby: true,
+          }),
+        ],
       }),
       { logger: false },
     );

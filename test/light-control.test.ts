@@ -8,7 +8,11 @@ import { fixture } from './support/tree.js';
 
 const { runs, tempDir } = arborRunScope('arbor-light-');
 
-async function request<T>(arbor: ArborRun, op: Parameters<ControlClient['request']>[0], params: Parameters<ControlClient['request']>[1] = {}): Promise<T> {
+async function request<T>(
+  arbor: ArborRun,
+  op: Parameters<ControlClient['request']>[0],
+  params: Parameters<ControlClient['request']>[1] = {},
+): Promise<T> {
   const client = new ControlClient(arbor.control);
   try {
     return (await client.request(op, params)) as T;
@@ -38,13 +42,26 @@ describe('tasks and threads under arbor run', () => {
 
     await request(arbor, 'fault', { path: 'root/loop', fault: 'throw' });
     const loopExit = await arbor.line((l) => l.event === 'child_exited' && l.child === 'loop', 'loop exited');
-    expect(loopExit).toMatchObject({ reason: { error: 'arbor chaos: injected uncaught exception', escaped: true }, action: 'restart' });
+    expect(loopExit).toMatchObject({
+      reason: { error: 'arbor chaos: injected uncaught exception', escaped: true },
+      action: 'restart',
+    });
     await request(arbor, 'fault', { path: 'root/th', fault: 'exit' });
-    expect(await arbor.line((l) => l.event === 'child_exited' && l.child === 'th', 'th exited')).toMatchObject({ reason: { code: 1 }, action: 'restart' });
-    await arbor.line((l) => l.event === 'child_started' && l.child === 'th' && arbor.lines.indexOf(l) > arbor.lines.indexOf(loopExit), 'th restarted');
+    expect(await arbor.line((l) => l.event === 'child_exited' && l.child === 'th', 'th exited')).toMatchObject({
+      reason: { code: 1 },
+      action: 'restart',
+    });
+    await arbor.line(
+      (l) => l.event === 'child_started' && l.child === 'th' && arbor.lines.indexOf(l) > arbor.lines.indexOf(loopExit),
+      'th restarted',
+    );
     // The host lived through both: the same process answers.
     const after = await request<SupervisorStatus>(arbor, 'status', { path: 'root' });
-    expect(after.children.map((c) => [c.id, c.status, c.restarts])).toEqual([['loop', 'running', 1], ['pool', 'running', 0], ['th', 'running', 1]]);
+    expect(after.children.map((c) => [c.id, c.status, c.restarts])).toEqual([
+      ['loop', 'running', 1],
+      ['pool', 'running', 0],
+      ['th', 'running', 1],
+    ]);
 
     arbor.proc.kill('SIGTERM');
     expect((await arbor.exited).code).toBe(0);

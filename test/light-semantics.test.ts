@@ -52,32 +52,57 @@ describe.each(KINDS)('%s children', (kind) => {
       expect(await whoami(tree, 'root/a')).toBe(a);
       expect(await whoami(tree, 'root/c')).toBe(c);
       expect(await whoami(tree, 'root/b')).not.toBe(b);
-      expect(tree.whichChildren().find((x) => x.id === 'b')).toMatchObject({ restarts: 1, status: 'running', type: d.kind === 'task' ? 'task' : 'worker' });
+      expect(tree.whichChildren().find((x) => x.id === 'b')).toMatchObject({
+        restarts: 1,
+        status: 'running',
+        type: d.kind === 'task' ? 'task' : 'worker',
+      });
     });
 
     it('rest_for_one: crashing child 3 of 5 terminates 5, 4 then starts 3, 4, 5', async () => {
       const ids = ['c1', 'c2', 'c3', 'c4', 'c5'];
-      const { tree, rec } = await run(supervisor({ strategy: 'rest_for_one', intensity: 3, children: ids.map((id) => d.child(id)) }));
+      const { tree, rec } = await run(
+        supervisor({ strategy: 'rest_for_one', intensity: 3, children: ids.map((id) => d.child(id)) }),
+      );
       const before = await Promise.all(ids.map((id) => whoami(tree, `root/${id}`)));
       const mark = rec.events.length;
       const done = rec.next(started('c5'), 'c5 restarted');
       tree.cast('root/c3', 'crash');
       await done;
-      expect(story(rec.events, mark)).toEqual(['exited:c3', 'terminated:c5', 'terminated:c4', 'started:c3', 'started:c4', 'started:c5']);
+      expect(story(rec.events, mark)).toEqual([
+        'exited:c3',
+        'terminated:c5',
+        'terminated:c4',
+        'started:c3',
+        'started:c4',
+        'started:c5',
+      ]);
       const after = await Promise.all(ids.map((id) => whoami(tree, `root/${id}`)));
       expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
       for (let i = 2; i < 5; i++) expect(after[i]).not.toBe(before[i]);
     });
 
     it('one_for_all: crashing child 2 of 3 terminates 3, 1 then starts 1, 2, 3; a temporary sibling is removed', async () => {
-      const { tree, rec } = await run(supervisor({
-        strategy: 'one_for_all', intensity: 3, children: [d.child('c1'), d.child('c2'), d.child('c3'), d.child('t', { restart: 'temporary' })],
-      }));
+      const { tree, rec } = await run(
+        supervisor({
+          strategy: 'one_for_all',
+          intensity: 3,
+          children: [d.child('c1'), d.child('c2'), d.child('c3'), d.child('t', { restart: 'temporary' })],
+        }),
+      );
       const mark = rec.events.length;
       const done = rec.next(started('c3'), 'c3 restarted');
       tree.cast('root/c2', 'crash');
       await done;
-      expect(story(rec.events, mark)).toEqual(['exited:c2', 'terminated:t', 'terminated:c3', 'terminated:c1', 'started:c1', 'started:c2', 'started:c3']);
+      expect(story(rec.events, mark)).toEqual([
+        'exited:c2',
+        'terminated:t',
+        'terminated:c3',
+        'terminated:c1',
+        'started:c1',
+        'started:c2',
+        'started:c3',
+      ]);
       expect(tree.whichChildren().map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
     });
   });
@@ -92,7 +117,9 @@ describe.each(KINDS)('%s children', (kind) => {
       ['permanent', 'crash', 'restart'],
     ] as const;
     it.each(cases)('%s child, %s exit: %s', async (restart, how, action) => {
-      const { tree, rec } = await run(supervisor({ intensity: 3, children: [d.child('w', { restart }), d.child('other')] }));
+      const { tree, rec } = await run(
+        supervisor({ intensity: 3, children: [d.child('w', { restart }), d.child('other')] }),
+      );
       const other = await whoami(tree, 'root/other');
       const again = rec.next(started('w'), 'w restarted');
       tree.cast('root/w', how);
@@ -117,10 +144,15 @@ describe.each(KINDS)('%s children', (kind) => {
     });
 
     it('a child supervisor that exceeds its intensity is restarted by its parent; its sibling is untouched', async () => {
-      const { tree, rec } = await run(supervisor({
-        intensity: 3,
-        children: [supervisor({ id: 'pool', intensity: 0, children: [d.child('w1'), d.child('w2')] }), d.child('peer')],
-      }));
+      const { tree, rec } = await run(
+        supervisor({
+          intensity: 3,
+          children: [
+            supervisor({ id: 'pool', intensity: 0, children: [d.child('w1'), d.child('w2')] }),
+            d.child('peer'),
+          ],
+        }),
+      );
       const peer = await whoami(tree, 'root/peer');
       const back = rec.next(started('pool'), 'pool restarted');
       tree.cast('root/pool/w1', 'crash');
@@ -139,15 +171,22 @@ describe.each(KINDS)('%s children', (kind) => {
     });
 
     it('a child that does not end within its shutdown timeout is stopped by force after it', async () => {
-      const { tree, rec } = await run(supervisor({ children: [d.child('w', { shutdown: 300, stubborn: true }), d.child('v')] }));
+      const { tree, rec } = await run(
+        supervisor({ children: [d.child('w', { shutdown: 300, stubborn: true }), d.child('v')] }),
+      );
       const t0 = Date.now();
       await tree.stop();
       expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
-      expect(rec.of('child_terminated')).toMatchObject([{ child: 'v', reason: 'shutdown' }, { child: 'w', reason: d.timeoutReason }]);
+      expect(rec.of('child_terminated')).toMatchObject([
+        { child: 'v', reason: 'shutdown' },
+        { child: 'w', reason: d.timeoutReason },
+      ]);
     });
 
     it('brutal_kill stops the child at once, whatever it does', async () => {
-      const { tree, rec } = await run(supervisor({ children: [d.child('w', { shutdown: 'brutal_kill', stubborn: true })] }));
+      const { tree, rec } = await run(
+        supervisor({ children: [d.child('w', { shutdown: 'brutal_kill', stubborn: true })] }),
+      );
       await tree.terminateChild('root', 'w');
       expect(rec.of('child_terminated')).toMatchObject([{ child: 'w', reason: d.brutalReason }]);
       expect(tree.whichChildren()[0]).toMatchObject({ status: 'stopped' });
@@ -157,26 +196,48 @@ describe.each(KINDS)('%s children', (kind) => {
 
   describe('significant children (autoShutdown)', () => {
     it('any_significant: a significant transient child ending normally stops its supervisor, not restarted', async () => {
-      const { tree, rec } = await run(supervisor({
-        intensity: 3,
-        children: [
-          supervisor({ id: 'job', restart: 'transient', autoShutdown: 'any_significant', children: [d.child('step', { restart: 'transient', significant: true }), d.child('helper')] }),
-          d.child('peer'),
-        ],
-      }));
+      const { tree, rec } = await run(
+        supervisor({
+          intensity: 3,
+          children: [
+            supervisor({
+              id: 'job',
+              restart: 'transient',
+              autoShutdown: 'any_significant',
+              children: [d.child('step', { restart: 'transient', significant: true }), d.child('helper')],
+            }),
+            d.child('peer'),
+          ],
+        }),
+      );
       tree.cast('root/job/step', 'normal');
-      expect(await rec.waitFor(exited('job'), 'job exit')).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
+      expect(await rec.waitFor(exited('job'), 'job exit')).toMatchObject({
+        reason: 'shutdown',
+        action: 'keep_stopped',
+      });
       expect(rec.of('auto_shutdown')).toMatchObject([{ supervisor: 'root/job', child: 'step' }]);
-      expect(tree.whichChildren().map((c) => [c.id, c.status])).toEqual([['job', 'stopped'], ['peer', 'running']]);
+      expect(tree.whichChildren().map((c) => [c.id, c.status])).toEqual([
+        ['job', 'stopped'],
+        ['peer', 'running'],
+      ]);
     });
 
     it('all_significant: the supervisor stops only when the last significant child has ended', async () => {
-      const { tree, rec } = await run(supervisor({
-        children: [supervisor({
-          id: 'job', restart: 'transient', autoShutdown: 'all_significant',
-          children: [d.child('s1', { restart: 'temporary', significant: true }), d.child('s2', { restart: 'temporary', significant: true })],
-        })],
-      }));
+      const { tree, rec } = await run(
+        supervisor({
+          children: [
+            supervisor({
+              id: 'job',
+              restart: 'transient',
+              autoShutdown: 'all_significant',
+              children: [
+                d.child('s1', { restart: 'temporary', significant: true }),
+                d.child('s2', { restart: 'temporary', significant: true }),
+              ],
+            }),
+          ],
+        }),
+      );
       tree.cast('root/job/s1', 'crash');
       await rec.waitFor(exited('s1'), 's1 exit');
       expect(tree.whichChildren()[0]).toMatchObject({ status: 'running' });
@@ -187,15 +248,32 @@ describe.each(KINDS)('%s children', (kind) => {
 
   describe('dynamic children (simple_one_for_one)', () => {
     it('startChild adds children from the template; a crash restarts one, a temporary one is dropped', async () => {
-      const { tree, rec } = await run(supervisor({
-        children: [
-          supervisor({ id: 'pool', strategy: 'simple_one_for_one', intensity: 5, template: d.child('s', { restart: 'transient' }) }),
-          supervisor({ id: 'temps', strategy: 'simple_one_for_one', template: d.child('t', { restart: 'temporary' }) }),
-        ],
-      }));
+      const { tree, rec } = await run(
+        supervisor({
+          children: [
+            supervisor({
+              id: 'pool',
+              strategy: 'simple_one_for_one',
+              intensity: 5,
+              template: d.child('s', { restart: 'transient' }),
+            }),
+            supervisor({
+              id: 'temps',
+              strategy: 'simple_one_for_one',
+              template: d.child('t', { restart: 'temporary' }),
+            }),
+          ],
+        }),
+      );
       const infos = await Promise.all([1, 2, 3].map((n) => tree.startChild('root/pool', [`arg${n}`])));
       expect(infos.map((i) => i.id)).toEqual(['s-1', 's-2', 's-3']);
-      expect(tree.countChildren('root/pool')).toEqual({ specs: 1, active: 3, supervisors: 0, workers: 3, listeners: 0 });
+      expect(tree.countChildren('root/pool')).toEqual({
+        specs: 1,
+        active: 3,
+        supervisors: 0,
+        workers: 3,
+        listeners: 0,
+      });
       const s2 = await whoami(tree, 'root/pool/s-2');
       const back = rec.next(started('s-2'), 's-2 restarted');
       tree.cast('root/pool/s-2', 'crash');
@@ -222,12 +300,25 @@ describe.runIf(KINDS.includes('task'))('task arguments and messages', () => {
   it('a dynamic task gets the template args then startChild args; send() is a worker_message event', async () => {
     const { task } = await import('../src/index.js');
     const seen: string[][] = [];
-    const { tree, rec } = await run(supervisor({
-      children: [supervisor({
-        id: 'pool', strategy: 'simple_one_for_one',
-        template: task({ id: 'job', args: ['base'], restart: 'temporary', run: async ({ args, send }) => { seen.push([...args]); send({ got: args }); } }),
-      })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        children: [
+          supervisor({
+            id: 'pool',
+            strategy: 'simple_one_for_one',
+            template: task({
+              id: 'job',
+              args: ['base'],
+              restart: 'temporary',
+              run: async ({ args, send }) => {
+                seen.push([...args]);
+                send({ got: args });
+              },
+            }),
+          }),
+        ],
+      }),
+    );
     await tree.startChild('root/pool', ['extra']);
     await rec.waitFor(exited('job-1'), 'job-1 exit');
     expect(seen).toEqual([['base', 'extra']]);

@@ -1,6 +1,16 @@
 // Listener scenarios with real sockets and real forked workers (DESIGN.md §6), all on port 0 at 127.0.0.1.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
@@ -31,8 +41,16 @@ function context(path = 'root/web'): ChildContext {
 
 function listenerSpec(overrides: Partial<ListenerSpec> = {}): ListenerSpec {
   return {
-    type: 'listener', id: 'web', restart: 'permanent', shutdown: 5000, significant: false,
-    host: '127.0.0.1', port: 0, backlog: DEFAULT_BACKLOG, mode: 'shared', ...overrides,
+    type: 'listener',
+    id: 'web',
+    restart: 'permanent',
+    shutdown: 5000,
+    significant: false,
+    host: '127.0.0.1',
+    port: 0,
+    backlog: DEFAULT_BACKLOG,
+    mode: 'shared',
+    ...overrides,
   };
 }
 
@@ -49,7 +67,10 @@ async function startListener(overrides: Partial<ListenerSpec> = {}): Promise<Lis
 
 async function startFailure(overrides: Partial<ListenerSpec>): Promise<unknown> {
   const handle = new ListenerHandle(listenerSpec(overrides), context());
-  const error = await handle.start().then(() => undefined, (e: unknown) => e);
+  const error = await handle.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(StartFailure);
   expect(handle.link).toBeUndefined();
   return (error as StartFailure).reason;
@@ -152,15 +173,21 @@ function clientLoop(port: number, concurrency: number): { outcomes: Outcome[]; s
 }
 
 function listenOn(server: net.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
 }
 
 /** Forked fixtures run compiled code: refuse to run against a dist/ older than the sources it comes from. */
 function expectFreshBuild(): void {
-  for (const [source, built] of [['src/listener', 'dist/listener/index.js'], ['src/worker', 'dist/runtime/runtime.js']] as const) {
+  for (const [source, built] of [
+    ['src/listener', 'dist/listener/index.js'],
+    ['src/worker', 'dist/runtime/runtime.js'],
+  ] as const) {
     if (!existsSync(join(root, built))) throw new Error(`${built} is missing: run \`npm run build\` first`);
     const newest = Math.max(...readdirSync(join(root, source)).map((f) => statSync(join(root, source, f)).mtimeMs));
-    if (newest > statSync(join(root, built)).mtimeMs) throw new Error(`${built} is older than ${source}: run \`npm run build\``);
+    if (newest > statSync(join(root, built)).mtimeMs)
+      throw new Error(`${built} is older than ${source}: run \`npm run build\``);
   }
 }
 
@@ -200,7 +227,9 @@ describe('a listener that cannot bind fails to start with a clear reason', () =>
   });
 
   it('ENOTFOUND for a host name that does not resolve', async () => {
-    expect(await startFailure({ host: 'no-such-host.invalid' })).toEqual({ startFailed: 'ENOTFOUND no-such-host.invalid' });
+    expect(await startFailure({ host: 'no-such-host.invalid' })).toEqual({
+      startFailed: 'ENOTFOUND no-such-host.invalid',
+    });
   });
 
   it('an out-of-range port or backlog', async () => {
@@ -214,9 +243,21 @@ describe('a listener that cannot bind fails to start with a clear reason', () =>
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     chmodSync(dir, 0o755);
     const script = join(dir, 'bind.mjs');
-    await build({ entryPoints: [bindAsNobody], outfile: script, bundle: true, format: 'esm', platform: 'node', logLevel: 'silent' });
+    await build({
+      entryPoints: [bindAsNobody],
+      outfile: script,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      logLevel: 'silent',
+    });
     chmodSync(script, 0o644);
-    const child = fork(script, ['80'], { cwd: dir, uid: 65534, gid: 65534, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(script, ['80'], {
+      cwd: dir,
+      uid: 65534,
+      gid: 65534,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children.add(child);
     const { result } = await nextMessage(child, 'bound');
     expect(result).toEqual({ error: 'EACCES 127.0.0.1:80 (ports below 1024 need privileges)' });
@@ -235,7 +276,9 @@ describe('an inherited descriptor (fd) must be a listening TCP socket', () => {
     const path = join(tmpdir(), `arbor-listener-${process.pid}`);
     const fd = openSync(path, 'w');
     cleanups.push(() => closeSync(fd));
-    expect(await startFailure({ fd })).toEqual({ startFailed: `fd ${fd} is not a listening socket (not a socket: ${path})` });
+    expect(await startFailure({ fd })).toEqual({
+      startFailed: `fd ${fd} is not a listening socket (not a socket: ${path})`,
+    });
   });
 
   it('a connected socket, which is left open for its owner', async () => {
@@ -245,45 +288,54 @@ describe('an inherited descriptor (fd) must be a listening TCP socket', () => {
     await new Promise((resolve) => client.once('connect', resolve));
     cleanups.push(() => (client.destroy(), server.close()));
     const fd = descriptorOf(client);
-    expect(await startFailure({ fd })).toEqual({ startFailed: `fd ${fd} is not a listening socket (TCP state ESTABLISHED)` });
+    expect(await startFailure({ fd })).toEqual({
+      startFailed: `fd ${fd} is not a listening socket (TCP state ESTABLISHED)`,
+    });
     expect(client.writable).toBe(true);
   });
 
   it('a bound socket that is not listening, and a descriptor that is not open', async () => {
-    const bound = (net as unknown as { _createServerHandle: (...a: unknown[]) => { fd: number; close(): void } })
-      ._createServerHandle('127.0.0.1', 0, 4, undefined, 0);
+    const bound = (
+      net as unknown as { _createServerHandle: (...a: unknown[]) => { fd: number; close(): void } }
+    )._createServerHandle('127.0.0.1', 0, 4, undefined, 0);
     cleanups.push(() => bound.close());
-    expect(await startFailure({ fd: bound.fd })).toEqual({ startFailed: `fd ${bound.fd} is not a listening socket (not listening)` });
+    expect(await startFailure({ fd: bound.fd })).toEqual({
+      startFailed: `fd ${bound.fd} is not a listening socket (not listening)`,
+    });
     expect(await startFailure({ fd: 987 })).toEqual({ startFailed: 'fd 987 is not a listening socket (not open)' });
   });
 
-  describe.each(['shared', 'round_robin'] as const)('%s: an inherited listening socket (systemd LISTEN_FDS)', (mode) => {
-    it('is adopted, listens before any worker, survives a listener restart, and is served', async () => {
-      const server = net.createServer();
-      const port = await listenOn(server);
-      const host = fork(fdHost, [], {
-        env: { ...process.env, LISTENER_MODE: mode },
-        stdio: ['ignore', 'inherit', 'inherit', descriptorOf(server), 'ipc'],
+  describe.each(['shared', 'round_robin'] as const)(
+    '%s: an inherited listening socket (systemd LISTEN_FDS)',
+    (mode) => {
+      it('is adopted, listens before any worker, survives a listener restart, and is served', async () => {
+        const server = net.createServer();
+        const port = await listenOn(server);
+        const host = fork(fdHost, [], {
+          env: { ...process.env, LISTENER_MODE: mode },
+          stdio: ['ignore', 'inherit', 'inherit', descriptorOf(server), 'ipc'],
+        });
+        children.add(host);
+        // The host inherited its own descriptor of the socket; ours must not accept anything.
+        server.close();
+        await nextMessage(host, 'between');
+        const between = request(port);
+        expect(await between.connected).toBe(true);
+        host.send({ type: 'continue' });
+        const report = (await nextMessage(host, 'serving')) as {
+          stats: { address: { port: number }; listening: boolean }[];
+        };
+        expect(report.stats.map((s) => s.address.port)).toEqual([port, port]);
+        expect(report.stats.every((s) => s.listening)).toBe(true);
+        const outcome = await get(port);
+        expect(servedBy(outcome)).toMatch(/^\d+$/);
+        expect(servedBy(await between.done)).toBe(servedBy(outcome));
+        host.send({ type: 'stop' });
+        await exited(host);
       });
-      children.add(host);
-      // The host inherited its own descriptor of the socket; ours must not accept anything.
-      server.close();
-      await nextMessage(host, 'between');
-      const between = request(port);
-      expect(await between.connected).toBe(true);
-      host.send({ type: 'continue' });
-      const report = (await nextMessage(host, 'serving')) as { stats: { address: { port: number }; listening: boolean }[] };
-      expect(report.stats.map((s) => s.address.port)).toEqual([port, port]);
-      expect(report.stats.every((s) => s.listening)).toBe(true);
-      const outcome = await get(port);
-      expect(servedBy(outcome)).toMatch(/^\d+$/);
-      expect(servedBy(await between.done)).toBe(servedBy(outcome));
-      host.send({ type: 'stop' });
-      await exited(host);
-    });
-  });
+    },
+  );
 });
-
 
 // ---------------------------------------------------------------- shared mode
 
@@ -382,7 +434,10 @@ describe('round_robin mode', () => {
     expect(await Promise.all(gap.map((r) => r.connected))).toEqual(gap.map(() => true));
     await until(() => listener.stats().connections.queued >= 20);
 
-    const replacements = await Promise.all([serve(listener.link!, 'round_robin'), serve(listener.link!, 'round_robin')]);
+    const replacements = await Promise.all([
+      serve(listener.link!, 'round_robin'),
+      serve(listener.link!, 'round_robin'),
+    ]);
     const pids = replacements.map((w) => String(w.child.pid));
     const gapOutcomes = await Promise.all(gap.map((r) => r.done));
     await until(() => clients.outcomes.filter((o) => pids.includes(servedBy(o) ?? '')).length >= 50);

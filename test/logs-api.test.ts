@@ -16,7 +16,9 @@ afterEach(async () => {
 });
 
 async function next(iterator: AsyncIterator<FollowedLine>, what: string): Promise<FollowedLine> {
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 20_000).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 20_000).unref(),
+  );
   const result = await Promise.race([iterator.next(), timeout]);
   if (result.done) throw new Error(`the stream ended before ${what}`);
   return result.value;
@@ -25,7 +27,15 @@ async function next(iterator: AsyncIterator<FollowedLine>, what: string): Promis
 describe('tree.logs()', () => {
   it("yields a worker's recent lines, then each new line, and ends when the tree stops", async () => {
     const tree = await start(
-      supervisor({ id: 'root', children: [supervisor({ id: 'pool', children: [worker({ id: 'w', module: fixture('chatty.mjs'), env: { CHATTY_LONG: '10' } })] })] }),
+      supervisor({
+        id: 'root',
+        children: [
+          supervisor({
+            id: 'pool',
+            children: [worker({ id: 'w', module: fixture('chatty.mjs'), env: { CHATTY_LONG: '10' } })],
+          }),
+        ],
+      }),
       { logger: false },
     );
     trees.push(tree);
@@ -55,7 +65,15 @@ describe('tree.logs()', () => {
 
   it('a consumer that falls behind its buffer loses the newest lines and is told how many', async () => {
     const tree = await start(
-      supervisor({ id: 'root', children: [supervisor({ id: 'pool', children: [worker({ id: 'w', module: fixture('chatty.mjs'), env: { CHATTY_LONG: '10' } })] })] }),
+      supervisor({
+        id: 'root',
+        children: [
+          supervisor({
+            id: 'pool',
+            children: [worker({ id: 'w', module: fixture('chatty.mjs'), env: { CHATTY_LONG: '10' } })],
+          }),
+        ],
+      }),
       { logger: false },
     );
     trees.push(tree);
@@ -80,46 +98,53 @@ describe('the output log', () => {
 
   it('keeps each line as appended, in order, within its bounds; pages after a number give every kept line once', () => {
     fc.assert(
-      fc.property(appends, scope, fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 50 }), (writes, where, since, pageSize) => {
-        const limits = { perChildBytes: 2000, totalBytes: 5000 };
-        const log = new OutputLog(limits);
-        const model: LoggedLine[] = [];
-        for (const { path: p, size } of writes) {
-          model.push(log.append(p, { stream: 'stdout', pid: 1, time: 0, line: 'x'.repeat(size) }, size));
-        }
-        // Reference: every line appended, numbered in order.
-        expect(model.map((l) => l.seq)).toEqual(model.map((_, i) => i + 1));
-        // Read the whole scope page by page after `since`.
-        const read: LoggedLine[] = [];
-        let cursor = since;
-        let gap = false;
-        for (let guard = 0; guard < 1000; guard++) {
-          const page = log.after(where, cursor, pageSize);
-          gap ||= page.gap;
-          read.push(...page.lines);
-          if (page.lines.length === 0) break;
-          cursor = page.next;
-        }
-        const wanted = model.filter((l) => l.seq > since && inScope(l.path, where));
-        // What is read is a subsequence of the model, in order, each line as it was appended...
-        expect(read.every((l) => inScope(l.path, where) && l.seq > since)).toBe(true);
-        expect(read.map((l) => l.seq)).toEqual([...new Set(read.map((l) => l.seq))].sort((a, b) => a - b));
-        for (const line of read) expect(line).toEqual(model[line.seq - 1]);
-        // ...the newest line of each path in scope is kept unless its whole ring went for the total bound...
-        // ...and anything missing is announced as a gap.
-        if (read.length < wanted.length) expect(gap).toBe(true);
-        // recent() agrees with the same kept lines.
-        const kept = log.after(where, 0, 10_000).lines;
-        expect(log.recent(where, 7).lines).toEqual(kept.slice(-7));
-        // Bounds: each path's kept lines and the whole log stay within theirs (a single line may exceed its ring's).
-        const cost = (l: LoggedLine) => (l.line?.length ?? 0) + l.path.length + 96;
-        const all = log.after(undefined, 0, 10_000).lines;
-        for (const p of new Set(all.map((l) => l.path))) {
-          const ring = all.filter((l) => l.path === p);
-          if (ring.length > 1) expect(ring.reduce((n, l) => n + cost(l), 0)).toBeLessThanOrEqual(limits.perChildBytes);
-        }
-        expect(all.reduce((n, l) => n + cost(l), 0)).toBeLessThanOrEqual(limits.totalBytes + limits.perChildBytes);
-      }),
+      fc.property(
+        appends,
+        scope,
+        fc.integer({ min: 0, max: 300 }),
+        fc.integer({ min: 1, max: 50 }),
+        (writes, where, since, pageSize) => {
+          const limits = { perChildBytes: 2000, totalBytes: 5000 };
+          const log = new OutputLog(limits);
+          const model: LoggedLine[] = [];
+          for (const { path: p, size } of writes) {
+            model.push(log.append(p, { stream: 'stdout', pid: 1, time: 0, line: 'x'.repeat(size) }, size));
+          }
+          // Reference: every line appended, numbered in order.
+          expect(model.map((l) => l.seq)).toEqual(model.map((_, i) => i + 1));
+          // Read the whole scope page by page after `since`.
+          const read: LoggedLine[] = [];
+          let cursor = since;
+          let gap = false;
+          for (let guard = 0; guard < 1000; guard++) {
+            const page = log.after(where, cursor, pageSize);
+            gap ||= page.gap;
+            read.push(...page.lines);
+            if (page.lines.length === 0) break;
+            cursor = page.next;
+          }
+          const wanted = model.filter((l) => l.seq > since && inScope(l.path, where));
+          // What is read is a subsequence of the model, in order, each line as it was appended...
+          expect(read.every((l) => inScope(l.path, where) && l.seq > since)).toBe(true);
+          expect(read.map((l) => l.seq)).toEqual([...new Set(read.map((l) => l.seq))].sort((a, b) => a - b));
+          for (const line of read) expect(line).toEqual(model[line.seq - 1]);
+          // ...the newest line of each path in scope is kept unless its whole ring went for the total bound...
+          // ...and anything missing is announced as a gap.
+          if (read.length < wanted.length) expect(gap).toBe(true);
+          // recent() agrees with the same kept lines.
+          const kept = log.after(where, 0, 10_000).lines;
+          expect(log.recent(where, 7).lines).toEqual(kept.slice(-7));
+          // Bounds: each path's kept lines and the whole log stay within theirs (a single line may exceed its ring's).
+          const cost = (l: LoggedLine) => (l.line?.length ?? 0) + l.path.length + 96;
+          const all = log.after(undefined, 0, 10_000).lines;
+          for (const p of new Set(all.map((l) => l.path))) {
+            const ring = all.filter((l) => l.path === p);
+            if (ring.length > 1)
+              expect(ring.reduce((n, l) => n + cost(l), 0)).toBeLessThanOrEqual(limits.perChildBytes);
+          }
+          expect(all.reduce((n, l) => n + cost(l), 0)).toBeLessThanOrEqual(limits.totalBytes + limits.perChildBytes);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
-  CallError, start, supervisor, worker, type SupervisorSpec, type Tree, type TreeEvent, type WorkerOptions,
+  CallError,
+  start,
+  supervisor,
+  worker,
+  type SupervisorSpec,
+  type Tree,
+  type TreeEvent,
+  type WorkerOptions,
 } from '../src/index.js';
 import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
 
@@ -32,7 +39,10 @@ async function run(spec: SupervisorSpec) {
 
 /** Resolves with the CallError a promise rejects with. */
 async function callError(promise: Promise<unknown>): Promise<CallError> {
-  const error = await promise.then(() => undefined, (err: unknown) => err);
+  const error = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(error).toBeInstanceOf(CallError);
   return error as CallError;
 }
@@ -43,20 +53,36 @@ describe('call and cast', () => {
   it('a call resolves with the handler’s reply; a cast reaches the handler, whose send() is a worker_message event', async () => {
     const { tree, rec } = await run(supervisor({ children: [answering('w')] }));
     const pid = pidOf(tree, 'root', 'w');
-    await expect(tree.call('root/w', { op: 'echo', value: { n: 1, s: 'é' } })).resolves.toEqual({ value: { n: 1, s: 'é' }, pid });
+    await expect(tree.call('root/w', { op: 'echo', value: { n: 1, s: 'é' } })).resolves.toEqual({
+      value: { n: 1, s: 'é' },
+      pid,
+    });
     await expect(tree.call('root/w', { op: 'slow', ms: 20, value: 'later' })).resolves.toBe('later');
 
     const heard = new Promise<TreeEvent>((resolve) => tree.once('worker_message', resolve));
     tree.cast('root/w', { op: 'notify', value: 7 });
-    expect(await heard).toEqual({ event: 'worker_message', supervisor: 'root', child: 'w', path: 'root/w', pid, message: { notified: 7 } });
+    expect(await heard).toEqual({
+      event: 'worker_message',
+      supervisor: 'root',
+      child: 'w',
+      path: 'root/w',
+      pid,
+      message: { notified: 7 },
+    });
     // Logged at debug, with the sender.
     await rec.waitFor((e) => e.event === 'worker_message', 'the worker_message log line');
   });
 
   it('errors: not_found, not_running, no_handler, handler_failed, timeout — and the worker goes on answering', async () => {
-    const { tree } = await run(supervisor({
-      children: [answering('w'), answering('mute', { env: { FIXTURE_NO_HANDLER: '1' } }), answering('gone', { restart: 'transient' })],
-    }));
+    const { tree } = await run(
+      supervisor({
+        children: [
+          answering('w'),
+          answering('mute', { env: { FIXTURE_NO_HANDLER: '1' } }),
+          answering('gone', { restart: 'transient' }),
+        ],
+      }),
+    );
     expect((await callError(tree.call('root/nobody', { op: 'echo' }))).code).toBe('not_found');
     expect((await callError(tree.call('elsewhere/w', { op: 'echo' }))).code).toBe('not_found');
     expect(() => tree.cast('root/nobody', {})).toThrow(/not_found/);
@@ -77,7 +103,9 @@ describe('call and cast', () => {
     expect(late.code).toBe('timeout');
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
 
-    await expect(tree.call('root/w', { op: 'echo', value: 'still here' })).resolves.toMatchObject({ value: 'still here' });
+    await expect(tree.call('root/w', { op: 'echo', value: 'still here' })).resolves.toMatchObject({
+      value: 'still here',
+    });
     expect(tree.whichChildren().find((c) => c.id === 'w')!.restarts).toBe(0);
     let invalid: Promise<unknown> | undefined;
     expect(() => (invalid = tree.call('root/w', {}, { timeout: -1 }))).not.toThrow(); // a rejection, never a throw
@@ -87,7 +115,10 @@ describe('call and cast', () => {
   it('a worker SIGKILLed mid-call: the caller gets exited, with the exit reason', async () => {
     const { tree, rec } = await run(supervisor({ intensity: 5, children: [answering('w')] }));
     const pid = pidOf(tree, 'root', 'w');
-    const pending = [tree.call('root/w', { op: 'hang' }, { timeout: 30_000 }), tree.call('root/w', { op: 'slow', ms: 20_000 }, { timeout: 30_000 })];
+    const pending = [
+      tree.call('root/w', { op: 'hang' }, { timeout: 30_000 }),
+      tree.call('root/w', { op: 'slow', ms: 20_000 }, { timeout: 30_000 }),
+    ];
     await new Promise((r) => setTimeout(r, 50));
     process.kill(pid, 'SIGKILL');
     for (const call of pending) {
@@ -111,11 +142,24 @@ describe('call and cast', () => {
 
   it('replies reach only their own caller: a restarted worker, or a sibling, cannot answer another incarnation’s call', async () => {
     const trace = join(dir, 'calls.jsonl');
-    const { tree, rec } = await run(supervisor({
-      intensity: 5,
-      children: [answering('a', { env: { FIXTURE_TRACE_FILE: trace } }), answering('b', { env: { FIXTURE_TRACE_FILE: trace } })],
-    }));
-    const idsOf = (op: string) => !existsSync(trace) ? [] : readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: number; op: string }).filter((c) => c.op === op).map((c) => c.id);
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 5,
+        children: [
+          answering('a', { env: { FIXTURE_TRACE_FILE: trace } }),
+          answering('b', { env: { FIXTURE_TRACE_FILE: trace } }),
+        ],
+      }),
+    );
+    const idsOf = (op: string) =>
+      !existsSync(trace)
+        ? []
+        : readFileSync(trace, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { id: number; op: string })
+            .filter((c) => c.op === op)
+            .map((c) => c.id);
 
     // A call to a's first incarnation, which dies without answering.
     const first = tree.call('root/a', { op: 'hang' }, { timeout: 30_000 });
@@ -141,7 +185,9 @@ describe('call and cast', () => {
     const trace = join(dir, 'batched.jsonl');
     const { tree, rec } = await run(supervisor({ children: [answering('w', { env: { FIXTURE_TRACE_FILE: trace } })] }));
     const linesBefore = (await tree.call('root/w', { op: 'lines' })) as number;
-    const replies = await Promise.all(Array.from({ length: 100 }, (_, seq) => tree.call('root/w', { op: 'echo', value: seq })));
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, seq) => tree.call('root/w', { op: 'echo', value: seq })),
+    );
     expect(replies.map((r) => (r as { value: number }).value)).toEqual(Array.from({ length: 100 }, (_, seq) => seq));
     const linesAfter = (await tree.call('root/w', { op: 'lines' })) as number;
     // The 100 calls and the second `lines` call: far fewer lines than messages (one, unless the tick was split).
@@ -159,26 +205,47 @@ describe('call and cast', () => {
 
     // A malformed batch is ignored whole, even its well-formed forged reply to a pending call.
     const pending = tree.call('root/w', { op: 'slow', ms: 1000, value: 'real' }, { timeout: 30_000 });
-    const idOf = (op: string) => (existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: number; op: string }).find((c) => c.op === op)?.id : undefined);
+    const idOf = (op: string) =>
+      existsSync(trace)
+        ? readFileSync(trace, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { id: number; op: string })
+            .find((c) => c.op === op)?.id
+        : undefined;
     await eventually(() => idOf('slow') !== undefined, 'the slow call to arrive');
     const forged = { type: 'arbor:reply', id: idOf('slow'), ok: true, value: 'forged' };
-    await tree.call('root/w', { op: 'raw', lines: [{ type: 'arbor:batch', messages: [forged, { type: 'arbor:ready' }] }, { type: 'arbor:batch', messages: [{ type: 'arbor:batch', messages: [forged] }] }] });
+    await tree.call('root/w', {
+      op: 'raw',
+      lines: [
+        { type: 'arbor:batch', messages: [forged, { type: 'arbor:ready' }] },
+        { type: 'arbor:batch', messages: [{ type: 'arbor:batch', messages: [forged] }] },
+      ],
+    });
     await expect(pending).resolves.toBe('real');
     // The first ignored line is logged at once, the next in the summary that closes its 5 s window.
-    const ignored = () => rec.events.filter((e) => (e.event as string) === 'ipc_ignored').reduce((sum, e) => sum + (e as unknown as { messages: number }).messages, 0);
+    const ignored = () =>
+      rec.events
+        .filter((e) => (e.event as string) === 'ipc_ignored')
+        .reduce((sum, e) => sum + (e as unknown as { messages: number }).messages, 0);
     await eventually(() => ignored() === 2, 'both ignored batches reported', 20_000);
     expect(tree.whichChildren()[0]!.restarts).toBe(0);
   });
 
   it('10,000 calls to a 2-worker pool: every reply is the caller’s own, in order, and both workers answer', async () => {
-    const { tree } = await run(supervisor({ children: [supervisor({ id: 'pool', children: [answering('w1'), answering('w2')] })] }));
+    const { tree } = await run(
+      supervisor({ children: [supervisor({ id: 'pool', children: [answering('w1'), answering('w2')] })] }),
+    );
     const CALLERS = 20;
     const PER_CALLER = 500;
     const pids = new Set<number>();
     const callers = Array.from({ length: CALLERS }, async (_, caller) => {
       const replies: number[] = [];
       for (let seq = 0; seq < PER_CALLER; seq++) {
-        const reply = (await tree.call('root/pool', { op: 'echo', value: { caller, seq } }, { timeout: 30_000 })) as { value: { caller: number; seq: number }; pid: number };
+        const reply = (await tree.call('root/pool', { op: 'echo', value: { caller, seq } }, { timeout: 30_000 })) as {
+          value: { caller: number; seq: number };
+          pid: number;
+        };
         expect(reply.value.caller).toBe(caller);
         replies.push(reply.value.seq);
         pids.add(reply.pid);
@@ -192,7 +259,9 @@ describe('call and cast', () => {
   });
 
   it('pools: round_robin alternates, least_busy avoids a busy worker, a stopped pool is not_running', async () => {
-    const { tree } = await run(supervisor({ children: [supervisor({ id: 'pool', children: [answering('w1'), answering('w2')] })] }));
+    const { tree } = await run(
+      supervisor({ children: [supervisor({ id: 'pool', children: [answering('w1'), answering('w2')] })] }),
+    );
     const pid = async (pick: 'round_robin' | 'least_busy' | 'random') =>
       ((await tree.call('root/pool', { op: 'echo' }, { pick })) as { pid: number }).pid;
     const rr = [await pid('round_robin'), await pid('round_robin'), await pid('round_robin'), await pid('round_robin')];
@@ -210,13 +279,24 @@ describe('call and cast', () => {
   });
 
   it('dynamic children are addressable by path, and their pool by the supervisor’s', async () => {
-    const { tree } = await run(supervisor({
-      children: [supervisor({ id: 'jobs', strategy: 'simple_one_for_one', template: answering('job', { restart: 'temporary' }) })],
-    }));
+    const { tree } = await run(
+      supervisor({
+        children: [
+          supervisor({
+            id: 'jobs',
+            strategy: 'simple_one_for_one',
+            template: answering('job', { restart: 'temporary' }),
+          }),
+        ],
+      }),
+    );
     expect((await callError(tree.call('root/jobs', { op: 'echo' }))).code).toBe('not_running');
     const job = await tree.startChild('root/jobs', []);
     expect(job.id).toBe('job-1');
-    await expect(tree.call('root/jobs/job-1', { op: 'echo', value: 'hi' })).resolves.toEqual({ value: 'hi', pid: job.pid });
+    await expect(tree.call('root/jobs/job-1', { op: 'echo', value: 'hi' })).resolves.toEqual({
+      value: 'hi',
+      pid: job.pid,
+    });
     await expect(tree.call('root/jobs', { op: 'echo', value: 'any' })).resolves.toEqual({ value: 'any', pid: job.pid });
   });
 });
@@ -238,7 +318,9 @@ describe('limits: a worker cannot exhaust its supervisor through messages', () =
   });
 
   it('a worker that floods past the runtime’s checks is cut to its rate and size by the supervisor, which logs the drops', async () => {
-    const { tree, rec } = await run(supervisor({ children: [answering('w', { maxMessageBytes: 10_000, maxMessageRate: 100 })] }));
+    const { tree, rec } = await run(
+      supervisor({ children: [answering('w', { maxMessageBytes: 10_000, maxMessageRate: 100 })] }),
+    );
     const pid = pidOf(tree, 'root', 'w');
     let heard = 0;
     tree.on('worker_message', () => heard++);
@@ -250,7 +332,10 @@ describe('limits: a worker cannot exhaust its supervisor through messages', () =
     // The bucket: a burst of 100, then 100/s. None of the oversized ones.
     expect(heard).toBeGreaterThan(50);
     expect(heard).toBeLessThanOrEqual(100 + Math.ceil(100 * elapsedS) + 1);
-    const dropped = await rec.waitFor((e) => (e as { event: string }).event === 'worker_messages_dropped', 'the drop report') as unknown as { rate: number; too_large: number };
+    const dropped = (await rec.waitFor(
+      (e) => (e as { event: string }).event === 'worker_messages_dropped',
+      'the drop report',
+    )) as unknown as { rate: number; too_large: number };
     expect(dropped.too_large).toBe(20);
     expect(dropped.rate).toBeGreaterThan(4000);
     expect(isAlive(pid)).toBe(true);

@@ -4,23 +4,45 @@ import { describe, expectTypeOf, it } from 'vitest';
 import { createTree, start, supervisor, worker, type Messages, type Tree } from '../src/index.js';
 import { onMessage, send } from '../src/runtime/runtime.js';
 
-interface Job { id: number; input: string }
-interface JobResult { id: number; output: string }
-interface Progress { id: number; percent: number }
-interface JobMessages extends Messages { call: Job; reply: JobResult; cast: never; send: Progress }
+interface Job {
+  id: number;
+  input: string;
+}
+interface JobResult {
+  id: number;
+  output: string;
+}
+interface Progress {
+  id: number;
+  percent: number;
+}
+interface JobMessages extends Messages {
+  call: Job;
+  reply: JobResult;
+  cast: never;
+  send: Progress;
+}
 
 const MODULE = new URL('./fixtures/messages.mjs', import.meta.url).pathname;
 
 describe('typed messages', () => {
   it('the spec builders carry the types to the tree', () => {
-    const typed = supervisor({ children: [supervisor({ id: 'pool', children: [worker<JobMessages>({ id: 'w', module: MODULE })] })] });
+    const typed = supervisor({
+      children: [supervisor({ id: 'pool', children: [worker<JobMessages>({ id: 'w', module: MODULE })] })],
+    });
     expectTypeOf(createTree(typed)).toEqualTypeOf<Tree<JobMessages>>();
-    expectTypeOf(createTree(supervisor<JobMessages>({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Tree<JobMessages>>();
+    expectTypeOf(
+      createTree(supervisor<JobMessages>({ children: [worker({ id: 'w', module: MODULE })] })),
+    ).toEqualTypeOf<Tree<JobMessages>>();
     // start() keeps them as createTree does (it is what most programs call).
     expectTypeOf(start(typed)).toEqualTypeOf<Promise<Tree<JobMessages>>>();
     // Untyped specs make an untyped tree.
-    expectTypeOf(start(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Promise<Tree<Messages>>>();
-    expectTypeOf(createTree(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<Tree<Messages>>();
+    expectTypeOf(start(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<
+      Promise<Tree<Messages>>
+    >();
+    expectTypeOf(createTree(supervisor({ children: [worker({ id: 'w', module: MODULE })] }))).toEqualTypeOf<
+      Tree<Messages>
+    >();
 
     // Never called: only compiled.
     const checks = async (tree: Tree<JobMessages>) => {

@@ -48,7 +48,10 @@ it("the README's spec.js and server.js run as written, from another directory, a
   const client = new ControlClient(run.control);
   try {
     const status = (await client.request('status', { path: 'root/pool' })) as SupervisorStatus;
-    expect(status.children.map((c) => [c.id, c.status])).toEqual([['web-1', 'running'], ['web-2', 'running']]);
+    expect(status.children.map((c) => [c.id, c.status])).toEqual([
+      ['web-1', 'running'],
+      ['web-2', 'running'],
+    ]);
   } finally {
     client.close();
   }

@@ -23,16 +23,21 @@ afterEach(async () => {
 });
 
 function deploy(dir: string, code: string | 'throws'): void {
-  writeFileSync(join(dir, 'server.mjs'), code === 'throws'
-    ? "throw new Error('bad deploy');\n"
-    : `globalThis.FIXTURE_VERSION = ${JSON.stringify(code)};\nawait import(${JSON.stringify(pathToFileURL(fixture('drain-http.mjs')).href)});\n`);
+  writeFileSync(
+    join(dir, 'server.mjs'),
+    code === 'throws'
+      ? "throw new Error('bad deploy');\n"
+      : `globalThis.FIXTURE_VERSION = ${JSON.stringify(code)};\nawait import(${JSON.stringify(pathToFileURL(fixture('drain-http.mjs')).href)});\n`,
+  );
 }
 
 async function runService(mode: 'shared' | 'round_robin'): Promise<{ arbor: ArborRun; dir: string; port: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-cli-'));
   deploy(dir, 'v1');
   const spec = join(dir, 'spec.mjs');
-  writeFileSync(spec, `import { listener, supervisor, worker } from ${JSON.stringify(ARBOR)};
+  writeFileSync(
+    spec,
+    `import { listener, supervisor, worker } from ${JSON.stringify(ARBOR)};
 export default supervisor({
   strategy: 'rest_for_one',
   children: [
@@ -41,7 +46,8 @@ export default supervisor({
       worker({ id, module: ${JSON.stringify(join(dir, 'server.mjs'))}, listen: 'http' })) }),
   ],
 });
-`);
+`,
+  );
   const arbor = spawnArborRun(spec, dir);
   started.push({ arbor, dir });
   const bound = await arbor.line((l) => l.event === 'listener_bound', 'listener bound');
@@ -67,7 +73,9 @@ describe('arbor reload', () => {
     deploy(dir, 'v2');
     const ok = await arborCommand('reload', '--control', arbor.control);
     expect(ok).toMatchObject({ code: 0, stderr: '' });
-    expect(ok.stdout).toMatch(/^reloaded root: 2 worker\(s\) replaced in [\d.]+ s\n {2}root\/pool\/web-1 {2}pid \d+ → \d+ {2}ready in \d+ ms\n {2}root\/pool\/web-2 {2}pid \d+ → \d+/);
+    expect(ok.stdout).toMatch(
+      /^reloaded root: 2 worker\(s\) replaced in [\d.]+ s\n {2}root\/pool\/web-1 {2}pid \d+ → \d+ {2}ready in \d+ ms\n {2}root\/pool\/web-2 {2}pid \d+ → \d+/,
+    );
     const middle = await workerPids(arbor);
     for (const pid of before) expect(middle).not.toContain(pid);
     expect(versionOf(await get(port))).toBe('v2');
@@ -79,7 +87,9 @@ describe('arbor reload', () => {
     expect(failures(await loop.stop())).toEqual([]);
     expect(await workerPids(arbor)).toEqual(middle);
     expect(versionOf(await get(port))).toBe('v2');
-    expect(arbor.lines.filter((l) => l.event === 'reload_failed')).toMatchObject([{ path: 'root/pool', child: 'root/pool/web-1' }]);
+    expect(arbor.lines.filter((l) => l.event === 'reload_failed')).toMatchObject([
+      { path: 'root/pool', child: 'root/pool/web-1' },
+    ]);
     expect(arbor.proc.exitCode).toBeNull();
   });
 
@@ -98,7 +108,11 @@ describe('arbor reload', () => {
   });
 
   it('the control request: maxSurge only for reload, an integer from 1 to 64', () => {
-    expect(parseRequest({ id: 1, op: 'reload', path: 'root/pool', maxSurge: 2 })).toMatchObject({ op: 'reload', path: 'root/pool', maxSurge: 2 });
+    expect(parseRequest({ id: 1, op: 'reload', path: 'root/pool', maxSurge: 2 })).toMatchObject({
+      op: 'reload',
+      path: 'root/pool',
+      maxSurge: 2,
+    });
     expect(parseRequest({ id: 1, op: 'reload' })).toMatchObject({ op: 'reload', path: undefined, maxSurge: undefined });
     for (const maxSurge of [0, 65, 1.5, '2']) {
       expect(() => parseRequest({ id: 1, op: 'reload', maxSurge })).toThrow(/maxSurge/);

@@ -33,7 +33,8 @@ const flagsOf = (spec: SupervisorSpec): Record<string, unknown> => {
 function boot(spec: SupervisorSpec): LiveSupervisor {
   return { flags: flagsOf(spec), children: spec.children.map(bootChild) };
 }
-const bootChild = (spec: ChildSpec): LiveChild => (spec.type === 'supervisor' ? { spec, startedWith: spec, running: boot(spec) } : { spec, startedWith: spec });
+const bootChild = (spec: ChildSpec): LiveChild =>
+  spec.type === 'supervisor' ? { spec, startedWith: spec, running: boot(spec) } : { spec, startedWith: spec };
 
 function at(root: LiveSupervisor, rootId: string, path: string): LiveSupervisor {
   const [first, ...rest] = path.split('/');
@@ -57,7 +58,8 @@ function perform(root: LiveSupervisor, rootId: string, step: SpecStep): void {
       return;
     case 'replace_spec': {
       const child = find(step.id);
-      if (!child || child.spec.type !== step.spec.type) throw new Error(`replace_spec: no ${step.spec.type} ${step.id}`);
+      if (!child || child.spec.type !== step.spec.type)
+        throw new Error(`replace_spec: no ${step.spec.type} ${step.id}`);
       child.spec = step.spec; // the record only: a running subtree is not restarted
       return;
     }
@@ -80,7 +82,9 @@ function perform(root: LiveSupervisor, rootId: string, step: SpecStep): void {
 /** The model runs `next`: flags, records and running subtrees; kept children in their old order, new ones after. */
 function expectRuns(live: LiveSupervisor, old: SupervisorSpec, next: SupervisorSpec): void {
   expect(live.flags).toEqual(flagsOf(next));
-  const kept = old.children.filter((o) => next.children.some((n) => n.id === o.id && n.type === o.type)).map((c) => c.id);
+  const kept = old.children
+    .filter((o) => next.children.some((n) => n.id === o.id && n.type === o.type))
+    .map((c) => c.id);
   const added = next.children.filter((n) => !kept.includes(n.id)).map((c) => c.id);
   expect(live.children.map((c) => c.spec.id)).toEqual([...kept, ...added]);
   for (const child of live.children) {
@@ -89,7 +93,8 @@ function expectRuns(live: LiveSupervisor, old: SupervisorSpec, next: SupervisorS
     // A task runs its new function (workers get theirs from the rolling reload that follows).
     if (wanted.type === 'task' && wanted.restart !== 'temporary') expect(child.startedWith).toEqual(wanted);
     if (wanted.type === 'supervisor') {
-      const before = old.children.find((c) => c.id === wanted.id && c.type === 'supervisor') as SupervisorSpec | undefined;
+      const before = old.children.find((c) => c.id === wanted.id && c.type === 'supervisor') as
+        SupervisorSpec | undefined;
       expectRuns(child.running!, before ?? wanted, wanted);
     }
   }
@@ -102,7 +107,8 @@ function mustRefuse(old: SupervisorSpec, next: SupervisorSpec): boolean {
   return next.children.some((n) => {
     const o = old.children.find((c) => c.id === n.id && c.type === n.type);
     if (!o) return false;
-    if (o.type === 'listener' && n.type === 'listener') return (['host', 'port', 'backlog', 'mode', 'fd'] as const).some((f) => o[f] !== n[f]);
+    if (o.type === 'listener' && n.type === 'listener')
+      return (['host', 'port', 'backlog', 'mode', 'fd'] as const).some((f) => o[f] !== n[f]);
     return o.type === 'supervisor' && n.type === 'supervisor' && mustRefuse({ ...o, id: 'x' }, { ...n, id: 'x' });
   });
 }
@@ -116,11 +122,20 @@ const RUN_V2 = async () => 'v2';
 
 const childArb = (id: string, depth: number): fc.Arbitrary<ChildSpec> => {
   const kinds: Array<fc.Arbitrary<ChildSpec>> = [
-    fc.record({ v: fc.constantFrom('1', '2'), restart: fc.constantFrom('permanent' as const, 'transient' as const) })
+    fc
+      .record({ v: fc.constantFrom('1', '2'), restart: fc.constantFrom('permanent' as const, 'transient' as const) })
       .map(({ v, restart }) => worker({ id, module: '/srv/app.js', env: { V: v }, restart })),
-    fc.record({ port: fc.constantFrom(0, 0, 0, 8080), restart: fc.constantFrom('permanent' as const, 'transient' as const) })
+    fc
+      .record({
+        port: fc.constantFrom(0, 0, 0, 8080),
+        restart: fc.constantFrom('permanent' as const, 'transient' as const),
+      })
       .map(({ port, restart }) => listener({ id, port, restart })),
-    fc.record({ run: fc.constantFrom(RUN_V1, RUN_V2), restart: fc.constantFrom('permanent' as const, 'temporary' as const) })
+    fc
+      .record({
+        run: fc.constantFrom(RUN_V1, RUN_V2),
+        restart: fc.constantFrom('permanent' as const, 'temporary' as const),
+      })
       .map(({ run, restart }) => task({ id, run, restart })),
   ];
   if (depth < 2) kinds.push(supervisorArb(id, depth + 1));
@@ -128,84 +143,135 @@ const childArb = (id: string, depth: number): fc.Arbitrary<ChildSpec> => {
 };
 
 const supervisorArb = (id: string, depth: number): fc.Arbitrary<SupervisorSpec> =>
-  fc.record({
-    ids: fc.shuffledSubarray(IDS),
-    intensity: fc.integer({ min: 1, max: 3 }),
-    strategy: fc.constantFrom('one_for_one' as const, 'rest_for_one' as const, 'one_for_one' as const, 'simple_one_for_one' as const),
-  }).chain(({ ids, intensity, strategy }) =>
-    strategy === 'simple_one_for_one'
-      ? fc.constantFrom('1', '2').map((v) => supervisor({ id, strategy, intensity, template: worker({ id: 'job', module: '/srv/job.js', env: { V: v } }) }))
-      : fc.tuple(...ids.map((child) => childArb(child, depth))).map((children) => supervisor({ id, strategy, intensity, children })),
-  );
+  fc
+    .record({
+      ids: fc.shuffledSubarray(IDS),
+      intensity: fc.integer({ min: 1, max: 3 }),
+      strategy: fc.constantFrom(
+        'one_for_one' as const,
+        'rest_for_one' as const,
+        'one_for_one' as const,
+        'simple_one_for_one' as const,
+      ),
+    })
+    .chain(({ ids, intensity, strategy }) =>
+      strategy === 'simple_one_for_one'
+        ? fc.constantFrom('1', '2').map((v) =>
+            supervisor({
+              id,
+              strategy,
+              intensity,
+              template: worker({ id: 'job', module: '/srv/job.js', env: { V: v } }),
+            }),
+          )
+        : fc
+            .tuple(...ids.map((child) => childArb(child, depth)))
+            .map((children) => supervisor({ id, strategy, intensity, children })),
+    );
 
 const rootArb = supervisorArb('root', 0);
 
 describe('a new spec, applied to a running tree', () => {
   it('runs the new spec after the plan, in OTP order; refused exactly when something cannot change in place', () => {
-    fc.assert(fc.property(rootArb, rootArb, (old, next) => {
-      const plan = planSpecChange(old, next);
-      expect(plan.refused.length > 0).toBe(mustRefuse(old, next));
-      if (plan.refused.length > 0) return;
+    fc.assert(
+      fc.property(rootArb, rootArb, (old, next) => {
+        const plan = planSpecChange(old, next);
+        expect(plan.refused.length > 0).toBe(mustRefuse(old, next));
+        if (plan.refused.length > 0) return;
 
-      const live = boot(old);
-      for (const step of plan.steps) perform(live, old.id, step);
-      expectRuns(live, old, next);
-      // The spec the next reload compares to is the new one (children as running: kept, then added).
-      const sorted = (s: SupervisorSpec): unknown => ({ ...s, children: [...s.children].sort((x, y) => x.id.localeCompare(y.id)).map((c) => (c.type === 'supervisor' ? sorted(c) : c)) });
-      expect(sorted(specAfter(old, plan.steps))).toEqual(sorted(next));
-      // Applying it again changes nothing.
-      expect(planSpecChange(specAfter(old, plan.steps), next).steps).toEqual([]);
+        const live = boot(old);
+        for (const step of plan.steps) perform(live, old.id, step);
+        expectRuns(live, old, next);
+        // The spec the next reload compares to is the new one (children as running: kept, then added).
+        const sorted = (s: SupervisorSpec): unknown => ({
+          ...s,
+          children: [...s.children]
+            .sort((x, y) => x.id.localeCompare(y.id))
+            .map((c) => (c.type === 'supervisor' ? sorted(c) : c)),
+        });
+        expect(sorted(specAfter(old, plan.steps))).toEqual(sorted(next));
+        // Applying it again changes nothing.
+        expect(planSpecChange(specAfter(old, plan.steps), next).steps).toEqual([]);
 
-      // OTP's order: every stop before every start; within a supervisor, stops in reverse start order and starts
-      // in spec order; flags and workers' specs first; a supervisor's own record last, after its subtree.
-      const kinds = plan.steps.map((s) => (s.op === 'replace_spec' && s.spec.type === 'supervisor' ? 'commit' : s.op === 'set_flags' || s.op === 'replace_spec' ? 'update' : s.op));
-      const phase = { update: 0, stop: 1, start: 2, restart: 3, commit: 4 } as const;
-      expect(kinds.map((k) => phase[k])).toEqual([...kinds.map((k) => phase[k])].sort((x, y) => x - y));
-      const bySupervisor = (op: 'stop' | 'start') => {
-        const out = new Map<string, string[]>();
-        for (const s of plan.steps) {
-          if (s.op === op) out.set(s.supervisor, [...(out.get(s.supervisor) ?? []), s.op === 'start' ? s.spec.id : s.id]);
-        }
-        return out;
-      };
-      const order = (supPath: string, spec: SupervisorSpec | undefined): string[] => {
-        if (!spec) return [];
-        if (supPath === old.id) return spec.children.map((c) => c.id);
-        const [, ...rest] = supPath.split('/');
-        let s: SupervisorSpec | undefined = spec;
-        for (const id of rest) s = s?.children.find((c): c is SupervisorSpec => c.id === id && c.type === 'supervisor');
-        return s?.children.map((c) => c.id) ?? [];
-      };
-      for (const [sup, ids] of bySupervisor('stop')) expect(ids).toEqual(order(sup, old).filter((id) => ids.includes(id)).reverse());
-      for (const [sup, ids] of bySupervisor('start')) expect(ids).toEqual(order(sup, next).filter((id) => ids.includes(id)));
-      // Nothing is touched that did not change.
-      if (isDeepStrictEqual(old, next)) expect(plan.steps).toEqual([]);
-    }), { numRuns: 500 });
+        // OTP's order: every stop before every start; within a supervisor, stops in reverse start order and starts
+        // in spec order; flags and workers' specs first; a supervisor's own record last, after its subtree.
+        const kinds = plan.steps.map((s) =>
+          s.op === 'replace_spec' && s.spec.type === 'supervisor'
+            ? 'commit'
+            : s.op === 'set_flags' || s.op === 'replace_spec'
+              ? 'update'
+              : s.op,
+        );
+        const phase = { update: 0, stop: 1, start: 2, restart: 3, commit: 4 } as const;
+        expect(kinds.map((k) => phase[k])).toEqual([...kinds.map((k) => phase[k])].sort((x, y) => x - y));
+        const bySupervisor = (op: 'stop' | 'start') => {
+          const out = new Map<string, string[]>();
+          for (const s of plan.steps) {
+            if (s.op === op)
+              out.set(s.supervisor, [...(out.get(s.supervisor) ?? []), s.op === 'start' ? s.spec.id : s.id]);
+          }
+          return out;
+        };
+        const order = (supPath: string, spec: SupervisorSpec | undefined): string[] => {
+          if (!spec) return [];
+          if (supPath === old.id) return spec.children.map((c) => c.id);
+          const [, ...rest] = supPath.split('/');
+          let s: SupervisorSpec | undefined = spec;
+          for (const id of rest)
+            s = s?.children.find((c): c is SupervisorSpec => c.id === id && c.type === 'supervisor');
+          return s?.children.map((c) => c.id) ?? [];
+        };
+        for (const [sup, ids] of bySupervisor('stop'))
+          expect(ids).toEqual(
+            order(sup, old)
+              .filter((id) => ids.includes(id))
+              .reverse(),
+          );
+        for (const [sup, ids] of bySupervisor('start'))
+          expect(ids).toEqual(order(sup, next).filter((id) => ids.includes(id)));
+        // Nothing is touched that did not change.
+        if (isDeepStrictEqual(old, next)) expect(plan.steps).toEqual([]);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('a pool of 2 grown to 3 and a listener moved: refused, naming the field', () => {
-    const pool = (n: number, port: number) => supervisor({
-      children: [
-        listener({ id: 'http', port }),
-        supervisor({ id: 'pool', children: Array.from({ length: n }, (_, i) => worker({ id: `web-${i + 1}`, module: '/srv/app.js', listen: 'http' })) }),
-      ],
-    });
+    const pool = (n: number, port: number) =>
+      supervisor({
+        children: [
+          listener({ id: 'http', port }),
+          supervisor({
+            id: 'pool',
+            children: Array.from({ length: n }, (_, i) =>
+              worker({ id: `web-${i + 1}`, module: '/srv/app.js', listen: 'http' }),
+            ),
+          }),
+        ],
+      });
     const plan = planSpecChange(pool(2, 8080), pool(3, 8081));
-    expect(plan.refused).toEqual([{
-      path: 'root.children[0].port',
-      message: "the port of listener 'root/http' cannot change while it runs (port 8080 → 8081): its socket is bound; stop the tree and start it again",
-    }]);
+    expect(plan.refused).toEqual([
+      {
+        path: 'root.children[0].port',
+        message:
+          "the port of listener 'root/http' cannot change while it runs (port 8080 → 8081): its socket is bound; stop the tree and start it again",
+      },
+    ]);
     const grown = planSpecChange(pool(2, 8080), pool(3, 8080));
     expect(grown.refused).toEqual([]);
-    expect(grown.steps.map((s) => s.op === 'start' ? `start ${s.supervisor}/${s.spec.id}` : `${s.op} ${s.supervisor}`))
-      .toEqual(['start root/pool/web-3', 'replace_spec root']);
+    expect(
+      grown.steps.map((s) => (s.op === 'start' ? `start ${s.supervisor}/${s.spec.id}` : `${s.op} ${s.supervisor}`)),
+    ).toEqual(['start root/pool/web-3', 'replace_spec root']);
     const shrunk = planSpecChange(pool(3, 8080), pool(1, 8080));
-    expect(shrunk.steps.filter((s) => s.op === 'stop').map((s) => (s as { id: string }).id)).toEqual(['web-3', 'web-2']);
+    expect(shrunk.steps.filter((s) => s.op === 'stop').map((s) => (s as { id: string }).id)).toEqual([
+      'web-3',
+      'web-2',
+    ]);
   });
 
   it('a task whose function is the same source, from a new import, is unchanged; a new one is restarted', () => {
     const spec = (run: () => Promise<string>) => supervisor({ children: [task({ id: 'sync', run })] });
-     
+
     const sameSource = new Function(`return ${String(RUN_V1)}`)() as () => Promise<string>;
     expect(sameSource).not.toBe(RUN_V1);
     expect(planSpecChange(spec(RUN_V1), spec(sameSource)).steps).toEqual([]);

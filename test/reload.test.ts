@@ -26,15 +26,18 @@ afterEach(async () => {
 function deploy(dir: string, code: { version: string; startDelay?: number } | 'throws' | 'throws-after-serve'): string {
   const file = join(dir, 'server.mjs');
   const fixtureUrl = pathToFileURL(fixture('drain-http.mjs')).href;
-  writeFileSync(file, code === 'throws'
-    ? "throw new Error('bad deploy: this code throws at import');\n"
-    : code === 'throws-after-serve'
-    ? `await import(${JSON.stringify(pathToFileURL(fixture('throws-after-serve.mjs')).href)});\n`
-    : [
-        code.startDelay ? `await new Promise((r) => setTimeout(r, ${code.startDelay}));` : '',
-        `globalThis.FIXTURE_VERSION = ${JSON.stringify(code.version)};`,
-        `await import(${JSON.stringify(fixtureUrl)});`,
-      ].join('\n'));
+  writeFileSync(
+    file,
+    code === 'throws'
+      ? "throw new Error('bad deploy: this code throws at import');\n"
+      : code === 'throws-after-serve'
+        ? `await import(${JSON.stringify(pathToFileURL(fixture('throws-after-serve.mjs')).href)});\n`
+        : [
+            code.startDelay ? `await new Promise((r) => setTimeout(r, ${code.startDelay}));` : '',
+            `globalThis.FIXTURE_VERSION = ${JSON.stringify(code.version)};`,
+            `await import(${JSON.stringify(fixtureUrl)});`,
+          ].join('\n'),
+  );
   return file;
 }
 
@@ -42,19 +45,22 @@ async function run(mode: ListenerMode, options: { pool?: Partial<Parameters<type
   const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
   const module = deploy(dir, { version: 'v1' });
   const rec = recorder();
-  const tree = await start(supervisor({
-    strategy: 'rest_for_one',
-    children: [
-      listener({ id: 'http', port: 0, mode }),
-      supervisor({
-        id: 'pool',
-        intensity: 1,
-        period: 60_000,
-        children: ['w1', 'w2'].map((id) => worker({ id, module, listen: 'http', shutdown: 20_000 })),
-        ...options.pool,
-      }),
-    ],
-  }), { logger: rec.logger });
+  const tree = await start(
+    supervisor({
+      strategy: 'rest_for_one',
+      children: [
+        listener({ id: 'http', port: 0, mode }),
+        supervisor({
+          id: 'pool',
+          intensity: 1,
+          period: 60_000,
+          children: ['w1', 'w2'].map((id) => worker({ id, module, listen: 'http', shutdown: 20_000 })),
+          ...options.pool,
+        }),
+      ],
+    }),
+    { logger: rec.logger },
+  );
   running.push({ tree, rec, dir });
   const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
   const pids = () => tree.whichChildren('root/pool').map((c) => c.pid!);
@@ -65,7 +71,11 @@ async function run(mode: ListenerMode, options: { pool?: Partial<Parameters<type
 /** This process's children, but for `ps` itself and the process-group watcher, which lives as long as we do. */
 function ourChildren(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm !== undefined && comm !== 'ps').map(([pid]) => Number(pid))
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([, comm]) => comm !== undefined && comm !== 'ps')
+    .map(([pid]) => Number(pid))
     .filter((pid) => pid !== processGroups.watcherPid);
 }
 
@@ -86,16 +96,33 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
     expect(before).toContain(pidOf(await slow));
 
     const after = pids();
-    expect(result.replaced.map((r) => [r.child, r.oldPid, r.newPid])).toEqual([['w1', before[0], after[0]], ['w2', before[1], after[1]]]);
+    expect(result.replaced.map((r) => [r.child, r.oldPid, r.newPid])).toEqual([
+      ['w1', before[0], after[0]],
+      ['w2', before[1], after[1]],
+    ]);
     for (const pid of before) expect(isAlive(pid)).toBe(false);
     const fresh = await Promise.all(Array.from({ length: 6 }, () => get(port)));
     expect(new Set(fresh.map(versionOf))).toEqual(new Set(['v2']));
     // An operator's action, not a crash: no restart counted, the listener and supervisors untouched.
     expect(tree.whichChildren('root/pool').map((c) => c.restarts)).toEqual([0, 0]);
     expect(rec.of('child_started').map((e) => e.child)).toEqual(['http', 'w1', 'w2', 'pool']);
-    expect(rec.events.map((e) => e.event).filter((e) => e.startsWith('reload') || e === 'child_replaced'))
-      .toEqual(['reload_started', 'child_replaced', 'child_replaced', 'reload_finished']);
-    expect(rec.of('child_drained').map((e) => [e.pid, e.reason]).sort()).toEqual([[before[0], 'shutdown'], [before[1], 'shutdown']].sort());
+    expect(rec.events.map((e) => e.event).filter((e) => e.startsWith('reload') || e === 'child_replaced')).toEqual([
+      'reload_started',
+      'child_replaced',
+      'child_replaced',
+      'reload_finished',
+    ]);
+    expect(
+      rec
+        .of('child_drained')
+        .map((e) => [e.pid, e.reason])
+        .sort(),
+    ).toEqual(
+      [
+        [before[0], 'shutdown'],
+        [before[1], 'shutdown'],
+      ].sort(),
+    );
   });
 
   it('a bad deploy (throws at import): the reload fails, the failed process is gone, the old workers keep serving', async () => {
@@ -103,7 +130,10 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
     const before = pids();
     const loop = clientLoop(port, 4, '/slow?ms=50');
     deploy(dir, 'throws');
-    const error = await tree.reload().then(() => undefined, (e: unknown) => e);
+    const error = await tree.reload().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ReloadError);
     // The module throws before it loads arbor's runtime: the reason is its exit (its stack went to stderr).
     expect(error).toMatchObject({ code: 'start_failed', message: 'start_failed: root/pool/w1: exited with code 1' });
@@ -112,7 +142,9 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
     expect(failures(await loop.stop())).toEqual([]);
     expect(pids()).toEqual(before);
     expect(new Set(ourChildren())).toEqual(new Set(before));
-    expect(new Set((await Promise.all(Array.from({ length: 6 }, () => get(port)))).map(versionOf))).toEqual(new Set(['v1']));
+    expect(new Set((await Promise.all(Array.from({ length: 6 }, () => get(port)))).map(versionOf))).toEqual(
+      new Set(['v1']),
+    );
     // Intensity 1 in 60 s: had the failed start counted, the pool would have given up.
     expect(tree.status().state).toBe('running');
     expect(tree.status('root/pool').state).toBe('running');
@@ -130,7 +162,10 @@ describe('reload semantics', () => {
     const { tree, rec, port, dir, pids } = await run('shared');
     const before = pids();
     deploy(dir, 'throws-after-serve');
-    await expect(tree.reload()).rejects.toMatchObject({ code: 'start_failed', message: expect.stringContaining('throws after serve()') });
+    await expect(tree.reload()).rejects.toMatchObject({
+      code: 'start_failed',
+      message: expect.stringContaining('throws after serve()'),
+    });
     expect(pids()).toEqual(before);
     expect(versionOf(await get(port))).toBe('v1');
     expect(rec.of('child_replaced')).toEqual([]);
@@ -141,12 +176,19 @@ describe('reload semantics', () => {
     const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
     const module = deploy(dir, { version: 'v1' });
     const rec = recorder();
-    const tree = await start(supervisor({
-      children: [
-        listener({ id: 'http', port: 0 }),
-        supervisor({ id: 'jobs', strategy: 'simple_one_for_one', template: { id: 'job', module, listen: 'http', args: ['--base'] } }),
-      ],
-    }), { logger: rec.logger });
+    const tree = await start(
+      supervisor({
+        children: [
+          listener({ id: 'http', port: 0 }),
+          supervisor({
+            id: 'jobs',
+            strategy: 'simple_one_for_one',
+            template: { id: 'job', module, listen: 'http', args: ['--base'] },
+          }),
+        ],
+      }),
+      { logger: rec.logger },
+    );
     running.push({ tree, rec, dir });
     await tree.startChild('root/jobs', ['--tag', 'a']);
     await tree.startChild('root/jobs', ['--tag', 'b']);
@@ -159,7 +201,9 @@ describe('reload semantics', () => {
     const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
     const argvs = new Set<string>();
     for (let i = 0; i < 40 && argvs.size < 2; i++) argvs.add((await get(port, '/argv')).body!);
-    expect(argvs).toEqual(new Set([JSON.stringify(['--base', '--tag', 'a']), JSON.stringify(['--base', '--tag', 'b'])]));
+    expect(argvs).toEqual(
+      new Set([JSON.stringify(['--base', '--tag', 'a']), JSON.stringify(['--base', '--tag', 'b'])]),
+    );
   });
 
   it('status shows the reload in progress and the old worker draining; a second reload is refused meanwhile', async () => {
@@ -191,12 +235,12 @@ describe('reload semantics', () => {
     const dir = mkdtempSync(join(tmpdir(), 'arbor-reload-'));
     const module = deploy(dir, { version: 'v1' });
     const rec = recorder();
-    const tree = await start(supervisor({
-      children: [
-        listener({ id: 'http', port: 0 }),
-        worker({ id: 'w1', module, listen: 'http', standby: 'hot' }),
-      ],
-    }), { logger: rec.logger });
+    const tree = await start(
+      supervisor({
+        children: [listener({ id: 'http', port: 0 }), worker({ id: 'w1', module, listen: 'http', standby: 'hot' })],
+      }),
+      { logger: rec.logger },
+    );
     running.push({ tree, rec, dir });
     const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
     await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare parked (with v1 loaded)');
@@ -244,7 +288,10 @@ describe('reload semantics', () => {
   it('a stop during a reload: the replacement starting is killed, the reload fails with stopped, the tree stops', async () => {
     const { tree, rec, dir } = await run('round_robin');
     deploy(dir, { version: 'v2', startDelay: 5000 });
-    const reloading = tree.reload().then(() => undefined, (e: unknown) => e);
+    const reloading = tree.reload().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await rec.waitFor((e) => e.event === 'reload_started', 'reload_started');
     await new Promise((r) => setTimeout(r, 200));
     expect(await tree.stop()).toBe('normal');

@@ -14,13 +14,18 @@ const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
 const { runs, tempDir } = arborRunScope('arbor-run-watch-');
 
 function writeServer(app: string, version: string | 'throws'): void {
-  writeFileSync(join(app, 'server.mjs'), version === 'throws'
-    ? "throw new Error('a typo in the new code');\n"
-    : `globalThis.FIXTURE_VERSION = ${JSON.stringify(version)};\nawait import(${JSON.stringify(pathToFileURL(fixture('drain-http.mjs')).href)});\n`);
+  writeFileSync(
+    join(app, 'server.mjs'),
+    version === 'throws'
+      ? "throw new Error('a typo in the new code');\n"
+      : `globalThis.FIXTURE_VERSION = ${JSON.stringify(version)};\nawait import(${JSON.stringify(pathToFileURL(fixture('drain-http.mjs')).href)});\n`,
+  );
 }
 
 function writeSpec(app: string, pool: number): void {
-  writeFileSync(join(app, 'spec.mjs'), `import { listener, supervisor, worker } from ${JSON.stringify(ARBOR)};
+  writeFileSync(
+    join(app, 'spec.mjs'),
+    `import { listener, supervisor, worker } from ${JSON.stringify(ARBOR)};
 export default supervisor({
   strategy: 'rest_for_one',
   children: [
@@ -29,20 +34,25 @@ export default supervisor({
       worker({ id: 'web-' + (i + 1), module: './server.mjs', listen: 'http' })) }),
   ],
 });
-`);
+`,
+  );
 }
 
 /** The next reload after log line `from`: resolves with its last event (reload_finished, _failed or _refused). */
 async function nextReload(arbor: ArborRun, from: number): Promise<string> {
   const end = await arbor.line(
-    (l) => arbor.lines.indexOf(l) >= from && ['reload_finished', 'reload_failed', 'reload_refused'].includes(l.event ?? ''),
-    'the reload after an edit', 60_000,
+    (l) =>
+      arbor.lines.indexOf(l) >= from && ['reload_finished', 'reload_failed', 'reload_refused'].includes(l.event ?? ''),
+    'the reload after an edit',
+    60_000,
   );
   return end.event!;
 }
 
 const workerPids = (arbor: ArborRun): number[] =>
-  arbor.lines.flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined]).filter((p): p is number => p !== undefined);
+  arbor.lines
+    .flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined])
+    .filter((p): p is number => p !== undefined);
 
 describe('arbor run --watch', () => {
   it('reloads on each edit with 0 failed requests; a broken edit keeps the old code serving; Ctrl-C ends it all', async () => {
@@ -72,15 +82,21 @@ describe('arbor run --watch', () => {
     from = arbor.lines.length;
     writeSpec(app, 3);
     expect(await nextReload(arbor, from)).toBe('reload_finished');
-    expect(arbor.lines.slice(from).filter((l) => l.event === 'child_started' || l.event === 'child_replaced').map((l) => `${l.event} ${l.child}`))
-      .toEqual(['child_started web-3', 'child_replaced web-1', 'child_replaced web-2']);
+    expect(
+      arbor.lines
+        .slice(from)
+        .filter((l) => l.event === 'child_started' || l.event === 'child_replaced')
+        .map((l) => `${l.event} ${l.child}`),
+    ).toEqual(['child_started web-3', 'child_replaced web-1', 'child_replaced web-2']);
 
     // A broken edit: the reload fails at the first new worker, the old ones keep serving, stderr says why.
     from = arbor.lines.length;
     writeServer(app, 'throws');
     expect(await nextReload(arbor, from)).toBe('reload_failed');
     expect(versionOf(await get(port))).toBe('v2');
-    expect(arbor.stderr()).toMatch(/arbor: reload failed, the running workers keep serving: start_failed: root\/pool\/web-1: /);
+    expect(arbor.stderr()).toMatch(
+      /arbor: reload failed, the running workers keep serving: start_failed: root\/pool\/web-1: /,
+    );
 
     // Fixed: served again.
     from = arbor.lines.length;
@@ -104,9 +120,12 @@ describe('arbor run --watch beside arbor reload', () => {
     const app = join(dir, 'app');
     mkdirSync(app);
     // Each new worker takes 1.5 s to be ready: the reload by hand is still running when the edit is seen.
-    writeFileSync(join(app, 'spec.mjs'), `import { supervisor, worker } from ${JSON.stringify(ARBOR)};
+    writeFileSync(
+      join(app, 'spec.mjs'),
+      `import { supervisor, worker } from ${JSON.stringify(ARBOR)};
 export default supervisor({ children: [worker({ id: 'slow', module: ${JSON.stringify(fixture('ready.mjs'))}, env: { FIXTURE_READY_DELAY_MS: '1500' } })] });
-`);
+`,
+    );
     writeFileSync(join(app, 'notes.txt'), '1');
     const arbor = spawnArborRun(join(app, 'spec.mjs'), dir, {}, { args: ['--watch'] });
     runs.push(arbor);
@@ -117,7 +136,8 @@ export default supervisor({ children: [worker({ id: 'slow', module: ${JSON.strin
     expect((await byHand).code).toBe(0);
     // Said once, then tried again every 500 ms until the reload by hand is done.
     const deadline = Date.now() + 60_000;
-    while (!arbor.stderr().includes('reloaded:') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!arbor.stderr().includes('reloaded:') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     expect(arbor.stderr().split('\n').slice(1)).toEqual([
       `arbor: ${relative(process.cwd(), join(app, 'notes.txt'))} changed: reloading`,
       'arbor: another reload is running: this one follows it',

@@ -18,11 +18,16 @@ describe('a stop during the start', () => {
     const dir = tempDir();
     const spec = join(dir, 'spec.mjs');
     const workers = Array.from({ length: WORKERS }, (_, i) => ({
-      id: `w${i + 1}`, module: fixture('ready.mjs'), env: { FIXTURE_READY_DELAY_MS: String(READY_DELAY_MS) },
+      id: `w${i + 1}`,
+      module: fixture('ready.mjs'),
+      env: { FIXTURE_READY_DELAY_MS: String(READY_DELAY_MS) },
     }));
-    writeFileSync(spec, `import { supervisor, worker } from '${ARBOR}';
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
 export default supervisor({ id: 'root', children: ${JSON.stringify(workers)}.map((w) => worker(w)) });
-`);
+`,
+    );
     const run = spawnArborRun(spec, dir);
     runs.push(run);
     await run.line((l) => l.event === 'child_started' && l.child === 'w2', 'two workers started', 60_000);
@@ -42,16 +47,23 @@ export default supervisor({ id: 'root', children: ${JSON.stringify(workers)}.map
     const order = (id: string) => Number(id.slice(1));
     expect(terminated).toEqual([...terminated].sort((a, b) => order(b) - order(a)));
     for (const id of started) expect(terminated).toContain(id);
-    expect([...pids, ...terminations.map((l) => l.pid as number)].filter((pid) => pid !== undefined && isAlive(pid))).toEqual([]);
+    expect(
+      [...pids, ...terminations.map((l) => l.pid as number)].filter((pid) => pid !== undefined && isAlive(pid)),
+    ).toEqual([]);
     expect(run.lines.some((l) => l.event === 'stopped_during_start')).toBe(true);
   }, 120_000);
 
   it('embedded: tree.stop() during tree.start() → start() rejects with a StartFailure and every started child is stopped', async () => {
     const rec = recorder();
-    const tree = createTree(supervisor({
-      id: 'root',
-      children: Array.from({ length: 10 }, (_, i) => worker({ id: `w${i + 1}`, module: fixture('ready.mjs'), env: { FIXTURE_READY_DELAY_MS: '300' } })),
-    }), { logger: rec.logger });
+    const tree = createTree(
+      supervisor({
+        id: 'root',
+        children: Array.from({ length: 10 }, (_, i) =>
+          worker({ id: `w${i + 1}`, module: fixture('ready.mjs'), env: { FIXTURE_READY_DELAY_MS: '300' } }),
+        ),
+      }),
+      { logger: rec.logger },
+    );
     const starting = tree.start();
     await rec.waitFor((e) => e.event === 'child_started' && e.child === 'w1', 'w1 started');
     const stopped = tree.stop();

@@ -40,7 +40,9 @@ const exited = (child: string) => (e: TreeEvent) => e.event === 'child_exited' &
 
 describe('strategies', () => {
   it('one_for_one: killing child b of a, b, c restarts only b', async () => {
-    const { tree, rec } = await run(supervisor({ intensity: 3, children: ['a', 'b', 'c'].map((id) => controlled(id)) }));
+    const { tree, rec } = await run(
+      supervisor({ intensity: 3, children: ['a', 'b', 'c'].map((id) => controlled(id)) }),
+    );
     const [a, b, c] = ['a', 'b', 'c'].map((id) => pidOf(tree, id));
     const mark = rec.events.length;
     const restarted = rec.next(started('b'), 'b restarted');
@@ -56,14 +58,21 @@ describe('strategies', () => {
 
   it('rest_for_one: killing child 3 of 5 terminates 5, 4 then starts 3, 4, 5', async () => {
     const ids = ['c1', 'c2', 'c3', 'c4', 'c5'];
-    const { tree, rec } = await run(supervisor({ strategy: 'rest_for_one', intensity: 3, children: ids.map((id) => controlled(id)) }));
+    const { tree, rec } = await run(
+      supervisor({ strategy: 'rest_for_one', intensity: 3, children: ids.map((id) => controlled(id)) }),
+    );
     const before = ids.map((id) => pidOf(tree, id));
     const mark = rec.events.length;
     const done = rec.next(started('c5'), 'c5 restarted');
     process.kill(before[2]!, 'SIGKILL');
     await done;
     expect(story(rec.events, mark)).toEqual([
-      'exited:c3', 'terminated:c5', 'terminated:c4', 'started:c3', 'started:c4', 'started:c5',
+      'exited:c3',
+      'terminated:c5',
+      'terminated:c4',
+      'started:c3',
+      'started:c4',
+      'started:c5',
     ]);
     expect(pidOf(tree, 'c1')).toBe(before[0]);
     expect(pidOf(tree, 'c2')).toBe(before[1]);
@@ -72,22 +81,34 @@ describe('strategies', () => {
 
   it('one_for_all: killing child 2 of 3 terminates 3, 1 then starts 1, 2, 3', async () => {
     const ids = ['c1', 'c2', 'c3'];
-    const { tree, rec } = await run(supervisor({ strategy: 'one_for_all', intensity: 3, children: ids.map((id) => controlled(id)) }));
+    const { tree, rec } = await run(
+      supervisor({ strategy: 'one_for_all', intensity: 3, children: ids.map((id) => controlled(id)) }),
+    );
     const before = ids.map((id) => pidOf(tree, id));
     const mark = rec.events.length;
     const done = rec.next(started('c3'), 'c3 restarted');
     process.kill(before[1]!, 'SIGKILL');
     await done;
-    expect(story(rec.events, mark)).toEqual(['exited:c2', 'terminated:c3', 'terminated:c1', 'started:c1', 'started:c2', 'started:c3']);
+    expect(story(rec.events, mark)).toEqual([
+      'exited:c2',
+      'terminated:c3',
+      'terminated:c1',
+      'started:c1',
+      'started:c2',
+      'started:c3',
+    ]);
     for (const pid of before) expect(isAlive(pid)).toBe(false);
     expect(tree.countChildren()).toMatchObject({ specs: 3, active: 3, workers: 3 });
   });
 
   it('one_for_all: a terminated temporary sibling is not restarted and is removed', async () => {
-    const { tree, rec } = await run(supervisor({
-      strategy: 'one_for_all', intensity: 3,
-      children: [controlled('p'), controlled('t', { restart: 'temporary' }), controlled('q')],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        strategy: 'one_for_all',
+        intensity: 3,
+        children: [controlled('p'), controlled('t', { restart: 'temporary' }), controlled('q')],
+      }),
+    );
     const done = rec.next(started('q'), 'q restarted');
     process.kill(pidOf(tree, 'p'), 'SIGKILL');
     await done;
@@ -128,7 +149,10 @@ describe('restart types (supervisor_SUITE temporary_*, transient_*, permanent_*)
   it('transient_shutdown: a transient child that calls shutdown(detail) stays stopped', async () => {
     const { rec, pid } = await single('transient');
     process.kill(pid, 'SIGWINCH');
-    expect(await rec.waitFor(exited('w'), 'w exit')).toMatchObject({ reason: { shutdown: 'bye' }, action: 'keep_stopped' });
+    expect(await rec.waitFor(exited('w'), 'w exit')).toMatchObject({
+      reason: { shutdown: 'bye' },
+      action: 'keep_stopped',
+    });
   });
 
   it('transient_abnormal: a transient child that exits with code 1 is restarted', async () => {
@@ -153,14 +177,19 @@ describe('restart types (supervisor_SUITE temporary_*, transient_*, permanent_*)
     const { rec, pid } = await single('permanent');
     const again = rec.next(started('w'), 'w restarted');
     process.kill(pid, 'SIGKILL');
-    expect(await rec.waitFor(exited('w'), 'w exit')).toMatchObject({ reason: { signal: 'SIGKILL' }, action: 'restart' });
+    expect(await rec.waitFor(exited('w'), 'w exit')).toMatchObject({
+      reason: { signal: 'SIGKILL' },
+      action: 'restart',
+    });
     await again;
   });
 });
 
 describe('restart intensity and escalation', () => {
   it('the root giving up terminates all children in reverse start order and ends done with shutdown', async () => {
-    const { tree, rec } = await run(supervisor({ intensity: 0, children: ['a', 'b', 'c'].map((id) => controlled(id)) }));
+    const { tree, rec } = await run(
+      supervisor({ intensity: 0, children: ['a', 'b', 'c'].map((id) => controlled(id)) }),
+    );
     const pids = ['a', 'b', 'c'].map((id) => pidOf(tree, id));
     const mark = rec.events.length;
     process.kill(pids[0]!, 'SIGKILL');
@@ -171,37 +200,58 @@ describe('restart intensity and escalation', () => {
   });
 
   it('one_for_one_escalation: a child supervisor that exceeds its intensity is restarted by its parent', async () => {
-    const { tree, rec } = await run(supervisor({
-      intensity: 3,
-      children: [supervisor({ id: 'pool', intensity: 0, children: [controlled('w1'), controlled('w2')] }), controlled('peer')],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 3,
+        children: [
+          supervisor({ id: 'pool', intensity: 0, children: [controlled('w1'), controlled('w2')] }),
+          controlled('peer'),
+        ],
+      }),
+    );
     const peer = pidOf(tree, 'peer');
     const old = ['w1', 'w2'].map((id) => pidOf(tree, id, 'root/pool'));
     const back = rec.next(started('pool'), 'pool restarted');
     process.kill(old[0]!, 'SIGKILL');
     await back;
     expect(rec.of('max_intensity_reached').map((e) => e.supervisor)).toEqual(['root/pool']);
-    expect(rec.events.find((e) => e.event === 'child_exited' && e.child === 'pool')).toMatchObject({ reason: 'shutdown', action: 'restart' });
+    expect(rec.events.find((e) => e.event === 'child_exited' && e.child === 'pool')).toMatchObject({
+      reason: 'shutdown',
+      action: 'restart',
+    });
     for (const pid of old) expect(isAlive(pid)).toBe(false);
     expect(tree.countChildren('root/pool').active).toBe(2);
     expect(pidOf(tree, 'peer')).toBe(peer);
   });
 
   it('a transient child supervisor that gives up is not restarted (its exit reason is shutdown)', async () => {
-    const { tree, rec } = await run(supervisor({
-      intensity: 3,
-      children: [supervisor({ id: 'pool', restart: 'transient', intensity: 0, children: [controlled('w1')] })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 3,
+        children: [supervisor({ id: 'pool', restart: 'transient', intensity: 0, children: [controlled('w1')] })],
+      }),
+    );
     process.kill(pidOf(tree, 'w1', 'root/pool'), 'SIGKILL');
-    expect(await rec.waitFor(exited('pool'), 'pool exit')).toMatchObject({ reason: 'shutdown', action: 'keep_stopped' });
+    expect(await rec.waitFor(exited('pool'), 'pool exit')).toMatchObject({
+      reason: 'shutdown',
+      action: 'keep_stopped',
+    });
     expect(tree.whichChildren()[0]).toMatchObject({ id: 'pool', status: 'stopped' });
   });
 
   it('a grandchild storm escalates two levels and stops the tree', async () => {
-    const { tree, rec } = await run(supervisor({
-      intensity: 0,
-      children: [supervisor({ id: 'mid', intensity: 0, children: [supervisor({ id: 'leaf', intensity: 0, children: [controlled('w')] })] })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 0,
+        children: [
+          supervisor({
+            id: 'mid',
+            intensity: 0,
+            children: [supervisor({ id: 'leaf', intensity: 0, children: [controlled('w')] })],
+          }),
+        ],
+      }),
+    );
     const pid = pidOf(tree, 'w', 'root/mid/leaf');
     process.kill(pid, 'SIGKILL');
     expect(await tree.done).toBe('shutdown');
@@ -211,10 +261,18 @@ describe('restart intensity and escalation', () => {
 
   it('restart_fails: a restart whose start fails is retried, each try counting, until it starts', async () => {
     const attempts = `${process.env.TMPDIR ?? '/tmp'}/arbor-attempts-${process.pid}-${Date.now()}`;
-    const { tree, rec } = await run(supervisor({
-      intensity: 4,
-      children: [worker({ id: 'w', module: fixture('fail-starts.mjs'), env: { ATTEMPT_FILE: attempts, FAIL_FROM: '2', FAIL_COUNT: '2' } })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 4,
+        children: [
+          worker({
+            id: 'w',
+            module: fixture('fail-starts.mjs'),
+            env: { ATTEMPT_FILE: attempts, FAIL_FROM: '2', FAIL_COUNT: '2' },
+          }),
+        ],
+      }),
+    );
     const back = rec.next(started('w'), 'w started again');
     process.kill(pidOf(tree, 'w'), 'SIGKILL');
     await back;
@@ -224,10 +282,18 @@ describe('restart intensity and escalation', () => {
 
   it('restart_fails: retries that exceed the intensity make the supervisor give up', async () => {
     const attempts = `${process.env.TMPDIR ?? '/tmp'}/arbor-attempts-${process.pid}-${Date.now()}-b`;
-    const { tree, rec } = await run(supervisor({
-      intensity: 2,
-      children: [worker({ id: 'w', module: fixture('fail-starts.mjs'), env: { ATTEMPT_FILE: attempts, FAIL_FROM: '2', FAIL_COUNT: '100' } })],
-    }));
+    const { tree, rec } = await run(
+      supervisor({
+        intensity: 2,
+        children: [
+          worker({
+            id: 'w',
+            module: fixture('fail-starts.mjs'),
+            env: { ATTEMPT_FILE: attempts, FAIL_FROM: '2', FAIL_COUNT: '100' },
+          }),
+        ],
+      }),
+    );
     process.kill(pidOf(tree, 'w'), 'SIGKILL');
     expect(await tree.done).toBe('shutdown');
     expect(rec.of('start_failed')).toHaveLength(2);

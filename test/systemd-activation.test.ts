@@ -48,7 +48,9 @@ function get(port: number, path = '/', timeoutMs = 10_000): Promise<Outcome> {
 /** Inodes of the sockets listening on `port`, from the kernel's TCP table. */
 function listeningInodes(port: number): string[] {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
     .map((line) => line.trim().split(/\s+/))
     .filter((cols) => cols[1]?.endsWith(`:${hexPort}`) && cols[3] === '0A')
     .map((cols) => cols[9]!);
@@ -76,18 +78,29 @@ describe('reading LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES (sd_listen_fds)', () 
   const env = { LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:admin' };
 
   it('numbers the passed sockets from fd 3 with their names', () => {
-    expect(parseActivation(env, 42)).toEqual({ sockets: [{ fd: 3, name: 'web' }, { fd: 4, name: 'admin' }] });
-    expect(parseActivation({ LISTEN_PID: '42', LISTEN_FDS: '1' }, 42)).toEqual({ sockets: [{ fd: 3, name: 'unknown' }] });
+    expect(parseActivation(env, 42)).toEqual({
+      sockets: [
+        { fd: 3, name: 'web' },
+        { fd: 4, name: 'admin' },
+      ],
+    });
+    expect(parseActivation({ LISTEN_PID: '42', LISTEN_FDS: '1' }, 42)).toEqual({
+      sockets: [{ fd: 3, name: 'unknown' }],
+    });
   });
 
   it('refuses variables meant for another process, missing or malformed ones', () => {
     expect(parseActivation(env, 43)).toEqual({
-      error: 'systemd socket activation: LISTEN_PID=42 is not this process (43); the sockets were passed to another process',
+      error:
+        'systemd socket activation: LISTEN_PID=42 is not this process (43); the sockets were passed to another process',
     });
     expect(parseActivation({}, 42)).toEqual({
-      error: 'systemd socket activation: LISTEN_PID and LISTEN_FDS not set (start arbor from a .socket unit, or under systemd-socket-activate)',
+      error:
+        'systemd socket activation: LISTEN_PID and LISTEN_FDS not set (start arbor from a .socket unit, or under systemd-socket-activate)',
     });
-    expect(parseActivation({ ...env, LISTEN_FDS: '0' }, 42)).toEqual({ error: 'systemd socket activation: LISTEN_FDS=0, no socket was passed' });
+    expect(parseActivation({ ...env, LISTEN_FDS: '0' }, 42)).toEqual({
+      error: 'systemd socket activation: LISTEN_FDS=0, no socket was passed',
+    });
     expect(parseActivation({ ...env, LISTEN_FDS: '-1' }, 42)).toHaveProperty('error');
     expect(parseActivation({ ...env, LISTEN_FDS: '99999999' }, 42)).toHaveProperty('error');
   });
@@ -96,10 +109,12 @@ describe('reading LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES (sd_listen_fds)', () 
     const two = parseActivation(env, 42);
     expect(selectSocket(two, 'systemd:admin')).toEqual({ fd: 4 });
     expect(selectSocket(two, 'systemd')).toEqual({
-      error: "systemd socket activation: 2 sockets were passed (web (fd 3), admin (fd 4)); name one with fd: 'systemd:<name>'",
+      error:
+        "systemd socket activation: 2 sockets were passed (web (fd 3), admin (fd 4)); name one with fd: 'systemd:<name>'",
     });
     expect(selectSocket(two, 'systemd:api')).toEqual({
-      error: "systemd socket activation: no socket named 'api' among web (fd 3), admin (fd 4) (LISTEN_FDNAMES, FileDescriptorName= in the .socket unit)",
+      error:
+        "systemd socket activation: no socket named 'api' among web (fd 3), admin (fd 4) (LISTEN_FDNAMES, FileDescriptorName= in the .socket unit)",
     });
     expect(selectSocket(parseActivation({ LISTEN_PID: '1', LISTEN_FDS: '1' }, 1), 'systemd')).toEqual({ fd: 3 });
   });
@@ -109,10 +124,12 @@ it("spec validation takes fd: 'systemd' and 'systemd:<name>', and names the bad 
   const spec = (fd: unknown) => supervisor({ children: [listener({ id: 'web', fd: fd as 'systemd' })] });
   expect(validateSpec(spec('systemd'))).toEqual([]);
   expect(validateSpec(spec('systemd:web'))).toEqual([]);
-  expect(validateSpec(spec('systemd:'))).toEqual([{
-    path: 'root.children[0].fd',
-    message: "must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got 'systemd:'",
-  }]);
+  expect(validateSpec(spec('systemd:'))).toEqual([
+    {
+      path: 'root.children[0].fd',
+      message: "must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got 'systemd:'",
+    },
+  ]);
 });
 
 describe('arbor run under systemd-socket-activate', () => {
@@ -124,7 +141,10 @@ describe('arbor run under systemd-socket-activate', () => {
     const pid = arbor.proc.pid!;
 
     // Before any connection systemd-socket-activate only listens: the socket it made is this process's fd 3.
-    const inode = await until(() => (listeningInodes(port).length === 1 ? socketInode(pid, 3) : undefined), 'the activation socket');
+    const inode = await until(
+      () => (listeningInodes(port).length === 1 ? socketInode(pid, 3) : undefined),
+      'the activation socket',
+    );
     expect(listeningInodes(port)).toEqual([inode]);
 
     // The first request makes it exec arbor; it waits in the backlog and is answered by a worker.
@@ -150,7 +170,13 @@ describe('arbor run under systemd-socket-activate', () => {
       const victim = workers.filter((l) => l.child === `w${(crash % 2) + 1}`).at(-1)!;
       const before = workers.length;
       process.kill(victim.pid!, 'SIGKILL');
-      await until(() => (arbor.lines.filter((l) => l.event === 'child_started' && l.supervisor === 'root/pool').length > before ? true : undefined), `restart ${crash + 1}`);
+      await until(
+        () =>
+          arbor.lines.filter((l) => l.event === 'child_started' && l.supervisor === 'root/pool').length > before
+            ? true
+            : undefined,
+        `restart ${crash + 1}`,
+      );
     }
     loading = false;
     await load;
@@ -187,19 +213,27 @@ describe('arbor run under systemd-socket-activate', () => {
   });
 });
 
-it('the machine has systemd-socket-activate (.ci/run installs Debian\'s systemd package when missing)', () => {
+it("the machine has systemd-socket-activate (.ci/run installs Debian's systemd package when missing)", () => {
   expect(execFileSync(SOCKET_ACTIVATE, ['--version'], { encoding: 'utf8' })).toMatch(/systemd \d+/);
 });
 
 it('the example units parse: systemd-analyze verify finds no bad key or value, and the socket name is the one the example spec asks for', () => {
   const dir = join(repo, 'examples/systemd');
-  const verify = spawnSync('systemd-analyze', ['verify', '--man=no', './arbor-http.socket', './arbor-http.service'], { cwd: dir, encoding: 'utf8' });
+  const verify = spawnSync('systemd-analyze', ['verify', '--man=no', './arbor-http.socket', './arbor-http.service'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   // It also checks the machine (ExecStart's binary, the user): only what is wrong in the files themselves counts.
-  expect(`${verify.stdout}${verify.stderr}`.split('\n').filter((line) => /Failed to parse|Unknown (key|section)|ignoring/i.test(line))).toEqual([]);
+  expect(
+    `${verify.stdout}${verify.stderr}`
+      .split('\n')
+      .filter((line) => /Failed to parse|Unknown (key|section)|ignoring/i.test(line)),
+  ).toEqual([]);
   expect(readFileSync(join(dir, 'arbor-http.socket'), 'utf8')).toMatch(/^FileDescriptorName=http$/m);
   expect(readFileSync(join(repo, 'examples/http-service/spec.js'), 'utf8')).toContain("fd: 'systemd:http'");
   const service = readFileSync(join(dir, 'arbor-http.service'), 'utf8');
-  for (const line of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'Restart=on-failure']) expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
+  for (const line of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'Restart=on-failure'])
+    expect(service).toMatch(new RegExp(`^${line}$`, 'm'));
   expect(service).toMatch(/^WatchdogSec=\d+$/m);
   // The control socket in the service's own runtime directory, not in a shared temp dir.
   expect(service).toMatch(/^RuntimeDirectory=arbor-http$/m);

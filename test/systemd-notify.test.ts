@@ -27,7 +27,10 @@ function tempDir(): string {
   return dir;
 }
 
-interface Datagram { t: number; message: string }
+interface Datagram {
+  t: number;
+  message: string;
+}
 
 interface Receiver {
   messages: Datagram[];
@@ -39,7 +42,9 @@ async function receiver(address: string): Promise<Receiver> {
   const proc: ChildProcess = spawn('python3', [RECEIVER, address], { stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(async () => {
     proc.kill('SIGKILL');
-    await new Promise((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve(null) : proc.once('close', resolve)));
+    await new Promise((resolve) =>
+      proc.exitCode !== null || proc.signalCode !== null ? resolve(null) : proc.once('close', resolve),
+    );
   });
   const messages: Datagram[] = [];
   const waiters = new Set<{ match: (d: Datagram) => boolean; resolve: (d: Datagram) => void }>();
@@ -83,16 +88,20 @@ function runArbor(dir: string, env: Record<string, string>): ArborRun {
 
 function getJson(address: string): Promise<{ pid: number; inherited: string[] }> {
   return new Promise((resolve, reject) => {
-    http.get(`http://${address}/`, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve(JSON.parse(body)));
-    }).on('error', reject);
+    http
+      .get(`http://${address}/`, { agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve(JSON.parse(body)));
+      })
+      .on('error', reject);
   });
 }
 
 const fields = (message: string): Record<string, string> =>
-  Object.fromEntries(message.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  Object.fromEntries(
+    message.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -104,7 +113,10 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     const arbor = runArbor(dir, { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000', BLOCK_MS: '2000' });
 
     const ready = await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
-    const rootStarted = await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
+    const rootStarted = await arbor.line(
+      (l) => l.event === 'supervisor_started' && l.supervisor === 'root',
+      'root started',
+    );
     expect(ready.t).toBeGreaterThanOrEqual((rootStarted.time as number) - 5);
     expect(fields(ready.message)).toEqual({ READY: '1', STATUS: '2/2 workers up, 0 restarts in the last minute' });
     expect(arbor.lines.find((l) => l.event === 'notify_socket')).toMatchObject({ socket, watchdogMs: 300 });
@@ -115,7 +127,12 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
 
     // WATCHDOG=1 at half of WATCHDOG_USEC (300 ms).
     const firstPet = systemd.messages.filter((d) => d.message === 'WATCHDOG=1').length;
-    await systemd.next((d) => d.message === 'WATCHDOG=1' && systemd.messages.filter((m) => m.message === 'WATCHDOG=1').indexOf(d) >= firstPet + 8, '8 more pets');
+    await systemd.next(
+      (d) =>
+        d.message === 'WATCHDOG=1' &&
+        systemd.messages.filter((m) => m.message === 'WATCHDOG=1').indexOf(d) >= firstPet + 8,
+      '8 more pets',
+    );
     const pets = systemd.messages.filter((d) => d.message === 'WATCHDOG=1').map((d) => d.t);
     const gaps = pets.slice(1).map((t, i) => t - pets[i]!);
     expect(median(gaps)).toBeGreaterThan(200);
@@ -124,7 +141,10 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     // A crash shows in STATUS=.
     const w1 = arbor.lines.find((l) => l.event === 'child_started' && l.child === 'w1')!;
     process.kill(w1.pid!, 'SIGKILL');
-    await systemd.next((d) => d.message === 'STATUS=2/2 workers up, 1 restart in the last minute', 'STATUS after the restart');
+    await systemd.next(
+      (d) => d.message === 'STATUS=2/2 workers up, 1 restart in the last minute',
+      'STATUS after the restart',
+    );
 
     // A blocked supervisor loop stops petting; it resumes once the loop turns again.
     process.kill(arbor.proc.pid!, 'SIGUSR2');
@@ -140,7 +160,9 @@ describe('sd_notify from arbor run (NOTIFY_SOCKET a path)', () => {
     await systemd.next((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.end, 'a pet after the block');
     // A pet handed to systemd-notify just before the block may arrive a moment later (that process runs on):
     // allow 500 ms for it. The remaining 1.5 s would hold about five pets if the loop were not blocked.
-    const duringBlock = systemd.messages.filter((d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.start + 500 && d.t < blockedLine.end);
+    const duringBlock = systemd.messages.filter(
+      (d) => d.message === 'WATCHDOG=1' && d.t > blockedLine.start + 500 && d.t < blockedLine.end,
+    );
     expect(blockedLine.end - blockedLine.start).toBeGreaterThanOrEqual(2000);
     expect(duringBlock).toEqual([]);
 
@@ -191,7 +213,10 @@ describe('reloads (Type=notify-reload)', () => {
     const reloading = await systemd.next((d) => d.message.startsWith('RELOADING=1'), 'RELOADING=1');
     expect(fields(reloading.message).MONOTONIC_USEC).toMatch(/^\d+$/);
     const finished = await arbor.line((l) => l.event === 'reload_finished', 'reload_finished');
-    const ready = await systemd.next((d) => d.message.startsWith('READY=1') && d.t > reloading.t, 'READY=1 after the reload');
+    const ready = await systemd.next(
+      (d) => d.message.startsWith('READY=1') && d.t > reloading.t,
+      'READY=1 after the reload',
+    );
     expect(ready.t).toBeGreaterThanOrEqual((finished.time as number) - 5);
     expect(fields(ready.message).STATUS).toBe('2/2 workers up, 0 restarts in the last minute');
     expect(arbor.lines.filter((l) => l.event === 'child_replaced').length).toBe(2);
@@ -202,11 +227,25 @@ describe('reloads (Type=notify-reload)', () => {
     const socket = join(dir, 'notify.sock');
     const systemd = await receiver(socket);
     const events = new EventEmitter();
-    const status: SupervisorStatus = { path: 'root', state: 'running', strategy: 'one_for_one', intensity: { restarts: 0, limit: 1, period: 5000 }, children: [] };
+    const status: SupervisorStatus = {
+      path: 'root',
+      state: 'running',
+      strategy: 'one_for_one',
+      intensity: { restarts: 0, limit: 1, period: 5000 },
+      children: [],
+    };
     // A tree as the notifier sees it, whose events the test emits: reloads are driven by name alone.
-    const tree = Object.assign(events, { status: () => status, done: new Promise<never>(() => undefined), spec: { id: 'root' } });
+    const tree = Object.assign(events, {
+      status: () => status,
+      done: new Promise<never>(() => undefined),
+      spec: { id: 'root' },
+    });
     const errors: Error[] = [];
-    const notifier = new SystemdNotifier(tree as unknown as NotifiedTree, openTransport(socket, (e) => errors.push(e)), undefined);
+    const notifier = new SystemdNotifier(
+      tree as unknown as NotifiedTree,
+      openTransport(socket, (e) => errors.push(e)),
+      undefined,
+    );
     cleanups.push(() => notifier.close());
     notifier.ready();
     await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
@@ -218,18 +257,30 @@ describe('reloads (Type=notify-reload)', () => {
     expect(BigInt(reloading.MONOTONIC_USEC!)).toBeGreaterThanOrEqual(before);
     expect(BigInt(reloading.MONOTONIC_USEC!)).toBeLessThanOrEqual(after);
     events.emit('event', { event: 'reload_finished', supervisor: 'root' });
-    await systemd.next((d) => d.message.startsWith('READY=1') && systemd.messages.indexOf(d) > 1, 'READY=1 after the reload');
+    await systemd.next(
+      (d) => d.message.startsWith('READY=1') && systemd.messages.indexOf(d) > 1,
+      'READY=1 after the reload',
+    );
 
     events.emit('event', { event: 'reload_started', supervisor: 'root' });
     events.emit('event', { event: 'reload_failed', supervisor: 'root' });
-    await systemd.next((d) => d.message.startsWith('READY=1') && systemd.messages.indexOf(d) > 3, 'READY=1 after the failed reload');
-    expect(systemd.messages.map((d) => d.message.split('\n')[0])).toEqual(['READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1']);
+    await systemd.next(
+      (d) => d.message.startsWith('READY=1') && systemd.messages.indexOf(d) > 3,
+      'READY=1 after the failed reload',
+    );
+    expect(systemd.messages.map((d) => d.message.split('\n')[0])).toEqual([
+      'READY=1',
+      'RELOADING=1',
+      'READY=1',
+      'RELOADING=1',
+      'READY=1',
+    ]);
     expect(errors).toEqual([]);
   });
 });
 
 describe('a burst of events', () => {
-  it('5,000 events read the whole tree\'s status a few times, not once each; STATUS= still follows the last change', async () => {
+  it("5,000 events read the whole tree's status a few times, not once each; STATUS= still follows the last change", async () => {
     const dir = tempDir();
     const socket = join(dir, 'notify.sock');
     const systemd = await receiver(socket);
@@ -238,19 +289,40 @@ describe('a burst of events', () => {
     const children: SupervisorStatus['children'] = [];
     const status = (): SupervisorStatus => {
       reads += 1;
-      return { path: 'root', state: 'running', strategy: 'simple_one_for_one', intensity: { restarts: 0, limit: 1, period: 5000 }, children };
+      return {
+        path: 'root',
+        state: 'running',
+        strategy: 'simple_one_for_one',
+        intensity: { restarts: 0, limit: 1, period: 5000 },
+        children,
+      };
     };
     const tree = Object.assign(events, { status, done: new Promise<never>(() => undefined), spec: { id: 'root' } });
-    const notifier = new SystemdNotifier(tree as unknown as NotifiedTree, openTransport(socket, () => undefined), undefined);
+    const notifier = new SystemdNotifier(
+      tree as unknown as NotifiedTree,
+      openTransport(socket, () => undefined),
+      undefined,
+    );
     cleanups.push(() => notifier.close());
     notifier.ready();
     await systemd.next((d) => d.message.startsWith('READY=1'), 'READY=1');
     const before = reads;
     for (let n = 1; n <= 5000; n += 1) {
-      children.push({ id: `job-${n}`, type: 'worker', pid: n, status: 'running', restarts: 0, uptime: 0, restart: 'temporary' });
+      children.push({
+        id: `job-${n}`,
+        type: 'worker',
+        pid: n,
+        status: 'running',
+        restarts: 0,
+        uptime: 0,
+        restart: 'temporary',
+      });
       events.emit('event', { event: 'child_started', supervisor: 'root', child: `job-${n}`, pid: n, type: 'worker' });
     }
-    await systemd.next((d) => d.message === 'STATUS=5000/5000 workers up, 0 restarts in the last minute', 'STATUS after the burst');
+    await systemd.next(
+      (d) => d.message === 'STATUS=5000/5000 workers up, 0 restarts in the last minute',
+      'STATUS after the burst',
+    );
     expect(reads - before).toBeLessThanOrEqual(3);
   });
 });
@@ -261,7 +333,9 @@ describe('the transport', () => {
     const transport = openTransport('/nonexistent/notify.sock', (e) => errors.push(e), 'no-such-systemd-notify');
     transport.send('READY=1');
     for (let i = 0; i < 200 && errors.length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(errors.map((e) => e.message)).toEqual(['no-such-systemd-notify not found (Debian: apt-get install systemd)']);
+    expect(errors.map((e) => e.message)).toEqual([
+      'no-such-systemd-notify not found (Debian: apt-get install systemd)',
+    ]);
     transport.close();
   });
 
@@ -296,13 +370,35 @@ describe('pure parts', () => {
   });
 
   it('STATUS= counts workers up over expected, in nested supervisors', () => {
-    const worker = (id: string, status: 'running' | 'starting') => ({ id, type: 'worker' as const, pid: 1, status, restarts: 0, uptime: 0, restart: 'permanent' as const });
+    const worker = (id: string, status: 'running' | 'starting') => ({
+      id,
+      type: 'worker' as const,
+      pid: 1,
+      status,
+      restarts: 0,
+      uptime: 0,
+      restart: 'permanent' as const,
+    });
     const intensity = { restarts: 0, limit: 1, period: 5000 };
     const status: SupervisorStatus = {
-      path: 'root', state: 'running', strategy: 'one_for_one', intensity,
+      path: 'root',
+      state: 'running',
+      strategy: 'one_for_one',
+      intensity,
       children: [
         worker('a', 'running'),
-        { ...worker('pool', 'running'), type: 'supervisor', pid: undefined, supervisor: { path: 'root/pool', state: 'restarting', strategy: 'one_for_one', intensity, children: [worker('b', 'starting'), worker('c', 'running')] } },
+        {
+          ...worker('pool', 'running'),
+          type: 'supervisor',
+          pid: undefined,
+          supervisor: {
+            path: 'root/pool',
+            state: 'restarting',
+            strategy: 'one_for_one',
+            intensity,
+            children: [worker('b', 'starting'), worker('c', 'running')],
+          },
+        },
       ],
     };
     expect(statusLine(status, 1, 'running')).toBe('2/3 workers up, 1 restart in the last minute');

@@ -28,7 +28,11 @@ async function run(spec: ReturnType<typeof supervisor>) {
   const rec = recorder();
   const tree = await start(spec, { logger: rec.logger });
   running.push({ tree, rec });
-  const port = tree.whichChildren().find((c) => c.type === 'listener')!.listener!.address!.split(':').pop();
+  const port = tree
+    .whichChildren()
+    .find((c) => c.type === 'listener')!
+    .listener!.address!.split(':')
+    .pop();
   return { tree, rec, port: Number(port) };
 }
 
@@ -36,17 +40,21 @@ const web = (id: string) => worker({ id, module: fixture('http-echo.mjs'), liste
 
 describe.each<ListenerMode>(['shared', 'round_robin'])('a %s listener in a tree', (mode) => {
   it('rest_for_one [listener, pool]: the pool serves; when every worker dies, requests wait and are answered by the replacements', async () => {
-    const { tree, rec, port } = await run(supervisor({
-      strategy: 'rest_for_one',
-      children: [
-        listener({ id: 'http', port: 0, mode }),
-        supervisor({ id: 'pool', intensity: 10, children: [web('w1'), web('w2')] }),
-      ],
-    }));
+    const { tree, rec, port } = await run(
+      supervisor({
+        strategy: 'rest_for_one',
+        children: [
+          listener({ id: 'http', port: 0, mode }),
+          supervisor({ id: 'pool', intensity: 10, children: [web('w1'), web('w2')] }),
+        ],
+      }),
+    );
     const before = tree.whichChildren('root/pool').map((c) => c.pid!);
     expect(before).toContain((await get(port)).pid);
 
-    const back = Promise.all(['w1', 'w2'].map((id) => rec.next((e) => e.event === 'child_started' && e.child === id, `${id} back`)));
+    const back = Promise.all(
+      ['w1', 'w2'].map((id) => rec.next((e) => e.event === 'child_started' && e.child === id, `${id} back`)),
+    );
     for (const pid of before) process.kill(pid, 'SIGKILL');
     // Sent while no worker may be alive: waits in the backlog (shared) or the listener's queue (round_robin).
     const during = await Promise.all(Array.from({ length: 10 }, () => get(port)));
@@ -60,11 +68,13 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('a %s listener in a tree'
   });
 
   it('one_for_all [listener, worker]: a worker crash restarts the listener, and the new worker gets the new socket', async () => {
-    const { tree, rec, port } = await run(supervisor({
-      strategy: 'one_for_all',
-      intensity: 3,
-      children: [listener({ id: 'http', port: 0, mode }), web('w1')],
-    }));
+    const { tree, rec, port } = await run(
+      supervisor({
+        strategy: 'one_for_all',
+        intensity: 3,
+        children: [listener({ id: 'http', port: 0, mode }), web('w1')],
+      }),
+    );
     const first = tree.whichChildren()[1]!.pid!;
     const back = rec.next((e) => e.event === 'child_started' && e.child === 'w1', 'w1 back');
     process.kill(first, 'SIGKILL');

@@ -22,30 +22,42 @@ ready();
 `;
 
 describe('TypeScript workers', () => {
-  it("run from a .ts module, and a standby spare of one takes over a restart running the same TypeScript", async () => {
+  it('run from a .ts module, and a standby spare of one takes over a restart running the same TypeScript', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'server.ts'), SERVER_TS);
-    writeFileSync(join(dir, 'spec.ts'), `
+    writeFileSync(
+      join(dir, 'spec.ts'),
+      `
       import { supervisor, worker } from ${JSON.stringify(ARBOR)};
       export default supervisor({ id: 'root', children: [
         worker({ id: 'plain', module: './server.ts' }),
         worker({ id: 'spare', module: './server.ts', standby: 'warm' }),
       ] });
-    `);
+    `,
+    );
     const arbor = spawnArborRun(join(dir, 'spec.ts'), dir);
     runs.push(arbor);
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
     for (const child of ['plain', 'spare']) {
       const { pid } = arbor.lines.find((l) => l.event === 'child_started' && l.child === child)!;
-      await arbor.line((l) => l.event === 'output' && l.path === `root/${child}` && l.line === `typed hello from ${pid}`, `${child}'s hello`);
+      await arbor.line(
+        (l) => l.event === 'output' && l.path === `root/${child}` && l.line === `typed hello from ${pid}`,
+        `${child}'s hello`,
+      );
     }
     // The spare is parked; kill the worker: the spare takes over and runs the TypeScript module.
     const first = arbor.lines.find((l) => l.event === 'child_started' && l.child === 'spare')!.pid!;
     const parked = await waitForParkedSpare(arbor.control);
     process.kill(first, 'SIGKILL');
-    const next = await arbor.line((l) => l.event === 'child_started' && l.child === 'spare' && l.pid !== first, 'the restart');
+    const next = await arbor.line(
+      (l) => l.event === 'child_started' && l.child === 'spare' && l.pid !== first,
+      'the restart',
+    );
     expect(next.pid).toBe(parked);
-    await arbor.line((l) => l.event === 'output' && l.path === 'root/spare' && l.line === `typed hello from ${parked}`, "the spare's hello");
+    await arbor.line(
+      (l) => l.event === 'output' && l.path === 'root/spare' && l.line === `typed hello from ${parked}`,
+      "the spare's hello",
+    );
   });
 });
 

@@ -6,7 +6,13 @@ import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpuPercent, findListenQueue, parseProcSample, readListenQueue, readProcSample } from '../src/cli/watch-proc.js';
+import {
+  cpuPercent,
+  findListenQueue,
+  parseProcSample,
+  readListenQueue,
+  readProcSample,
+} from '../src/cli/watch-proc.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -33,7 +39,12 @@ describe('process samples', () => {
 
   it('parse a command with spaces and parentheses in /proc/<pid>/stat', () => {
     const stat = '42 (node (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0 100 1000 2000';
-    expect(parseProcSample(42, stat, '9000 1234 300 1 0 500 0', 7)).toEqual({ pid: 42, rss: 1234 * 4096, cpuTicks: 300, at: 7 });
+    expect(parseProcSample(42, stat, '9000 1234 300 1 0 500 0', 7)).toEqual({
+      pid: 42,
+      rss: 1234 * 4096,
+      cpuTicks: 300,
+      at: 7,
+    });
     expect(parseProcSample(42, 'garbage', '', 7)).toBeUndefined();
   });
 });
@@ -41,12 +52,19 @@ describe('process samples', () => {
 describe('listen queues', () => {
   it('count connections waiting in the accept queue of a socket nobody accepts on', async () => {
     // A listener whose event loop is blocked right after listen(): the kernel completes handshakes, nobody accepts.
-    const owner = spawn(process.execPath, ['-e', `
+    const owner = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const server = require('node:net').createServer();
       server.listen(0, '127.0.0.1', 16, () => {
         process.stdout.write(server.address().port + '\\n');
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
-      });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     cleanups.push(() => owner.kill('SIGKILL'));
     const [line] = (await once(createInterface({ input: owner.stdout! }), 'line')) as [string];
     const address = `127.0.0.1:${Number(line)}`;

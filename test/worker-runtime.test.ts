@@ -24,8 +24,9 @@ afterEach(async () => {
 
 /** A bound, not listening, TCP handle: what a shared listener keeps and sends (DESIGN §6). */
 function bindRawHandle(): { raw: RawServerHandle; port: number } {
-  const create = (net as unknown as { _createServerHandle(host: string, port: number, family: number): RawServerHandle | number })
-    ._createServerHandle;
+  const create = (
+    net as unknown as { _createServerHandle(host: string, port: number, family: number): RawServerHandle | number }
+  )._createServerHandle;
   const raw = create('127.0.0.1', 0, 4);
   if (typeof raw === 'number') throw new Error(`bind failed: errno ${raw}`);
   cleanups.push(() => raw.close());
@@ -35,7 +36,11 @@ function bindRawHandle(): { raw: RawServerHandle; port: number } {
 }
 
 /** A stand-in for a listener child: records what the WorkerHandle does with it and what the worker says. */
-function fakeListener(id: string, sendGrant: (worker: ChildProcess) => void, onReady: (worker: ChildProcess) => void = () => {}) {
+function fakeListener(
+  id: string,
+  sendGrant: (worker: ChildProcess) => void,
+  onReady: (worker: ChildProcess) => void = () => {},
+) {
   const calls: string[] = [];
   const heard: WorkerMessage[] = [];
   const link: ListenerLink = {
@@ -233,7 +238,9 @@ describe('the runtime', () => {
     });
     track(alone);
     const exited = once(alone, 'exit');
-    const line = await new Promise<string>((resolve) => createInterface({ input: alone.stdout! }).once('line', resolve));
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: alone.stdout! }).once('line', resolve),
+    );
     const { port } = JSON.parse(line) as { port: number };
     expect(await get(port)).toEqual({ status: 200, body: String(alone.pid) });
     alone.kill('SIGTERM');

@@ -139,11 +139,32 @@ describe('exitReasonOf: what the worker reported wins over how it died, unless i
     ['SIGKILL, asked', died(null, 'SIGKILL'), {}, undefined, true, { signal: 'SIGKILL' }],
     ['reported error, exit 1', died(1), { error: { message: 'x' } }, undefined, false, { error: 'x' }],
     ['reported shutdown, exit 0', died(0), { selfShutdown: { detail: 7 } }, undefined, true, { shutdown: 7 }],
-    ['reported shutdown without detail, exit 0', died(0), { selfShutdown: { detail: undefined } }, undefined, false, 'shutdown'],
-    ['reported shutdown, then SIGKILL (forged last words)', died(null, 'SIGKILL'), { selfShutdown: { detail: 7 } }, undefined, false, { signal: 'SIGKILL' }],
+    [
+      'reported shutdown without detail, exit 0',
+      died(0),
+      { selfShutdown: { detail: undefined } },
+      undefined,
+      false,
+      'shutdown',
+    ],
+    [
+      'reported shutdown, then SIGKILL (forged last words)',
+      died(null, 'SIGKILL'),
+      { selfShutdown: { detail: 7 } },
+      undefined,
+      false,
+      { signal: 'SIGKILL' },
+    ],
     ['reported shutdown, exit 3', died(3), { selfShutdown: { detail: 7 } }, undefined, false, { code: 3 }],
     ['reported error, exit 0', died(0), { error: { message: 'x' } }, undefined, false, 'normal'],
-    ['reported error, then SIGKILL', died(null, 'SIGKILL'), { error: { message: 'x' } }, undefined, false, { signal: 'SIGKILL' }],
+    [
+      'reported error, then SIGKILL',
+      died(null, 'SIGKILL'),
+      { error: { message: 'x' } },
+      undefined,
+      false,
+      { signal: 'SIGKILL' },
+    ],
     ['killed as hung', died(null, 'SIGKILL'), { error: { message: 'x' } }, { hung: 500 }, false, { hung: 500 }],
   ] as const)('%s', (_title, exit, lastWords, killCause, asked, expected) => {
     expect(exitReasonOf(exit, lastWords, killCause, asked)).toEqual(expected);
@@ -153,11 +174,17 @@ describe('exitReasonOf: what the worker reported wins over how it died, unless i
 describe('terminate', () => {
   it('a cooperative worker asked to stop runs its shutdown hooks and exits: shutdown, no onExit', async () => {
     const traceFile = join(await mkdtemp(join(tmpdir(), 'arbor-worker-')), 'trace.jsonl');
-    const { handle, exits } = await startWorker('ready.mjs', { shutdown: 5000, env: { FIXTURE_TRACE_FILE: traceFile } });
+    const { handle, exits } = await startWorker('ready.mjs', {
+      shutdown: 5000,
+      env: { FIXTURE_TRACE_FILE: traceFile },
+    });
     const began = Date.now();
     expect(await handle.terminate()).toBe('shutdown');
     expect(Date.now() - began).toBeLessThan(5000);
-    const trace = readFileSync(traceFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line).event);
+    const trace = readFileSync(traceFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).event);
     expect(trace).toEqual(['ready', 'stopping']);
     expect(exits).toEqual([]);
     expect(signalZero(handle.pid)).toBe('ESRCH');
@@ -217,7 +244,9 @@ describe('terminate', () => {
 
 describe('health checks', () => {
   it('a worker that stops answering pings is SIGKILLed as hung', async () => {
-    const { handle, exited } = await startWorker('hang-after-ready.mjs', { heartbeat: { interval: 100, timeout: 300 } });
+    const { handle, exited } = await startWorker('hang-after-ready.mjs', {
+      heartbeat: { interval: 100, timeout: 300 },
+    });
     const reason = await exited;
     expect(reason).toEqual({ hung: expect.any(Number) });
     expect((reason as { hung: number }).hung).toBeGreaterThanOrEqual(300);
@@ -250,10 +279,20 @@ describe('ipc', () => {
         done();
       },
     });
-    const garbage = [{ type: 'arbor:bogus' }, { type: 'arbor:pong', seq: -1 }, 'text', { hello: 1 }, { type: 'arbor:error' }];
-    const { handle, exits } = newWorker('ready.mjs', { env: { FIXTURE_SEND: JSON.stringify(garbage) } }, {
-      logger: pino({ level: 'warn' }, sink),
-    });
+    const garbage = [
+      { type: 'arbor:bogus' },
+      { type: 'arbor:pong', seq: -1 },
+      'text',
+      { hello: 1 },
+      { type: 'arbor:error' },
+    ];
+    const { handle, exits } = newWorker(
+      'ready.mjs',
+      { env: { FIXTURE_SEND: JSON.stringify(garbage) } },
+      {
+        logger: pino({ level: 'warn' }, sink),
+      },
+    );
     await handle.start();
     // Sent before ready, over the same ordered channel: all of it has arrived by now. The first is logged at once,
     // the others summed up in one line when the interval ends or, as here, when the worker is gone.

@@ -38,16 +38,33 @@ export interface Http1Limits {
   stallMs: number;
 }
 
-export const HTTP1_LIMITS: Http1Limits = { maxConnections: 64, maxHeadBytes: 8 * 1024, headersTimeoutMs: 2_000, stallMs: 10_000 };
+export const HTTP1_LIMITS: Http1Limits = {
+  maxConnections: 64,
+  maxHeadBytes: 8 * 1024,
+  headersTimeoutMs: 2_000,
+  stallMs: 10_000,
+};
 
-const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 export class Http1Server {
   readonly server: net.Server;
   private readonly connections = new Set<Connection>();
 
-  constructor(private readonly handler: Http1Handler, private readonly limits: Http1Limits = HTTP1_LIMITS) {
+  constructor(
+    private readonly handler: Http1Handler,
+    private readonly limits: Http1Limits = HTTP1_LIMITS,
+  ) {
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -89,7 +106,11 @@ class Connection {
   private busy = false;
   private deadline: NodeJS.Timeout | undefined;
 
-  constructor(readonly socket: net.Socket, private readonly handler: Http1Handler, private readonly limits: Http1Limits) {
+  constructor(
+    readonly socket: net.Socket,
+    private readonly handler: Http1Handler,
+    private readonly limits: Http1Limits,
+  ) {
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -138,7 +159,11 @@ class Connection {
     clearTimeout(this.deadline);
     void Promise.resolve()
       .then(() => this.handler({ method: request.method, target: request.target }))
-      .catch((): Http1Answer => ({ status: 500, headers: { 'Content-Type': 'application/json' }, body: Buffer.from('{"error":"internal"}\n') }))
+      .catch((): Http1Answer => ({
+        status: 500,
+        headers: { 'Content-Type': 'application/json' },
+        body: Buffer.from('{"error":"internal"}\n'),
+      }))
       .then((answer) => this.deliver(answer, request.method === 'HEAD', request.keepAlive));
   }
 
@@ -177,7 +202,10 @@ class Connection {
     this.buffered = Buffer.alloc(0);
     clearTimeout(this.deadline);
     const body = Buffer.from(`${JSON.stringify({ error: REASONS[status] ?? 'bad request' })}\n`);
-    this.socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`, 'latin1');
+    this.socket.end(
+      `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`,
+      'latin1',
+    );
     this.deadline = setTimeout(() => this.socket.destroy(), this.limits.stallMs);
     this.deadline.unref();
   }
@@ -194,7 +222,10 @@ export function parseHead(head: string): { method: string; target: string; keepA
     const colon = line.indexOf(':');
     if (colon <= 0) return undefined;
     const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim().toLowerCase();
+    const value = line
+      .slice(colon + 1)
+      .trim()
+      .toLowerCase();
     if (name === 'transfer-encoding') return undefined;
     if (name === 'content-length' && value !== '0') return undefined;
     if (name === 'connection') {

@@ -50,39 +50,62 @@ export class TreeMetrics {
   private readonly supervisorSeries = new Set<string>();
   private readonly perChild: boolean;
 
-  constructor(private readonly templates: PathTemplates, options: MetricsOptions = {}) {
+  constructor(
+    private readonly templates: PathTemplates,
+    options: MetricsOptions = {},
+  ) {
     this.perChild = options.dynamicChildren ?? false;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.restarts = new Counter({
       name: 'arbor_child_restarts_total',
       help: 'Restarts of a child, by the kind of exit that caused them (code, signal, error, hung, memory, startFailed, shutdown, ...). Dynamic children are summed under child="*" unless per-child series are asked for.',
-      labelNames: ['supervisor', 'child', 'reason'], registers,
+      labelNames: ['supervisor', 'child', 'reason'],
+      registers,
     });
     this.restartSeconds = new Histogram({
       name: 'arbor_restart_seconds',
       help: 'From a child exiting to its replacement being ready.',
-      labelNames: ['supervisor'], registers,
+      labelNames: ['supervisor'],
+      registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     });
-    this.childUp = new Gauge({ name: 'arbor_child_up', help: '1 if the child is running, else 0; for a template path (child="*"), the number of its children running.', labelNames: ['supervisor', 'child', 'type'], registers });
-    this.dynamicCount = new Gauge({ name: 'arbor_dynamic_children', help: 'Children of a simple_one_for_one supervisor (summed over the instances of a template path).', labelNames: ['supervisor'], registers });
+    this.childUp = new Gauge({
+      name: 'arbor_child_up',
+      help: '1 if the child is running, else 0; for a template path (child="*"), the number of its children running.',
+      labelNames: ['supervisor', 'child', 'type'],
+      registers,
+    });
+    this.dynamicCount = new Gauge({
+      name: 'arbor_dynamic_children',
+      help: 'Children of a simple_one_for_one supervisor (summed over the instances of a template path).',
+      labelNames: ['supervisor'],
+      registers,
+    });
     this.supervisorState = new Gauge({
       name: 'arbor_supervisor_state',
       help: "1 for the supervisor machine's current state, 0 for the others; for a template path, the number of its supervisors in each state.",
-      labelNames: ['supervisor', 'state'], registers,
+      labelNames: ['supervisor', 'state'],
+      registers,
     });
     this.intensityRatio = new Gauge({
       name: 'arbor_restart_intensity_ratio',
       help: 'Restarts within the period divided by intensity: above 1 the supervisor gives up (the highest of a template path).',
-      labelNames: ['supervisor'], registers,
+      labelNames: ['supervisor'],
+      registers,
     });
     this.listenerConnections = new Gauge({
       name: 'arbor_listener_connections',
       help: 'round_robin listeners: connections held for a worker (queued) and closed because the queue was full (dropped, since start). 0 in shared mode, where connections wait in the kernel backlog.',
-      labelNames: ['listener', 'state'], registers,
+      labelNames: ['listener', 'state'],
+      registers,
     });
-    this.workerRss = new Gauge({ name: 'arbor_worker_rss_bytes', help: 'Resident memory of each running worker (dynamic children only with per-child series).', labelNames: ['supervisor', 'child'], registers });
+    this.workerRss = new Gauge({
+      name: 'arbor_worker_rss_bytes',
+      help: 'Resident memory of each running worker (dynamic children only with per-child series).',
+      labelNames: ['supervisor', 'child'],
+      registers,
+    });
   }
 
   /** The supervisor label of a real path. */
@@ -110,21 +133,31 @@ export class TreeMetrics {
         break;
       case 'start_failed':
         // A restart whose start failed is tried again: the retry answers this failure.
-        if (this.cause.has(event.supervisor)) this.cause.set(event.supervisor, { reason: reasonKind(event.reason), at: now });
+        if (this.cause.has(event.supervisor))
+          this.cause.set(event.supervisor, { reason: reasonKind(event.reason), at: now });
         break;
       case 'child_restarting': {
         const cause = this.cause.get(event.supervisor);
         const reason = cause?.reason ?? 'unknown';
-        const labels = { supervisor: this.supervisorLabel(event.supervisor), child: this.childLabel(event.supervisor, event.child), reason };
+        const labels = {
+          supervisor: this.supervisorLabel(event.supervisor),
+          child: this.childLabel(event.supervisor, event.child),
+          reason,
+        };
         this.restarts.inc(labels);
         if (this.perChild && this.templates.insideDynamic(`${event.supervisor}/${event.child}`)) {
           const path = `${event.supervisor}/${event.child}`;
-          const series = this.childSeries.get(path) ?? { supervisor: labels.supervisor, child: labels.child, reasons: new Set<string>() };
+          const series = this.childSeries.get(path) ?? {
+            supervisor: labels.supervisor,
+            child: labels.child,
+            reasons: new Set<string>(),
+          };
           series.reasons.add(reason);
           this.childSeries.set(path, series);
         }
         // A sibling restarted with the failed child (one_for_all, rest_for_one) is measured from that exit.
-        if (!this.exitedAt.has(`${event.supervisor}/${event.child}`)) this.markExited(`${event.supervisor}/${event.child}`, cause?.at ?? now);
+        if (!this.exitedAt.has(`${event.supervisor}/${event.child}`))
+          this.markExited(`${event.supervisor}/${event.child}`, cause?.at ?? now);
         break;
       }
       case 'child_started': {
@@ -156,11 +189,13 @@ export class TreeMetrics {
   private forget(path: string): void {
     const under = `${path}/`;
     this.exitedAt.delete(path);
-    if (this.exitedAt.size > 0) for (const key of this.exitedAt.keys()) if (key.startsWith(under)) this.exitedAt.delete(key);
+    if (this.exitedAt.size > 0)
+      for (const key of this.exitedAt.keys()) if (key.startsWith(under)) this.exitedAt.delete(key);
     if (!this.perChild) return;
     for (const [child, series] of this.childSeries) {
       if (child !== path && !child.startsWith(under)) continue;
-      for (const reason of series.reasons) this.restarts.remove({ supervisor: series.supervisor, child: series.child, reason });
+      for (const reason of series.reasons)
+        this.restarts.remove({ supervisor: series.supervisor, child: series.child, reason });
       this.childSeries.delete(child);
     }
     for (const supervisor of this.supervisorSeries) {

@@ -29,7 +29,9 @@ export function liveness({ phase, status, lagMs, maxLagMs }: ProbeInput): ProbeA
   else if (phase === 'stopped' || !status) reasons.push('the root supervisor has stopped');
   else if (!ALIVE_STATES.has(status.state)) reasons.push(`the root supervisor is ${status.state}`);
   if (lagMs > maxLagMs) reasons.push(`event loop lag ${Math.round(lagMs)} ms exceeds ${maxLagMs} ms`);
-  return reasons.length === 0 ? { ok: true, body: { status: 'ok', reasons } } : { ok: false, body: { status: 'unhealthy', reasons } };
+  return reasons.length === 0
+    ? { ok: true, body: { status: 'ok', reasons } }
+    : { ok: false, body: { status: 'unhealthy', reasons } };
 }
 
 /**
@@ -47,10 +49,13 @@ export function readiness(input: ProbeInput): ProbeAnswer {
   else if (phase === 'start_failed') reasons.push('the tree failed to start');
   else if (phase === 'stopped' || !status) reasons.push('the root supervisor has stopped');
   else {
-    if (!ALIVE_STATES.has(status.state) || status.state === 'shuttingDown') reasons.push(`the root supervisor is ${status.state}`);
+    if (!ALIVE_STATES.has(status.state) || status.state === 'shuttingDown')
+      reasons.push(`the root supervisor is ${status.state}`);
     for (const problem of listenerProblems(status)) reasons.push(problem);
   }
-  return reasons.length === 0 ? { ok: true, body: { status: 'ready', reasons } } : { ok: false, body: { status: 'not_ready', reasons } };
+  return reasons.length === 0
+    ? { ok: true, body: { status: 'ready', reasons } }
+    : { ok: false, body: { status: 'not_ready', reasons } };
 }
 
 function listenerProblems(node: SupervisorStatus): string[] {
@@ -59,7 +64,8 @@ function listenerProblems(node: SupervisorStatus): string[] {
     const path = `${node.path}/${child.id}`;
     if (child.type === 'listener') {
       if (child.status !== 'running') problems.push(`listener ${path} is ${child.status}`);
-      else if (child.listener && !child.listener.listening) problems.push(`listener ${path} is not listening yet (no worker has served it)`);
+      else if (child.listener && !child.listener.listening)
+        problems.push(`listener ${path} is not listening yet (no worker has served it)`);
     }
     if (child.supervisor) problems.push(...listenerProblems(child.supervisor));
   }

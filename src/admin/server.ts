@@ -69,9 +69,17 @@ export class AdminServer {
   private readonly http: Http1Server;
   private readonly onEvent = (event: TreeEvent): void => this.observe(event);
 
-  private constructor(private readonly tree: AdminTree, private readonly options: AdminOptions) {
-    this.metrics = new TreeMetrics(new PathTemplates(tree.spec), { dynamicChildren: options.dynamicChildMetrics ?? false });
-    this.snapshots = new SnapshotCache(() => this.readStatus(), options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL_MS);
+  private constructor(
+    private readonly tree: AdminTree,
+    private readonly options: AdminOptions,
+  ) {
+    this.metrics = new TreeMetrics(new PathTemplates(tree.spec), {
+      dynamicChildren: options.dynamicChildMetrics ?? false,
+    });
+    this.snapshots = new SnapshotCache(
+      () => this.readStatus(),
+      options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL_MS,
+    );
     this.http = new Http1Server((request) => this.answer(request));
     tree.on('event', this.onEvent);
     void tree.done.then(() => {
@@ -87,7 +95,9 @@ export class AdminServer {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         admin.close();
-        reject(new Error(`admin server: ${error.code ?? error.message} ${options.host ?? '127.0.0.1'}:${options.port}`));
+        reject(
+          new Error(`admin server: ${error.code ?? error.message} ${options.host ?? '127.0.0.1'}:${options.port}`),
+        );
       });
       server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
     });
@@ -153,7 +163,8 @@ export class AdminServer {
       return json(400, { error: 'a request target is a path' });
     }
     const path = url.pathname;
-    if (!ROUTES.has(path)) return json(404, { error: `no such path ${path.slice(0, 100)}; try /healthz, /readyz, /metrics, /tree` });
+    if (!ROUTES.has(path))
+      return json(404, { error: `no such path ${path.slice(0, 100)}; try /healthz, /readyz, /metrics, /tree` });
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return json(405, { error: `${request.method} is not allowed; use GET` }, { Allow: 'GET, HEAD' });
     }
@@ -167,21 +178,34 @@ export class AdminServer {
       case '/tree':
         return this.treeAnswer(url.searchParams);
       default:
-        return this.snapshots.answer('metrics', (snapshot) => this.metrics.render(snapshot.status).then((text) => Buffer.from(text))).then(
-          (body): Http1Answer => ({ status: 200, headers: { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' }, body }),
-          (error: Error) => json(500, { error: error.message }),
-        );
+        return this.snapshots
+          .answer('metrics', (snapshot) => this.metrics.render(snapshot.status).then((text) => Buffer.from(text)))
+          .then(
+            (body): Http1Answer => ({
+              status: 200,
+              headers: { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' },
+              body,
+            }),
+            (error: Error) => json(500, { error: error.message }),
+          );
     }
   }
 
   private async treeAnswer(query: URLSearchParams): Promise<Http1Answer> {
     const offset = Number(query.get('offset') ?? 0);
     const path = query.get('path') ?? undefined;
-    if (!Number.isSafeInteger(offset) || offset < 0) return json(400, { error: "'offset' must be a non-negative integer" });
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      return json(400, { error: "'offset' must be a non-negative integer" });
     if (path !== undefined && path.length > 1024) return json(400, { error: "'path' is too long" });
     const body = await this.snapshots.answer(`tree\0${path ?? ''}\0${offset}`, ({ status }) => {
       if (!status) return Buffer.alloc(0);
-      const text = treeAnswer(status, { path, offset, pageSize: TREE_PAGE_SIZE, maxBytes: MAX_TREE_BYTES, exposeErrors: this.options.exposeErrors ?? false });
+      const text = treeAnswer(status, {
+        path,
+        offset,
+        pageSize: TREE_PAGE_SIZE,
+        maxBytes: MAX_TREE_BYTES,
+        exposeErrors: this.options.exposeErrors ?? false,
+      });
       return text === undefined ? Buffer.alloc(0) : Buffer.from(`${text}\n`);
     });
     if (body.length > 0) return { status: 200, headers: JSON_HEADERS, body };

@@ -22,7 +22,10 @@ export class SnapshotCache {
   private interval: number;
   private readonly answers = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly read: () => SupervisorStatus | undefined, private readonly minIntervalMs: number) {
+  constructor(
+    private readonly read: () => SupervisorStatus | undefined,
+    private readonly minIntervalMs: number,
+  ) {
     this.interval = minIntervalMs;
   }
 

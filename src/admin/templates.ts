@@ -35,6 +35,7 @@ export class PathTemplates {
       if (spec.template?.type === 'supervisor') this.collect(spec.template, `${path}/*`);
       return;
     }
-    for (const child of spec.children ?? []) if (child.type === 'supervisor') this.collect(child, `${path}/${child.id}`);
+    for (const child of spec.children ?? [])
+      if (child.type === 'supervisor') this.collect(child, `${path}/${child.id}`);
   }
 }

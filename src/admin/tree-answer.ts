@@ -53,7 +53,14 @@ function page(node: SupervisorStatus, offset: number, options: TreeAnswerOptions
     ...(rest as object),
     children,
     ...(offset > 0 || next < total
-      ? { page: { offset, shown: shown.length, total, ...(next < total ? { next: `/tree?path=${encodeURIComponent(node.path)}&offset=${next}` } : {}) } }
+      ? {
+          page: {
+            offset,
+            shown: shown.length,
+            total,
+            ...(next < total ? { next: `/tree?path=${encodeURIComponent(node.path)}&offset=${next}` } : {}),
+          },
+        }
       : {}),
   };
 }
@@ -70,8 +77,10 @@ function walk(value: unknown, depth: number): unknown {
   for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
     if (key === 'children') continue; // paged by the caller
     if (key === 'stack') continue;
-    if (key === 'error' || key === 'message') out[key] = typeof field === 'string' || typeof field === 'object' ? HIDDEN : field;
-    else if (key === 'startFailed') out[key] = typeof field === 'string' && OWN_START_FAILURES.has(field) ? field : HIDDEN;
+    if (key === 'error' || key === 'message')
+      out[key] = typeof field === 'string' || typeof field === 'object' ? HIDDEN : field;
+    else if (key === 'startFailed')
+      out[key] = typeof field === 'string' && OWN_START_FAILURES.has(field) ? field : HIDDEN;
     else if (key === 'shutdown' && typeof field !== 'number') out[key] = HIDDEN;
     else out[key] = walk(field, depth + 1);
   }

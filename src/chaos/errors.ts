@@ -6,7 +6,10 @@ export class ChaosError extends Error {
    * @param code What stopped the run: `unreachable`, `no_url`, `no_workers`, `not_verified`, `bad_option`, …
    * @param message What to do about it, in words.
    */
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ChaosError';
   }

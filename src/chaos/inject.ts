@@ -43,7 +43,8 @@ export class Injector {
     if (worker === undefined) return skip('every live worker was already faulted');
     const sig = SIGNALS[planned.kind];
     if (sig !== undefined) {
-      if (!owned(worker)) return skip(`pid ${worker.pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
+      if (!owned(worker))
+        return skip(`pid ${worker.pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
       if (!signal(worker.pid, sig)) return skip(`pid ${worker.pid} was gone`);
       this.faulted.add(worker.pid);
       return { planned, at, hit: [worker] };
@@ -55,7 +56,11 @@ export class Injector {
       return { planned, at, hit: [{ ...worker, pid }] };
     } catch (error) {
       // e.g. chaos_disabled: the worker runs without ARBOR_CHAOS=1 and would ignore the fault, so none is counted.
-      return skip((error as Error).message.includes(worker.path) ? (error as Error).message : `${worker.path}: ${(error as Error).message}`);
+      return skip(
+        (error as Error).message.includes(worker.path)
+          ? (error as Error).message
+          : `${worker.path}: ${(error as Error).message}`,
+      );
     }
   }
 }

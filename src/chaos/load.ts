@@ -46,7 +46,8 @@ export class LoadDriver {
   private stopped = false;
 
   constructor(private readonly options: LoadOptions) {
-    if (options.url.protocol !== 'http:') throw new Error(`the load driver speaks http only, not ${options.url.protocol}`);
+    if (options.url.protocol !== 'http:')
+      throw new Error(`the load driver speaks http only, not ${options.url.protocol}`);
   }
 
   /** Sends requests until `deadline` (a performance.now() time) or stop(); resolves once none is in flight. */
@@ -104,7 +105,12 @@ export class LoadDriver {
 
   private classify(error: NodeJS.ErrnoException): FailureKind {
     if (error.code === 'ECONNREFUSED') return 'refused';
-    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.message === 'socket hang up' || error.message === 'aborted') {
+    if (
+      error.code === 'ECONNRESET' ||
+      error.code === 'EPIPE' ||
+      error.message === 'socket hang up' ||
+      error.message === 'aborted'
+    ) {
       return 'reset';
     }
     this.sample(`${error.code ?? 'error'}: ${error.message}`);

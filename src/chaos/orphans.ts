@@ -27,7 +27,9 @@ export function findOrphans(markers: readonly string[] = ARBOR_WORKER_MARKERS): 
     const pid = Number(entry);
     if (pid === process.pid || parentOf(pid) !== 1) continue;
     const environ = readProc(pid, 'environ')?.split('\0') ?? [];
-    const marked = markers.some((marker) => (marker.includes('=') ? environ.includes(marker) : environ.some((v) => v.startsWith(`${marker}=`))));
+    const marked = markers.some((marker) =>
+      marker.includes('=') ? environ.includes(marker) : environ.some((v) => v.startsWith(`${marker}=`)),
+    );
     if (!marked) continue;
     const command = (readProc(pid, 'cmdline') ?? '').split('\0').join(' ').trim();
     orphans.push({ pid, command: command.length > 160 ? `${command.slice(0, 160)}…` : command });

@@ -81,7 +81,9 @@ export function parseMix(text: string): FaultMix {
   for (const part of trimmed.split(',')) {
     const [name = '', weightText, ...rest] = part.trim().split(':');
     if (!(FAULT_KINDS as readonly string[]).includes(name) || rest.length > 0) {
-      throw new ChaosUsageError(`--mix: unknown fault '${part.trim()}'; expected ${FAULT_KINDS.join(', ')} (each with an optional :weight)`);
+      throw new ChaosUsageError(
+        `--mix: unknown fault '${part.trim()}'; expected ${FAULT_KINDS.join(', ')} (each with an optional :weight)`,
+      );
     }
     const weight = weightText === undefined ? 1 : Number(weightText);
     if (!Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {

@@ -104,7 +104,10 @@ const signed = (value: number, digits = 0): string => `${value >= 0 ? '+' : ''}$
 export function renderReport(report: ChaosReport): string {
   const { requests, faults, workers, recovery, supervisor } = report;
   const errors = `refused ${requests.errors.refused}  reset ${requests.errors.reset}  timeout ${requests.errors.timeout}  non-2xx ${requests.errors.non2xx}  other ${requests.errors.other}`;
-  const byKind = Object.entries(faults.byKind).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none';
+  const byKind =
+    Object.entries(faults.byKind)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', ') || 'none';
   const lines = [
     `arbor chaos: ${(report.durationMs / 1000).toFixed(1)} s against ${report.url}, ${report.target}`,
     `  seed ${report.seed}, ${report.rate} fault/s, mix ${report.mix}, concurrency ${report.concurrency}, timeout ${report.timeoutMs} ms`,
@@ -128,7 +131,8 @@ export function renderReport(report: ChaosReport): string {
 function renderProc(start: ProcStats | null, end: ProcStats | null): string {
   if (start === null || end === null) return 'not measured';
   const rss = `rss ${(start.rss / MiB).toFixed(1)} → ${(end.rss / MiB).toFixed(1)} MiB (${signed((end.rss - start.rss) / MiB, 1)})`;
-  const fds = start.fds === null || end.fds === null ? 'fds -' : `fds ${start.fds} → ${end.fds} (${signed(end.fds - start.fds)})`;
+  const fds =
+    start.fds === null || end.fds === null ? 'fds -' : `fds ${start.fds} → ${end.fds} (${signed(end.fds - start.fds)})`;
   return `pid ${start.pid}  ${rss}  ${fds}`;
 }
 

@@ -61,7 +61,7 @@ const PROBE_TIMEOUT_MS = 5000;
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const rate = options.rate ?? 1;
-  const mix = typeof options.mix === 'string' ? parseMix(options.mix) : options.mix ?? parseMix('all');
+  const mix = typeof options.mix === 'string' ? parseMix(options.mix) : (options.mix ?? parseMix('all'));
   const seed = options.seed ?? randomSeed();
   const concurrency = options.concurrency ?? 16;
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -167,7 +167,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([loadDone, monitor, faults]);
     clearInterval(progress);
 
-    const settled = !lost && (await settle(initial.length, injector, options.settleTimeoutMs ?? 20_000, poll, () => live));
+    const settled =
+      !lost && (await settle(initial.length, injector, options.settleTimeoutMs ?? 20_000, poll, () => live));
     await readEvents();
     const procEnd = lost ? null : await optional(target.supervisorProc?.bind(target), problem);
     const orphans = findOrphans(markers).filter((o) => !orphansBefore.has(o.pid));
@@ -186,7 +187,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       mix: formatMix(mix),
       concurrency,
       timeoutMs,
-      replay: replayCommand({ url: url.href, durationMs, rate, mix: formatMix(mix), seed, concurrency, supervisor: options.supervisor }),
+      replay: replayCommand({
+        url: url.href,
+        durationMs,
+        rate,
+        mix: formatMix(mix),
+        seed,
+        concurrency,
+        supervisor: options.supervisor,
+      }),
       requests: {
         sent: load.counts.sent,
         answered: load.counts.answered,
@@ -253,7 +262,10 @@ async function settle(
   }
 }
 
-async function optional(read: (() => Promise<ProcStats>) | undefined, problem: (text: string) => void): Promise<ProcStats | null> {
+async function optional(
+  read: (() => Promise<ProcStats>) | undefined,
+  problem: (text: string) => void,
+): Promise<ProcStats | null> {
   if (read === undefined) return null;
   try {
     return await read();
@@ -263,7 +275,15 @@ async function optional(read: (() => Promise<ProcStats>) | undefined, problem: (
   }
 }
 
-function replayCommand(o: { url: string; durationMs: number; rate: number; mix: string; seed: number; concurrency: number; supervisor: string | undefined }): string {
+function replayCommand(o: {
+  url: string;
+  durationMs: number;
+  rate: number;
+  mix: string;
+  seed: number;
+  concurrency: number;
+  supervisor: string | undefined;
+}): string {
   const target = o.supervisor ? ` --target ${o.supervisor}` : '';
   return `arbor chaos --url ${o.url} --duration ${o.durationMs}ms --rate ${o.rate} --mix ${o.mix} --seed ${o.seed} --concurrency ${o.concurrency}${target}`;
 }
@@ -273,7 +293,10 @@ async function serviceUrl(target: ChaosTarget): Promise<string> {
   const urls = (await target.serviceUrls?.()) ?? [];
   if (urls.length === 1) return urls[0]!;
   if (urls.length === 0) throw new ChaosError('no_url', `${target.name} has no listener to load; pass --url`);
-  throw new ChaosError('no_url', `${target.name} has ${urls.length} listeners (${urls.join(', ')}); pass --url to choose`);
+  throw new ChaosError(
+    'no_url',
+    `${target.name} has ${urls.length} listeners (${urls.join(', ')}); pass --url to choose`,
+  );
 }
 
 /** One request, so that a run against nothing fails at once instead of reporting a run of errors. */
@@ -292,5 +315,8 @@ async function probe(url: URL, timeoutMs: number): Promise<void> {
 function countedReasons(reasons: string[]): string[] {
   const counts = new Map<string, number>();
   for (const reason of reasons) counts.set(reason, (counts.get(reason) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([reason, n]) => (n > 1 ? `${n}× ${reason}` : reason));
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([reason, n]) => (n > 1 ? `${n}× ${reason}` : reason));
 }

@@ -59,7 +59,11 @@ export class ArborTarget implements ChaosTarget {
 
   private readonly controlPath: string;
 
-  constructor(controlPath: string, private readonly supervisor?: string, timeoutMs = 10_000) {
+  constructor(
+    controlPath: string,
+    private readonly supervisor?: string,
+    timeoutMs = 10_000,
+  ) {
     this.controlPath = resolve(controlPath);
     this.client = new ControlClient(this.controlPath, timeoutMs);
     this.name = `arbor ${supervisor ?? '(all workers)'} at ${controlPath}`;
@@ -76,7 +80,10 @@ export class ArborTarget implements ChaosTarget {
     const info = (await this.client.request('info')) as RunInfo;
     const holds = Number.isSafeInteger(info.pid) ? listensOn(info.pid, this.controlPath) : false;
     if (holds === false) {
-      throw new ChaosError('not_verified', `the process answering at ${this.controlPath} claims pid ${info.pid}, which does not hold that socket`);
+      throw new ChaosError(
+        'not_verified',
+        `the process answering at ${this.controlPath} claims pid ${info.pid}, which does not hold that socket`,
+      );
     }
     this.supervisorPid = info.pid;
   }
@@ -91,7 +98,10 @@ export class ArborTarget implements ChaosTarget {
   }
 
   async workers(): Promise<WorkerRef[]> {
-    const status = (await this.client.request('status', this.supervisor ? { path: this.supervisor } : {})) as SupervisorStatus;
+    const status = (await this.client.request(
+      'status',
+      this.supervisor ? { path: this.supervisor } : {},
+    )) as SupervisorStatus;
     return runningWorkers(status).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
@@ -149,4 +159,3 @@ export function urlOfAddress(address: string): string {
   const host = address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
   return `http://${host}/`;
 }
-

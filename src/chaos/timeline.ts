@@ -195,7 +195,10 @@ export class TimelineRecorder {
         exitMs: round1(s.exitMs),
         readyMs: s.readyMs === null ? null : round1(s.readyMs),
       })),
-      latency: { p50: roundOrNull(this.latencies.quantile(0.5) ?? undefined), p99: roundOrNull(this.latencies.quantile(0.99) ?? undefined) },
+      latency: {
+        p50: roundOrNull(this.latencies.quantile(0.5) ?? undefined),
+        p99: roundOrNull(this.latencies.quantile(0.99) ?? undefined),
+      },
     };
   }
 

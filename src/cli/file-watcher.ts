@@ -13,7 +13,13 @@ const IGNORED_DIRECTORIES = new Set(['node_modules', 'dist', 'build', 'coverage'
 
 /** A name (one path segment) whose changes never reload: dependencies, dotfiles, build outputs, logs, editor leftovers. */
 export function isIgnoredName(name: string): boolean {
-  return name.startsWith('.') || IGNORED_DIRECTORIES.has(name) || name.endsWith('~') || /\.(log|swp|swx|tmp)$/.test(name) || name === '4913';
+  return (
+    name.startsWith('.') ||
+    IGNORED_DIRECTORIES.has(name) ||
+    name.endsWith('~') ||
+    /\.(log|swp|swx|tmp)$/.test(name) ||
+    name === '4913'
+  );
 }
 
 export interface FileWatcherOptions {
@@ -57,7 +63,8 @@ export class FileWatcher {
       const dir = pending.shift()!;
       if (this.watchers.has(dir)) continue;
       if (this.watchers.size >= (this.options.maxDirectories ?? MAX_WATCHED_DIRECTORIES)) {
-        if (!this.limitNoted) this.options.onNote?.(`watching the first ${this.watchers.size} directories only; not ${dir} and the rest`);
+        if (!this.limitNoted)
+          this.options.onNote?.(`watching the first ${this.watchers.size} directories only; not ${dir} and the rest`);
         this.limitNoted = true;
         return;
       }

@@ -22,7 +22,10 @@ export interface LogsCommand {
 
 /** The line as `arbor logs` prints it: `[path pid] text`, a JSON line as its JSON. */
 export function formatLine(line: LoggedLine): string {
-  const text = line.record !== undefined ? JSON.stringify(line.record) : `${line.line ?? ''}${line.truncated ? ` …[+${line.truncated} bytes]` : ''}`;
+  const text =
+    line.record !== undefined
+      ? JSON.stringify(line.record)
+      : `${line.line ?? ''}${line.truncated ? ` …[+${line.truncated} bytes]` : ''}`;
   return `[${line.path} ${line.pid ?? '-'}] ${text}\n`;
 }
 
@@ -30,7 +33,8 @@ export async function logsCommand(command: LogsCommand): Promise<number> {
   const { client, path, out, err } = command;
   const scope = path !== undefined ? { path } : {};
   const show = (page: OutputPage): void => {
-    if (page.gap) err.write('arbor: some lines were dropped before they could be read (the log keeps the most recent)\n');
+    if (page.gap)
+      err.write('arbor: some lines were dropped before they could be read (the log keeps the most recent)\n');
     for (const line of page.lines) {
       if (command.json) out.write(`${JSON.stringify(line)}\n`);
       else (line.stream === 'stderr' ? err : out).write(formatLine(line));

@@ -122,31 +122,50 @@ async function main(argv: string[]): Promise<number> {
   if (values.pretty && command !== 'run') throw new UsageError('--pretty applies to `arbor run` only');
   if (values.admin !== undefined && command !== 'run') throw new UsageError('--admin applies to `arbor run` only');
   for (const flag of ['admin-errors', 'admin-child-metrics'] as const) {
-    if (values[flag] && values.admin === undefined) throw new UsageError(`--${flag} applies to \`arbor run --admin\` only`);
+    if (values[flag] && values.admin === undefined)
+      throw new UsageError(`--${flag} applies to \`arbor run --admin\` only`);
   }
-  if (values.json && command !== 'status' && command !== 'logs') throw new UsageError('--json applies to `arbor status` and `arbor logs` only');
-  if ((values.follow || values.lines !== undefined) && command !== 'logs') throw new UsageError('--follow and --lines apply to `arbor logs` only');
-  if (values.watch && command !== 'status' && command !== 'run') throw new UsageError('--watch applies to `arbor run` and `arbor status` only');
-  if (values['watch-path'] && !(command === 'run' && values.watch)) throw new UsageError('--watch-path applies to `arbor run --watch` only');
+  if (values.json && command !== 'status' && command !== 'logs')
+    throw new UsageError('--json applies to `arbor status` and `arbor logs` only');
+  if ((values.follow || values.lines !== undefined) && command !== 'logs')
+    throw new UsageError('--follow and --lines apply to `arbor logs` only');
+  if (values.watch && command !== 'status' && command !== 'run')
+    throw new UsageError('--watch applies to `arbor run` and `arbor status` only');
+  if (values['watch-path'] && !(command === 'run' && values.watch))
+    throw new UsageError('--watch-path applies to `arbor run --watch` only');
   if (values['dry-run'] && command !== 'reload') throw new UsageError('--dry-run applies to `arbor reload` only');
   if (values.watch && values.json) throw new UsageError('--watch and --json do not go together');
-  if (values['max-surge'] !== undefined && command !== 'reload') throw new UsageError('--max-surge applies to `arbor reload` only');
+  if (values['max-surge'] !== undefined && command !== 'reload')
+    throw new UsageError('--max-surge applies to `arbor reload` only');
 
   if (command === 'run') {
     if (operands.length !== 1) throw new UsageError('`arbor run` takes one spec module');
     let admin: AdminOptions | undefined;
     try {
-      admin = values.admin !== undefined
-        ? { ...parseAdminAddress(values.admin), exposeErrors: values['admin-errors'] ?? false, dynamicChildMetrics: values['admin-child-metrics'] ?? false }
-        : undefined;
+      admin =
+        values.admin !== undefined
+          ? {
+              ...parseAdminAddress(values.admin),
+              exposeErrors: values['admin-errors'] ?? false,
+              dynamicChildMetrics: values['admin-child-metrics'] ?? false,
+            }
+          : undefined;
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
     // `arbor run` may leave handles behind (a loader thread, a logger transport) when it is done.
     exitExplicitly = true;
     const modulePath = operands[0]!;
-    const watch = values.watch ? [dirname(resolve(modulePath)), ...(values['watch-path'] ?? []).map((p) => resolve(p))] : undefined;
-    return run({ modulePath, pretty: values.pretty ?? false, ...(values.control !== undefined ? { control: values.control } : {}), ...(admin ? { admin } : {}), ...(watch ? { watch } : {}) });
+    const watch = values.watch
+      ? [dirname(resolve(modulePath)), ...(values['watch-path'] ?? []).map((p) => resolve(p))]
+      : undefined;
+    return run({
+      modulePath,
+      pretty: values.pretty ?? false,
+      ...(values.control !== undefined ? { control: values.control } : {}),
+      ...(admin ? { admin } : {}),
+      ...(watch ? { watch } : {}),
+    });
   }
   if (command === 'status') {
     if (operands.length > 1) throw new UsageError('`arbor status` takes at most one supervisor path');
@@ -154,7 +173,9 @@ async function main(argv: string[]): Promise<number> {
       exitExplicitly = true;
       const path = operands[0];
       const tty = process.stdout.isTTY === true;
-      return withClient(values.control, 'read', (client) => watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }));
+      return withClient(values.control, 'read', (client) =>
+        watchStatus({ client, out: process.stdout, tty, ...(path ? { path } : {}) }),
+      );
     }
     return withClient(values.control, 'read', async (client) => {
       const status = (await client.request('status', operands[0] ? { path: operands[0] } : {})) as SupervisorStatus;
@@ -167,11 +188,20 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'logs') {
     if (operands.length > 1) throw new UsageError('`arbor logs` takes at most one path');
     const lines = values.lines === undefined ? 50 : Number(values.lines);
-    if (!(Number.isSafeInteger(lines) && lines >= 0 && lines <= MAX_LOG_LINES)) throw new UsageError(`--lines takes an integer from 0 to ${MAX_LOG_LINES}`);
+    if (!(Number.isSafeInteger(lines) && lines >= 0 && lines <= MAX_LOG_LINES))
+      throw new UsageError(`--lines takes an integer from 0 to ${MAX_LOG_LINES}`);
     if (values.follow) exitExplicitly = true; // Ctrl-C ends it
     const path = operands[0];
     return withClient(values.control, 'read', (client) =>
-      logsCommand({ client, lines, follow: values.follow ?? false, json: values.json ?? false, out: process.stdout, err: process.stderr, ...(path ? { path } : {}) }),
+      logsCommand({
+        client,
+        lines,
+        follow: values.follow ?? false,
+        json: values.json ?? false,
+        out: process.stdout,
+        err: process.stderr,
+        ...(path ? { path } : {}),
+      }),
     );
   }
   if (command === 'start-child') {
@@ -188,14 +218,19 @@ async function main(argv: string[]): Promise<number> {
     if (maxSurge !== undefined && !(Number.isSafeInteger(maxSurge) && maxSurge >= 1)) {
       throw new UsageError('--max-surge takes an integer >= 1');
     }
-    return withClient(values.control, 'change', async (client) => {
-      const params = {
-        ...(operands[0] ? { path: operands[0] } : {}),
-        ...(maxSurge !== undefined ? { maxSurge } : {}),
-        ...(values['dry-run'] ? { dryRun: true } : {}),
-      };
-      return print(renderReload((await client.request('reload', params)) as ReloadResult));
-    }, RELOAD_TIMEOUT_MS);
+    return withClient(
+      values.control,
+      'change',
+      async (client) => {
+        const params = {
+          ...(operands[0] ? { path: operands[0] } : {}),
+          ...(maxSurge !== undefined ? { maxSurge } : {}),
+          ...(values['dry-run'] ? { dryRun: true } : {}),
+        };
+        return print(renderReload((await client.request('reload', params)) as ReloadResult));
+      },
+      RELOAD_TIMEOUT_MS,
+    );
   }
   const childCommand = command !== undefined ? CHILD_COMMANDS[command] : undefined;
   if (childCommand) {
@@ -218,7 +253,9 @@ function print(text: string): number {
 }
 
 function readVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 

@@ -13,7 +13,9 @@ export function renderReload(result: ReloadResult): string {
   } else {
     for (const change of result.changes) lines.push(`  ${change}`);
     if (result.changes.length > 0) lines.unshift(`applied the spec: ${result.changes.length} change(s)`);
-    lines.push(`reloaded ${result.path}: ${result.replaced.length} worker(s) replaced in ${(result.took / 1000).toFixed(1)} s`);
+    lines.push(
+      `reloaded ${result.path}: ${result.replaced.length} worker(s) replaced in ${(result.took / 1000).toFixed(1)} s`,
+    );
     for (const r of result.replaced) {
       lines.push(`  ${r.supervisor}/${r.child}  pid ${r.oldPid ?? '-'} → ${r.newPid ?? '-'}  ready in ${r.took} ms`);
     }

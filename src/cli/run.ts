@@ -31,7 +31,10 @@ function createLogger(pretty: boolean): Logger {
   // pino-pretty for events, `[path pid] line` for a worker's output (../log/pretty.ts), in pino's worker thread.
   const target = fileURLToPath(new URL('../log/pretty.js', import.meta.url));
   try {
-    return pino({ base: undefined }, pino.transport({ target, options: { destination: 1, colorize: process.stdout.isTTY === true } }));
+    return pino(
+      { base: undefined },
+      pino.transport({ target, options: { destination: 1, colorize: process.stdout.isTTY === true } }),
+    );
   } catch (error) {
     process.stderr.write(`arbor: --pretty is not available (${(error as Error).message}); logging JSON lines\n`);
     return jsonLogger();
@@ -57,7 +60,10 @@ export async function run(options: RunOptions): Promise<number> {
     assertValidSpec(spec);
   } catch (error) {
     if (error instanceof SpecError) process.stderr.write(`arbor: ${error.message}\n`);
-    else process.stderr.write(`arbor: cannot load ${modulePath}: ${error instanceof Error ? error.message : String(error)}\n`);
+    else
+      process.stderr.write(
+        `arbor: cannot load ${modulePath}: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
     return EXIT_USAGE;
   }
   const validSpec = spec;
@@ -135,7 +141,12 @@ export async function run(options: RunOptions): Promise<number> {
   try {
     controlPath = resolve(explicitControl ?? defaultControlPath());
     const info = { spec: specFile, control: controlPath, startedAt };
-    control = await ControlServer.open(controlPath, { tree: () => tree, stop: () => stopGracefully('control'), events, info });
+    control = await ControlServer.open(controlPath, {
+      tree: () => tree,
+      stop: () => stopGracefully('control'),
+      events,
+      info,
+    });
     forgetRun = recordRun({ pid: process.pid, ...info });
   } catch (error) {
     closeControl();
@@ -144,16 +155,24 @@ export async function run(options: RunOptions): Promise<number> {
     return EXIT_FAILURE;
   }
   const fallback = runsDirFallback();
-  if (fallback) logger.warn({ event: 'runs_dir_fallback', dir: fallback.dir, instead: fallback.instead, reason: fallback.why });
+  if (fallback)
+    logger.warn({ event: 'runs_dir_fallback', dir: fallback.dir, instead: fallback.instead, reason: fallback.why });
   logger.info({ event: 'control_listening', control: controlPath });
 
   try {
     // systemd (NOTIFY_SOCKET) is told READY=1 once the tree runs; the admin endpoint answers from before the start.
     // reload() reads the spec anew from its module: what changed in it is applied before the workers are replaced.
-    const readSpec = () => loadSpecModule(modulePath, { fresh: true }).catch((error: unknown) => {
-      throw new Error(`${modulePath}: ${error instanceof Error ? error.message : String(error)}`);
+    const readSpec = () =>
+      loadSpecModule(modulePath, { fresh: true }).catch((error: unknown) => {
+        throw new Error(`${modulePath}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    tree = await start(validSpec, {
+      logger,
+      notify: true,
+      readSpec,
+      signal: startAbort.signal,
+      ...(admin ? { admin } : {}),
     });
-    tree = await start(validSpec, { logger, notify: true, readSpec, signal: startAbort.signal, ...(admin ? { admin } : {}) });
   } catch (error) {
     closeControl();
     if (stopRequested && error instanceof StartFailure) {
@@ -190,4 +209,3 @@ export async function run(options: RunOptions): Promise<number> {
   closeControl();
   return code;
 }
-

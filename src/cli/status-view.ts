@@ -21,11 +21,17 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
       const last = index === node.children.length - 1;
       const fields = [
         child.id,
-        child.supervisor ? `supervisor ${child.supervisor.strategy}` : child.kind === 'thread' ? 'worker thread' : child.type,
+        child.supervisor
+          ? `supervisor ${child.supervisor.strategy}`
+          : child.kind === 'thread'
+            ? 'worker thread'
+            : child.type,
         child.status,
         ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
         ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
-        ...(child.listener ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`] : []),
+        ...(child.listener
+          ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`]
+          : []),
         `restarts ${child.restarts}`,
         `up ${formatUptime(child.uptime)}`,
         ...(child.restartIn !== undefined ? [`backoff: restart in ${(child.restartIn / 1000).toFixed(1)}s`] : []),
@@ -38,7 +44,9 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
     // Replaced workers still finishing their requests, beside the children that replaced them.
     (node.draining ?? []).forEach((old, index, all) => {
       const branch = index === all.length - 1 ? '└─ ' : '├─ ';
-      lines.push(`${indent}${branch}${old.child}  worker  draining  pid ${old.pid ?? '-'}  for ${(old.for / 1000).toFixed(1)}s (replaced)`);
+      lines.push(
+        `${indent}${branch}${old.child}  worker  draining  pid ${old.pid ?? '-'}  for ${(old.for / 1000).toFixed(1)}s (replaced)`,
+      );
     });
     if (node.children.length === 0) lines.push(`${indent}└─ (no children)`);
   };
@@ -46,7 +54,9 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
   const reload = status.reload;
   if (reload) {
     const starting = reload.starting.length > 0 ? `, starting ${reload.starting.join(', ')}` : '';
-    lines.push(`reload of ${reload.path} in progress: ${reload.replaced} of ${reload.workers} replaced${starting} (${(reload.running / 1000).toFixed(1)} s)`);
+    lines.push(
+      `reload of ${reload.path} in progress: ${reload.replaced} of ${reload.workers} replaced${starting} (${(reload.running / 1000).toFixed(1)} s)`,
+    );
   }
   for (const shelf of status.spares ?? []) {
     const pids = (list: number[]) => (list.length > 0 ? ` (pid ${list.join(', ')})` : '');

@@ -22,7 +22,9 @@ function childBoundMs(child: ChildSpec): number {
 export function stoppingNotice(spec: SupervisorSpec): string {
   const drain = spec.drainDelay ?? 0;
   const bound = drain + stopBoundMs(spec);
-  const wait = Number.isFinite(bound) ? `up to ${seconds(bound)}` : 'until every child has stopped (a shutdown is infinity)';
+  const wait = Number.isFinite(bound)
+    ? `up to ${seconds(bound)}`
+    : 'until every child has stopped (a shutdown is infinity)';
   const drainNote = drain > 0 ? ` (serving ${seconds(drain)} more first: drainDelay)` : '';
   return `stopping: ${wait}${drainNote}, Ctrl-C again to force\n`;
 }

@@ -84,7 +84,9 @@ export function watchAndReload(options: WatchReloadOptions): { close(): void } {
     },
   });
   logger.info({ event: 'watching', roots, directories: watcher.watching });
-  say(`watching ${roots.map((r) => relative(process.cwd(), r) || '.').join(', ')} for changes (${watcher.watching} director${watcher.watching === 1 ? 'y' : 'ies'})`);
+  say(
+    `watching ${roots.map((r) => relative(process.cwd(), r) || '.').join(', ')} for changes (${watcher.watching} director${watcher.watching === 1 ? 'y' : 'ies'})`,
+  );
   return {
     close() {
       closed = true;

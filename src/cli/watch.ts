@@ -66,7 +66,14 @@ export async function watchStatus(options: WatchOptions): Promise<number> {
       const status = (await client.request('status', options.path ? { path: options.path } : {})) as SupervisorStatus;
       cursor = await readEvents(client, cursor, recent, shown);
       const procs = sampleWorkers(status, samples);
-      const frame = renderWatchFrame({ status, procs, listenQueues: listenQueues(status), events: recent, now: new Date(), controlPath: client.socketPath });
+      const frame = renderWatchFrame({
+        status,
+        procs,
+        listenQueues: listenQueues(status),
+        events: recent,
+        now: new Date(),
+        controlPath: client.socketPath,
+      });
       out.write(tty ? drawInPlace(frame, out.columns) : `${frame}\n\n`);
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => {});
     }
@@ -95,7 +102,10 @@ async function readEvents(client: ControlClient, cursor: number, recent: LoggedE
   return cursor;
 }
 
-function sampleWorkers(status: SupervisorStatus, samples: Map<number, ProcSample>): Map<number, { sample: ProcSample; cpu: number | undefined }> {
+function sampleWorkers(
+  status: SupervisorStatus,
+  samples: Map<number, ProcSample>,
+): Map<number, { sample: ProcSample; cpu: number | undefined }> {
   const procs = new Map<number, { sample: ProcSample; cpu: number | undefined }>();
   for (const child of allChildren(status)) {
     if (child.type !== 'worker' || child.pid === undefined) continue;
@@ -127,15 +137,28 @@ function allChildren(status: SupervisorStatus): ChildInfo[] {
 export function renderWatchFrame(frame: WatchFrame): string {
   const time = clock(frame.now);
   const tree = renderStatus(frame.status, (child) => figuresOf(child, frame)).trimEnd();
-  const events = frame.events.length === 0 ? ['  (none yet)'] : frame.events.map((e) => `  ${clock(new Date(e.time), true)}  ${describeEvent(e)}`);
-  return [`arbor status --watch  ${frame.controlPath}  ${time}  (Ctrl-C to quit)`, '', tree, '', 'recent events', ...events].join('\n');
+  const events =
+    frame.events.length === 0
+      ? ['  (none yet)']
+      : frame.events.map((e) => `  ${clock(new Date(e.time), true)}  ${describeEvent(e)}`);
+  return [
+    `arbor status --watch  ${frame.controlPath}  ${time}  (Ctrl-C to quit)`,
+    '',
+    tree,
+    '',
+    'recent events',
+    ...events,
+  ].join('\n');
 }
 
 function figuresOf(child: ChildInfo, frame: WatchFrame): string[] {
   if (child.type === 'worker' && child.pid !== undefined) {
     const proc = frame.procs.get(child.pid);
     if (!proc) return ['rss -', 'cpu -'];
-    return [`rss ${(proc.sample.rss / MiB).toFixed(1)} MiB`, `cpu ${proc.cpu === undefined ? '-' : `${proc.cpu.toFixed(1)}%`}`];
+    return [
+      `rss ${(proc.sample.rss / MiB).toFixed(1)} MiB`,
+      `cpu ${proc.cpu === undefined ? '-' : `${proc.cpu.toFixed(1)}%`}`,
+    ];
   }
   if (child.listener) {
     const c = child.listener.connections;

@@ -3,8 +3,20 @@ import { createConnection, type Socket } from 'node:net';
 import type { ChaosFault } from '../protocol.js';
 
 export const CONTROL_OPS = [
-  'status', 'which', 'count', 'restart', 'stop-child', 'start-child', 'delete-child', 'stop', 'fault', 'events', 'proc',
-  'info', 'reload', 'logs',
+  'status',
+  'which',
+  'count',
+  'restart',
+  'stop-child',
+  'start-child',
+  'delete-child',
+  'stop',
+  'fault',
+  'events',
+  'proc',
+  'info',
+  'reload',
+  'logs',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -61,7 +73,10 @@ export const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** A request the running tree refused, or a failure to reach it; `code` is machine-readable. */
 export class ControlError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ControlError';
   }
@@ -80,7 +95,10 @@ export class ControlClient {
   private nextId = 1;
   private buffered = '';
 
-  constructor(readonly socketPath: string, private readonly timeoutMs = 30_000) {}
+  constructor(
+    readonly socketPath: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   /** Sends one request and resolves with its result; rejects with a ControlError carrying the server's code. */
   async request(op: ControlOp, params: ControlParams = {}): Promise<unknown> {

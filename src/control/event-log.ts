@@ -76,7 +76,8 @@ function bounded(event: LoggedEvent): { event: LoggedEvent; bytes: number } {
 
 /** A crashed worker's stack can be 60 kB: keep the message, drop the stack, so a page of events stays small. */
 function withoutStack(event: TreeEvent): TreeEvent {
-  if (!('reason' in event) || typeof event.reason !== 'object' || event.reason === null || !('stack' in event.reason)) return event;
+  if (!('reason' in event) || typeof event.reason !== 'object' || event.reason === null || !('stack' in event.reason))
+    return event;
   const { stack: _stack, ...reason } = event.reason as Record<string, unknown>;
   return { ...event, reason } as TreeEvent;
 }

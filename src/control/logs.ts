@@ -9,7 +9,11 @@ export const MAX_LOG_LINES = 1000;
 export const MAX_LOG_PAGE_BYTES = 512 * 1024;
 
 /** The newest `lines` (default 50) at or under `path`, or with `since`, the lines numbered after it. */
-export function logsPage(tree: Tree, path: string | undefined, request: { since?: number | undefined; lines?: number | undefined }): OutputPage {
+export function logsPage(
+  tree: Tree,
+  path: string | undefined,
+  request: { since?: number | undefined; lines?: number | undefined },
+): OutputPage {
   const scope = path === undefined || path === tree.spec.id ? undefined : path;
   if (request.since !== undefined) return tree.output.after(scope, request.since, MAX_LOG_LINES, MAX_LOG_PAGE_BYTES);
   return tree.output.recent(scope, request.lines ?? 50, MAX_LOG_PAGE_BYTES);

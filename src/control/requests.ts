@@ -6,7 +6,15 @@ import { SpecError } from '../supervisor/validate.js';
 import { StartFailure } from '../child.js';
 import type { Tree } from '../supervisor/tree.js';
 import { CHAOS_FAULTS, isChaosFault, type ChaosFault } from '../protocol.js';
-import { CONTROL_OPS, MAX_ANSWER_BYTES, splitChildPath, type ControlOp, type ControlResponse, type ProcStats, type RunInfo } from './client.js';
+import {
+  CONTROL_OPS,
+  MAX_ANSWER_BYTES,
+  splitChildPath,
+  type ControlOp,
+  type ControlResponse,
+  type ProcStats,
+  type RunInfo,
+} from './client.js';
 import { boundedJson } from './bounded.js';
 import { SharedReads } from './shared-reads.js';
 import type { EventLog } from './event-log.js';
@@ -29,7 +37,10 @@ export interface ControlHooks {
 export type RequestId = string | number | null;
 
 export class RequestError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -57,11 +68,15 @@ const SUPERVISOR_OPS: readonly ControlOp[] = ['status', 'which', 'count', 'start
 
 /** Checks one decoded line; throws a RequestError naming the bad field. */
 export function parseRequest(raw: unknown): ValidRequest {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RequestError('bad_request', 'a request is a JSON object');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new RequestError('bad_request', 'a request is a JSON object');
   const request = raw as Record<string, unknown>;
   const { id, op, path, args, fault, since, maxSurge, dryRun, lines } = request;
   if (!((typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) || Number.isSafeInteger(id))) {
-    throw new RequestError('bad_request', `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`);
+    throw new RequestError(
+      'bad_request',
+      `'id' must be a non-empty string (at most ${MAX_ID_LENGTH} chars) or an integer`,
+    );
   }
   const extra = Object.keys(request).filter((key) => !ALLOWED_FIELDS.has(key));
   if (extra.length > 0) throw new RequestError('bad_request', `unknown field(s): ${extra.join(', ')}`);
@@ -76,7 +91,8 @@ export function parseRequest(raw: unknown): ValidRequest {
   if (CHILD_OPS.includes(known) && (path === undefined || !splitChildPath(path))) {
     throw new RequestError('bad_request', `'${op}' needs 'path' as <supervisor path>/<child id>`);
   }
-  if (known === 'start-child' && path === undefined) throw new RequestError('bad_request', "'start-child' needs a supervisor 'path'");
+  if (known === 'start-child' && path === undefined)
+    throw new RequestError('bad_request', "'start-child' needs a supervisor 'path'");
   if (RUN_OPS.includes(known) && path !== undefined) throw new RequestError('bad_request', `'${op}' takes no 'path'`);
   if (args !== undefined) {
     if (known !== 'start-child') throw new RequestError('bad_request', `'${op}' takes no 'args'`);
@@ -203,12 +219,12 @@ export function describeError(error: unknown): { code: string; message: string }
   if (error instanceof SpecError) return { code: 'bad_spec', message: error.message };
   if (error instanceof StartFailure) return { code: 'start_failed', message: error.message };
   // A child that did not start (startChild, restartChild): the supervisor's ChildStartError, known by its name.
-  if (error instanceof Error && error.name === 'ChildStartError') return { code: 'start_failed', message: error.message };
+  if (error instanceof Error && error.name === 'ChildStartError')
+    return { code: 'start_failed', message: error.message };
   const message = error instanceof Error ? error.message : String(error);
   const coded = /^([a-z_]+): (.*)$/s.exec(message);
   return coded ? { code: coded[1]!, message: coded[2]! } : { code: 'internal', message };
 }
-
 
 /** Reads of the tree whose answers are shared by concurrent requests (see shared-reads.ts). */
 const SHARED_OPS: ReadonlySet<ControlOp> = new Set<ControlOp>(['status', 'which', 'count']);
@@ -242,8 +258,16 @@ export async function answerLine(line: string, hooks: ControlHooks, shared?: Sha
     if (shared && SHARED_OPS.has(request.op)) {
       const supervisor = request.path ?? tree.spec.id;
       const { op } = request;
-      const read = (): unknown => (op === 'status' ? tree.status(supervisor) : op === 'which' ? tree.whichChildren(supervisor) : tree.countChildren(supervisor));
-      const result = await shared.json(tree, `${op}\0${supervisor}`, read, { maxString: MAX_ANSWER_STRING, maxBytes: MAX_ANSWER_BYTES - 512 });
+      const read = (): unknown =>
+        op === 'status'
+          ? tree.status(supervisor)
+          : op === 'which'
+            ? tree.whichChildren(supervisor)
+            : tree.countChildren(supervisor);
+      const result = await shared.json(tree, `${op}\0${supervisor}`, read, {
+        maxString: MAX_ANSWER_STRING,
+        maxBytes: MAX_ANSWER_BYTES - 512,
+      });
       if (result !== undefined) return `{"id":${JSON.stringify(id)},"ok":true,"result":${result}}\n`;
       throw new RequestError('too_large', 'the answer could not be bounded');
     }

@@ -4,7 +4,21 @@
 // is not fit (another user created it first, a link, open to others), a fresh private directory
 // `<temp dir>/arbor-<uid>-XXXXXX` is made instead (mkdtemp, 0700), and clients look there too. Nothing in a shared
 // directory is trusted: records are opened without following links and must be regular files of this user.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readSync, readdirSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  readdirSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { ControlError } from './client.js';
@@ -65,7 +79,9 @@ export function ensureRunsDir(): string {
       mkdirSync(dir, { mode: 0o700 });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ControlPathError(`cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        throw new ControlPathError(
+          `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
       }
     }
     checkPrivate(dir);
@@ -76,7 +92,9 @@ export function ensureRunsDir(): string {
     try {
       made = mkdtempSync(`${dir}-`); // 0700, a name nobody could have taken before
     } catch (failure) {
-      throw new ControlPathError(`${error.message}; and no fresh directory could be made: ${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message}`);
+      throw new ControlPathError(
+        `${error.message}; and no fresh directory could be made: ${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message}`,
+      );
     }
     checkPrivate(made);
     fresh = { dir: made, instead: dir, why: error.message };
@@ -91,9 +109,12 @@ function checkPrivate(dir: string): void {
   const fix = `remove it, or set XDG_RUNTIME_DIR to a private directory`;
   if (found.isSymbolicLink()) throw new ControlPathError(`${dir} is a symbolic link, not a private directory; ${fix}`);
   if (!found.isDirectory()) throw new ControlPathError(`${dir} is not a directory; ${fix}`);
-  if (uid !== undefined && found.uid !== uid) throw new ControlPathError(`${dir} belongs to uid ${found.uid}, not to us (uid ${uid}); ${fix}`);
+  if (uid !== undefined && found.uid !== uid)
+    throw new ControlPathError(`${dir} belongs to uid ${found.uid}, not to us (uid ${uid}); ${fix}`);
   if ((found.mode & 0o077) !== 0) {
-    throw new ControlPathError(`${dir} is open to others (mode ${(found.mode & 0o777).toString(8)}, expected 700); ${fix}`);
+    throw new ControlPathError(
+      `${dir} is open to others (mode ${(found.mode & 0o777).toString(8)}, expected 700); ${fix}`,
+    );
   }
 }
 
@@ -193,8 +214,12 @@ function readRecord(file: string): RunRecord | undefined {
     const length = readSync(fd, buffer, 0, MAX_RECORD_BYTES, 0);
     const run = JSON.parse(buffer.subarray(0, length).toString('utf8')) as Partial<RunRecord>;
     const valid =
-      Number.isSafeInteger(run.pid) && (run.pid as number) > 0 && typeof run.spec === 'string' &&
-      typeof run.control === 'string' && isAbsolute(run.control) && Number.isFinite(run.startedAt);
+      Number.isSafeInteger(run.pid) &&
+      (run.pid as number) > 0 &&
+      typeof run.spec === 'string' &&
+      typeof run.control === 'string' &&
+      isAbsolute(run.control) &&
+      Number.isFinite(run.startedAt);
     return valid ? (run as RunRecord) : undefined;
   } catch {
     return undefined;
@@ -233,7 +258,10 @@ export function locateControl(explicit?: string): Located {
   if (process.env.ARBOR_CONTROL) return { control: process.env.ARBOR_CONTROL, others: [] };
   const [latest, ...others] = listRuns();
   if (latest === undefined) {
-    throw new ControlError('no_arbor', `no running arbor found (no run recorded in ${runsDir()}); pass --control <path>`);
+    throw new ControlError(
+      'no_arbor',
+      `no running arbor found (no run recorded in ${runsDir()}); pass --control <path>`,
+    );
   }
   return { control: latest.control, run: latest, others };
 }
@@ -250,10 +278,15 @@ export function reachTree(explicit: string | undefined, kind: 'read' | 'change')
   if (located.others.length > 0 && kind === 'change') {
     throw new ControlError(
       'several_runs',
-      [`${located.others.length + 1} arbor runs are alive; name one with --control <socket>:`, `  ${describeRun(located.run)}`, ...list].join('\n'),
+      [
+        `${located.others.length + 1} arbor runs are alive; name one with --control <socket>:`,
+        `  ${describeRun(located.run)}`,
+        ...list,
+      ].join('\n'),
     );
   }
   const notes = [`reached ${describeRun(located.run)}`];
-  if (list.length > 0) notes.push(`${list.length} other run(s) alive (the latest was chosen; --control <socket> picks one):`, ...list);
+  if (list.length > 0)
+    notes.push(`${list.length} other run(s) alive (the latest was chosen; --control <socket> picks one):`, ...list);
   return { control: located.control, notes };
 }

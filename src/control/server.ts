@@ -36,7 +36,11 @@ export class ControlServer {
   private readonly shared = new SharedReads();
   private identity: SocketIdentity | undefined;
 
-  private constructor(readonly socketPath: string, private readonly hooks: ControlHooks, readonly limits: ControlLimits) {
+  private constructor(
+    readonly socketPath: string,
+    private readonly hooks: ControlHooks,
+    readonly limits: ControlLimits,
+  ) {
     this.server = createServer((socket) => this.accept(socket));
     this.server.on('error', () => {}); // accept errors (EMFILE) are transient: node retries on the next readable
   }
@@ -45,7 +49,11 @@ export class ControlServer {
    * Listens at `socketPath`. The path must be free, or hold a stale socket of this user (a crashed run's), which
    * is replaced; anything else there (a live arbor, a file, a link, another user's socket) is refused untouched.
    */
-  static async open(socketPath: string, hooks: ControlHooks, limits: Partial<ControlLimits> = {}): Promise<ControlServer> {
+  static async open(
+    socketPath: string,
+    hooks: ControlHooks,
+    limits: Partial<ControlLimits> = {},
+  ): Promise<ControlServer> {
     await claimSocketPath(socketPath);
     const control = new ControlServer(socketPath, hooks, { ...CONTROL_LIMITS, ...limits });
     await new Promise<void>((resolve, reject) => {
@@ -86,7 +94,11 @@ export class ControlServer {
 
   private accept(socket: Socket): void {
     if (this.connections.size >= this.limits.maxConnections && !this.evictOne()) {
-      const response: ControlResponse = { id: null, ok: false, error: { code: 'busy', message: 'too many control connections at work; try again' } };
+      const response: ControlResponse = {
+        id: null,
+        ok: false,
+        error: { code: 'busy', message: 'too many control connections at work; try again' },
+      };
       socket.on('error', () => socket.destroy());
       socket.end(`${JSON.stringify(response)}\n`);
       socket.setTimeout(1000, () => socket.destroy());
@@ -160,7 +172,11 @@ class Connection {
 
   /** Starts queued requests while there is room, and reads more only when the queue is empty and answers drain. */
   private pump(): void {
-    while (this.queue.length > 0 && this.inFlight < this.limits.maxInFlight && this.socket.writableLength < this.limits.maxUnsentBytes) {
+    while (
+      this.queue.length > 0 &&
+      this.inFlight < this.limits.maxInFlight &&
+      this.socket.writableLength < this.limits.maxUnsentBytes
+    ) {
       this.perform(this.queue.shift()!);
     }
     const keepingUp = this.queue.length === 0 && this.socket.writableLength < this.limits.maxUnsentBytes;

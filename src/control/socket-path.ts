@@ -30,7 +30,9 @@ const myUid = (): number | undefined => process.getuid?.();
 export async function claimSocketPath(path: string): Promise<void> {
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new ControlPathError(`${path} is ${bytes} bytes long; a unix socket path is limited to ${MAX_SOCKET_PATH_BYTES} bytes (choose a shorter one)`);
+    throw new ControlPathError(
+      `${path} is ${bytes} bytes long; a unix socket path is limited to ${MAX_SOCKET_PATH_BYTES} bytes (choose a shorter one)`,
+    );
   }
   const dir = dirname(path);
   try {
@@ -55,12 +57,15 @@ export async function claimSocketPath(path: string): Promise<void> {
   if (probe !== 'refused') {
     // Not provably stale: a datagram or seqpacket socket (EPROTOTYPE), a live run too busy or stopped to accept
     // (EAGAIN: its backlog is full), or no answer in time. Removing it could cut a live run off for good.
-    throw new ControlPathError(`${path} is a socket that may be in use (connecting to it gave ${probe}); refusing to replace it — stop what holds it or choose another --control path`);
+    throw new ControlPathError(
+      `${path} is a socket that may be in use (connecting to it gave ${probe}); refusing to replace it — stop what holds it or choose another --control path`,
+    );
   }
   // A stale socket of ours (a run that was killed): remove it, unless it changed while we probed.
   const again = lstatOrUndefined(path);
   if (again === undefined) return;
-  if (again.ino !== found.ino || again.dev !== found.dev) throw new ControlPathError(`${path} changed while it was checked; try again`);
+  if (again.ino !== found.ino || again.dev !== found.dev)
+    throw new ControlPathError(`${path} changed while it was checked; try again`);
   unlinkSync(path);
 }
 
@@ -78,8 +83,13 @@ export function identifySocket(path: string): SocketIdentity | undefined {
 /** Whether the file at `path` is still the socket `identity` names. */
 export function sameSocket(path: string, identity: SocketIdentity): boolean {
   const found = identifySocket(path);
-  return found !== undefined && found.dev === identity.dev && found.ino === identity.ino &&
-    found.ctimeNs === identity.ctimeNs && found.birthtimeNs === identity.birthtimeNs;
+  return (
+    found !== undefined &&
+    found.dev === identity.dev &&
+    found.ino === identity.ino &&
+    found.ctimeNs === identity.ctimeNs &&
+    found.birthtimeNs === identity.birthtimeNs
+  );
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {
@@ -101,7 +111,9 @@ function probeSocket(path: string): Promise<'live' | 'refused' | 'gone' | string
     probe.once('connect', () => (clearTimeout(timer), probe.destroy(), resolve('live')));
     probe.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve(error.code === 'ECONNREFUSED' ? 'refused' : error.code === 'ENOENT' ? 'gone' : (error.code ?? error.message));
+      resolve(
+        error.code === 'ECONNREFUSED' ? 'refused' : error.code === 'ENOENT' ? 'gone' : (error.code ?? error.message),
+      );
     });
   });
 }

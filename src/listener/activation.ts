@@ -34,7 +34,8 @@ export function parseActivation(env: Env, pid: number): Activation {
   const { LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES } = env;
   if (LISTEN_FDS === undefined || LISTEN_PID === undefined) {
     const missing = [LISTEN_PID === undefined ? 'LISTEN_PID' : '', LISTEN_FDS === undefined ? 'LISTEN_FDS' : '']
-      .filter(Boolean).join(' and ');
+      .filter(Boolean)
+      .join(' and ');
     return {
       error: `systemd socket activation: ${missing} not set (start arbor from a .socket unit, or under systemd-socket-activate)`,
     };
@@ -71,9 +72,13 @@ export function selectSocket(activation: Activation, which: SystemdFd): { fd: nu
   const matches = sockets.filter((s) => s.name === name);
   if (matches.length === 1) return { fd: matches[0]!.fd };
   if (matches.length > 1) {
-    return { error: `systemd socket activation: ${matches.length} sockets are named '${name}' (${listed}); give each a distinct FileDescriptorName=` };
+    return {
+      error: `systemd socket activation: ${matches.length} sockets are named '${name}' (${listed}); give each a distinct FileDescriptorName=`,
+    };
   }
-  return { error: `systemd socket activation: no socket named '${name}' among ${listed} (LISTEN_FDNAMES, FileDescriptorName= in the .socket unit)` };
+  return {
+    error: `systemd socket activation: no socket named '${name}' among ${listed} (LISTEN_FDNAMES, FileDescriptorName= in the .socket unit)`,
+  };
 }
 
 const ACTIVATION_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const;
@@ -100,5 +105,6 @@ export function systemdSocket(which: SystemdFd): { fd: number } | { error: strin
 /** True when some listener of the tree adopts a socket passed by systemd. */
 export function usesSocketActivation(spec: SupervisorSpec): boolean {
   return spec.children.some((child) =>
-    child.type === 'listener' ? isSystemdFd(child.fd) : child.type === 'supervisor' && usesSocketActivation(child));
+    child.type === 'listener' ? isSystemdFd(child.fd) : child.type === 'supervisor' && usesSocketActivation(child),
+  );
 }

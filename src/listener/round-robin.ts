@@ -104,7 +104,8 @@ export class RoundRobinListener<C extends Connection> {
     }
     const onMessage = (raw: unknown): void => {
       const message = parseWorkerMessage(raw);
-      if (message?.type === 'arbor:connection-ack' && message.listener === this.id) this.acknowledged(slot, message.seq);
+      if (message?.type === 'arbor:connection-ack' && message.listener === this.id)
+        this.acknowledged(slot, message.seq);
     };
     // Acks can no longer arrive once the channel is closed; 'disconnect' comes after every message it carried.
     // But node postpones 'disconnect' while handles it sent are unacknowledged, forever if the worker died:
@@ -187,7 +188,12 @@ export class RoundRobinListener<C extends Connection> {
     if (this.queue.length >= this.backlog) {
       connection.close();
       if (this.dropped++ === 0 || this.dropped % 1000 === 0) {
-        this.logger.warn({ event: 'connection_dropped', listener: this.id, dropped: this.dropped, queued: this.queue.length });
+        this.logger.warn({
+          event: 'connection_dropped',
+          listener: this.id,
+          dropped: this.dropped,
+          queued: this.queue.length,
+        });
       }
       return;
     }
@@ -209,7 +215,13 @@ export class RoundRobinListener<C extends Connection> {
           this.leaveRing(slot);
           this.queue.unshift(connection);
           this.redispatched += 1;
-          this.logger.warn({ event: 'connection_redispatched', listener: this.id, pid: slot.process.pid, seq, error: error.message });
+          this.logger.warn({
+            event: 'connection_redispatched',
+            listener: this.id,
+            pid: slot.process.pid,
+            seq,
+            error: error.message,
+          });
           this.dispatch();
         }
       });

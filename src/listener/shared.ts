@@ -72,7 +72,12 @@ export class SharedListener {
     worker.on('message', onMessage);
     worker.once('exit', detach);
 
-    const message: SharedHandleMessage = { type: 'arbor:handle', listener: this.id, mode: 'shared', backlog: this.backlog };
+    const message: SharedHandleMessage = {
+      type: 'arbor:handle',
+      listener: this.id,
+      mode: 'shared',
+      backlog: this.backlog,
+    };
     this.handle.sendTo(worker, message, (error) => {
       if (error) this.logger.warn({ event: 'handle_send_failed', listener: this.id, pid, error: error.message });
     });

@@ -17,7 +17,8 @@ const SHOWN_ELSEWHERE = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
 export function outputMessage(record: Record<string, unknown>): string {
   const prefix = `[${String(record.path)} ${String(record.pid ?? '-')}]`;
   const inner = record.record as Record<string, unknown> | undefined;
-  if (inner === undefined || inner === null || typeof inner !== 'object') return `${prefix} ${String(record.line ?? '')}`;
+  if (inner === undefined || inner === null || typeof inner !== 'object')
+    return `${prefix} ${String(record.line ?? '')}`;
   const rest = Object.fromEntries(Object.entries(inner).filter(([key]) => !SHOWN_ELSEWHERE.has(key)));
   const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
   return typeof inner.msg === 'string' ? `${prefix} ${inner.msg}${extra}` : `${prefix} ${JSON.stringify(inner)}`;
@@ -42,7 +43,10 @@ export default function prettyTransport(options: PrettyOptions = {}): Writable {
       partial += chunk.toString();
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
-      const text = lines.filter((line) => line.length > 0).map(render).join('');
+      const text = lines
+        .filter((line) => line.length > 0)
+        .map(render)
+        .join('');
       if (text.length > 0) out.write(text);
       done();
     },

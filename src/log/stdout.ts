@@ -60,7 +60,13 @@ export class BoundedLogWriter implements DestinationStream {
 
   private writeNext(): void {
     if (this.dropped > 0) {
-      const note = { level: 40, time: Date.now(), event: 'log_dropped', lines: this.dropped, reason: 'stdout was not read' };
+      const note = {
+        level: 40,
+        time: Date.now(),
+        event: 'log_dropped',
+        lines: this.dropped,
+        reason: 'stdout was not read',
+      };
       const line = `${JSON.stringify(note)}\n`;
       this.queue.unshift(line);
       this.pending += Buffer.byteLength(line);
@@ -80,7 +86,8 @@ export class BoundedLogWriter implements DestinationStream {
   private writeOut(data: Buffer): void {
     write(this.fd, data, 0, data.length, null, (error, written) => {
       if (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return void setTimeout(() => this.writeOut(data), RETRY_MS).unref();
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
+          return void setTimeout(() => this.writeOut(data), RETRY_MS).unref();
         // The reader went away (EPIPE) or there is no stdout: lines have nowhere to go, which is no reason to crash.
         this.broken = true;
         this.queue = [];

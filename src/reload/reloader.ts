@@ -24,7 +24,14 @@ export interface ReloadOptions {
 
 /** What became of one worker (a supervisor's `replaceChildren` answers this). */
 export type Replacement =
-  | { child: string; outcome: 'replaced'; oldPid: number | undefined; newPid: number | undefined; took: number; retired: Promise<unknown> }
+  | {
+      child: string;
+      outcome: 'replaced';
+      oldPid: number | undefined;
+      newPid: number | undefined;
+      took: number;
+      retired: Promise<unknown>;
+    }
   | { child: string; outcome: 'skipped'; why: string }
   | { child: string; outcome: 'failed'; reason: unknown };
 
@@ -97,7 +104,8 @@ export interface ReloadProgress {
  * `bad_spec`: the spec did not load or validate; `cannot_change`: it changes what a running tree cannot (a listener's
  * port); both change nothing. `change_failed`: a step of the spec's changes failed; the steps before it stay done.
  */
-export type ReloadErrorCode = 'reload_in_progress' | 'not_found' | 'start_failed' | 'stopped' | 'bad_spec' | 'cannot_change' | 'change_failed';
+export type ReloadErrorCode =
+  'reload_in_progress' | 'not_found' | 'start_failed' | 'stopped' | 'bad_spec' | 'cannot_change' | 'change_failed';
 
 /** A rolling reload that stopped (`start_failed`, `stopped`) or was refused (`reload_in_progress`, `not_found`). */
 export class ReloadError extends Error {
@@ -105,7 +113,10 @@ export class ReloadError extends Error {
    * @param code What happened.
    * @param message The worker and the reason, in words.
    */
-  constructor(readonly code: ReloadErrorCode, message: string) {
+  constructor(
+    readonly code: ReloadErrorCode,
+    message: string,
+  ) {
     super(`${code}: ${message}`);
     this.name = 'ReloadError';
   }
@@ -126,7 +137,10 @@ export class Reloader {
   private closed = false;
   private appliedSpec: SupervisorSpec | undefined;
 
-  constructor(private readonly target: ReloadTarget, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly target: ReloadTarget,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * One reload at a time: a second one is refused with `reload_in_progress`, never queued. The spec's changes
@@ -137,20 +151,31 @@ export class Reloader {
     if (this.closed) throw new ReloadError('stopped', 'the tree is stopping');
     if (this.current) throw new ReloadError('reload_in_progress', `a reload of '${this.current.path}' is in progress`);
     const current: Current = {
-      path, began: this.now(), workers: 0, replaced: 0, skipped: 0, starting: [], abort: new AbortController(),
+      path,
+      began: this.now(),
+      workers: 0,
+      replaced: 0,
+      skipped: 0,
+      starting: [],
+      abort: new AbortController(),
     };
     this.current = current;
     try {
       const next = await this.newSpec(path, options);
       const plan = next ? planSpecChange(this.applied(), next) : { steps: [], refused: [], notes: [] };
       if (plan.refused.length > 0) {
-        throw this.refuse(path, new ReloadError('cannot_change', plan.refused.map((r) => `${r.path}: ${r.message}`).join('\n')));
+        throw this.refuse(
+          path,
+          new ReloadError('cannot_change', plan.refused.map((r) => `${r.path}: ${r.message}`).join('\n')),
+        );
       }
       const { inside, outside } = splitByPath(plan.steps, path);
       const spec = { changes: inside.map(describeStep), pending: outside.map(describeStep), notes: plan.notes };
       if (options.dryRun) {
         const stopped = inside.flatMap((s) => (s.op === 'stop' ? [`${s.supervisor}/${s.id}`] : []));
-        const workers = this.locate(path).workers.map((w) => `${w.supervisor}/${w.id}`).filter((w) => !stopped.some((p) => within(w, p)));
+        const workers = this.locate(path)
+          .workers.map((w) => `${w.supervisor}/${w.id}`)
+          .filter((w) => !stopped.some((p) => within(w, p)));
         return { path, replaced: [], skipped: [], took: 0, ...spec, dryRun: true, workers };
       }
       const fresh = await this.applySpec(current, path, inside);
@@ -181,7 +206,13 @@ export class Reloader {
   }
 
   private refuse(path: string, error: ReloadError): ReloadError {
-    this.target.publish({ event: 'reload_refused', supervisor: this.applied().id, path, code: error.code, error: error.message });
+    this.target.publish({
+      event: 'reload_refused',
+      supervisor: this.applied().id,
+      path,
+      code: error.code,
+      error: error.message,
+    });
     return error;
   }
 
@@ -200,17 +231,38 @@ export class Reloader {
     const changes = outcome.done.map(describeStep);
     if (outcome.failed) {
       const { step, error } = outcome.failed;
-      const child = step.op === 'start' ? `${step.supervisor}/${step.spec.id}` : step.op === 'set_flags' ? step.supervisor : `${step.supervisor}/${step.id}`;
+      const child =
+        step.op === 'start'
+          ? `${step.supervisor}/${step.spec.id}`
+          : step.op === 'set_flags'
+            ? step.supervisor
+            : `${step.supervisor}/${step.id}`;
       const text = `${describeStep(step)}: ${message(error)}`;
-      this.target.publish({ event: 'reload_failed', supervisor, path, child, error: text, replaced: 0, took: this.now() - current.began });
-      throw new ReloadError(step.op === 'start' ? 'start_failed' : 'change_failed', `${text}${changes.length > 0 ? ` (done before it: ${changes.join('; ')})` : ''}`);
+      this.target.publish({
+        event: 'reload_failed',
+        supervisor,
+        path,
+        child,
+        error: text,
+        replaced: 0,
+        took: this.now() - current.began,
+      });
+      throw new ReloadError(
+        step.op === 'start' ? 'start_failed' : 'change_failed',
+        `${text}${changes.length > 0 ? ` (done before it: ${changes.join('; ')})` : ''}`,
+      );
     }
     this.target.publish({ event: 'spec_applied', supervisor, path, changes });
     return steps.flatMap((s) => (s.op === 'start' ? [`${s.supervisor}/${s.spec.id}`] : []));
   }
 
   /** The rolling replacement of the workers under `path`, but those under `fresh` (just started). */
-  private async replaceWorkers(current: Current, path: string, options: ReloadOptions, fresh: string[]): Promise<Omit<ReloadResult, 'changes' | 'pending' | 'notes'>> {
+  private async replaceWorkers(
+    current: Current,
+    path: string,
+    options: ReloadOptions,
+    fresh: string[],
+  ): Promise<Omit<ReloadResult, 'changes' | 'pending' | 'notes'>> {
     const located = this.locate(path);
     const supervisor = located.supervisor;
     const workers = located.workers.filter((w) => !fresh.some((p) => within(`${w.supervisor}/${w.id}`, p)));
@@ -224,15 +276,27 @@ export class Reloader {
       if (failure) {
         await Promise.all(retiring);
         this.target.publish({
-          event: 'reload_failed', supervisor, path, child: failure.child, error: failure.reason,
-          replaced: result.replaced.length, took: this.now() - current.began,
+          event: 'reload_failed',
+          supervisor,
+          path,
+          child: failure.child,
+          error: failure.reason,
+          replaced: result.replaced.length,
+          took: this.now() - current.began,
         });
         throw new ReloadError(failure.code, `${failure.child}: ${failure.reason}`);
       }
     }
     await Promise.all(retiring);
     result.took = this.now() - current.began;
-    this.target.publish({ event: 'reload_finished', supervisor, path, replaced: result.replaced.length, skipped: result.skipped, took: result.took });
+    this.target.publish({
+      event: 'reload_finished',
+      supervisor,
+      path,
+      replaced: result.replaced.length,
+      skipped: result.skipped,
+      took: result.took,
+    });
     return result;
   }
 
@@ -240,7 +304,14 @@ export class Reloader {
   progress(): ReloadProgress | undefined {
     const c = this.current;
     if (!c) return undefined;
-    return { path: c.path, running: this.now() - c.began, workers: c.workers, replaced: c.replaced, skipped: c.skipped, starting: [...c.starting] };
+    return {
+      path: c.path,
+      running: this.now() - c.began,
+      workers: c.workers,
+      replaced: c.replaced,
+      skipped: c.skipped,
+      starting: [...c.starting],
+    };
   }
 
   /** The tree is stopping: the replacements starting are killed, the reload fails with `stopped`, no new one starts. */
@@ -259,7 +330,11 @@ export class Reloader {
     current.starting = batch.map((w) => `${w.supervisor}/${w.id}`);
     let outcomes: Replacement[];
     try {
-      outcomes = await this.target.replace(supervisor, batch.map((w) => w.id), { abort: current.abort.signal });
+      outcomes = await this.target.replace(
+        supervisor,
+        batch.map((w) => w.id),
+        { abort: current.abort.signal },
+      );
     } catch (error) {
       // The supervisor is shutting down (or gone): nothing more can be replaced under it.
       const reason = error instanceof Error ? error.message : String(error);
@@ -293,7 +368,8 @@ export class Reloader {
     const slash = path.lastIndexOf('/');
     const parent = slash > 0 ? this.target.shape(path.slice(0, slash)) : undefined;
     const child = parent?.children.find((c) => c.id === path.slice(slash + 1));
-    if (parent && child?.type === 'worker') return { supervisor: parent.path, workers: [{ supervisor: parent.path, id: child.id }] };
+    if (parent && child?.type === 'worker')
+      return { supervisor: parent.path, workers: [{ supervisor: parent.path, id: child.id }] };
     throw new ReloadError('not_found', `no supervisor or worker at '${path}'`);
   }
 }

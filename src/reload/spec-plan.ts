@@ -38,7 +38,9 @@ export interface SpecPlan {
 }
 
 /** A listener owns a bound socket: these fields cannot change while it runs. */
-export const LISTENER_FIXED_FIELDS = ['host', 'port', 'backlog', 'mode', 'fd'] as const satisfies ReadonlyArray<keyof ListenerSpec>;
+export const LISTENER_FIXED_FIELDS = ['host', 'port', 'backlog', 'mode', 'fd'] as const satisfies ReadonlyArray<
+  keyof ListenerSpec
+>;
 
 /** The steps that turn a tree running `old` into one running `next` (or what refuses it). Pure. */
 export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecPlan {
@@ -51,7 +53,11 @@ export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecP
     return { steps: [], refused: plan.refused, notes: [] };
   }
   diffSupervisor(old, next, old.id, 'root', plan);
-  return { steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.restarts, ...plan.commits], refused: plan.refused, notes: plan.notes };
+  return {
+    steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.restarts, ...plan.commits],
+    refused: plan.refused,
+    notes: plan.notes,
+  };
 }
 
 interface Phases {
@@ -76,10 +82,19 @@ function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string,
     return;
   }
   if (flagFields.length > 0) {
-    const flags = Object.fromEntries(flagFields.map((f) => [f, (next as unknown as Record<string, unknown>)[f]])) as SupervisorFlags;
-    plan.updates.push({ op: 'set_flags', supervisor: path, flags, fields: flagFields.map((f) => describeChange(f, old, next)) });
+    const flags = Object.fromEntries(
+      flagFields.map((f) => [f, (next as unknown as Record<string, unknown>)[f]]),
+    ) as SupervisorFlags;
+    plan.updates.push({
+      op: 'set_flags',
+      supervisor: path,
+      flags,
+      fields: flagFields.map((f) => describeChange(f, old, next)),
+    });
     if (flagFields.includes('template')) {
-      plan.notes.push(`${path}: the dynamic children running keep their spec (and get the new code); those started from now on use the new template`);
+      plan.notes.push(
+        `${path}: the dynamic children running keep their spec (and get the new code); those started from now on use the new template`,
+      );
     }
   }
   const before = new Map(old.children.map((c) => [c.id, c]));
@@ -114,19 +129,34 @@ function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string,
     const fields = changedFields(previous, child, ['id', 'type', 'children']);
     if (child.type === 'supervisor') {
       diffSupervisor(previous as SupervisorSpec, child, `${path}/${child.id}`, childSpecPath, plan);
-      plan.commits.push({ op: 'replace_spec', supervisor: path, id: child.id, spec: child, fields: changedFields(previous, child, ['id', 'type']) });
+      plan.commits.push({
+        op: 'replace_spec',
+        supervisor: path,
+        id: child.id,
+        spec: child,
+        fields: changedFields(previous, child, ['id', 'type']),
+      });
       return;
     }
-    plan.updates.push({ op: 'replace_spec', supervisor: path, id: child.id, spec: child, fields: fields.map((f) => describeChange(f, previous, child)) });
+    plan.updates.push({
+      op: 'replace_spec',
+      supervisor: path,
+      id: child.id,
+      spec: child,
+      fields: fields.map((f) => describeChange(f, previous, child)),
+    });
     if (child.type === 'task') {
       // A temporary task's spec goes with its stop: it runs its old function to its end instead.
-      if (child.restart === 'temporary') plan.notes.push(`${path}/${child.id}: a temporary task runs its old function until it ends`);
+      if (child.restart === 'temporary')
+        plan.notes.push(`${path}/${child.id}: a temporary task runs its old function until it ends`);
       else plan.restarts.push({ op: 'restart', supervisor: path, id: child.id });
     }
   });
   const keptOrder = (list: readonly ChildSpec[]) => list.filter((c) => kept(c.id)).map((c) => c.id);
   if (!sameValue(keptOrder(old.children), keptOrder(next.children))) {
-    plan.notes.push(`${path}: its children keep their running order (${keptOrder(old.children).join(', ')}) until it restarts`);
+    plan.notes.push(
+      `${path}: its children keep their running order (${keptOrder(old.children).join(', ')}) until it restarts`,
+    );
   }
 }
 
@@ -145,7 +175,8 @@ function changedFields(a: object, b: object, except: readonly string[]): string[
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a === 'function' && typeof b === 'function') return String(a) === String(b);
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return Number.isNaN(a) && Number.isNaN(b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null)
+    return Number.isNaN(a) && Number.isNaN(b);
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
@@ -202,12 +233,19 @@ function applyStep(root: SupervisorSpec, step: SpecStep): SupervisorSpec {
   });
 }
 
-function updateSupervisor(sup: SupervisorSpec, path: string, target: string, change: (s: SupervisorSpec) => SupervisorSpec): SupervisorSpec {
+function updateSupervisor(
+  sup: SupervisorSpec,
+  path: string,
+  target: string,
+  change: (s: SupervisorSpec) => SupervisorSpec,
+): SupervisorSpec {
   if (path === target) return change(sup);
   if (!target.startsWith(`${path}/`)) return sup;
   return {
     ...sup,
-    children: sup.children.map((c) => (c.type === 'supervisor' ? updateSupervisor(c, `${path}/${c.id}`, target, change) : c)),
+    children: sup.children.map((c) =>
+      c.type === 'supervisor' ? updateSupervisor(c, `${path}/${c.id}`, target, change) : c,
+    ),
   };
 }
 

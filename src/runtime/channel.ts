@@ -24,8 +24,11 @@ export interface Channel {
  */
 function supervisorPort(): MessagePort | undefined {
   if (process.env.ARBOR_THREAD !== '1') return undefined;
-  const { isMainThread, parentPort, workerData } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
-  const ours = !isMainThread && parentPort !== null && (workerData as { arbor?: unknown } | null | undefined)?.arbor === 'thread';
+  const { isMainThread, parentPort, workerData } = createRequire(import.meta.url)(
+    'node:worker_threads',
+  ) as typeof import('node:worker_threads');
+  const ours =
+    !isMainThread && parentPort !== null && (workerData as { arbor?: unknown } | null | undefined)?.arbor === 'thread';
   return ours ? parentPort : undefined;
 }
 

@@ -24,7 +24,8 @@ export function injectFault(fault: ChaosFault): void {
       return;
     case 'sigterm-self':
       // In a thread, process.pid is the host's: a thread has no signal of its own to send itself.
-      if (inArborThread) return console.error('arbor: chaos fault "sigterm-self" ignored in a thread (it would hit the host)');
+      if (inArborThread)
+        return console.error('arbor: chaos fault "sigterm-self" ignored in a thread (it would hit the host)');
       process.kill(process.pid, 'SIGTERM');
       return;
   }

@@ -3,7 +3,11 @@
 // rates are checked here as the supervisor will check them, so the worker learns at once what would be dropped.
 import { inspect } from 'node:util';
 import {
-  bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedWorkerMessage, type ReplyErrorCode,
+  bytesOverLimit,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_MESSAGE_RATE,
+  type BatchedWorkerMessage,
+  type ReplyErrorCode,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { fullBucket, take } from '../rate.js';
@@ -40,8 +44,15 @@ export class MessageTooLargeError extends Error {
    * @param bytes The message's size in bytes of JSON (undefined: it cannot be serialized).
    * @param limit The largest message allowed, in bytes.
    */
-  constructor(readonly bytes: number | undefined, readonly limit: number) {
-    super(bytes === undefined ? 'arbor: the message cannot be serialized as JSON' : `arbor: message of ${bytes} bytes (limit ${limit})`);
+  constructor(
+    readonly bytes: number | undefined,
+    readonly limit: number,
+  ) {
+    super(
+      bytes === undefined
+        ? 'arbor: the message cannot be serialized as JSON'
+        : `arbor: message of ${bytes} bytes (limit ${limit})`,
+    );
     this.name = 'MessageTooLargeError';
   }
 }
@@ -61,7 +72,8 @@ export class Mailbox {
 
   /** Installs the handler (replacing any earlier one), or removes it with undefined. */
   setHandler(handler: MessageHandler | undefined): void {
-    if (handler !== undefined && typeof handler !== 'function') throw new TypeError('arbor: onMessage(handler) takes a function');
+    if (handler !== undefined && typeof handler !== 'function')
+      throw new TypeError('arbor: onMessage(handler) takes a function');
     if (this.handler === undefined && handler !== undefined && this.io.supervised) this.io.hold();
     if (this.handler !== undefined && handler === undefined && this.io.supervised) this.io.release();
     this.handler = handler;
@@ -89,7 +101,10 @@ export class Mailbox {
       return this.fail(id, 'handler_failed', describe(err));
     }
     if (isThenable(result)) {
-      result.then((value) => this.reply(id, value), (err: unknown) => this.fail(id, 'handler_failed', describe(err)));
+      result.then(
+        (value) => this.reply(id, value),
+        (err: unknown) => this.fail(id, 'handler_failed', describe(err)),
+      );
     } else {
       this.reply(id, result);
     }
@@ -101,7 +116,8 @@ export class Mailbox {
     if (handler === undefined) return console.error('arbor: a cast arrived but the worker has no onMessage handler');
     try {
       const result = handler(message, { kind: 'cast' });
-      if (isThenable(result)) result.then(undefined, (err: unknown) => console.error('arbor: a cast handler failed:', err));
+      if (isThenable(result))
+        result.then(undefined, (err: unknown) => console.error('arbor: a cast handler failed:', err));
     } catch (err) {
       console.error('arbor: a cast handler failed:', err);
     }
@@ -110,7 +126,10 @@ export class Mailbox {
   private reply(id: number, value: unknown): void {
     const bytes = bytesOverLimit(value, this.maxBytes);
     if (bytes !== undefined) {
-      const error = new MessageTooLargeError(bytes === Infinity ? undefined : bytes, this.maxBytes).message.replace('arbor: ', 'reply: ');
+      const error = new MessageTooLargeError(bytes === Infinity ? undefined : bytes, this.maxBytes).message.replace(
+        'arbor: ',
+        'reply: ',
+      );
       return this.fail(id, 'too_large', error);
     }
     // undefined is not JSON: it arrives as a missing field, which the supervisor reads as undefined again.
@@ -123,11 +142,16 @@ export class Mailbox {
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** An error as the caller will read it: its message, bounded. */
 function describe(err: unknown): string {
-  const text = err instanceof Error ? err.message || err.name : typeof err === 'string' ? err : inspect(err, { depth: 2 });
+  const text =
+    err instanceof Error ? err.message || err.name : typeof err === 'string' ? err : inspect(err, { depth: 2 });
   return text.slice(0, 4000);
 }

@@ -12,7 +12,12 @@ import { Server, Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { Outbox } from '../batching.js';
 import {
-  REPORT_LIMITS, boundDetail, parseParentMessage, truncate, type BatchedWorkerMessage, type WorkerMessage,
+  REPORT_LIMITS,
+  boundDetail,
+  parseParentMessage,
+  truncate,
+  type BatchedWorkerMessage,
+  type WorkerMessage,
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { channel, inArborThread } from './channel.js';
@@ -24,7 +29,8 @@ export { MessageTooLargeError, type MessageContext, type MessageHandler } from '
 export type { Messages } from '../types.js';
 
 /** True when this process was forked by an arbor supervisor, or this thread created by one (`kind: 'thread'`). */
-export const supervised: boolean = inArborThread || (typeof process.send === 'function' && process.env.ARBOR_WORKER === '1');
+export const supervised: boolean =
+  inArborThread || (typeof process.send === 'function' && process.env.ARBOR_WORKER === '1');
 
 /**
  * A hot standby spare (standby.ts) runs its module up to `serve()` / `ready()` and waits there until the
@@ -325,7 +331,9 @@ function dieOf(err: unknown): void {
   console.error(err);
   const { message, stack } = describeError(err);
   setTimeout(() => process.exit(1), REPORT_FLUSH_MS);
-  void sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() => process.exit(1));
+  void sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() =>
+    process.exit(1),
+  );
 }
 
 /** Cut to the supervisor's limits here already, so a huge message costs the IPC channel nothing. */

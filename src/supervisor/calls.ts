@@ -3,8 +3,12 @@
 import { CallError } from '../call-error.js';
 import type { ChildSpec, ExitReason, SupervisorSpec } from '../types.js';
 import {
-  ChildStartError, startChild as startRecord, startReplacement, terminateChild as terminateRecord,
-  type ChildList, type ChildRecord,
+  ChildStartError,
+  startChild as startRecord,
+  startReplacement,
+  terminateChild as terminateRecord,
+  type ChildList,
+  type ChildRecord,
 } from './children.js';
 import type { SupervisorNode } from './node.js';
 import { handedOut, instantiate } from './dynamic.js';
@@ -25,9 +29,12 @@ function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) 
       name,
       run,
       resolve: resolve as (value: unknown) => void,
-      reject: (error) => reject(error instanceof Error && error.message === 'shutting_down'
-        ? new CallError('shutting_down', `supervisor '${node.path}' is shutting down`)
-        : error),
+      reject: (error) =>
+        reject(
+          error instanceof Error && error.message === 'shutting_down'
+            ? new CallError('shutting_down', `supervisor '${node.path}' is shutting down`)
+            : error,
+        ),
     });
   });
 }
@@ -43,7 +50,8 @@ const isDynamic = (node: SupervisorNode) => node.spec.strategy === 'simple_one_f
 /** The ids of the listeners a child of `node` may listen on beyond its siblings: its ancestors' listener children. */
 function listenersAbove(node: SupervisorNode): string[] {
   const ids: string[] = [];
-  for (let up = node.parent; up; up = up.parent) for (const c of up.children) if (c.spec.type === 'listener') ids.push(c.spec.id);
+  for (let up = node.parent; up; up = up.parent)
+    for (const c of up.children) if (c.spec.type === 'listener') ids.push(c.spec.id);
   return ids;
 }
 
@@ -51,10 +59,12 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
   return call(node, 'startChild', async (children) => {
     let spec: ChildSpec;
     if (isDynamic(node)) {
-      if (!Array.isArray(argsOrSpec)) throw new CallError('simple_one_for_one', 'a simple_one_for_one supervisor takes extra args, not a child spec');
+      if (!Array.isArray(argsOrSpec))
+        throw new CallError('simple_one_for_one', 'a simple_one_for_one supervisor takes extra args, not a child spec');
       spec = instantiate(node.spec.template!, node.nextDynamicId(), argsOrSpec);
     } else {
-      if (Array.isArray(argsOrSpec)) throw new CallError('not_found', 'give a child spec to start a child of a static supervisor');
+      if (Array.isArray(argsOrSpec))
+        throw new CallError('not_found', 'give a child spec to start a child of a static supervisor');
       const existing = children.get(argsOrSpec.id);
       if (existing) {
         throw existing.status === 'stopped'
@@ -92,13 +102,15 @@ export function terminateChild(node: SupervisorNode, id: string): Promise<void> 
     children.restartDue(record, undefined);
     await terminateRecord(node.io, children, record);
     // Temporary and dynamic children have nothing to restart later: their spec goes with them.
-    if ((record.spec.restart === 'temporary' || isDynamic(node)) && children.get(id) === record) children.remove(record);
+    if ((record.spec.restart === 'temporary' || isDynamic(node)) && children.get(id) === record)
+      children.remove(record);
   });
 }
 
 export function restartChild(node: SupervisorNode, id: string): Promise<ChildInfo> {
   return call(node, 'restartChild', async (children) => {
-    if (isDynamic(node)) throw new CallError('simple_one_for_one', 'dynamic children cannot be restarted by id; start a new one');
+    if (isDynamic(node))
+      throw new CallError('simple_one_for_one', 'dynamic children cannot be restarted by id; start a new one');
     const record = find(node, children, id);
     if (record.status === 'running') throw new CallError('running', `child '${id}' is running`);
     if (record.status !== 'stopped') throw new CallError('restarting', `child '${id}' is ${record.status}`);
@@ -125,7 +137,10 @@ export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): 
   return call(node, 'replaceSpec', async (children) => {
     const record = find(node, children, id);
     if (record.spec.type !== spec.type || spec.id !== id) {
-      throw new CallError('not_found', `'${node.path}/${id}' is a ${record.spec.type}, not the ${spec.type} '${spec.id}'`);
+      throw new CallError(
+        'not_found',
+        `'${node.path}/${id}' is a ${record.spec.type}, not the ${spec.type} '${spec.id}'`,
+      );
     }
     children.respec(record, spec);
   });
@@ -135,7 +150,10 @@ export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): 
  * A reload's new flags (strategy, intensity, period, autoShutdown, template...) for the running supervisor itself,
  * set in place between two events of its machine, as OTP's code_change sets a supervisor's flags.
  */
-export function setFlags(node: SupervisorNode, flags: Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>): Promise<void> {
+export function setFlags(
+  node: SupervisorNode,
+  flags: Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>,
+): Promise<void> {
   return call(node, 'setFlags', async () => {
     Object.assign(node.spec, flags);
   });
@@ -168,22 +186,29 @@ export function replaceChildren(
   options: { abort?: AbortSignal } = {},
 ): Promise<ReplaceOutcome[]> {
   return call(node, 'replaceChildren', (children) =>
-    Promise.all(ids.map(async (id): Promise<ReplaceOutcome> => {
-      const record = find(node, children, id);
-      if (record.spec.type !== 'worker') return { child: id, outcome: 'skipped', why: `a ${record.spec.type} is not replaced` };
-      if (record.status !== 'running') return { child: id, outcome: 'skipped', why: record.status };
-      const oldPid = record.handle?.pid;
-      const began = node.io.now();
-      try {
-        const old = await startReplacement(node.io, children, record, options.abort);
-        return {
-          child: id, outcome: 'replaced', oldPid, newPid: record.handle?.pid, took: node.io.now() - began,
-          retired: node.retire(id, old),
-        };
-      } catch (error) {
-        if (error instanceof ChildStartError) return { child: id, outcome: 'failed', reason: error.reason };
-        throw error;
-      }
-    })),
+    Promise.all(
+      ids.map(async (id): Promise<ReplaceOutcome> => {
+        const record = find(node, children, id);
+        if (record.spec.type !== 'worker')
+          return { child: id, outcome: 'skipped', why: `a ${record.spec.type} is not replaced` };
+        if (record.status !== 'running') return { child: id, outcome: 'skipped', why: record.status };
+        const oldPid = record.handle?.pid;
+        const began = node.io.now();
+        try {
+          const old = await startReplacement(node.io, children, record, options.abort);
+          return {
+            child: id,
+            outcome: 'replaced',
+            oldPid,
+            newPid: record.handle?.pid,
+            took: node.io.now() - began,
+            retired: node.retire(id, old),
+          };
+        } catch (error) {
+          if (error instanceof ChildStartError) return { child: id, outcome: 'failed', reason: error.reason };
+          throw error;
+        }
+      }),
+    ),
   );
 }

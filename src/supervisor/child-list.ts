@@ -208,5 +208,10 @@ export class ChildList implements ReadonlyChildList, DecisionChildren {
 }
 
 function toDecisionChild(record: ChildRecord): DecisionChild {
-  return { id: record.spec.id, restart: record.spec.restart, significant: record.spec.significant, running: record.status === 'running' };
+  return {
+    id: record.spec.id,
+    restart: record.spec.restart,
+    significant: record.spec.significant,
+    running: record.status === 'running',
+  };
 }

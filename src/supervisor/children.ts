@@ -42,7 +42,11 @@ export class ChildStartError extends Error {
   /** The steps of a restart that had not been carried out when this start failed: they still are to be. */
   rest: PlanStep[] = [];
 
-  constructor(readonly childId: string, readonly reason: ExitReason, readonly at: number) {
+  constructor(
+    readonly childId: string,
+    readonly reason: ExitReason,
+    readonly at: number,
+  ) {
     super(`child '${childId}' failed to start: ${typeof reason === 'string' ? reason : JSON.stringify(reason)}`);
     this.name = 'ChildStartError';
   }
@@ -60,7 +64,8 @@ export interface PlanStep {
   plan: RestartPlan;
 }
 
-const reasonOf = (error: unknown): ExitReason => (error instanceof StartFailure ? error.reason : { startFailed: String(error) });
+const reasonOf = (error: unknown): ExitReason =>
+  error instanceof StartFailure ? error.reason : { startFailed: String(error) };
 
 export async function startChild(io: SupervisorIO, children: ChildList, record: ChildRecord): Promise<void> {
   const incarnation = children.beginStart(record);
@@ -89,7 +94,12 @@ export async function startChild(io: SupervisorIO, children: ChildList, record: 
  * ChildStartError if the new one did not start, leaving the record (and the old incarnation) as they were.
  * Not a restart: no strategy applies and nothing counts toward intensity. `abort` kills the one starting.
  */
-export async function startReplacement(io: SupervisorIO, children: ChildList, record: ChildRecord, abort?: AbortSignal): Promise<ChildHandle> {
+export async function startReplacement(
+  io: SupervisorIO,
+  children: ChildList,
+  record: ChildRecord,
+  abort?: AbortSignal,
+): Promise<ChildHandle> {
   const incarnation = record.incarnation + 1;
   const id = record.spec.id;
   const fresh = io.createHandle(record, (reason) =>
@@ -113,7 +123,12 @@ export async function startReplacement(io: SupervisorIO, children: ChildList, re
   return old;
 }
 
-export async function terminateChild(io: SupervisorIO, children: ChildList, record: ChildRecord, brutal = false): Promise<void> {
+export async function terminateChild(
+  io: SupervisorIO,
+  children: ChildList,
+  record: ChildRecord,
+  brutal = false,
+): Promise<void> {
   const handle = record.handle;
   if (!handle || record.status === 'stopped') return;
   children.terminating(record);
@@ -168,7 +183,10 @@ export async function executeSteps(io: SupervisorIO, children: ChildList, steps:
       } catch (error) {
         if (error instanceof ChildStartError) {
           const unstarted = plan.start.slice(position + 1);
-          error.rest = [...(unstarted.length > 0 ? [{ plan: { terminate: [], remove: [], start: unstarted } }] : []), ...steps.slice(index + 1)];
+          error.rest = [
+            ...(unstarted.length > 0 ? [{ plan: { terminate: [], remove: [], start: unstarted } }] : []),
+            ...steps.slice(index + 1),
+          ];
         }
         throw error;
       }
@@ -177,7 +195,12 @@ export async function executeSteps(io: SupervisorIO, children: ChildList, steps:
 }
 
 /** Stops every child: in reverse start order, or all at once for dynamic children (each with its own shutdown). */
-export async function terminateAll(io: SupervisorIO, spec: SupervisorSpec, children: ChildList, brutal: boolean): Promise<void> {
+export async function terminateAll(
+  io: SupervisorIO,
+  spec: SupervisorSpec,
+  children: ChildList,
+  brutal: boolean,
+): Promise<void> {
   if (spec.strategy === 'simple_one_for_one') {
     await Promise.all(children.ordered().map((c) => terminateChild(io, children, c, brutal)));
     return;

@@ -17,7 +17,9 @@ export interface EventStreamOptions {
 export class EventOverflowError extends Error {
   /** @param buffer The buffer the consumer outgrew. */
   constructor(readonly buffer: number) {
-    super(`events(): the consumer fell more than ${buffer} events behind; the stream ended (raise { buffer } or consume faster)`);
+    super(
+      `events(): the consumer fell more than ${buffer} events behind; the stream ended (raise { buffer } or consume faster)`,
+    );
     this.name = 'EventOverflowError';
   }
 }
@@ -30,7 +32,8 @@ export interface EventSource {
 
 export function eventStream(source: EventSource, options: EventStreamOptions = {}): AsyncIterableIterator<TreeEvent> {
   const limit = options.buffer ?? DEFAULT_EVENT_BUFFER;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`events(): buffer must be an integer >= 1, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`events(): buffer must be an integer >= 1, got ${limit}`);
   const wanted = options.only === undefined ? undefined : new Set<string>(options.only);
   const queue: TreeEvent[] = [];
   let head = 0;

@@ -56,7 +56,9 @@ export function describe(record: ChildRecord): ChildInfo {
     restart: record.spec.restart,
     ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
     ...(record.restartDueAt !== undefined ? { restartIn: Math.max(0, record.restartDueAt - Date.now()) } : {}),
-    ...(record.handle instanceof ListenerHandle && record.status === 'running' ? { listener: listenerInfo(record.handle) } : {}),
+    ...(record.handle instanceof ListenerHandle && record.status === 'running'
+      ? { listener: listenerInfo(record.handle) }
+      : {}),
   };
 }
 

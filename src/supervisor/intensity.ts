@@ -11,7 +11,12 @@ export interface IntensityResult {
  * Records a restart at `now`. Restarts older than `period` ms are dropped (one exactly `period` ago is kept,
  * as OTP keeps `R >= Now - Period`).
  */
-export function addRestart(restarts: readonly number[], now: number, intensity: number, period: number): IntensityResult {
+export function addRestart(
+  restarts: readonly number[],
+  now: number,
+  intensity: number,
+  period: number,
+): IntensityResult {
   const threshold = now - period;
   const kept = [now];
   for (const at of restarts) {

@@ -8,8 +8,16 @@
 import { assign, enqueueActions, fromPromise, setup, type SnapshotFrom } from 'xstate';
 import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
 import {
-  ChildList, ChildStartError, executeSteps, killAll, startInOrder, terminateAll,
-  type ChildExitedEvent, type ChildRecord, type PlanStep, type SupervisorIO,
+  ChildList,
+  ChildStartError,
+  executeSteps,
+  killAll,
+  startInOrder,
+  terminateAll,
+  type ChildExitedEvent,
+  type ChildRecord,
+  type PlanStep,
+  type SupervisorIO,
 } from './children.js';
 import { backoffOptions, nextBackoff } from './backoff.js';
 import { decideOnExit, decideOnRestartFailure, type DecisionChildren, type SupervisorView } from './decide.js';
@@ -84,7 +92,11 @@ export interface SupervisorOutput {
 }
 
 /** What the pure decisions see of the supervisor. */
-const viewOf = (context: SupervisorContext): SupervisorView => ({ ...context.spec, children: context.children, restarts: context.restarts });
+const viewOf = (context: SupervisorContext): SupervisorView => ({
+  ...context.spec,
+  children: context.children,
+  restarts: context.restarts,
+});
 
 /** An exit of an incarnation that is no longer the running one (already terminated or replaced). */
 function isStale(children: ChildList, event: ChildExitedEvent): boolean {
@@ -150,8 +162,12 @@ function applyBackoff(
     if (record) children.restartDue(record, dueAt);
   }
   io.emit({
-    event: 'child_restart_delayed', supervisor: io.path, child: failed.spec.id,
-    delay: step.delay, attempt: step.attempt, children: plan.start,
+    event: 'child_restart_delayed',
+    supervisor: io.path,
+    child: failed.spec.id,
+    delay: step.delay,
+    attempt: step.attempt,
+    children: plan.start,
   });
   raise({ type: 'RESTART_DUE', ids: plan.start }, { delay: step.delay });
   return { ...plan, start: [] };
@@ -171,7 +187,9 @@ function dueChildren(context: SupervisorContext): ChildRecord[] {
 
 /** The exit reason of a supervisor that failed of a defect of its own. */
 export const internalReason = (error: unknown): ExitReason =>
-  error instanceof Error ? { internalError: error.message, ...(error.stack ? { stack: error.stack } : {}) } : { internalError: String(error) };
+  error instanceof Error
+    ? { internalError: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+    : { internalError: String(error) };
 
 export const supervisorMachine = setup({
   types: {
@@ -181,8 +199,12 @@ export const supervisorMachine = setup({
     output: {} as SupervisorOutput,
   },
   actors: {
-    startChildren: fromPromise<void, SupervisorContext>(({ input, signal }) => startInOrder(input.io, input.children, signal)),
-    executeRestart: fromPromise<void, SupervisorContext>(({ input }) => executeSteps(input.io, input.children, input.steps)),
+    startChildren: fromPromise<void, SupervisorContext>(({ input, signal }) =>
+      startInOrder(input.io, input.children, signal),
+    ),
+    executeRestart: fromPromise<void, SupervisorContext>(({ input }) =>
+      executeSteps(input.io, input.children, input.steps),
+    ),
     /** Calls queued together run one after another, each to its end, in arrival order. */
     runCalls: fromPromise<void, { calls: CallEvent[]; children: ChildList }>(async ({ input: { calls, children } }) => {
       for (const call of calls) {
@@ -213,9 +235,10 @@ export const supervisorMachine = setup({
       context.onStarted();
     },
     recordStartFailure: assign((_, params: { error: unknown }) => ({
-      exitReason: params.error instanceof ChildStartError
-        ? { startFailed: `child '${params.error.childId}': ${describeReason(params.error.reason)}` }
-        : internalReason(params.error),
+      exitReason:
+        params.error instanceof ChildStartError
+          ? { startFailed: `child '${params.error.childId}': ${describeReason(params.error.reason)}` }
+          : internalReason(params.error),
       gaveUp: true,
     })),
     /** A bug in the supervisor itself, not a restart storm: reported as what it is, and the supervisor fails. */
@@ -235,7 +258,8 @@ export const supervisorMachine = setup({
     }),
     takeNext: assign(({ context }) => ({ ...nextBatch(context), steps: [] })),
     dropInbox: enqueueActions(({ context, enqueue }) => {
-      for (const queued of toArray(context.inbox)) if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
+      for (const queued of toArray(context.inbox))
+        if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
       enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), batch: [] });
     }),
     rejectCall: ({ event }) => {
@@ -245,7 +269,8 @@ export const supervisorMachine = setup({
     markStopRequested: assign({
       stopRequested: true,
       brutal: ({ context, event }) => context.brutal || (event.type === 'STOP' && event.brutal === true),
-      exitReason: ({ context, event }) => context.exitReason ?? (event.type === 'STOP' ? event.reason : undefined) ?? 'normal',
+      exitReason: ({ context, event }) =>
+        context.exitReason ?? (event.type === 'STOP' ? event.reason : undefined) ?? 'normal',
     }),
     killRemainingIfBrutal: ({ context, event }) => {
       if (event.type === 'STOP' && event.brutal) killAll(context.children);
@@ -278,12 +303,21 @@ export const supervisorMachine = setup({
         const pid = record.handle?.pid;
         const uptime = record.startedAt === undefined ? 0 : exit.at - record.startedAt;
         children.stopped(record, exit.reason);
-        if (decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove)) children.remove(record);
+        if (decision.kind === 'remove' || (decision.kind === 'auto_shutdown' && decision.remove))
+          children.remove(record);
         // Announced now while nothing is left to carry out before it; else when its turn comes (executeSteps).
-        const exited = { event: 'child_exited', supervisor: io.path, child: exit.id, pid, reason: exit.reason, action: decision.kind } as const;
+        const exited = {
+          event: 'child_exited',
+          supervisor: io.path,
+          child: exit.id,
+          pid,
+          reason: exit.reason,
+          action: decision.kind,
+        } as const;
         const announce = (plan?: RestartPlan): void => {
           if (steps.length === 0) io.emit(exited);
-          if (steps.length > 0 || plan) steps.push(steps.length > 0 ? { exited, plan: plan ?? NOTHING } : { plan: plan! });
+          if (steps.length > 0 || plan)
+            steps.push(steps.length > 0 ? { exited, plan: plan ?? NOTHING } : { plan: plan! });
         };
         if (decision.kind === 'restart') {
           restarts = decision.restarts;
@@ -307,7 +341,11 @@ export const supervisorMachine = setup({
         // What was still to be done is not: announce the exits it held, so that none goes unreported.
         for (const step of error.rest) if (step.exited) context.io.emit(step.exited);
         const restarts = decision.kind === 'give_up' ? decision.restarts : context.restarts;
-        enqueue.assign({ restarts, steps: [], ending: { kind: 'give_up', child: error.childId, reason: error.reason } });
+        enqueue.assign({
+          restarts,
+          steps: [],
+          ending: { kind: 'give_up', child: error.childId, reason: error.reason },
+        });
         return;
       }
       const plan = applyBackoff(context, error.childId, 0, decision.plan, enqueue.raise);
@@ -316,8 +354,12 @@ export const supervisorMachine = setup({
     recordGiveUp: assign(({ context }) => {
       const ending = context.ending!;
       context.io.emit({
-        event: 'max_intensity_reached', supervisor: context.io.path, child: ending.child,
-        intensity: context.spec.intensity, period: context.spec.period, reason: ending.reason,
+        event: 'max_intensity_reached',
+        supervisor: context.io.path,
+        child: ending.child,
+        intensity: context.spec.intensity,
+        period: context.spec.period,
+        reason: ending.reason,
       });
       return { gaveUp: true, exitReason: 'shutdown' as ExitReason };
     }),
@@ -370,7 +412,10 @@ export const supervisorMachine = setup({
                 target: '#supervisor.failed',
                 actions: { type: 'recordStartFailure', params: ({ event }) => ({ error: event.error }) },
               },
-              { target: '#supervisor.shuttingDown', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
+              {
+                target: '#supervisor.shuttingDown',
+                actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) },
+              },
             ],
           },
           // A stop during the start stops starting: what started is terminated, the rest never starts.
@@ -384,7 +429,11 @@ export const supervisorMachine = setup({
         },
         dispatching: {
           always: [
-            { guard: { type: 'batchIs', params: { type: 'CHILD_EXITED' } }, target: 'deciding', actions: 'decideExits' },
+            {
+              guard: { type: 'batchIs', params: { type: 'CHILD_EXITED' } },
+              target: 'deciding',
+              actions: 'decideExits',
+            },
             { guard: { type: 'batchIs', params: { type: 'CALL' } }, target: 'calling' },
             { guard: 'restartIsDue', target: 'restarting', actions: 'recordDueRestart' },
             { target: 'running' },
@@ -392,8 +441,16 @@ export const supervisorMachine = setup({
         },
         deciding: {
           always: [
-            { guard: { type: 'endsWith', params: { kind: 'give_up' } }, target: '#supervisor.shuttingDown', actions: 'recordGiveUp' },
-            { guard: { type: 'endsWith', params: { kind: 'auto_shutdown' } }, target: '#supervisor.shuttingDown', actions: 'recordAutoShutdown' },
+            {
+              guard: { type: 'endsWith', params: { kind: 'give_up' } },
+              target: '#supervisor.shuttingDown',
+              actions: 'recordGiveUp',
+            },
+            {
+              guard: { type: 'endsWith', params: { kind: 'auto_shutdown' } },
+              target: '#supervisor.shuttingDown',
+              actions: 'recordAutoShutdown',
+            },
             { guard: 'hasSteps', target: 'restarting' },
             { target: 'running' },
           ],
@@ -410,7 +467,10 @@ export const supervisorMachine = setup({
                 target: 'deciding',
                 actions: { type: 'decideRetry', params: ({ event }) => ({ error: event.error }) },
               },
-              { target: '#supervisor.shuttingDown', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
+              {
+                target: '#supervisor.shuttingDown',
+                actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) },
+              },
             ],
           },
         },
@@ -429,7 +489,10 @@ export const supervisorMachine = setup({
         src: 'terminateChildren',
         input: ({ context }) => context,
         onDone: [{ guard: 'gaveUp', target: 'failed' }, { target: 'stopped' }],
-        onError: { target: 'failed', actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) } },
+        onError: {
+          target: 'failed',
+          actions: { type: 'recordInternalError', params: ({ event }) => ({ error: event.error }) },
+        },
       },
       on: {
         CALL: { actions: 'rejectCall' },

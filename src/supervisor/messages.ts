@@ -29,14 +29,20 @@ export interface CallOptions extends CastOptions {
 const cursors = new WeakMap<SupervisorNode, number>();
 
 /** The worker a message to `path` goes to; throws CallError `not_found` or `not_running`. */
-export function resolveWorker(path: string, nodeAt: (path: string) => SupervisorNode | undefined, pick: Pick = 'round_robin'): Addressable {
-  if (pick !== 'round_robin' && !PICKS.includes(pick)) throw new TypeError(`pick must be one of ${PICKS.join(', ')}, got ${String(pick)}`);
+export function resolveWorker(
+  path: string,
+  nodeAt: (path: string) => SupervisorNode | undefined,
+  pick: Pick = 'round_robin',
+): Addressable {
+  if (pick !== 'round_robin' && !PICKS.includes(pick))
+    throw new TypeError(`pick must be one of ${PICKS.join(', ')}, got ${String(pick)}`);
   const pool = nodeAt(path);
   if (pool !== undefined) return pickWorker(pool, pick);
   const slash = path.lastIndexOf('/');
   const parent = slash > 0 ? nodeAt(path.slice(0, slash)) : undefined;
   const record = parent?.children.get(path.slice(slash + 1));
-  if (record === undefined || (record.spec.type !== 'worker' && record.spec.type !== 'task')) throw new CallError('not_found', `no worker at '${path}'`);
+  if (record === undefined || (record.spec.type !== 'worker' && record.spec.type !== 'task'))
+    throw new CallError('not_found', `no worker at '${path}'`);
   if (record.status !== 'running' || !isAddressable(record.handle) || !record.handle.available) {
     throw new CallError('not_running', `'${path}' is ${record.status === 'running' ? 'stopping' : record.status}`);
   }

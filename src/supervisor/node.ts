@@ -82,10 +82,18 @@ export class SupervisorNode {
           logger: logger.child({ child: record.spec.id }),
           onExit,
           onWorkerMessage: (message, pid) =>
-            host.publish({ event: 'worker_message', supervisor: path, child: record.spec.id, path: childPath, pid, message }),
+            host.publish({
+              event: 'worker_message',
+              supervisor: path,
+              child: record.spec.id,
+              path: childPath,
+              pid,
+              message,
+            }),
           resolveListener: (id) => this.resolveListener(id),
         };
-        if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener')) return host.createLeaf(record.spec, ctx);
+        if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener'))
+          return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
           case 'worker':
             if (record.spec.kind === 'thread') return new ThreadHandle(record.spec, ctx, host.output);
@@ -142,7 +150,8 @@ export class SupervisorNode {
   resolveListener(id: string): ListenerLink | undefined {
     const found = this.children.get(id);
     const record = found?.spec.type === 'listener' ? found : undefined;
-    if (record) return record.status === 'running' && record.handle instanceof ListenerHandle ? record.handle.link : undefined;
+    if (record)
+      return record.status === 'running' && record.handle instanceof ListenerHandle ? record.handle.link : undefined;
     return this.parent?.resolveListener(id);
   }
 
@@ -159,7 +168,14 @@ export class SupervisorNode {
     this.retiring.add(entry);
     return entry.gone.then((reason) => {
       this.retiring.delete(entry);
-      this.io.emit({ event: 'child_drained', supervisor: this.path, child, pid: entry.pid, reason, took: this.io.now() - since });
+      this.io.emit({
+        event: 'child_drained',
+        supervisor: this.path,
+        child,
+        pid: entry.pid,
+        reason,
+        took: this.io.now() - since,
+      });
       return reason;
     });
   }

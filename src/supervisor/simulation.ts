@@ -128,14 +128,22 @@ export class SimulatedTree implements TreeHost {
   private readonly root: SupervisorHandle;
   private readonly onEvent: ((event: TreeEvent) => void) | undefined;
 
-  constructor(readonly spec: SupervisorSpec, options: SimulatedTreeOptions = {}) {
+  constructor(
+    readonly spec: SupervisorSpec,
+    options: SimulatedTreeOptions = {},
+  ) {
     assertValidSpec(spec);
     this.behaviour = options.behaviour ?? {};
     this.clock = options.clock ?? { now: Date.now, random: Math.random, timers: { setTimeout, clearTimeout } };
     this.onEvent = options.onEvent;
     let settle!: (reason: ExitReason) => void;
     this.done = new Promise((resolve) => (settle = resolve));
-    this.root = new SupervisorHandle(spec, { path: spec.id, logger: this.logger, onExit: settle, resolveListener: () => undefined }, undefined, this);
+    this.root = new SupervisorHandle(
+      spec,
+      { path: spec.id, logger: this.logger, onExit: settle, resolveListener: () => undefined },
+      undefined,
+      this,
+    );
   }
 
   start(): Promise<void> {
@@ -173,7 +181,10 @@ export class SimulatedTree implements TreeHost {
     const node = this.nodes.get(path);
     if (!node) return true;
     const snapshot = node.actor.getSnapshot();
-    return snapshot.status !== 'active' || (node.state === 'running' && snapshot.context.inbox.length === 0 && node.arriving === 0);
+    return (
+      snapshot.status !== 'active' ||
+      (node.state === 'running' && snapshot.context.inbox.length === 0 && node.arriving === 0)
+    );
   }
 
   startChild(path: string, argsOrSpec: string[] | ChildSpec = []): Promise<ChildInfo> {

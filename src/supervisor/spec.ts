@@ -1,8 +1,23 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
 import type {
-  AutoShutdown, BackoffSpec, ChildSpec, HeartbeatOptions, ListenerMode, ListenerSpec, Messages, RestartType, Shutdown, Strategy,
-  StandbyOption, SupervisorSpec, TaskContext, TaskHost, TaskSpec, WorkerKind, WorkerSpec,
+  AutoShutdown,
+  BackoffSpec,
+  ChildSpec,
+  HeartbeatOptions,
+  ListenerMode,
+  ListenerSpec,
+  Messages,
+  RestartType,
+  Shutdown,
+  Strategy,
+  StandbyOption,
+  SupervisorSpec,
+  TaskContext,
+  TaskHost,
+  TaskSpec,
+  WorkerKind,
+  WorkerSpec,
 } from '../types.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isAbsolute, resolve } from 'node:path';
@@ -251,7 +266,8 @@ export function withModulesResolvedFrom<T>(spec: T, baseDir: string): T {
     seen.add(node);
     const child = node as Record<string, unknown>;
     if (child.type === 'worker') {
-      const relative = typeof child.module === 'string' && child.module !== '' && !isAbsolute(child.module) && child.cwd === undefined;
+      const relative =
+        typeof child.module === 'string' && child.module !== '' && !isAbsolute(child.module) && child.cwd === undefined;
       return relative ? { ...child, module: resolve(baseDir, child.module as string) } : child;
     }
     if (child.type !== 'supervisor') return child;

@@ -48,7 +48,10 @@ export function planRestart(strategy: Strategy, children: StrategyChildren, fail
   const affected = strategy === 'rest_for_one' ? ordered.slice(index) : ordered.slice();
   const others = affected.filter((c) => c.id !== failedId);
   return {
-    terminate: others.filter((c) => c.running).map((c) => c.id).reverse(),
+    terminate: others
+      .filter((c) => c.running)
+      .map((c) => c.id)
+      .reverse(),
     start: affected.filter((c) => c.id === failedId || c.restart !== 'temporary').map((c) => c.id),
     remove: others.filter((c) => c.restart === 'temporary').map((c) => c.id),
   };

@@ -81,10 +81,12 @@ export interface SupervisorStatus {
     period: number;
   };
   /** Its children in start order; a child that is a supervisor carries its own status. */
-  children: Array<ChildInfo & {
-    /** The status of a child that is a supervisor. */
-    supervisor?: SupervisorStatus;
-  }>;
+  children: Array<
+    ChildInfo & {
+      /** The status of a child that is a supervisor. */
+      supervisor?: SupervisorStatus;
+    }
+  >;
   /**
    * Set when `children` is a page of a longer list (more than `limit` children, or an `offset`): how many this
    * supervisor has, and the position of the first one shown. `counts` sums them all up.
@@ -130,8 +132,10 @@ export const STATUS_CHILDREN_LIMIT = 1000;
 function pageBounds(page: ChildrenPage, defaultLimit: number): { offset: number; limit: number } {
   const offset = page.offset ?? 0;
   const limit = page.limit ?? defaultLimit;
-  if (!Number.isInteger(offset) || offset < 0) throw new TypeError(`offset must be a whole number ≥ 0, got ${String(offset)}`);
-  if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 0))) throw new TypeError(`limit must be a whole number ≥ 0 or Infinity, got ${String(limit)}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new TypeError(`offset must be a whole number ≥ 0, got ${String(offset)}`);
+  if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 0)))
+    throw new TypeError(`limit must be a whole number ≥ 0 or Infinity, got ${String(limit)}`);
   return { offset, limit };
 }
 
@@ -184,7 +188,11 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
    * @internal Use `createTree(spec)` or `start(spec)`.
    * @param spec The validated spec of the root supervisor.
    */
-  constructor(readonly spec: SupervisorSpec<any>, logger: Logger, readSpec?: () => Promise<unknown>) {
+  constructor(
+    readonly spec: SupervisorSpec<any>,
+    logger: Logger,
+    readSpec?: () => Promise<unknown>,
+  ) {
     super();
     this.logger = logger;
     this.readSpec = readSpec;
@@ -193,21 +201,26 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     this.standby = new StandbyPool(logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
     void this.done.then(() => this.standby.close());
-    this.root = new SupervisorHandle(spec, {
-      path: spec.id,
-      logger,
-      onExit: (reason) => this.settle(reason),
-      resolveListener: () => undefined,
-    }, undefined, {
-      logger,
-      standby: this.standby,
-      output: this.output,
-      publish: (event) => this.publish(event),
-      register: (node) => this.nodes.set(node.path, node),
-      unregister: (node) => {
-        if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
+    this.root = new SupervisorHandle(
+      spec,
+      {
+        path: spec.id,
+        logger,
+        onExit: (reason) => this.settle(reason),
+        resolveListener: () => undefined,
       },
-    });
+      undefined,
+      {
+        logger,
+        standby: this.standby,
+        output: this.output,
+        publish: (event) => this.publish(event),
+        register: (node) => this.nodes.set(node.path, node),
+        unregister: (node) => {
+          if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
+        },
+      },
+    );
   }
 
   /**
@@ -230,13 +243,16 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
    * A consumer more than `buffer` events behind (default 10,000) gets an EventOverflowError instead of a gap.
    */
   events(options: EventStreamOptions = {}): AsyncIterableIterator<TreeEvent> {
-    return eventStream({
-      subscribe: (listener) => {
-        this.on('event', listener);
-        return () => this.off('event', listener);
+    return eventStream(
+      {
+        subscribe: (listener) => {
+          this.on('event', listener);
+          return () => this.off('event', listener);
+        },
+        isLast: (event) => event.event === 'supervisor_stopped' && event.supervisor === this.spec.id,
       },
-      isLast: (event) => event.event === 'supervisor_stopped' && event.supervisor === this.spec.id,
-    }, options);
+      options,
+    );
   }
 
   /**
@@ -310,9 +326,16 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
       children: node.children.page(offset, limit).map((record) => {
         const info = describe(record);
         const nested = record.spec.type === 'supervisor' ? this.nodes.get(`${path}/${record.spec.id}`) : undefined;
-        return nested && record.status !== 'stopped' ? { ...info, supervisor: this.status(nested.path, { limit }) } : info;
+        return nested && record.status !== 'stopped'
+          ? { ...info, supervisor: this.status(nested.path, { limit }) }
+          : info;
       }),
-      ...(paged ? { page: { total, offset, shown: Math.max(0, Math.min(limit, total - offset)) }, counts: this.countChildren(path) } : {}),
+      ...(paged
+        ? {
+            page: { total, offset, shown: Math.max(0, Math.min(limit, total - offset)) },
+            counts: this.countChildren(path),
+          }
+        : {}),
       ...(draining.length > 0 ? { draining } : {}),
       ...(reload ? { reload } : {}),
       ...(spares.length > 0 ? { spares } : {}),
@@ -398,12 +421,19 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     }
     // A worker's environment is the supervisor's plus its spec's: without ARBOR_CHAOS=1 it would ignore the fault.
     // A task runs in the supervisor's process: that process's environment decides.
-    const chaos = record.spec.type === 'worker' ? record.spec.env.ARBOR_CHAOS ?? process.env.ARBOR_CHAOS : process.env.ARBOR_CHAOS;
+    const chaos =
+      record.spec.type === 'worker'
+        ? (record.spec.env.ARBOR_CHAOS ?? process.env.ARBOR_CHAOS)
+        : process.env.ARBOR_CHAOS;
     if (chaos !== '1') {
-      throw new calls.CallError('chaos_disabled', `'${childPath}' runs without ARBOR_CHAOS=1, so it ignores in-worker faults`);
+      throw new calls.CallError(
+        'chaos_disabled',
+        `'${childPath}' runs without ARBOR_CHAOS=1, so it ignores in-worker faults`,
+      );
     }
     const hit = handle.inject(fault);
-    if (hit === undefined || hit === false) throw new calls.CallError('not_found', `'${childPath}' is not a running worker or task`);
+    if (hit === undefined || hit === false)
+      throw new calls.CallError('not_found', `'${childPath}' is not a running worker or task`);
     return { path: childPath, pid: typeof hit === 'number' ? hit : undefined, fault };
   }
 
@@ -412,7 +442,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
    * (everything keeps serving meanwhile). Resolves with the root's reason. `brutal` kills every child now.
    */
   stop(options: { brutal?: boolean } = {}): Promise<ExitReason> {
-    if (!this.stopping) this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
+    if (!this.stopping)
+      this.publish({ event: 'tree_stopping', supervisor: this.spec.id, brutal: options.brutal === true });
     this.reloader.close();
     if (options.brutal) {
       this.endDrainDelay?.();
@@ -451,9 +482,12 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
  * Validates the spec (throwing SpecError) and returns the tree without starting anything: attach listeners with
  * `tree.on(…)` or take `tree.events()`, then `await tree.start()`.
  */
-export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Tree<TreeMessages<M>> {
+export function createTree<M extends Messages>(
+  spec: SupervisorSpec<M>,
+  options: StartOptions = {},
+): Tree<TreeMessages<M>> {
   assertValidSpec(spec);
-  const logger = options.logger === false ? pino({ level: 'silent' }) : options.logger ?? stdoutLogger();
+  const logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? stdoutLogger());
   const tree = new Tree<TreeMessages<M>>(spec, logger, options.readSpec);
   for (const [name, listener] of Object.entries(options.on ?? {})) {
     if (typeof listener !== 'function') throw new TypeError(`start(): options.on.${name} must be a function`);
@@ -463,7 +497,10 @@ export function createTree<M extends Messages>(spec: SupervisorSpec<M>, options:
 }
 
 /** The short form: `createTree(spec, options).start()` — validates, starts every child in order, resolves when all run. */
-export function start<M extends Messages>(spec: SupervisorSpec<M>, options: StartOptions = {}): Promise<Tree<TreeMessages<M>>> {
+export function start<M extends Messages>(
+  spec: SupervisorSpec<M>,
+  options: StartOptions = {},
+): Promise<Tree<TreeMessages<M>>> {
   try {
     return createTree(spec, options).start();
   } catch (error) {

@@ -27,11 +27,35 @@ export class SpecError extends Error {
 const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
 const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task', readonly string[]> = {
-  worker: [...COMMON_FIELDS, 'module', 'kind', 'args', 'env', 'execArgv', 'cwd', 'listen', 'startTimeout', 'heartbeat', 'maxMemory', 'standby',
-    'maxMessageBytes', 'maxMessageRate', 'resourceLimits'],
+  worker: [
+    ...COMMON_FIELDS,
+    'module',
+    'kind',
+    'args',
+    'env',
+    'execArgv',
+    'cwd',
+    'listen',
+    'startTimeout',
+    'heartbeat',
+    'maxMemory',
+    'standby',
+    'maxMessageBytes',
+    'maxMessageRate',
+    'resourceLimits',
+  ],
   task: [...COMMON_FIELDS, 'run', 'args', 'host'],
   listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
-  supervisor: [...COMMON_FIELDS, 'strategy', 'intensity', 'period', 'autoShutdown', 'children', 'template', 'drainDelay'],
+  supervisor: [
+    ...COMMON_FIELDS,
+    'strategy',
+    'intensity',
+    'period',
+    'autoShutdown',
+    'children',
+    'template',
+    'drainDelay',
+  ],
 };
 const HEARTBEAT_FIELDS = ['interval', 'timeout'];
 /** Deeper than this is a generated spec gone wrong (a real tree is a few levels deep), not a design. */
@@ -71,7 +95,8 @@ export function closestField(name: string, known: readonly string[]): string | u
   let best: { field: string; distance: number } | undefined;
   for (const field of known) {
     const distance = field.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, field);
-    if (distance <= Math.max(1, Math.floor(field.length / 3)) && (!best || distance < best.distance)) best = { field, distance };
+    if (distance <= Math.max(1, Math.floor(field.length / 3)) && (!best || distance < best.distance))
+      best = { field, distance };
   }
   return best?.field;
 }
@@ -85,7 +110,8 @@ function editDistance(a: string, b: string): number {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) current[j] = Math.min(current[j]!, before[j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        current[j] = Math.min(current[j]!, before[j - 2]! + 1);
     }
     before = previous;
     previous = current;
@@ -97,7 +123,10 @@ function checkFields(spec: Obj, known: readonly string[], path: string, report: 
   for (const key of Object.keys(spec)) {
     if (known.includes(key)) continue;
     const guess = closestField(key, known);
-    report(`${path}.${clip(key, 64)}`, `unknown field${guess ? `; did you mean '${guess}'?` : ` (known: ${known.filter((k) => k !== 'type').join(', ')})`}`);
+    report(
+      `${path}.${clip(key, 64)}`,
+      `unknown field${guess ? `; did you mean '${guess}'?` : ` (known: ${known.filter((k) => k !== 'type').join(', ')})`}`,
+    );
   }
 }
 
@@ -130,7 +159,8 @@ export function validateSpec(spec: unknown, options: { outerListeners?: readonly
   }
   const outer = new Map((options.outerListeners ?? []).map((id) => [id, { index: -Infinity, depth: 0 }]));
   validateSupervisor(spec, 'root', { listeners: outer, depth: 0, branch: [], ancestors: [] }, report);
-  if (spec.backoff !== undefined) report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
+  if (spec.backoff !== undefined)
+    report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
   if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
     report('root.drainDelay', `must be an integer >= 0 (ms), got ${show(spec.drainDelay)}`);
   }
@@ -153,20 +183,29 @@ function validateCommon(child: Obj, path: string, report: Report): void {
   }
   const shutdown = child.shutdown;
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || isNonNegInt(shutdown))) {
-    report(`${path}.shutdown`, `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`);
+    report(
+      `${path}.shutdown`,
+      `must be 'brutal_kill', 'infinity' or a timeout in ms (integer >= 0), got ${show(shutdown)}`,
+    );
   }
   if (child.backoff !== undefined) validateBackoff(child.backoff, `${path}.backoff`, report);
   if (typeof child.significant !== 'boolean') {
     report(`${path}.significant`, `must be a boolean, got ${show(child.significant)}`);
   } else if (child.significant && child.restart === 'permanent') {
-    report(`${path}.significant`, 'a permanent child cannot be significant (it is always restarted); use transient or temporary');
+    report(
+      `${path}.significant`,
+      'a permanent child cannot be significant (it is always restarted); use transient or temporary',
+    );
   }
 }
 
 function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Report): void {
   const cycle = outer.ancestors.indexOf(spec);
   if (cycle >= 0) {
-    report(shortPath(path), `the spec contains itself: this is the same object as its ancestor ${cycle === 0 ? 'root' : `at depth ${cycle}`}`);
+    report(
+      shortPath(path),
+      `the spec contains itself: this is the same object as its ancestor ${cycle === 0 ? 'root' : `at depth ${cycle}`}`,
+    );
     return;
   }
   if (outer.depth >= MAX_SPEC_DEPTH) {
@@ -191,17 +230,29 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     return;
   }
   const children = spec.children as unknown[];
-  const scope: Scope = { listeners: new Map(outer.listeners), depth: outer.depth + 1, branch: outer.branch, ancestors: [...outer.ancestors, spec] };
+  const scope: Scope = {
+    listeners: new Map(outer.listeners),
+    depth: outer.depth + 1,
+    branch: outer.branch,
+    ancestors: [...outer.ancestors, spec],
+  };
   children.forEach((c, index) => {
-    if (isObj(c) && c.type === 'listener' && typeof c.id === 'string') scope.listeners.set(c.id, { index, depth: scope.depth });
+    if (isObj(c) && c.type === 'listener' && typeof c.id === 'string')
+      scope.listeners.set(c.id, { index, depth: scope.depth });
   });
 
   if (spec.strategy === 'simple_one_for_one') {
-    if (children.length > 0) report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
+    if (children.length > 0)
+      report(`${path}.children`, 'a simple_one_for_one supervisor has no static children; give a template');
     const template = spec.template;
-    if (!isObj(template)) report(`${path}.template`, 'a simple_one_for_one supervisor needs a worker template, or a supervisor template (a subtree per child)');
+    if (!isObj(template))
+      report(
+        `${path}.template`,
+        'a simple_one_for_one supervisor needs a worker template, or a supervisor template (a subtree per child)',
+      );
     // A dynamic child starts at run time, once its ancestors' listeners run: its index among siblings is Infinity.
-    else if (template.type === 'supervisor') validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
+    else if (template.type === 'supervisor')
+      validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
     else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
     else if (template.type === 'task') validateTask(template, `${path}.template`, report);
     else report(`${path}.template.type`, `must be 'worker', 'task' or 'supervisor', got ${show(template.type)}`);
@@ -211,7 +262,8 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
 
   const seen = new Map<string, number>();
   // The dynamic children of a simple_one_for_one are significant when its template is.
-  let significant = spec.strategy === 'simple_one_for_one' && isObj(spec.template) && spec.template.significant === true;
+  let significant =
+    spec.strategy === 'simple_one_for_one' && isObj(spec.template) && spec.template.significant === true;
   children.forEach((child, index) => {
     const childPath = `${path}.children[${index}]`;
     if (!isObj(child)) {
@@ -220,40 +272,55 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     }
     if (typeof child.id === 'string') {
       const first = seen.get(child.id);
-      if (first !== undefined) report(`${childPath}.id`, `duplicate id '${child.id}' (also ${path}.children[${first}])`);
+      if (first !== undefined)
+        report(`${childPath}.id`, `duplicate id '${child.id}' (also ${path}.children[${first}])`);
       else seen.set(child.id, index);
     }
     if (child.significant === true) significant = true;
     if (child.type === 'worker') validateWorker(child, childPath, scope, index, report);
     else if (child.type === 'task') validateTask(child, childPath, report);
     else if (child.type === 'listener') validateListener(child, childPath, report);
-    else if (child.type === 'supervisor') validateSupervisor(child, childPath, { ...scope, branch: [...scope.branch, index] }, report);
+    else if (child.type === 'supervisor')
+      validateSupervisor(child, childPath, { ...scope, branch: [...scope.branch, index] }, report);
     else report(`${childPath}.type`, `must be ${CHILD_TYPES}, got ${show(child.type)}`);
   });
   if (significant && spec.autoShutdown === 'never') {
-    report(`${path}.autoShutdown`, "has significant children but autoShutdown is 'never'; set 'any_significant' or 'all_significant'");
+    report(
+      `${path}.autoShutdown`,
+      "has significant children but autoShutdown is 'never'; set 'any_significant' or 'all_significant'",
+    );
   }
 }
 
 function validateTask(spec: Obj, path: string, report: Report): void {
   if (spec.listen !== undefined) {
-    report(`${path}.listen`, 'a task cannot listen: it runs in the supervisor\'s process, which never serves a listener\'s socket; '
-      + 'serve connections from a worker, or accept them yourself and start a task per connection');
+    report(
+      `${path}.listen`,
+      "a task cannot listen: it runs in the supervisor's process, which never serves a listener's socket; " +
+        'serve connections from a worker, or accept them yourself and start a task per connection',
+    );
   }
   checkFields(spec, KNOWN_FIELDS.task.concat(spec.listen !== undefined ? ['listen'] : []), path, report);
   validateCommon(spec, path, report);
-  if (typeof spec.run !== 'function') report(`${path}.run`, `must be a function (an async function run({ signal, id, args, ... })), got ${show(spec.run)}`);
-  if (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string')) report(`${path}.args`, 'must be an array of strings');
-  if (!TASK_HOSTS.includes(spec.host as string)) report(`${path}.host`, `must be one of ${TASK_HOSTS.join(', ')}, got ${show(spec.host)}`);
+  if (typeof spec.run !== 'function')
+    report(
+      `${path}.run`,
+      `must be a function (an async function run({ signal, id, args, ... })), got ${show(spec.run)}`,
+    );
+  if (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string'))
+    report(`${path}.args`, 'must be an array of strings');
+  if (!TASK_HOSTS.includes(spec.host as string))
+    report(`${path}.host`, `must be one of ${TASK_HOSTS.join(', ')}, got ${show(spec.host)}`);
 }
 
 /** What a thread cannot do that a process can, and why: each a validation error naming the field. */
 const NOT_FOR_THREADS: Record<string, string> = {
-  listen: 'a thread cannot serve a listener: on Node 20 server handles and sockets cannot be transferred to a thread, '
-    + 'and a shared descriptor closed by terminate() would refuse connections; use a process worker',
-  cwd: 'a thread shares its process\'s working directory; use a process worker for its own cwd',
+  listen:
+    'a thread cannot serve a listener: on Node 20 server handles and sockets cannot be transferred to a thread, ' +
+    'and a shared descriptor closed by terminate() would refuse connections; use a process worker',
+  cwd: "a thread shares its process's working directory; use a process worker for its own cwd",
   standby: 'threads start in milliseconds: standby spares are for process workers',
-  maxMemory: 'maxMemory measures a whole process; cap a thread\'s heap with resourceLimits',
+  maxMemory: "maxMemory measures a whole process; cap a thread's heap with resourceLimits",
 };
 
 function validateWorker(spec: Obj, path: string, scope: Scope, index: number, report: Report): void {
@@ -263,10 +330,15 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
     report(`${path}.kind`, `must be 'process' or 'thread', got ${show(spec.kind)}`);
   }
   if (spec.kind === 'thread') {
-    for (const [field, why] of Object.entries(NOT_FOR_THREADS)) if (spec[field] !== undefined) report(`${path}.${field}`, why);
-    if (spec.resourceLimits !== undefined) validateResourceLimits(spec.resourceLimits, `${path}.resourceLimits`, report);
+    for (const [field, why] of Object.entries(NOT_FOR_THREADS))
+      if (spec[field] !== undefined) report(`${path}.${field}`, why);
+    if (spec.resourceLimits !== undefined)
+      validateResourceLimits(spec.resourceLimits, `${path}.resourceLimits`, report);
   } else if (spec.resourceLimits !== undefined) {
-    report(`${path}.resourceLimits`, "only a thread takes resourceLimits (kind: 'thread'); cap a process with maxMemory");
+    report(
+      `${path}.resourceLimits`,
+      "only a thread takes resourceLimits (kind: 'thread'); cap a process with maxMemory",
+    );
   }
   if (typeof spec.module !== 'string' || spec.module === '') {
     report(`${path}.module`, `must be the path of a JavaScript module, got ${show(spec.module)}`);
@@ -286,7 +358,8 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
   if (spec.cwd !== undefined && (typeof spec.cwd !== 'string' || !existsSync(spec.cwd))) {
     report(`${path}.cwd`, `must be an existing directory, got ${show(spec.cwd)}`);
   }
-  if (!isPosInt(spec.startTimeout)) report(`${path}.startTimeout`, `must be an integer > 0 (ms), got ${show(spec.startTimeout)}`);
+  if (!isPosInt(spec.startTimeout))
+    report(`${path}.startTimeout`, `must be an integer > 0 (ms), got ${show(spec.startTimeout)}`);
   if (spec.heartbeat !== undefined) {
     const hb = spec.heartbeat;
     if (isObj(hb)) checkFields(hb, HEARTBEAT_FIELDS, `${path}.heartbeat`, report);
@@ -295,25 +368,42 @@ function validateWorker(spec: Obj, path: string, scope: Scope, index: number, re
     }
   }
   if (spec.standby !== undefined && !isStandbyOption(spec.standby)) {
-    report(`${path}.standby`, `must be true, false, 'warm', 'hot' or { mode: 'warm' | 'hot', count: integer 1–${MAX_SPARES} }, got ${show(spec.standby)}`);
+    report(
+      `${path}.standby`,
+      `must be true, false, 'warm', 'hot' or { mode: 'warm' | 'hot', count: integer 1–${MAX_SPARES} }, got ${show(spec.standby)}`,
+    );
   }
   if (spec.maxMemory !== undefined && !isPosInt(spec.maxMemory)) {
     report(`${path}.maxMemory`, `must be a number of bytes (integer > 0), got ${show(spec.maxMemory)}`);
   }
   for (const field of ['maxMessageBytes', 'maxMessageRate'] as const) {
-    if (spec[field] !== undefined && !isPosInt(spec[field])) report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
+    if (spec[field] !== undefined && !isPosInt(spec[field]))
+      report(`${path}.${field}`, `must be an integer > 0, got ${show(spec[field])}`);
   }
   if (spec.listen !== undefined && spec.kind !== 'thread') {
     const found = typeof spec.listen === 'string' ? scope.listeners.get(spec.listen) : undefined;
     if (!found) {
-      report(`${path}.listen`, `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`);
+      report(
+        `${path}.listen`,
+        `no listener ${show(spec.listen)} among this worker's siblings or its ancestors' children`,
+      );
     } else if (found.depth === scope.depth && found.index > index) {
-      report(`${path}.listen`, `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`);
-    } else if (found.depth < scope.depth && Number.isFinite(index) && scope.branch.slice(found.depth - 1).every(Number.isFinite)
-      && found.index > scope.branch[found.depth - 1]!) {
+      report(
+        `${path}.listen`,
+        `listener '${spec.listen}' must come before this worker among its siblings (children start in order)`,
+      );
+    } else if (
+      found.depth < scope.depth &&
+      Number.isFinite(index) &&
+      scope.branch.slice(found.depth - 1).every(Number.isFinite) &&
+      found.index > scope.branch[found.depth - 1]!
+    ) {
       // A static worker starts with its branch: a listener the ancestor starts after that branch is not there yet
       // (unless a dynamic level lies between them: that part starts at run time).
-      report(`${path}.listen`, `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`);
+      report(
+        `${path}.listen`,
+        `listener '${spec.listen}' must come before the supervisor that holds this worker (children start in order)`,
+      );
     }
   }
 }
@@ -325,21 +415,27 @@ function validateResourceLimits(limits: unknown, path: string, report: Report): 
   }
   checkFields(limits, RESOURCE_LIMITS, path, report);
   for (const field of RESOURCE_LIMITS) {
-    if (limits[field] !== undefined && !isPosInt(limits[field])) report(`${path}.${field}`, `must be an integer > 0 (MB), got ${show(limits[field])}`);
+    if (limits[field] !== undefined && !isPosInt(limits[field]))
+      report(`${path}.${field}`, `must be an integer > 0 (MB), got ${show(limits[field])}`);
   }
 }
 
 function validateListener(spec: Obj, path: string, report: Report): void {
   checkFields(spec, KNOWN_FIELDS.listener, path, report);
   validateCommon(spec, path, report);
-  if (typeof spec.host !== 'string' || spec.host === '') report(`${path}.host`, `must be a host name or IP, got ${show(spec.host)}`);
+  if (typeof spec.host !== 'string' || spec.host === '')
+    report(`${path}.host`, `must be a host name or IP, got ${show(spec.host)}`);
   if (!Number.isSafeInteger(spec.port) || (spec.port as number) < 0 || (spec.port as number) > 65535) {
     report(`${path}.port`, `must be an integer from 0 to 65535, got ${show(spec.port)}`);
   }
   if (!isPosInt(spec.backlog)) report(`${path}.backlog`, `must be an integer > 0, got ${show(spec.backlog)}`);
-  if (!MODES.includes(spec.mode as string)) report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
+  if (!MODES.includes(spec.mode as string))
+    report(`${path}.mode`, `must be 'shared' or 'round_robin', got ${show(spec.mode)}`);
   if (spec.fd !== undefined && !isNonNegInt(spec.fd) && !isSystemdFd(spec.fd)) {
-    report(`${path}.fd`, `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`);
+    report(
+      `${path}.fd`,
+      `must be a file descriptor (integer >= 0), 'systemd' or 'systemd:<name>', got ${show(spec.fd)}`,
+    );
   }
 }
 
@@ -363,11 +459,15 @@ function validateBackoff(backoff: unknown, path: string, report: Report): void {
   if (!isNonNegInt(min)) report(`${path}.min`, `must be an integer >= 0 (ms), got ${show(min)}`);
   if (!isPosInt(max)) report(`${path}.max`, `must be an integer > 0 (ms), got ${show(max)}`);
   else if (isNonNegInt(min) && max < min) report(`${path}.max`, `must be >= min (${min}), got ${max}`);
-  if (factor !== undefined && !(typeof factor === 'number' && Number.isFinite(factor) && factor >= 1 && factor <= 100)) {
+  if (
+    factor !== undefined &&
+    !(typeof factor === 'number' && Number.isFinite(factor) && factor >= 1 && factor <= 100)
+  ) {
     report(`${path}.factor`, `must be a number from 1 to 100, got ${show(factor)}`);
   }
   if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter <= 1)) {
     report(`${path}.jitter`, `must be a number from 0 to 1, got ${show(jitter)}`);
   }
-  if (resetAfter !== undefined && !isNonNegInt(resetAfter)) report(`${path}.resetAfter`, `must be an integer >= 0 (ms), got ${show(resetAfter)}`);
+  if (resetAfter !== undefined && !isNonNegInt(resetAfter))
+    report(`${path}.resetAfter`, `must be an integer >= 0 (ms), got ${show(resetAfter)}`);
 }

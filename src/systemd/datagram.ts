@@ -25,7 +25,11 @@ const isStatusOnly = (message: string): boolean => message.startsWith('STATUS=')
  * replaces before it was sent is dropped. WATCHDOG=1 goes beside the queue, so a slow status never delays a pet;
  * a pet whose predecessor is still in flight is skipped.
  */
-export function openTransport(socketPath: string, onError: (error: Error) => void, command = 'systemd-notify'): NotifyTransport {
+export function openTransport(
+  socketPath: string,
+  onError: (error: Error) => void,
+  command = 'systemd-notify',
+): NotifyTransport {
   const queue: string[] = [];
   let sending = false;
   let petting = false;
@@ -50,9 +54,21 @@ export function openTransport(socketPath: string, onError: (error: Error) => voi
     };
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-500)));
     child.on('error', (error: NodeJS.ErrnoException) =>
-      finish(new Error(error.code === 'ENOENT' ? `${command} not found (Debian: apt-get install systemd)` : `${command}: ${error.message}`)));
+      finish(
+        new Error(
+          error.code === 'ENOENT'
+            ? `${command} not found (Debian: apt-get install systemd)`
+            : `${command}: ${error.message}`,
+        ),
+      ),
+    );
     child.on('close', (code, signal) =>
-      finish(code === 0 ? undefined : new Error(`${command} ${signal ? `killed by ${signal}` : `exited ${code}`}: ${stderr.trim()}`)));
+      finish(
+        code === 0
+          ? undefined
+          : new Error(`${command} ${signal ? `killed by ${signal}` : `exited ${code}`}: ${stderr.trim()}`),
+      ),
+    );
   };
 
   const pump = (): void => {

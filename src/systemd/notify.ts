@@ -35,7 +35,11 @@ export function watchdogInterval(env: Record<string, string | undefined>, pid: n
 }
 
 /** Pure: `2/2 workers up, 1 restart in the last minute` (+ `, stopping`). */
-export function statusLine(status: SupervisorStatus | undefined, recentRestarts: number, phase: 'starting' | 'running' | 'reloading' | 'stopping'): string {
+export function statusLine(
+  status: SupervisorStatus | undefined,
+  recentRestarts: number,
+  phase: 'starting' | 'running' | 'reloading' | 'stopping',
+): string {
   let up = 0;
   let expected = 0;
   const walk = (node: SupervisorStatus): void => {

@@ -26,10 +26,14 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
   private gone: Promise<ExitReason> | undefined;
   private stopping: Promise<ExitReason> | undefined;
 
-  constructor(private readonly spec: TaskSpec, private readonly ctx: ChildContext) {}
+  constructor(
+    private readonly spec: TaskSpec,
+    private readonly ctx: ChildContext,
+  ) {}
 
   start(): Promise<void> {
-    if (this.phase !== 'idle' || this.stopRequested) return Promise.reject(new StartFailure({ startFailed: 'terminated before start' }));
+    if (this.phase !== 'idle' || this.stopRequested)
+      return Promise.reject(new StartFailure({ startFailed: 'terminated before start' }));
     this.phase = 'running';
     const context = this.context();
     let result: unknown;
@@ -90,15 +94,20 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     if (!this.available) return false;
     switch (fault) {
       case 'throw':
-        runOwned(this, () => setImmediate(() => {
-          throw new Error('arbor chaos: injected uncaught exception');
-        }));
+        runOwned(this, () =>
+          setImmediate(() => {
+            throw new Error('arbor chaos: injected uncaught exception');
+          }),
+        );
         return true;
       case 'exit':
         this.end({ error: 'arbor chaos: injected exit' });
         return true;
       default:
-        throw new CallError('not_found', `a task runs in the supervisor's process: fault '${fault}' would hit its host, not the task`);
+        throw new CallError(
+          'not_found',
+          `a task runs in the supervisor's process: fault '${fault}' would hit its host, not the task`,
+        );
     }
   }
 
@@ -115,14 +124,18 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
   call(message: unknown, timeoutMs: number): Promise<unknown> {
     const handler = this.handler;
     if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
-    if (handler === undefined) return Promise.reject(new CallError('no_handler', `'${this.ctx.path}' has no onMessage handler`));
+    if (handler === undefined)
+      return Promise.reject(new CallError('no_handler', `'${this.ctx.path}' has no onMessage handler`));
     return new Promise((resolve, reject) => {
       const fail = (error: CallError): void => {
         clearTimeout(timer);
         this.waiting.delete(fail);
         reject(error);
       };
-      const timer = setTimeout(() => fail(new CallError('timeout', `'${this.ctx.path}' did not reply within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new CallError('timeout', `'${this.ctx.path}' did not reply within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.waiting.add(fail);
       const answered = (value: unknown): void => {
         if (!this.waiting.delete(fail)) return;
@@ -131,7 +144,8 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
       };
       try {
         Promise.resolve(runOwned(this, () => handler(message, { kind: 'call' }))).then(answered, (error: unknown) =>
-          fail(new CallError('handler_failed', `'${this.ctx.path}': ${errorReason(error).error}`)));
+          fail(new CallError('handler_failed', `'${this.ctx.path}': ${errorReason(error).error}`)),
+        );
       } catch (error) {
         fail(new CallError('handler_failed', `'${this.ctx.path}': ${errorReason(error).error}`));
       }
@@ -169,16 +183,19 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
         this.ctx.onWorkerMessage?.(message, undefined);
         return true;
       },
-      bind: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R | undefined => {
-        try {
-          return runOwned(this, () => fn(...args));
-        } catch (error) {
-          this.escaped(error);
-          return undefined;
-        }
-      },
+      bind:
+        <A extends unknown[], R>(fn: (...args: A) => R) =>
+        (...args: A): R | undefined => {
+          try {
+            return runOwned(this, () => fn(...args));
+          } catch (error) {
+            this.escaped(error);
+            return undefined;
+          }
+        },
       onMessage: (handler) => {
-        if (handler !== undefined && typeof handler !== 'function') throw new TypeError('arbor: onMessage(handler) takes a function');
+        if (handler !== undefined && typeof handler !== 'function')
+          throw new TypeError('arbor: onMessage(handler) takes a function');
         this.handler = handler;
       },
     };
@@ -214,7 +231,8 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     this.handler = undefined;
     this.controller?.abort(new StopRequested());
     this.markGone?.(reason);
-    for (const fail of [...this.waiting]) fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
+    for (const fail of [...this.waiting])
+      fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
     if (!wasStarted || this.stopRequested) return;
     // Never within start(): the supervisor hears of an exit only once it has seen the start (ChildContext.onExit).
     setImmediate(() => {
@@ -232,7 +250,8 @@ class StopRequested extends Error {
 }
 
 function errorReason(error: unknown): { error: string; stack?: string } {
-  if (error instanceof Error) return { error: error.message || error.name, ...(typeof error.stack === 'string' ? { stack: error.stack } : {}) };
+  if (error instanceof Error)
+    return { error: error.message || error.name, ...(typeof error.stack === 'string' ? { stack: error.stack } : {}) };
   return { error: typeof error === 'string' ? error : safeString(error) };
 }
 

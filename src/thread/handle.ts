@@ -48,7 +48,9 @@ export class ThreadHandle implements ChildHandle {
   private readonly health: HealthChecks;
   private readonly messaging: WorkerMessaging;
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
-  private readonly ignored = new IgnoredMessages((summary) => this.ctx.logger.warn({ event: 'ipc_ignored', threadId: this.threadId, ...summary }));
+  private readonly ignored = new IgnoredMessages((summary) =>
+    this.ctx.logger.warn({ event: 'ipc_ignored', threadId: this.threadId, ...summary }),
+  );
 
   constructor(
     private readonly spec: WorkerSpec,
@@ -57,11 +59,14 @@ export class ThreadHandle implements ChildHandle {
     private readonly outputLog?: OutputLog,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
-    this.health = new HealthChecks({ heartbeat: spec.heartbeat }, {
-      pid: () => undefined,
-      ping: (seq) => this.send({ type: 'arbor:ping', seq }),
-      kill: (cause) => this.endFor(cause),
-    });
+    this.health = new HealthChecks(
+      { heartbeat: spec.heartbeat },
+      {
+        pid: () => undefined,
+        ping: (seq) => this.send({ type: 'arbor:ping', seq }),
+        kill: (cause) => this.endFor(cause),
+      },
+    );
     this.messaging = new WorkerMessaging(messageLimits(spec), {
       path: ctx.path,
       logger: ctx.logger,
@@ -121,7 +126,14 @@ export class ThreadHandle implements ChildHandle {
     try {
       thread = new Worker(modulePath, {
         argv: this.spec.args,
-        env: { ...process.env, ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)), ARBOR_WORKER: '1', ARBOR_THREAD: '1', ARBOR_CHILD_PATH: this.ctx.path },
+        env: {
+          ...process.env,
+          ...this.spec.env,
+          ...messageLimitEnv(messageLimits(this.spec)),
+          ARBOR_WORKER: '1',
+          ARBOR_THREAD: '1',
+          ARBOR_CHILD_PATH: this.ctx.path,
+        },
         execArgv: this.spec.execArgv,
         workerData: { arbor: 'thread' },
         // Read line by line as a process worker's output is (../worker/output.ts), never written raw to the
@@ -135,7 +147,9 @@ export class ThreadHandle implements ChildHandle {
     }
     this.thread = thread;
     // A Worker has what the capture reads of a ChildProcess: stdout, stderr, and 'exit'.
-    captureOutput(thread as unknown as Parameters<typeof captureOutput>[0]).attach(outputSink(this.ctx.path, this.ctx.logger, this.outputLog));
+    captureOutput(thread as unknown as Parameters<typeof captureOutput>[0]).attach(
+      outputSink(this.ctx.path, this.ctx.logger, this.outputLog),
+    );
     threadsAlive += 1;
     thread.once('exit', () => (threadsAlive -= 1));
     thread.on('message', (raw: unknown) => this.onMessage(raw));
@@ -216,8 +230,9 @@ export class ThreadHandle implements ChildHandle {
     void thread.terminate().catch(() => undefined);
     const stuck = setTimeout(() => {
       if (this.exitReason !== undefined) return;
-      const why = `thread ${thread.threadId} did not end within ${TERMINATE_GRACE_MS} ms of terminate() (blocked in a system call?); `
-        + 'it is abandoned in the host process, which must be restarted to reclaim it';
+      const why =
+        `thread ${thread.threadId} did not end within ${TERMINATE_GRACE_MS} ms of terminate() (blocked in a system call?); ` +
+        'it is abandoned in the host process, which must be restarted to reclaim it';
       this.ctx.logger.error({ event: 'thread_unkillable', threadId: thread.threadId, reason: why });
       this.finish({ host_down: why });
     }, TERMINATE_GRACE_MS);

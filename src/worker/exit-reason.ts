@@ -38,7 +38,9 @@ export function exitReasonOf(
     return { error: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
   }
   const notice = lastWords.selfShutdown;
-  const recent = notice !== undefined && (now === undefined || notice.at === undefined || now - notice.at <= SHUTDOWN_NOTICE_WINDOW_MS);
+  const recent =
+    notice !== undefined &&
+    (now === undefined || notice.at === undefined || now - notice.at <= SHUTDOWN_NOTICE_WINDOW_MS);
   if (notice !== undefined && recent && exit.code === 0) {
     // As OTP's exit(shutdown): a worker that stops itself without a detail ends with reason `shutdown`.
     const { detail } = notice;
@@ -60,7 +62,6 @@ export function startFailureOf(reason: ExitReason): string {
   if ('signal' in reason) return `killed by ${reason.signal}`;
   return JSON.stringify(reason);
 }
-
 
 /** A bounded rendering of an untrusted value, for logs. */
 export function preview(value: unknown): string {

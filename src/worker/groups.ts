@@ -13,7 +13,9 @@ import type { Logger } from 'pino';
 
 // Compiled JavaScript beside this file; from TypeScript sources (the test suite), the built copy in dist/.
 const here = fileURLToPath(import.meta.url);
-const GUARD = here.endsWith('.ts') ? join(dirname(here), '../../dist/runtime/guard.cjs') : join(dirname(here), '../runtime/guard.cjs');
+const GUARD = here.endsWith('.ts')
+  ? join(dirname(here), '../../dist/runtime/guard.cjs')
+  : join(dirname(here), '../runtime/guard.cjs');
 
 /** The variable that tells the guard which process is its supervisor. */
 export const SUPERVISOR_PID_ENV = 'ARBOR_SUPERVISOR_PID';
@@ -113,7 +115,8 @@ class ProcessGroups {
         return;
       }
       const replacement = this.startWatcher(logger);
-      if (replacement) logger.warn({ event: 'group_watcher_restarted', pid: replacement.child.pid, groups: this.leaders.size });
+      if (replacement)
+        logger.warn({ event: 'group_watcher_restarted', pid: replacement.child.pid, groups: this.leaders.size });
     });
     // Neither the watcher nor its pipe keeps the supervisor alive; the pipe closes when the supervisor exits.
     child.unref();

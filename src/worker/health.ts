@@ -17,7 +17,10 @@ export class HealthChecks {
   private pongTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
 
-  constructor(private readonly spec: Pick<WorkerSpec, 'heartbeat' | 'maxMemory'>, private readonly io: HealthIO) {}
+  constructor(
+    private readonly spec: Pick<WorkerSpec, 'heartbeat' | 'maxMemory'>,
+    private readonly io: HealthIO,
+  ) {}
 
   start(): void {
     const { heartbeat, maxMemory } = this.spec;
@@ -45,7 +48,10 @@ export class HealthChecks {
       const sentAt = Date.now();
       this.io.ping(++this.pingSeq);
       // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
-      this.pongTimer = setTimeout(() => this.io.kill({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }), heartbeat.timeout);
+      this.pongTimer = setTimeout(
+        () => this.io.kill({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }),
+        heartbeat.timeout,
+      );
       this.pongTimer.unref();
     }
     if (maxMemory !== undefined) void this.checkMemory(maxMemory);
@@ -69,4 +75,3 @@ export async function readRss(pid: number): Promise<number | undefined> {
     return undefined;
   }
 }
-

@@ -25,9 +25,15 @@ const symbolNamed = (target: object, name: string): symbol | undefined =>
  * the channel and calls `onOverflow` (once). Node offers no limit of its own, so this reads two internal fields of
  * its channel (node 20–24); returns false, and bounds nothing, where they are not found.
  */
-export function limitMessageSize(child: ChildProcess, maxBytes: number, onOverflow: (pending: number) => void): boolean {
+export function limitMessageSize(
+  child: ChildProcess,
+  maxBytes: number,
+  onOverflow: (pending: number) => void,
+): boolean {
   const handleKey = symbolNamed(child, 'kChannelHandle');
-  const pipe = handleKey ? ((child as unknown as Record<symbol, unknown>)[handleKey] as ChannelPipe | undefined) : undefined;
+  const pipe = handleKey
+    ? ((child as unknown as Record<symbol, unknown>)[handleKey] as ChannelPipe | undefined)
+    : undefined;
   const bufferKey = pipe ? symbolNamed(pipe, 'kJSONBuffer') : undefined;
   if (pipe === undefined || bufferKey === undefined || typeof pipe.onread !== 'function') return false;
   const buffers = pipe as unknown as Record<symbol, unknown>;

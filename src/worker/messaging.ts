@@ -3,7 +3,13 @@
 // rate before it reaches the tree. The worker's side is ./mailbox.ts; the bookkeeping is ./call-table.ts.
 import type { Logger } from 'pino';
 import { CallError } from '../call-error.js';
-import { bytesOverLimit, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_RATE, type BatchedParentMessage, type BatchedWorkerMessage } from '../protocol.js';
+import {
+  bytesOverLimit,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_MESSAGE_RATE,
+  type BatchedParentMessage,
+  type BatchedWorkerMessage,
+} from '../protocol.js';
 import { formatReason, type ExitReason } from '../types.js';
 import { CallTable, idSource } from './call-table.js';
 import { fullBucket, take, type Bucket } from '../rate.js';
@@ -20,7 +26,10 @@ export interface MessageLimits {
 }
 
 export function messageLimits(spec: { maxMessageBytes?: number; maxMessageRate?: number }): MessageLimits {
-  return { maxBytes: spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, perSecond: spec.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE };
+  return {
+    maxBytes: spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    perSecond: spec.maxMessageRate ?? DEFAULT_MAX_MESSAGE_RATE,
+  };
 }
 
 /** How the worker's runtime learns its limits (it checks before sending; see mailbox.ts). */
@@ -57,7 +66,10 @@ export class WorkerMessaging {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
 
-  constructor(private readonly limits: MessageLimits, private readonly io: MessagingIO) {
+  constructor(
+    private readonly limits: MessageLimits,
+    private readonly io: MessagingIO,
+  ) {
     this.bucket = fullBucket(limits.perSecond, Date.now());
   }
 
@@ -106,7 +118,9 @@ export class WorkerMessaging {
     const bytes = bytesOverLimit(message.value, this.limits.maxBytes);
     if (bytes !== undefined) {
       this.io.logger.warn({ event: 'reply_too_large', pid: this.io.pid(), bytes, limit: this.limits.maxBytes });
-      waiter.reject(new CallError('too_large', `'${this.io.path}' replied with ${bytes} bytes (limit ${this.limits.maxBytes})`));
+      waiter.reject(
+        new CallError('too_large', `'${this.io.path}' replied with ${bytes} bytes (limit ${this.limits.maxBytes})`),
+      );
       return;
     }
     waiter.resolve(message.value);
@@ -117,7 +131,9 @@ export class WorkerMessaging {
     clearTimeout(this.deadlineTimer);
     this.armedFor = Infinity;
     for (const waiter of this.calls.close()) {
-      waiter.reject(new CallError('exited', `'${this.io.path}' exited before replying: ${formatReason(reason)}`, reason));
+      waiter.reject(
+        new CallError('exited', `'${this.io.path}' exited before replying: ${formatReason(reason)}`, reason),
+      );
     }
     this.flushDropped();
     clearTimeout(this.dropTimer);
@@ -170,7 +186,10 @@ export class WorkerMessaging {
     if (rate + too_large === 0) return;
     this.dropped = { rate: 0, too_large: 0 };
     this.io.logger.warn({
-      event: 'worker_messages_dropped', pid: this.io.pid(), rate, too_large,
+      event: 'worker_messages_dropped',
+      pid: this.io.pid(),
+      rate,
+      too_large,
       limits: { maxMessageRate: this.limits.perSecond, maxMessageBytes: this.limits.maxBytes },
     });
   }

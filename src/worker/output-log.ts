@@ -120,7 +120,7 @@ export class OutputLog {
       bytes += entry.bytes;
     }
     const complete = lines.length === picked.length;
-    return { lines, next: complete ? Math.max(since, this.seq) : lines.at(-1)?.seq ?? since, gap };
+    return { lines, next: complete ? Math.max(since, this.seq) : (lines.at(-1)?.seq ?? since), gap };
   }
 
   /** Calls `listener` with every line appended from now on; returns the function that stops it. */

@@ -21,11 +21,18 @@ export type FollowedLine = LoggedLine & {
   missed?: number;
 };
 
-export function outputStream(log: OutputLog, scope: string | undefined, options: LogsOptions, ended: Promise<unknown>): AsyncIterableIterator<FollowedLine> {
+export function outputStream(
+  log: OutputLog,
+  scope: string | undefined,
+  options: LogsOptions,
+  ended: Promise<unknown>,
+): AsyncIterableIterator<FollowedLine> {
   const limit = options.buffer ?? DEFAULT_LOGS_BUFFER;
   const recentCount = options.lines ?? 10;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`logs(): buffer must be an integer >= 1, got ${limit}`);
-  if (!Number.isSafeInteger(recentCount) || recentCount < 0) throw new RangeError(`logs(): lines must be an integer >= 0, got ${recentCount}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`logs(): buffer must be an integer >= 1, got ${limit}`);
+  if (!Number.isSafeInteger(recentCount) || recentCount < 0)
+    throw new RangeError(`logs(): lines must be an integer >= 0, got ${recentCount}`);
   const queue: FollowedLine[] = [...log.recent(scope, recentCount).lines];
   let head = 0;
   let missed = 0;

@@ -108,9 +108,15 @@ export class OutputCapture {
   private open = 0;
   private readonly ended = new Set<() => void>();
 
-  constructor(private readonly child: ChildProcess, private readonly limits: OutputLimits) {
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly limits: OutputLimits,
+  ) {
     this.tokens = limits.burst;
-    for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+    for (const [stream, name] of [
+      [child.stdout, 'stdout'],
+      [child.stderr, 'stderr'],
+    ] as const) {
       if (stream) this.read(stream, name);
     }
     child.once('exit', () => {
@@ -221,7 +227,10 @@ export class OutputCapture {
   /** A token for one line, refilled at `linesPerSecond` up to `burst`. */
   private take(): boolean {
     const now = performance.now();
-    this.tokens = Math.min(this.limits.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.limits.linesPerSecond);
+    this.tokens = Math.min(
+      this.limits.burst,
+      this.tokens + ((now - this.refilledAt) / 1000) * this.limits.linesPerSecond,
+    );
     this.refilledAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -242,7 +251,10 @@ export class OutputCapture {
     const line = text.length > this.limits.tailBytes ? `${text.slice(0, this.limits.tailBytes)}…` : text;
     this.tail.push(line);
     this.tailBytes += line.length;
-    while (this.tail.length > this.limits.tailLines || (this.tailBytes > this.limits.tailBytes && this.tail.length > 1)) {
+    while (
+      this.tail.length > this.limits.tailLines ||
+      (this.tailBytes > this.limits.tailBytes && this.tail.length > 1)
+    ) {
       this.tailBytes -= this.tail.shift()!.length;
     }
   }
@@ -254,7 +266,8 @@ function contentOf(text: string, cut: number): Pick<OutputLine, 'line' | 'record
   if (cut === 0 && text.startsWith('{') && text.endsWith('}')) {
     try {
       const value: unknown = JSON.parse(text);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) return { record: value as Record<string, unknown> };
+      if (value !== null && typeof value === 'object' && !Array.isArray(value))
+        return { record: value as Record<string, unknown> };
     } catch {
       // Not JSON after all: kept as text.
     }

@@ -221,7 +221,14 @@ export class WorkerHandle implements ChildHandle {
     const plan = standbyPlan(this.spec.standby);
     if (plan === undefined) return undefined;
     const { args, execArgv, cwd } = this.spec;
-    return { mode: plan.mode, module: modulePath, args, env: this.workerEnv(), execArgv, ...(cwd !== undefined ? { cwd } : {}) };
+    return {
+      mode: plan.mode,
+      module: modulePath,
+      args,
+      env: this.workerEnv(),
+      execArgv,
+      ...(cwd !== undefined ? { cwd } : {}),
+    };
   }
 
   /** The spec's env, and the message limits the worker's runtime applies before sending (so spares get them too). */
@@ -271,7 +278,7 @@ export class WorkerHandle implements ChildHandle {
    * errors before arbor's runtime loaded). Not when the runtime reported the error: the stack would only repeat it.
    */
   private startFailure(why: string): StartFailure {
-    const stderr = this.lastWords.error !== undefined ? [] : this.output?.stderrTail() ?? [];
+    const stderr = this.lastWords.error !== undefined ? [] : (this.output?.stderrTail() ?? []);
     return new StartFailure({ startFailed: why, ...(stderr.length > 0 ? { stderr } : {}) });
   }
 

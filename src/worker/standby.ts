@@ -122,20 +122,26 @@ export class StandbyPool {
 
   /** Pids of the spares parked and ready to take over (for status, benches and tests). */
   parkedPids(): number[] {
-    return [...this.shelves.values()].flatMap((s) => s.spares).filter((s) => s.parked && s.child.pid !== undefined).map((s) => s.child.pid!);
+    return [...this.shelves.values()]
+      .flatMap((s) => s.spares)
+      .filter((s) => s.parked && s.child.pid !== undefined)
+      .map((s) => s.child.pid!);
   }
 
   /** Every shelf with spares or workers to keep them for, for status. */
   describe(): SpareShelfInfo[] {
     return [...this.shelves.values()].map(({ key, count, spares }) => {
-      const pids = (parked: boolean) => spares.filter((s) => s.parked === parked && s.child.pid !== undefined).map((s) => s.child.pid!);
+      const pids = (parked: boolean) =>
+        spares.filter((s) => s.parked === parked && s.child.pid !== undefined).map((s) => s.child.pid!);
       return { mode: key.mode, module: key.module, args: key.args, count, parked: pids(true), booting: pids(false) };
     });
   }
 
   /** Pids of every spare, parked or still booting. */
   sparePids(): number[] {
-    return [...this.shelves.values()].flatMap((s) => s.spares).flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
+    return [...this.shelves.values()]
+      .flatMap((s) => s.spares)
+      .flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
   }
 
   /**
@@ -244,4 +250,11 @@ export class StandbyPool {
 
 /** Key order inside env must not matter: two specs with the same variables share spares. */
 const keyOf = (key: StandbyKey) =>
-  JSON.stringify([key.mode, key.module, key.args, Object.entries(key.env).sort(([a], [b]) => (a < b ? -1 : 1)), key.execArgv, key.cwd ?? null]);
+  JSON.stringify([
+    key.mode,
+    key.module,
+    key.args,
+    Object.entries(key.env).sort(([a], [b]) => (a < b ? -1 : 1)),
+    key.execArgv,
+    key.cwd ?? null,
+  ]);

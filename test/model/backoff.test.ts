@@ -10,7 +10,10 @@ class BackoffModel {
   private previous: number | undefined;
   constructor(private readonly o: BackoffOptions) {}
   restart(uptime: number): { low: number; high: number } {
-    const base = this.previous === undefined || uptime >= this.o.resetAfter ? this.o.min : Math.min(this.o.max, this.previous * this.o.factor);
+    const base =
+      this.previous === undefined || uptime >= this.o.resetAfter
+        ? this.o.min
+        : Math.min(this.o.max, this.previous * this.o.factor);
     this.previous = base;
     return { low: base, high: base * (1 + this.o.jitter) };
   }
@@ -27,7 +30,13 @@ const options = fc
   .map(({ min, span, ...rest }) => ({ min, max: min + span, ...rest }));
 
 /** A life of one child: how long it stayed up before each crash, and the jitter draw for that restart. */
-const crashes = fc.array(fc.record({ uptime: fc.integer({ min: 0, max: 120_000 }), random: fc.double({ min: 0, max: 0.999999, noNaN: true }) }), { maxLength: 40 });
+const crashes = fc.array(
+  fc.record({
+    uptime: fc.integer({ min: 0, max: 120_000 }),
+    random: fc.double({ min: 0, max: 0.999999, noNaN: true }),
+  }),
+  { maxLength: 40 },
+);
 
 describe('nextBackoff against the model', () => {
   test('every delay lies in [base, base × (1 + jitter)] of the model (±1 ms of rounding)', () => {
@@ -64,10 +73,15 @@ describe('nextBackoff against the model', () => {
 
   test('a child that stayed up resetAfter ms or more is restarted after min again', () => {
     fc.assert(
-      fc.property(options, fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 60_000 }), (o, attempt, extra) => {
-        const step = nextBackoff({ ...o, jitter: 0 }, attempt, o.resetAfter + extra, 0);
-        expect(step).toEqual({ delay: o.min, attempt: 1 });
-      }),
+      fc.property(
+        options,
+        fc.integer({ min: 0, max: 50 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        (o, attempt, extra) => {
+          const step = nextBackoff({ ...o, jitter: 0 }, attempt, o.resetAfter + extra, 0);
+          expect(step).toEqual({ delay: o.min, attempt: 1 });
+        },
+      ),
     );
   });
 });
@@ -82,7 +96,13 @@ describe('edges', () => {
 
 describe('defaults', () => {
   test('factor 2, jitter 0.1, resetAfter = max', () => {
-    expect(backoffOptions({ min: 100, max: 5000 })).toEqual({ min: 100, max: 5000, factor: 2, jitter: 0.1, resetAfter: 5000 });
+    expect(backoffOptions({ min: 100, max: 5000 })).toEqual({
+      min: 100,
+      max: 5000,
+      factor: 2,
+      jitter: 0.1,
+      resetAfter: 5000,
+    });
   });
 
   test('min 100, max 1000, factor 2, no jitter: 100, 200, 400, 800, 1000, 1000', () => {

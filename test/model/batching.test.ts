@@ -12,10 +12,26 @@ const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(reso
 
 const op = fc.oneof(
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('push' as const), message: fc.jsonValue({ maxDepth: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('push' as const), message: fc.integer({ min: 1, max: 120_000 }).map((n) => 'x'.repeat(n)) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 1200 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('push' as const),
+      message: fc.integer({ min: 1, max: 120_000 }).map((n) => 'x'.repeat(n)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 1200 }) }),
+  },
   // Numbers: JSON about as long as its bound, so batches near the byte limit.
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('numbers' as const), count: fc.integer({ min: 1, max: 12 }), length: fc.integer({ min: 1, max: 2600 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('numbers' as const),
+      count: fc.integer({ min: 1, max: 12 }),
+      length: fc.integer({ min: 1, max: 2600 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: 'direct' as const }) },
   { weight: 3, arbitrary: fc.constant({ kind: 'tick' as const }) },
 );
@@ -36,9 +52,11 @@ describe('Outbox', () => {
         for (const o of ops) {
           if (o.kind === 'push') push(o.message);
           if (o.kind === 'burst') for (let i = 0; i < o.count; i++) push({ i });
-          // The longest way JSON writes a number: what makes a batch's byte bound tight.
-          // eslint-disable-next-line no-loss-of-precision
-          if (o.kind === 'numbers') for (let i = 0; i < o.count; i++) push(Array.from({ length: o.length }, (_, j) => -1.2345678901234567e-300 * (j + 1)));
+          if (o.kind === 'numbers')
+            for (let i = 0; i < o.count; i++)
+              // The longest way JSON writes a number: what makes a batch's byte bound tight.
+              // eslint-disable-next-line no-loss-of-precision
+              push(Array.from({ length: o.length }, (_, j) => -1.2345678901234567e-300 * (j + 1)));
           if (o.kind === 'direct') {
             const sent = { type: 'arbor:ping', id: ++id };
             model.push(sent);
@@ -48,7 +66,9 @@ describe('Outbox', () => {
           if (o.kind === 'tick') await tick();
         }
         await tick();
-        const written = lines.flatMap((line) => (line.type === 'arbor:batch' ? (line as { messages: Sent[] }).messages : [line as Sent]));
+        const written = lines.flatMap((line) =>
+          line.type === 'arbor:batch' ? (line as { messages: Sent[] }).messages : [line as Sent],
+        );
         expect(written).toEqual(JSON.parse(JSON.stringify(model)));
         for (const line of lines) {
           if (line.type !== 'arbor:batch') continue;
@@ -78,7 +98,10 @@ describe('arbor:batch on arrival', () => {
 
   test('a well-formed batch of replies and sends is read back as sent', () => {
     const messages = [reply(1), { type: 'arbor:send', message: 'progress' }, reply(2)];
-    expect(parseWorkerMessage(JSON.parse(JSON.stringify({ type: 'arbor:batch', messages })))).toEqual({ type: 'arbor:batch', messages });
+    expect(parseWorkerMessage(JSON.parse(JSON.stringify({ type: 'arbor:batch', messages })))).toEqual({
+      type: 'arbor:batch',
+      messages,
+    });
   });
 
   test('a batch is refused whole: one malformed element, a kind that is never batched, a nested batch, too many, none', () => {
@@ -97,9 +120,19 @@ describe('arbor:batch on arrival', () => {
   });
 
   test('the worker side takes batches of calls and casts only', () => {
-    const calls = [{ type: 'arbor:call', id: 1, message: 'a' }, { type: 'arbor:cast', message: 'b' }];
-    expect(parseParentMessage({ type: 'arbor:batch', messages: calls })).toEqual({ type: 'arbor:batch', messages: calls });
-    expect(parseParentMessage({ type: 'arbor:batch', messages: [...calls, { type: 'arbor:shutdown' }] })).toBeUndefined();
-    expect(parseParentMessage({ type: 'arbor:batch', messages: [...calls, { type: 'arbor:takeover', path: 'root/w' }] })).toBeUndefined();
+    const calls = [
+      { type: 'arbor:call', id: 1, message: 'a' },
+      { type: 'arbor:cast', message: 'b' },
+    ];
+    expect(parseParentMessage({ type: 'arbor:batch', messages: calls })).toEqual({
+      type: 'arbor:batch',
+      messages: calls,
+    });
+    expect(
+      parseParentMessage({ type: 'arbor:batch', messages: [...calls, { type: 'arbor:shutdown' }] }),
+    ).toBeUndefined();
+    expect(
+      parseParentMessage({ type: 'arbor:batch', messages: [...calls, { type: 'arbor:takeover', path: 'root/w' }] }),
+    ).toBeUndefined();
   });
 });

@@ -20,8 +20,18 @@ type Action =
 
 const WORKERS = 2;
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('call' as const), worker: fc.nat(WORKERS - 1), timeout: fc.integer({ min: 1, max: 1000 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(200) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('call' as const),
+      worker: fc.nat(WORKERS - 1),
+      timeout: fc.integer({ min: 1, max: 1000 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('reply' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(200) }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.nat(300) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), worker: fc.nat(WORKERS - 1) }) },
 );
@@ -69,7 +79,11 @@ describe('CallTable against a reference model', () => {
               const target = model[a.pick % Math.max(1, model.length)];
               const id = target?.id ?? a.pick + 1_000_000;
               const settled = tables[a.worker]!.settle(id);
-              const expected = target !== undefined && target.outcome === undefined && target.worker === a.worker && target.incarnation === incarnation[a.worker];
+              const expected =
+                target !== undefined &&
+                target.outcome === undefined &&
+                target.worker === a.worker &&
+                target.incarnation === incarnation[a.worker];
               expect(settled !== undefined).toBe(expected);
               if (settled) {
                 expect(settled.id).toBe(id); // never another caller's waiter
@@ -82,7 +96,13 @@ describe('CallTable against a reference model', () => {
               clock += a.ms;
               for (let w = 0; w < WORKERS; w++) {
                 const due = model
-                  .filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined && c.deadline <= clock)
+                  .filter(
+                    (c) =>
+                      c.worker === w &&
+                      c.incarnation === incarnation[w] &&
+                      c.outcome === undefined &&
+                      c.deadline <= clock,
+                  )
                   .sort((x, y) => x.deadline - y.deadline || x.id - y.id);
                 const expired = tables[w]!.expire(clock);
                 expect(expired.map((e) => e.id)).toEqual(due.map((c) => c.id));
@@ -96,7 +116,9 @@ describe('CallTable against a reference model', () => {
             case 'restart': {
               const old = tables[a.worker]!;
               const left = old.close();
-              const expected = model.filter((c) => c.worker === a.worker && c.incarnation === incarnation[a.worker] && c.outcome === undefined);
+              const expected = model.filter(
+                (c) => c.worker === a.worker && c.incarnation === incarnation[a.worker] && c.outcome === undefined,
+              );
               expect(left.map((w) => w.id)).toEqual(expected.map((c) => c.id)); // in the order made
               for (const w of left) w.outcomes.push('exited');
               for (const c of expected) c.outcome = 'exited';
@@ -109,9 +131,13 @@ describe('CallTable against a reference model', () => {
             }
           }
           for (let w = 0; w < WORKERS; w++) {
-            const pending = model.filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined).length;
+            const pending = model.filter(
+              (c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined,
+            ).length;
             expect(tables[w]!.size).toBe(pending);
-            const left = model.filter((c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined);
+            const left = model.filter(
+              (c) => c.worker === w && c.incarnation === incarnation[w] && c.outcome === undefined,
+            );
             expect(tables[w]!.nextDeadline()).toBe(left.length ? Math.min(...left.map((c) => c.deadline)) : undefined);
           }
         }

@@ -57,34 +57,50 @@ describe('addRestart: giving up', () => {
 
 describe('addRestart: properties', () => {
   /** Earlier restarts (newest first, none after `now`), `now`, intensity and period. */
-  const history = fc.record({
-    intensity: fc.integer({ min: 0, max: 10 }),
-    period: fc.integer({ min: 1, max: 10_000 }),
-    now: fc.integer({ min: 0, max: 100_000 }),
-    ages: fc.array(fc.nat({ max: 20_000 }), { maxLength: 30 }),
-  }).map(({ intensity, period, now, ages }) => ({
-    intensity, period, now,
-    restarts: ages.map((age) => now - age).sort((a, b) => b - a),
-  }));
+  const history = fc
+    .record({
+      intensity: fc.integer({ min: 0, max: 10 }),
+      period: fc.integer({ min: 1, max: 10_000 }),
+      now: fc.integer({ min: 0, max: 100_000 }),
+      ages: fc.array(fc.nat({ max: 20_000 }), { maxLength: 30 }),
+    })
+    .map(({ intensity, period, now, ages }) => ({
+      intensity,
+      period,
+      now,
+      restarts: ages.map((age) => now - age).sort((a, b) => b - a),
+    }));
 
   test('exceeded ⇔ the restarts in [now - period, now], this one included, are more than intensity', () => {
-    fc.assert(fc.property(history, ({ restarts, now, intensity, period }) => {
-      const inWindow = restarts.filter((at) => at >= now - period && at <= now).length + 1;
-      expect(addRestart(restarts, now, intensity, period).exceeded).toBe(inWindow > intensity);
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(history, ({ restarts, now, intensity, period }) => {
+        const inWindow = restarts.filter((at) => at >= now - period && at <= now).length + 1;
+        expect(addRestart(restarts, now, intensity, period).exceeded).toBe(inWindow > intensity);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('the restarts kept are exactly this one and the earlier ones inside the window, newest first', () => {
-    fc.assert(fc.property(history, ({ restarts, now, intensity, period }) => {
-      expect(addRestart(restarts, now, intensity, period).restarts).toEqual([now, ...restarts.filter((at) => at >= now - period)]);
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(history, ({ restarts, now, intensity, period }) => {
+        expect(addRestart(restarts, now, intensity, period).restarts).toEqual([
+          now,
+          ...restarts.filter((at) => at >= now - period),
+        ]);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('the earlier restarts are not changed', () => {
-    fc.assert(fc.property(history, ({ restarts, now, intensity, period }) => {
-      const before = [...restarts];
-      addRestart(Object.freeze(restarts), now, intensity, period);
-      expect(restarts).toEqual(before);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(history, ({ restarts, now, intensity, period }) => {
+        const before = [...restarts];
+        addRestart(Object.freeze(restarts), now, intensity, period);
+        expect(restarts).toEqual(before);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -13,7 +13,14 @@ import type { AutoShutdown, ExitReason, RestartType, Strategy, SupervisorSpec } 
 import { ReferenceSupervisor, type RefChild, type RefDecision, type RefFlags } from './reference.js';
 
 const MODULE = new URL(import.meta.url).pathname;
-const REASONS: ExitReason[] = ['normal', 'shutdown', { shutdown: 'x' }, { code: 1 }, { signal: 'SIGKILL' }, { error: 'boom' }];
+const REASONS: ExitReason[] = [
+  'normal',
+  'shutdown',
+  { shutdown: 'x' },
+  { code: 1 },
+  { signal: 'SIGKILL' },
+  { error: 'boom' },
+];
 const STRATEGIES: Strategy[] = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one'];
 const RESTARTS: RestartType[] = ['permanent', 'transient', 'temporary'];
 
@@ -33,33 +40,74 @@ interface Scenario {
   steps: Step[];
 }
 
-const kind = fc.record({ restart: fc.constantFrom(...RESTARTS), significant: fc.boolean() })
+const kind = fc
+  .record({ restart: fc.constantFrom(...RESTARTS), significant: fc.boolean() })
   .map(({ restart, significant }) => ({ restart, significant: significant && restart !== 'permanent' }));
 
-const scenario: fc.Arbitrary<Scenario> = fc.record({
-  strategy: fc.constantFrom(...STRATEGIES),
-  intensity: fc.integer({ min: 0, max: 5 }),
-  period: fc.integer({ min: 1, max: 10_000 }),
-}).chain(({ strategy, intensity, period }) => {
-  const children = strategy === 'simple_one_for_one'
-    ? fc.tuple(kind, fc.integer({ min: 1, max: 6 })).map(([k, n]) => Array.from({ length: n }, (_, i) => ({ id: `w-${i + 1}`, ...k })))
-    : fc.array(kind, { minLength: 1, maxLength: 6 }).map((kinds) => kinds.map((k, i) => ({ id: `c${i + 1}`, ...k })));
-  return children.chain((list) => {
-    const autoShutdowns: AutoShutdown[] = list.some((c) => c.significant) ? ['any_significant', 'all_significant'] : ['never', 'any_significant', 'all_significant'];
-    const gap = fc.oneof(fc.nat({ max: 50 }), fc.nat({ max: 12_000 }), fc.constantFrom(period - 1, period, period + 1));
-    const step: fc.Arbitrary<Step> = fc.oneof(
-      { weight: 6, arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: fc.nat(7), reason: fc.constantFrom(...REASONS), gap, failAt: fc.oneof({ weight: 3, arbitrary: fc.constant<number[]>([]) }, { weight: 2, arbitrary: fc.array(fc.nat(7), { maxLength: 4 }) }) }) },
-      { weight: 2, arbitrary: fc.record({ kind: fc.constant('burst' as const), picks: fc.array(fc.nat(7), { minLength: 2, maxLength: 4 }), reason: fc.constantFrom(...REASONS), gap }) },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), pick: fc.nat(7), gap }) },
-      { weight: 2, arbitrary: fc.record({ kind: fc.constant('call' as const), call: fc.constantFrom('terminate' as const, 'restart' as const, 'delete' as const, 'start' as const), pick: fc.nat(7) }) },
-    );
-    return fc.record({
-      flags: fc.constantFrom(...autoShutdowns).map((autoShutdown) => ({ strategy, intensity, period, autoShutdown })),
-      children: fc.constant(list),
-      steps: fc.array(step, { minLength: 1, maxLength: 30 }),
+const scenario: fc.Arbitrary<Scenario> = fc
+  .record({
+    strategy: fc.constantFrom(...STRATEGIES),
+    intensity: fc.integer({ min: 0, max: 5 }),
+    period: fc.integer({ min: 1, max: 10_000 }),
+  })
+  .chain(({ strategy, intensity, period }) => {
+    const children =
+      strategy === 'simple_one_for_one'
+        ? fc
+            .tuple(kind, fc.integer({ min: 1, max: 6 }))
+            .map(([k, n]) => Array.from({ length: n }, (_, i) => ({ id: `w-${i + 1}`, ...k })))
+        : fc
+            .array(kind, { minLength: 1, maxLength: 6 })
+            .map((kinds) => kinds.map((k, i) => ({ id: `c${i + 1}`, ...k })));
+    return children.chain((list) => {
+      const autoShutdowns: AutoShutdown[] = list.some((c) => c.significant)
+        ? ['any_significant', 'all_significant']
+        : ['never', 'any_significant', 'all_significant'];
+      const gap = fc.oneof(
+        fc.nat({ max: 50 }),
+        fc.nat({ max: 12_000 }),
+        fc.constantFrom(period - 1, period, period + 1),
+      );
+      const step: fc.Arbitrary<Step> = fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc.record({
+            kind: fc.constant('exit' as const),
+            pick: fc.nat(7),
+            reason: fc.constantFrom(...REASONS),
+            gap,
+            failAt: fc.oneof(
+              { weight: 3, arbitrary: fc.constant<number[]>([]) },
+              { weight: 2, arbitrary: fc.array(fc.nat(7), { maxLength: 4 }) },
+            ),
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            kind: fc.constant('burst' as const),
+            picks: fc.array(fc.nat(7), { minLength: 2, maxLength: 4 }),
+            reason: fc.constantFrom(...REASONS),
+            gap,
+          }),
+        },
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), pick: fc.nat(7), gap }) },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            kind: fc.constant('call' as const),
+            call: fc.constantFrom('terminate' as const, 'restart' as const, 'delete' as const, 'start' as const),
+            pick: fc.nat(7),
+          }),
+        },
+      );
+      return fc.record({
+        flags: fc.constantFrom(...autoShutdowns).map((autoShutdown) => ({ strategy, intensity, period, autoShutdown })),
+        children: fc.constant(list),
+        steps: fc.array(step, { minLength: 1, maxLength: 30 }),
+      });
     });
   });
-});
 
 /** What the machine did for one exit, read from its events, in the model's words. */
 interface Observed {
@@ -68,7 +116,18 @@ interface Observed {
   restarted: string[];
 }
 
-const seen = { restart: 0, give_up: 0, auto_shutdown: 0, remove: 0, keep_stopped: 0, retries: 0, bursts: 0, stale: 0, calls: 0, terminations: 0 };
+const seen = {
+  restart: 0,
+  give_up: 0,
+  auto_shutdown: 0,
+  remove: 0,
+  keep_stopped: 0,
+  retries: 0,
+  bursts: 0,
+  stale: 0,
+  calls: 0,
+  terminations: 0,
+};
 
 async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
   const clock = new ManualClock();
@@ -77,16 +136,31 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
   const outcomes: Array<ExitReason | undefined> = [];
   const dynamic = flags.strategy === 'simple_one_for_one';
   const spec: SupervisorSpec = supervisor({
-    id: 'sup', ...flags,
+    id: 'sup',
+    ...flags,
     ...(dynamic
-      ? { template: worker({ id: 'w', module: MODULE, restart: children[0]!.restart, significant: children[0]!.significant }) }
-      : { children: children.map((c) => worker({ id: c.id, module: MODULE, restart: c.restart, significant: c.significant })) }),
+      ? {
+          template: worker({
+            id: 'w',
+            module: MODULE,
+            restart: children[0]!.restart,
+            significant: children[0]!.significant,
+          }),
+        }
+      : {
+          children: children.map((c) =>
+            worker({ id: c.id, module: MODULE, restart: c.restart, significant: c.significant }),
+          ),
+        }),
   });
-  const sim = new SimulatedTree(supervisor({ id: 'root', intensity: 0, children: [{ ...spec, restart: 'temporary' }] }), {
-    clock,
-    onEvent: (event) => events.push(event),
-    behaviour: { startOutcome: () => outcomes.shift() },
-  });
+  const sim = new SimulatedTree(
+    supervisor({ id: 'root', intensity: 0, children: [{ ...spec, restart: 'temporary' }] }),
+    {
+      clock,
+      onEvent: (event) => events.push(event),
+      behaviour: { startOutcome: () => outcomes.shift() },
+    },
+  );
   await sim.start();
   const model = new ReferenceSupervisor(flags, dynamic ? [] : children);
   for (const child of children) {
@@ -95,13 +169,19 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
     model.children.push({ ...child, running: true });
   }
   const settle = async (): Promise<void> => {
-    for (let i = 0; i < 10_000 && !(sim.idle('root/sup') && sim.idle('root')); i++) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 10_000 && !(sim.idle('root/sup') && sim.idle('root')); i++)
+      await new Promise((resolve) => setImmediate(resolve));
   };
   const supGone = (): boolean => events.some((e) => e.event === 'supervisor_stopped' && e.supervisor === 'root/sup');
   const node = () => sim.node('root/sup');
-  const listed = () => node().children.ordered().map((r) => ({ id: r.spec.id, running: r.status === 'running' }));
+  const listed = () =>
+    node()
+      .children.ordered()
+      .map((r) => ({ id: r.spec.id, running: r.status === 'running' }));
   const agree = (step: string): void => {
-    expect(listed(), `${step}: children and which run`).toEqual(model.children.map((c) => ({ id: c.id, running: c.running })));
+    expect(listed(), `${step}: children and which run`).toEqual(
+      model.children.map((c) => ({ id: c.id, running: c.running })),
+    );
     const restarts = node().actor.getSnapshot().context.restarts;
     expect(restarts, `${step}: restart window`).toEqual(model.restarts);
   };
@@ -129,7 +209,9 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
       if (running.length === 0) continue;
       clock.advance(step.gap);
       const now = clock.now();
-      const ids = [...new Set((step.kind === 'exit' ? [step.pick] : step.picks).map((p) => running[p % running.length]!.id))];
+      const ids = [
+        ...new Set((step.kind === 'exit' ? [step.pick] : step.picks).map((p) => running[p % running.length]!.id)),
+      ];
       // The model, one exit after another (OTP handles one 'EXIT' at a time), with the failures the step scripts.
       // A child that an earlier exit's restart terminated (or removed) is not handled again: in OTP its queued
       // 'EXIT' is taken by that termination.
@@ -150,7 +232,8 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
           record.attempted.push(...queueStarts(out.decision, out.failed));
           seen.retries += 1;
         }
-        for (const d of [record.decision, ...record.retries]) if (d.kind === 'restart') for (const t of [...d.terminate, ...d.remove]) replaced.add(t);
+        for (const d of [record.decision, ...record.retries])
+          if (d.kind === 'restart') for (const t of [...d.terminate, ...d.remove]) replaced.add(t);
         const kinds = [record.decision.kind, ...record.retries.map((d) => d.kind)];
         if (kinds.includes('give_up') || kinds.includes('auto_shutdown')) break;
       }
@@ -179,7 +262,9 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
         // It gave up or shut down: the model's last decision says so.
         const last = expected.at(-1)!;
         const kinds = [last.decision.kind, ...last.retries.map((d) => d.kind)];
-        expect(kinds.includes('give_up') || kinds.includes('auto_shutdown'), `${label}: the supervisor stopped`).toBe(true);
+        expect(kinds.includes('give_up') || kinds.includes('auto_shutdown'), `${label}: the supervisor stopped`).toBe(
+          true,
+        );
         return;
       }
       agree(label);
@@ -190,10 +275,19 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
       clock.advance(step.gap);
       // An older incarnation's exit, or the current incarnation of a child that is not running.
       const incarnation = record.status === 'running' ? record.incarnation - 1 : record.incarnation;
-      node().actor.send({ type: 'CHILD_EXITED', id: record.spec.id, incarnation, reason: { code: 9 }, at: clock.now() });
+      node().actor.send({
+        type: 'CHILD_EXITED',
+        id: record.spec.id,
+        incarnation,
+        reason: { code: 9 },
+        at: clock.now(),
+      });
       const from = events.length;
       await settle();
-      expect(events.slice(from).filter((e) => e.event === 'child_exited'), `${label}: a stale exit is ignored`).toEqual([]);
+      expect(
+        events.slice(from).filter((e) => e.event === 'child_exited'),
+        `${label}: a stale exit is ignored`,
+      ).toEqual([]);
       seen.stale += 1;
       agree(label);
     } else {
@@ -233,9 +327,16 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
     if (list.length === 0) return;
     const target = list[step.pick % list.length]!;
     const path = 'root/sup';
-    const answer = await (step.call === 'terminate' ? sim.terminateChild(path, target.id)
-      : step.call === 'restart' ? sim.restartChild(path, target.id)
-      : sim.deleteChild(path, target.id)).then(() => 'ok', (error: { code?: string }) => error.code ?? 'error');
+    const answer = await (
+      step.call === 'terminate'
+        ? sim.terminateChild(path, target.id)
+        : step.call === 'restart'
+          ? sim.restartChild(path, target.id)
+          : sim.deleteChild(path, target.id)
+    ).then(
+      () => 'ok',
+      (error: { code?: string }) => error.code ?? 'error',
+    );
     // OTP's answers: terminate_child stops it (a temporary or dynamic child is deleted with it); restart_child
     // starts a stopped child (simple_one_for_one refuses); delete_child removes a stopped one.
     let expected: string;
@@ -264,10 +365,21 @@ describe('the supervisor machine agrees with the OTP reference model, on a simul
   test('a child slower to stop than its shutdown value is killed when the simulated clock reaches it', async () => {
     const clock = new ManualClock();
     const events: TreeEvent[] = [];
-    const sim = new SimulatedTree(supervisor({
-      id: 'root', strategy: 'one_for_all',
-      children: [worker({ id: 'slow', module: MODULE, shutdown: 5000 }), worker({ id: 'quick', module: MODULE, shutdown: 5000 })],
-    }), { clock, onEvent: (e) => events.push(e), behaviour: { stopTakes: (path) => (path.endsWith('slow') ? 60_000 : 100) } });
+    const sim = new SimulatedTree(
+      supervisor({
+        id: 'root',
+        strategy: 'one_for_all',
+        children: [
+          worker({ id: 'slow', module: MODULE, shutdown: 5000 }),
+          worker({ id: 'quick', module: MODULE, shutdown: 5000 }),
+        ],
+      }),
+      {
+        clock,
+        onEvent: (e) => events.push(e),
+        behaviour: { stopTakes: (path) => (path.endsWith('slow') ? 60_000 : 100) },
+      },
+    );
     await sim.start();
     sim.live.get('root/quick')!.exit({ code: 1 });
     await new Promise((resolve) => setImmediate(resolve));
@@ -278,8 +390,13 @@ describe('the supervisor machine agrees with the OTP reference model, on a simul
     expect(events.filter((e) => e.event === 'child_terminated')).toEqual([]);
     clock.advance(1);
     for (let i = 0; i < 100 && !sim.idle(); i++) await new Promise((resolve) => setImmediate(resolve));
-    expect(events.filter((e) => e.event === 'child_terminated')).toMatchObject([{ child: 'slow', reason: { signal: 'SIGKILL' } }]);
-    expect(events.filter((e) => e.event === 'child_restarting').map((e) => (e as { child: string }).child)).toEqual(['slow', 'quick']);
+    expect(events.filter((e) => e.event === 'child_terminated')).toMatchObject([
+      { child: 'slow', reason: { signal: 'SIGKILL' } },
+    ]);
+    expect(events.filter((e) => e.event === 'child_restarting').map((e) => (e as { child: string }).child)).toEqual([
+      'slow',
+      'quick',
+    ]);
     // Stopping waits for `slow` on the same clock: it ends once the clock has moved its shutdown value on.
     let stopped = false;
     void sim.stop().then(() => (stopped = true));

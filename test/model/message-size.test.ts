@@ -19,13 +19,20 @@ describe('bytesOverLimit', () => {
 
   test('anything else: too large exactly when serializing says so, Infinity when it cannot serialize', () => {
     fc.assert(
-      fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withTypedArray: true, withNullPrototype: true }), fc.integer({ min: 0, max: 2000 }), (value, limit) => {
-        const exact = messageBytes(value);
-        const over = bytesOverLimit(value, limit);
-        if (exact === undefined) expect(over === undefined || over === Infinity).toBe(value === undefined ? over === undefined : over === Infinity);
-        else if (exact > limit) expect(over).toBe(exact);
-        else expect(over).toBeUndefined();
-      }),
+      fc.property(
+        fc.anything({ withBigInt: true, withDate: true, withMap: true, withTypedArray: true, withNullPrototype: true }),
+        fc.integer({ min: 0, max: 2000 }),
+        (value, limit) => {
+          const exact = messageBytes(value);
+          const over = bytesOverLimit(value, limit);
+          if (exact === undefined)
+            expect(over === undefined || over === Infinity).toBe(
+              value === undefined ? over === undefined : over === Infinity,
+            );
+          else if (exact > limit) expect(over).toBe(exact);
+          else expect(over).toBeUndefined();
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -45,7 +45,10 @@ export class ReferenceSupervisor {
   /** Newest first, as OTP's #state.restarts. */
   restarts: number[] = [];
 
-  constructor(readonly flags: RefFlags, children: ReadonlyArray<Omit<RefChild, 'running'>>) {
+  constructor(
+    readonly flags: RefFlags,
+    children: ReadonlyArray<Omit<RefChild, 'running'>>,
+  ) {
     this.children = children.map((c) => ({ ...c, running: true }));
   }
 
@@ -96,9 +99,11 @@ export class ReferenceSupervisor {
     // the child and those started after it (rest_for_one, split_child/2), or all of them (one_for_all).
     const index = this.children.indexOf(child);
     const affected =
-      this.flags.strategy === 'rest_for_one' ? this.children.slice(index)
-      : this.flags.strategy === 'one_for_all' ? this.children.slice()
-      : [child];
+      this.flags.strategy === 'rest_for_one'
+        ? this.children.slice(index)
+        : this.flags.strategy === 'one_for_all'
+          ? this.children.slice()
+          : [child];
 
     // terminate_children/2: in reverse start order, stop those that run; temporary ones are dropped.
     const terminate: string[] = [];

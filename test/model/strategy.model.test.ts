@@ -2,7 +2,14 @@
 // the implementation's pure decisions and to the OTP reference model side by side; they must agree on every step.
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { decideOnExit, decideOnRestartFailure, listView, type DecisionChild, type ExitDecision, type SupervisorView } from '../../src/supervisor/decide.js';
+import {
+  decideOnExit,
+  decideOnRestartFailure,
+  listView,
+  type DecisionChild,
+  type ExitDecision,
+  type SupervisorView,
+} from '../../src/supervisor/decide.js';
 import type { AutoShutdown, ExitReason, RestartType, Strategy } from '../../src/types.js';
 import { ReferenceSupervisor, type RefChild, type RefDecision, type RefFlags, type RefOutcome } from './reference.js';
 
@@ -33,44 +40,63 @@ interface Scenario {
 }
 
 const REASONS: ExitReason[] = [
-  'normal', 'shutdown', { shutdown: 'x' },
-  { code: 1 }, { signal: 'SIGKILL' }, { error: 'boom' }, { startFailed: 'timeout' }, { hung: 100 }, { memory: 1 },
+  'normal',
+  'shutdown',
+  { shutdown: 'x' },
+  { code: 1 },
+  { signal: 'SIGKILL' },
+  { error: 'boom' },
+  { startFailed: 'timeout' },
+  { hung: 100 },
+  { memory: 1 },
 ];
 const STRATEGIES: Strategy[] = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one'];
 const RESTARTS: RestartType[] = ['permanent', 'transient', 'temporary'];
 
-const restartKind = fc.record({ restart: fc.constantFrom(...RESTARTS), significant: fc.boolean() })
+const restartKind = fc
+  .record({ restart: fc.constantFrom(...RESTARTS), significant: fc.boolean() })
   // A permanent child cannot be significant (the spec would not validate).
   .map(({ restart, significant }) => ({ restart, significant: significant && restart !== 'permanent' }));
 
 /** Static children with their own restart types, or dynamic children that all share one template. */
 const childrenFor = (strategy: Strategy) =>
   strategy === 'simple_one_for_one'
-    ? fc.tuple(restartKind, fc.integer({ min: 1, max: 8 })).map(([kind, n]) =>
-        Array.from({ length: n }, (_, i) => ({ id: `w-${i + 1}`, ...kind })))
-    : fc.array(restartKind, { minLength: 1, maxLength: 8 }).map((kinds) =>
-        kinds.map((kind, i) => ({ id: `c${i + 1}`, ...kind })));
+    ? fc
+        .tuple(restartKind, fc.integer({ min: 1, max: 8 }))
+        .map(([kind, n]) => Array.from({ length: n }, (_, i) => ({ id: `w-${i + 1}`, ...kind })))
+    : fc
+        .array(restartKind, { minLength: 1, maxLength: 8 })
+        .map((kinds) => kinds.map((kind, i) => ({ id: `c${i + 1}`, ...kind })));
 
 function scenario(failures: fc.Arbitrary<FailedStart[]>): fc.Arbitrary<Scenario> {
-  return fc.record({
-    strategy: fc.constantFrom(...STRATEGIES),
-    intensity: fc.integer({ min: 0, max: 5 }),
-    period: fc.integer({ min: 1, max: 10_000 }),
-  }).chain(({ strategy, intensity, period }) =>
-    childrenFor(strategy).chain((children) => {
-      // Significant children need an autoShutdown other than 'never' (the spec would not validate).
-      const autoShutdowns: AutoShutdown[] = children.some((c) => c.significant)
-        ? ['any_significant', 'all_significant']
-        : ['never', 'any_significant', 'all_significant'];
-      // Gaps around the period hit the window's edges: a restart exactly `period` ago still counts.
-      const gap = fc.oneof(fc.nat({ max: 50 }), fc.nat({ max: 12_000 }), fc.constantFrom(period - 1, period, period + 1));
-      const event = fc.record({ pick: fc.nat({ max: 7 }), reason: fc.constantFrom(...REASONS), gap, failures });
-      return fc.record({
-        flags: fc.constantFrom(...autoShutdowns).map((autoShutdown) => ({ strategy, intensity, period, autoShutdown })),
-        children: fc.constant(children),
-        events: fc.array(event, { minLength: 1, maxLength: 40 }),
-      });
-    }));
+  return fc
+    .record({
+      strategy: fc.constantFrom(...STRATEGIES),
+      intensity: fc.integer({ min: 0, max: 5 }),
+      period: fc.integer({ min: 1, max: 10_000 }),
+    })
+    .chain(({ strategy, intensity, period }) =>
+      childrenFor(strategy).chain((children) => {
+        // Significant children need an autoShutdown other than 'never' (the spec would not validate).
+        const autoShutdowns: AutoShutdown[] = children.some((c) => c.significant)
+          ? ['any_significant', 'all_significant']
+          : ['never', 'any_significant', 'all_significant'];
+        // Gaps around the period hit the window's edges: a restart exactly `period` ago still counts.
+        const gap = fc.oneof(
+          fc.nat({ max: 50 }),
+          fc.nat({ max: 12_000 }),
+          fc.constantFrom(period - 1, period, period + 1),
+        );
+        const event = fc.record({ pick: fc.nat({ max: 7 }), reason: fc.constantFrom(...REASONS), gap, failures });
+        return fc.record({
+          flags: fc
+            .constantFrom(...autoShutdowns)
+            .map((autoShutdown) => ({ strategy, intensity, period, autoShutdown })),
+          children: fc.constant(children),
+          events: fc.array(event, { minLength: 1, maxLength: 40 }),
+        });
+      }),
+    );
 }
 
 const failedStart = fc.record({ at: fc.nat({ max: 7 }), retryAfter: fc.oneof(fc.constant(0), fc.nat({ max: 3_000 })) });
@@ -85,7 +111,11 @@ interface ImplState {
 
 function view(flags: RefFlags, state: ImplState): SupervisorView {
   // Frozen: a pure decision must not change the supervisor it looks at.
-  return { ...flags, children: listView(deepFreeze(structuredClone(state.children))), restarts: deepFreeze([...state.restarts]) };
+  return {
+    ...flags,
+    children: listView(deepFreeze(structuredClone(state.children))),
+    restarts: deepFreeze([...state.restarts]),
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -105,7 +135,12 @@ function implRetry(flags: RefFlags, state: ImplState, id: string, now: number, f
   return apply(state, id, decideOnRestartFailure(view(flags, state), id, now), failAt);
 }
 
-function apply(state: ImplState, id: string, decision: ExitDecision, failAt: number | undefined): { decision: ExitDecision; failed?: string } {
+function apply(
+  state: ImplState,
+  id: string,
+  decision: ExitDecision,
+  failAt: number | undefined,
+): { decision: ExitDecision; failed?: string } {
   switch (decision.kind) {
     case 'keep_stopped':
       return { decision };
@@ -146,7 +181,12 @@ function childOf(state: ImplState, id: string): DecisionChild {
 function asRef(decision: ExitDecision): RefDecision {
   switch (decision.kind) {
     case 'restart':
-      return { kind: 'restart', terminate: decision.plan.terminate, start: decision.plan.start, remove: [...decision.plan.remove].sort() };
+      return {
+        kind: 'restart',
+        terminate: decision.plan.terminate,
+        start: decision.plan.start,
+        remove: [...decision.plan.remove].sort(),
+      };
     case 'auto_shutdown':
       return { kind: 'auto_shutdown', remove: decision.remove };
     default:
@@ -159,8 +199,15 @@ function asRef(decision: ExitDecision): RefDecision {
 
 /** What the runs went through, so the properties are known not to pass vacuously. */
 const seen = {
-  keep_stopped: 0, remove: 0, restart: 0, give_up: 0, auto_shutdown: 0,
-  siblingsTerminated: 0, temporarySiblingsRemoved: 0, retries: 0, gaveUpOnRetry: 0,
+  keep_stopped: 0,
+  remove: 0,
+  restart: 0,
+  give_up: 0,
+  auto_shutdown: 0,
+  siblingsTerminated: 0,
+  temporarySiblingsRemoved: 0,
+  retries: 0,
+  gaveUpOnRetry: 0,
 };
 
 function runSideBySide({ flags, children, events }: Scenario): void {
@@ -210,12 +257,17 @@ function runSideBySide({ flags, children, events }: Scenario): void {
 
 describe('restart decisions agree with the OTP reference model', () => {
   test('random supervisors and random sequences of child exits: the same decision at every step', () => {
-    const rarelyFailing = fc.oneof({ weight: 4, arbitrary: fc.constant<FailedStart[]>([]) }, { weight: 1, arbitrary: fc.array(failedStart, { maxLength: 3 }) });
+    const rarelyFailing = fc.oneof(
+      { weight: 4, arbitrary: fc.constant<FailedStart[]>([]) },
+      { weight: 1, arbitrary: fc.array(failedStart, { maxLength: 3 }) },
+    );
     fc.assert(fc.property(scenario(rarelyFailing), runSideBySide), { numRuns: 500 });
   });
 
   test('failed restarts: each retry counts toward intensity and retries the way OTP does', () => {
-    fc.assert(fc.property(scenario(fc.array(failedStart, { minLength: 1, maxLength: 4 })), runSideBySide), { numRuns: 500 });
+    fc.assert(fc.property(scenario(fc.array(failedStart, { minLength: 1, maxLength: 4 })), runSideBySide), {
+      numRuns: 500,
+    });
   });
 
   afterAll(() => {

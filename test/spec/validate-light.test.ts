@@ -10,7 +10,10 @@ const bad = <T = ChildSpec>(value: unknown): T => value as T;
 
 /** Starts `spec` expecting a SpecError; returns its problems, and checks that no task ran. */
 async function refused(spec: SupervisorSpec, ran: { count: number }) {
-  const error = await start(spec, { logger: false }).then(() => undefined, (e: unknown) => e);
+  const error = await start(spec, { logger: false }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SpecError);
   expect(ran.count).toBe(0);
   return (error as SpecError).problems;
@@ -18,27 +21,48 @@ async function refused(spec: SupervisorSpec, ran: { count: number }) {
 
 describe('tasks', () => {
   test('a valid task, a dynamic task template and a thread: no problems', () => {
-    expect(validateSpec(supervisor({
-      children: [
-        task({ id: 't', run: async () => {} }),
-        supervisor({ id: 'pool', strategy: 'simple_one_for_one', template: task({ id: 's', restart: 'temporary', run: async () => {} }) }),
-        worker({ id: 'th', kind: 'thread', module: MODULE, resourceLimits: { maxOldGenerationSizeMb: 32 }, heartbeat: { interval: 100, timeout: 500 } }),
-      ],
-    }))).toEqual([]);
+    expect(
+      validateSpec(
+        supervisor({
+          children: [
+            task({ id: 't', run: async () => {} }),
+            supervisor({
+              id: 'pool',
+              strategy: 'simple_one_for_one',
+              template: task({ id: 's', restart: 'temporary', run: async () => {} }),
+            }),
+            worker({
+              id: 'th',
+              kind: 'thread',
+              module: MODULE,
+              resourceLimits: { maxOldGenerationSizeMb: 32 },
+              heartbeat: { interval: 100, timeout: 500 },
+            }),
+          ],
+        }),
+      ),
+    ).toEqual([]);
   });
 
   test('run not a function, a task with listen, an unknown host, a task template without run: errors with paths, nothing started', async () => {
     const ran = { count: 0 };
     const good = task({ id: 'good', run: async () => void ran.count++ });
-    const problems = await refused(supervisor({
-      children: [
-        good,
-        bad(task({ id: 'a', run: bad('index.js') })),
-        bad({ ...task({ id: 'b', run: async () => {} }), listen: 'web' }),
-        bad(task({ id: 'c', run: async () => {}, host: bad('elsewhere') })),
-        supervisor({ id: 'pool', strategy: 'simple_one_for_one', template: bad({ ...task({ id: 's', run: async () => {} }), run: undefined }) }),
-      ],
-    }), ran);
+    const problems = await refused(
+      supervisor({
+        children: [
+          good,
+          bad(task({ id: 'a', run: bad('index.js') })),
+          bad({ ...task({ id: 'b', run: async () => {} }), listen: 'web' }),
+          bad(task({ id: 'c', run: async () => {}, host: bad('elsewhere') })),
+          supervisor({
+            id: 'pool',
+            strategy: 'simple_one_for_one',
+            template: bad({ ...task({ id: 's', run: async () => {} }), run: undefined }),
+          }),
+        ],
+      }),
+      ran,
+    );
     expect(problems).toEqual([
       { path: 'root.children[1].run', message: expect.stringContaining('must be a function') },
       { path: 'root.children[2].listen', message: expect.stringContaining('a task cannot listen') },
@@ -56,23 +80,41 @@ describe('tasks', () => {
 
 describe('threads', () => {
   test('an unknown kind, resourceLimits on a process, listen/cwd/standby/maxMemory on a thread: each explained', () => {
-    const problems = validateSpec(supervisor({
-      children: [
-        bad(worker({ id: 'a', module: MODULE, kind: bad('fiber') })),
-        worker({ id: 'b', module: MODULE, resourceLimits: { maxOldGenerationSizeMb: 64 } }),
-        bad(worker({ id: 'c', module: MODULE, kind: 'thread', listen: 'web', cwd: '/', standby: true, maxMemory: 1e8 })),
-        worker({ id: 'd', module: MODULE, kind: 'thread', resourceLimits: bad({ maxOldGenerationSizeMb: -1, heap: 3 }) }),
-      ],
-    }));
+    const problems = validateSpec(
+      supervisor({
+        children: [
+          bad(worker({ id: 'a', module: MODULE, kind: bad('fiber') })),
+          worker({ id: 'b', module: MODULE, resourceLimits: { maxOldGenerationSizeMb: 64 } }),
+          bad(
+            worker({ id: 'c', module: MODULE, kind: 'thread', listen: 'web', cwd: '/', standby: true, maxMemory: 1e8 }),
+          ),
+          worker({
+            id: 'd',
+            module: MODULE,
+            kind: 'thread',
+            resourceLimits: bad({ maxOldGenerationSizeMb: -1, heap: 3 }),
+          }),
+        ],
+      }),
+    );
     expect(problems).toEqual([
       { path: 'root.children[0].kind', message: "must be 'process' or 'thread', got 'fiber'" },
-      { path: 'root.children[1].resourceLimits', message: expect.stringContaining("only a thread takes resourceLimits") },
-      { path: 'root.children[2].listen', message: expect.stringContaining('server handles and sockets cannot be transferred to a thread') },
+      {
+        path: 'root.children[1].resourceLimits',
+        message: expect.stringContaining('only a thread takes resourceLimits'),
+      },
+      {
+        path: 'root.children[2].listen',
+        message: expect.stringContaining('server handles and sockets cannot be transferred to a thread'),
+      },
       { path: 'root.children[2].cwd', message: expect.stringContaining('shares its process') },
       { path: 'root.children[2].standby', message: expect.stringContaining('standby spares are for process workers') },
       { path: 'root.children[2].maxMemory', message: expect.stringContaining('resourceLimits') },
       { path: 'root.children[3].resourceLimits.heap', message: expect.stringContaining('unknown field') },
-      { path: 'root.children[3].resourceLimits.maxOldGenerationSizeMb', message: 'must be an integer > 0 (MB), got -1' },
+      {
+        path: 'root.children[3].resourceLimits.maxOldGenerationSizeMb',
+        message: 'must be an integer > 0 (MB), got -1',
+      },
     ]);
   });
 });

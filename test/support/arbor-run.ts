@@ -10,7 +10,14 @@ import { afterEach } from 'vitest';
 export const repo = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(repo, 'dist/cli/main.js');
 
-export interface LogLine { event?: string; supervisor?: string; child?: string; pid?: number; address?: string; [key: string]: unknown }
+export interface LogLine {
+  event?: string;
+  supervisor?: string;
+  child?: string;
+  pid?: number;
+  address?: string;
+  [key: string]: unknown;
+}
 
 export interface ArborRun {
   proc: ChildProcess;
@@ -63,7 +70,10 @@ export function spawnArborRun(
     proc.on('close', (code, signal) => resolve({ code, signal }));
   });
   return {
-    proc, control, lines, exited,
+    proc,
+    control,
+    lines,
+    exited,
     stderr: () => stderr,
     line: (match, what, timeoutMs = 30_000) => {
       const past = lines.find(match);
@@ -98,7 +108,10 @@ export function arborCommand(...args: string[]): Promise<{ code: number | null; 
  * lead groups of their own), then waits for it to exit.
  */
 export async function killArborRun(arbor: ArborRun): Promise<void> {
-  const pids = [arbor.proc.pid, ...arbor.lines.flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined])];
+  const pids = [
+    arbor.proc.pid,
+    ...arbor.lines.flatMap((l) => [l.event === 'child_started' ? l.pid : undefined, l.newPid as number | undefined]),
+  ];
   try {
     process.kill(-arbor.proc.pid!, 'SIGKILL');
   } catch {

@@ -34,7 +34,8 @@ export function blocksOf(file: string): DocBlock[] {
     const [, indent, fence, info] = open;
     const body: string[] = [];
     let j = i + 1;
-    for (; j < lines.length && !new RegExp(`^\\s*${fence}\\s*$`).test(lines[j]!); j++) body.push(lines[j]!.slice(indent!.length));
+    for (; j < lines.length && !new RegExp(`^\\s*${fence}\\s*$`).test(lines[j]!); j++)
+      body.push(lines[j]!.slice(indent!.length));
     let k = i - 1;
     while (k >= 0 && lines[k]!.trim() === '') k--;
     blocks.push({

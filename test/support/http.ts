@@ -25,7 +25,8 @@ export function get(port: number, path = '/', agent: http.Agent | false = false,
   });
 }
 
-export const pidOf = (answer: Answer): number | undefined => (answer.body ? Number(answer.body.split(' ')[0]) : undefined);
+export const pidOf = (answer: Answer): number | undefined =>
+  answer.body ? Number(answer.body.split(' ')[0]) : undefined;
 export const versionOf = (answer: Answer): string | undefined => answer.body?.split(' ')[1];
 
 /**

@@ -2,7 +2,15 @@
 // and tasks. Every kind answers the same messages: cast `crash` (an abnormal exit), cast `normal` (a normal exit),
 // call `whoami` (a token unique to the incarnation). A `stubborn` child ignores the request to stop.
 import { expect } from 'vitest';
-import { task, worker, type RestartType, type Shutdown, type TaskContext, type TaskSpec, type WorkerSpec } from '../../src/index.js';
+import {
+  task,
+  worker,
+  type RestartType,
+  type Shutdown,
+  type TaskContext,
+  type TaskSpec,
+  type WorkerSpec,
+} from '../../src/index.js';
 import { fixture } from './tree.js';
 
 export type Kind = 'process' | 'thread' | 'task';
@@ -56,18 +64,27 @@ export const DRIVERS: Record<Kind, KindDriver> = {
   },
   thread: {
     kind: 'thread',
-    child: (id, { stubborn = false, ...options } = {}) => worker({
-      id, kind: 'thread', module: fixture('thread-controlled.mjs'), ...options, env: stubborn ? { STUBBORN: '1' } : {},
-    }),
+    child: (id, { stubborn = false, ...options } = {}) =>
+      worker({
+        id,
+        kind: 'thread',
+        module: fixture('thread-controlled.mjs'),
+        ...options,
+        env: stubborn ? { STUBBORN: '1' } : {},
+      }),
     crashReason: { error: 'controlled crash' },
     brutalReason: { killed: 'brutal_kill' },
     timeoutReason: { killed: expect.stringContaining('shutdown') },
   },
   process: {
     kind: 'process',
-    child: (id, { stubborn = false, ...options } = {}) => worker({
-      id, module: fixture('thread-controlled.mjs'), ...options, env: stubborn ? { STUBBORN: '1' } : {},
-    }),
+    child: (id, { stubborn = false, ...options } = {}) =>
+      worker({
+        id,
+        module: fixture('thread-controlled.mjs'),
+        ...options,
+        env: stubborn ? { STUBBORN: '1' } : {},
+      }),
     crashReason: { error: 'controlled crash' },
     brutalReason: { signal: 'SIGKILL' },
     timeoutReason: { signal: 'SIGKILL' },

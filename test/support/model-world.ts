@@ -5,8 +5,14 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import {
-  CallError, start, supervisor,
-  type CallErrorCode, type ChildInfo, type SupervisorSpec, type Tree, type TreeEvent,
+  CallError,
+  start,
+  supervisor,
+  type CallErrorCode,
+  type ChildInfo,
+  type SupervisorSpec,
+  type Tree,
+  type TreeEvent,
 } from '../../src/index.js';
 import { fixture, isAlive, reap, recorder, type Recorder } from './tree.js';
 
@@ -46,7 +52,8 @@ export async function closeAll(): Promise<void> {
 
 /** Every pid a child of the supervisor under test ever had, in subtrees below it too. */
 export const startedPids = (world: World): number[] =>
-  world.rec.of('child_started')
+  world.rec
+    .of('child_started')
     .filter((e) => e.supervisor === world.path || e.supervisor.startsWith(`${world.path}/`))
     .flatMap((e) => (e.pid === undefined ? [] : [e.pid]));
 
@@ -88,7 +95,12 @@ export async function refusal(call: () => Promise<unknown>): Promise<CallErrorCo
 }
 
 /** Kills a running child's process and waits until the supervisor has dealt with it (exit, then restart if any). */
-export async function kill(world: World, id: string, signal: 'SIGKILL' | 'SIGUSR2', restarts: boolean): Promise<{ exit: TreeEvent; pid: number }> {
+export async function kill(
+  world: World,
+  id: string,
+  signal: 'SIGKILL' | 'SIGUSR2',
+  restarts: boolean,
+): Promise<{ exit: TreeEvent; pid: number }> {
   const pid = pidOf(world, id);
   const exit = world.rec.next(exited(world, id), `${id} exited`, EVENT_TIMEOUT);
   const back = restarts ? world.rec.next(started(world, id), `${id} restarted`, EVENT_TIMEOUT) : undefined;
@@ -120,7 +132,10 @@ export const nth = <T>(items: readonly T[], k: number): T => items[k % items.len
 export const RUNS = { numRuns: 10, maxCommands: 8 };
 export const PROPERTY_TIMEOUT = 150_000;
 /** Stops shrinking (and reports the failure found) before the test itself times out. */
-export const assertOptions = { numRuns: RUNS.numRuns, plugins: [fc.interruptAfterTimeLimit(110_000, { failOnInterrupt: true })] };
+export const assertOptions = {
+  numRuns: RUNS.numRuns,
+  plugins: [fc.interruptAfterTimeLimit(110_000, { failOnInterrupt: true })],
+};
 
 /**
  * One run: its own tree, brought to the model's initial state by `given`, then the commands, then a graceful stop
@@ -144,4 +159,3 @@ export async function runAgainstModel<M extends object>(
     await close(world);
   }
 }
-

@@ -53,7 +53,7 @@ export function treeMembers(supervisor: number, known: Iterable<number> = []): P
   const members = new Set<number>([supervisor, ...known]);
   for (const stat of all) if (environOf(stat.pid).includes(marker)) members.add(stat.pid);
   // Descendants by parent, then whole groups led by a member, until nothing is added.
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const stat of all) {
       if (members.has(stat.pid)) continue;
@@ -67,13 +67,19 @@ export function treeMembers(supervisor: number, known: Iterable<number> = []): P
 }
 
 export function describeMembers(members: ProcStat[]): string {
-  return members.map((m) => `${m.pid} (ppid ${m.ppid}, pgrp ${m.pgrp}, ${m.state}) ${commandOf(m.pid).slice(0, 120)}`).join('\n');
+  return members
+    .map((m) => `${m.pid} (ppid ${m.ppid}, pgrp ${m.pgrp}, ${m.state}) ${commandOf(m.pid).slice(0, 120)}`)
+    .join('\n');
 }
 
 /** Lines of `{ pid, grandchild }` the family fixtures append. */
 export function familyPids(file: string): Array<{ pid: number; grandchild: number }> {
   try {
-    return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
   } catch {
     return [];
   }

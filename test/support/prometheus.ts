@@ -1,12 +1,24 @@
 // Test support: a strict reader of Prometheus' text exposition format (version 0.0.4), so that a test fails on
 // anything a Prometheus server would refuse: malformed lines, samples without a TYPE, bad label escapes or values.
-export interface Sample { name: string; labels: Record<string, string>; value: number }
-export interface Family { name: string; type: string; help: string; samples: Sample[] }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+export interface Family {
+  name: string;
+  type: string;
+  help: string;
+  samples: Sample[];
+}
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?$/;
 const LABEL = /\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"\s*(,|$)/y;
-const SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] };
+const SUFFIXES: Record<string, string[]> = {
+  histogram: ['_bucket', '_sum', '_count'],
+  summary: ['', '_sum', '_count'],
+};
 
 function parseValue(text: string, line: string): number {
   if (text === '+Inf') return Infinity;
@@ -41,7 +53,8 @@ export function parsePrometheusText(text: string): Map<string, Family> {
       if (!NAME.test(name!)) throw new Error(`bad metric name in: ${line}`);
       const family = families.get(name!) ?? { name: name!, type: 'untyped', help: '', samples: [] };
       if (kind === 'TYPE') {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest!)) throw new Error(`bad type in: ${line}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest!))
+          throw new Error(`bad type in: ${line}`);
         if (family.samples.length > 0) throw new Error(`TYPE after samples in: ${line}`);
         family.type = rest!;
       } else family.help = rest!;
@@ -53,7 +66,8 @@ export function parsePrometheusText(text: string): Map<string, Family> {
     if (!sample) throw new Error(`not a sample line: ${line}`);
     const [, name, labelText, valueText] = sample;
     const family = [...families.values()].find((f) =>
-      (SUFFIXES[f.type] ?? ['']).some((suffix) => `${f.name}${suffix}` === name));
+      (SUFFIXES[f.type] ?? ['']).some((suffix) => `${f.name}${suffix}` === name),
+    );
     if (!family) throw new Error(`sample without a TYPE: ${line}`);
     family.samples.push({ name: name!, labels: parseLabels(labelText, line), value: parseValue(valueText!, line) });
   }

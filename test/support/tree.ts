@@ -42,8 +42,23 @@ export function recorder(): Recorder {
     const past = events.slice(from).find(match);
     if (past) return Promise.resolve(past);
     return new Promise<TreeEvent>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; saw: ${events.map((e) => `${e.event}:${'child' in e ? e.child : e.supervisor}`).join(', ')}`)), timeoutMs);
-      waiters.push({ match, from, resolve: (e) => { clearTimeout(timer); resolve(e); } });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out waiting for ${what}; saw: ${events.map((e) => `${e.event}:${'child' in e ? e.child : e.supervisor}`).join(', ')}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      waiters.push({
+        match,
+        from,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
     });
   };
   return {

@@ -8,8 +8,7 @@ import { StartFailure, type ChildContext } from '../../src/child.js';
 import type { ExitReason, WorkerSpec } from '../../src/types.js';
 import { WorkerHandle } from '../../src/worker/process.js';
 
-export const workerFixture = (name: string): string =>
-  fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+export const workerFixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 export const silentLogger: Logger = pino({ level: 'silent' });
 

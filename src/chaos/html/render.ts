@@ -70,14 +70,18 @@ export function writeHtmlReport(file: string, runs: readonly ReportRun[], title?
 
 /** JSON that cannot end its <script> element early (`</script>`, `<!--`); JSON.parse reads it back unchanged. */
 function embedJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function runSection(run: ReportRun, index: number): string {
   const { report } = run;
   const faults = report.timeline.faults
     .map((f) => {
-      const what = f.hit.length > 0 ? f.hit.map((h) => `${h.path} (pid ${h.pid})`).join(', ') : `skipped: ${f.skipped ?? ''}`;
+      const what =
+        f.hit.length > 0 ? f.hit.map((h) => `${h.path} (pid ${h.pid})`).join(', ') : `skipped: ${f.skipped ?? ''}`;
       return `<li${f.hit.length > 0 ? '' : ' class="skipped"'}><span class="t">${(f.atMs / 1000).toFixed(2)} s</span> ${escapeHtml(f.kind)} → ${escapeHtml(what)}</li>`;
     })
     .join('');
@@ -99,25 +103,49 @@ function summaryTable(runs: readonly ReportRun[]): string {
     ['requests sent', (r) => String(r.requests.sent)],
     ['answered (2xx)', (r) => String(r.requests.answered)],
     ['failed', (r) => String(r.requests.failed)],
-    ['refused / reset / timeout', (r) => `${r.requests.errors.refused} / ${r.requests.errors.reset} / ${r.requests.errors.timeout}`],
+    [
+      'refused / reset / timeout',
+      (r) => `${r.requests.errors.refused} / ${r.requests.errors.reset} / ${r.requests.errors.timeout}`,
+    ],
     ['non-2xx / other', (r) => `${r.requests.errors.non2xx} / ${r.requests.errors.other}`],
     ['answered per second', (r) => perSecond(r)],
     ['latency p50 / p99', (r) => `${ms(r.timeline.latency?.p50)} / ${ms(r.timeline.latency?.p99)}`],
-    ['faults injected', (r) => `${r.faults.injected} of ${r.faults.planned} (skipped ${r.faults.skipped}), workers hit ${r.faults.workersHit}`],
-    ['faults by kind', (r) => Object.entries(r.faults.byKind).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'],
-    ['workers', (r) => `${r.workers.atStart} at start, ${r.workers.atEnd} at end (${r.workers.settled ? 'settled' : 'NOT settled'})`],
+    [
+      'faults injected',
+      (r) =>
+        `${r.faults.injected} of ${r.faults.planned} (skipped ${r.faults.skipped}), workers hit ${r.faults.workersHit}`,
+    ],
+    [
+      'faults by kind',
+      (r) =>
+        Object.entries(r.faults.byKind)
+          .map(([kind, n]) => `${kind} ${n}`)
+          .join(', ') || 'none',
+    ],
+    [
+      'workers',
+      (r) =>
+        `${r.workers.atStart} at start, ${r.workers.atEnd} at end (${r.workers.settled ? 'settled' : 'NOT settled'})`,
+    ],
     ['restarts (pid changes)', (r) => `${r.workers.restarts ?? '-'} (${r.workers.pidChanges})`],
     ['exit → ready', (r) => spanFigures(r.timeline.restarts)],
     ['intensity trips', (r) => String(r.workers.intensityTrips ?? '-')],
-    ['fault → next 2xx', (r) => `median ${ms(r.recovery.medianMs)}, p95 ${ms(r.recovery.p95Ms)}, max ${ms(r.recovery.maxMs)}` +
-      (r.recovery.unrecovered > 0 ? `; ${r.recovery.unrecovered} never recovered` : '')],
+    [
+      'fault → next 2xx',
+      (r) =>
+        `median ${ms(r.recovery.medianMs)}, p95 ${ms(r.recovery.p95Ms)}, max ${ms(r.recovery.maxMs)}` +
+        (r.recovery.unrecovered > 0 ? `; ${r.recovery.unrecovered} never recovered` : ''),
+    ],
     ['supervisor', (r) => supervisorFigures(r)],
     ['orphans', (r) => (r.orphans.length === 0 ? 'none' : r.orphans.map((o) => `${o.pid} (${o.command})`).join(', '))],
     ['problems', (r) => (r.problems.length === 0 ? 'none' : r.problems.join('; '))],
   ];
   const head = runs.map((run) => `<th>${escapeHtml(run.title)}</th>`).join('');
   const body = rows
-    .map(([label, cell]) => `<tr><th>${escapeHtml(label)}</th>${runs.map((run) => `<td>${escapeHtml(cell(run.report))}</td>`).join('')}</tr>`)
+    .map(
+      ([label, cell]) =>
+        `<tr><th>${escapeHtml(label)}</th>${runs.map((run) => `<td>${escapeHtml(cell(run.report))}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<table class="summary"><thead><tr><th></th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
@@ -125,7 +153,10 @@ function summaryTable(runs: readonly ReportRun[]): string {
 function spanFigures(spans: readonly RestartSpan[]): string {
   const done = spans.filter((s) => s.readyMs !== null).map((s) => s.readyMs! - s.exitMs);
   const open = spans.length - done.length;
-  const figures = done.length === 0 ? 'none' : `${done.length} spans: median ${ms(quantile(done, 0.5))}, max ${ms(quantile(done, 1))}`;
+  const figures =
+    done.length === 0
+      ? 'none'
+      : `${done.length} spans: median ${ms(quantile(done, 0.5))}, max ${ms(quantile(done, 1))}`;
   const source = spans[0]?.source === 'polls' ? ' (seen by polling)' : '';
   return `${figures}${open > 0 ? `, ${open} not ready by the end` : ''}${source}`;
 }
@@ -162,7 +193,9 @@ function verdictLine(run: ReportRun, named: boolean): string {
 }
 
 function failureKinds(r: ChaosReport): string {
-  const kinds = Object.entries(r.requests.errors).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`);
+  const kinds = Object.entries(r.requests.errors)
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${kind} ${n}`);
   return kinds.length > 0 ? kinds.join(', ') : 'none';
 }
 
@@ -173,21 +206,27 @@ function perSecond(r: ChaosReport): string {
 
 /** When the (first) run started, and what ran it: arbor's version, node's, the platform. */
 function provenance(runs: readonly ReportRun[]): string {
-  const started = new Date(runs[0]!.report.timeline.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const started = new Date(runs[0]!.report.timeline.startedAt)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
   return `run ${started} · arbor-otp ${arborVersion()} · Node ${process.version} · ${platform()} ${arch()}`;
 }
 
 function arborVersion(): string {
   try {
     // Two levels up from src/chaos/html or dist/chaos/html, then the package root.
-    const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return manifest.version ?? 'unknown';
   } catch {
     return 'unknown';
   }
 }
 
-const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '-' : `${Math.round(value)} ms`);
+const ms = (value: number | null | undefined): string =>
+  value === null || value === undefined ? '-' : `${Math.round(value)} ms`;
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
