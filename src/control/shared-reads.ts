@@ -3,16 +3,19 @@
 // untrusted, so one serialised answer per request kind is shared by every request asking for it until the tree
 // changes (any event of the tree), and a new one is built at most once per ten times what the last one cost:
 // requests arriving meanwhile wait for it (their connection holds no other work), so however many clients read,
-// these reads take at most about a tenth of the loop. A read after a change still sees the change.
+// these reads take at most about a tenth of the loop. A read after a change still sees the change; what changes
+// without an event (uptimes, parked spares, a drain's progress) is at most MAX_AGE_MS old, or one rebuild's wait.
 import type { Tree } from '../supervisor/tree.js';
 import { boundedJson, type Bounds } from './bounded.js';
 
 const COST_FACTOR = 10;
 /** Answers kept at once (one per op and path asked for). */
 const MAX_KEPT = 64;
+/** An answer is rebuilt after this long even without an event, once its cost allows. */
+const MAX_AGE_MS = 500;
 
 export class SharedReads {
-  private readonly kept = new Map<string, string | undefined>();
+  private readonly kept = new Map<string, { text: string | undefined; builtAt: number }>();
   private followed: Tree | undefined;
   private readonly forget = (): void => this.kept.clear();
   /** performance.now() before which no new answer is built. */
@@ -22,9 +25,13 @@ export class SharedReads {
   async json(tree: Tree, key: string, read: () => unknown, bounds: Bounds): Promise<string | undefined> {
     this.follow(tree);
     for (;;) {
-      if (this.kept.has(key)) return this.kept.get(key);
-      const wait = this.readyAt - performance.now();
+      const kept = this.kept.get(key);
+      const now = performance.now();
+      if (kept && now - kept.builtAt < MAX_AGE_MS) return kept.text;
+      const wait = this.readyAt - now;
       if (wait <= 0) break;
+      // Too soon to build again: an aged answer is still served rather than waited for.
+      if (kept) return kept.text;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const started = performance.now();
@@ -32,7 +39,7 @@ export class SharedReads {
     const now = performance.now();
     this.readyAt = now + (now - started) * COST_FACTOR;
     if (this.kept.size >= MAX_KEPT) this.kept.clear();
-    this.kept.set(key, text);
+    this.kept.set(key, { text, builtAt: now });
     return text;
   }
 
