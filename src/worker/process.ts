@@ -1,5 +1,5 @@
 // The supervisor's side of one forked worker incarnation: fork, `ready` handshake, heartbeats, stop, exit reason.
-// The worker's side of the same protocol is ./runtime.ts.
+// The worker's side of the same protocol is ../runtime/runtime.ts.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
@@ -23,21 +23,25 @@ const CLOSE_GRACE_MS = 1000;
 
 type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
 
+/** Where one incarnation is in its life. Phases only move down this list (`unhealthy` may become `stopping`). */
+type Phase =
+  | { readonly name: 'new' }
+  | { readonly name: 'starting' }
+  | { readonly name: 'running' }
+  /** SIGKILLed for its health or conduct; `cause` becomes its exit reason. Its exit is news if it was running. */
+  | { readonly name: 'unhealthy'; readonly cause: ExitReason; readonly wasRunning: boolean }
+  /** terminate() or kill(): the exit is ours, not news. `asked`: told to stop, so a clean exit means `shutdown`. */
+  | { readonly name: 'stopping'; readonly asked: boolean; readonly cause?: ExitReason }
+  | { readonly name: 'exited'; readonly reason: ExitReason };
+
 export class WorkerHandle implements ChildHandle {
   private child: ChildProcess | undefined;
   /** The worker's stdout and stderr, read line by line (./output.ts). */
   private output: OutputCapture | undefined;
   private attachment: WorkerAttachment | undefined;
-  private running = false;
-  /** terminate() or kill() was called: the exit is ours, not news for the supervisor. */
-  private stopRequested = false;
-  /** The worker was asked to stop (IPC + SIGTERM), so a clean exit means `shutdown`. */
-  private askedToStop = false;
-  /** Set when we SIGKILL the worker for its health: `{ hung }` or `{ memory }`. */
-  private killCause: ExitReason | undefined;
+  private phase: Phase = { name: 'new' };
   private readonly lastWords: LastWords = {};
   private spawnError: Error | undefined;
-  private exitReason: ExitReason | undefined;
   private readonly gone: Promise<ExitReason>;
   private markGone!: (reason: ExitReason) => void;
   private settleStart: ((outcome: StartOutcome) => void) | undefined;
@@ -48,8 +52,6 @@ export class WorkerHandle implements ChildHandle {
   private readonly messaging: WorkerMessaging;
   /** Calls and casts wait here until the end of the tick, to go out together. */
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
-  /** This incarnation is a standby spare that took over (it was not forked for this start). */
-  private tookOver = false;
   private readonly ignored = new IgnoredMessages((summary) =>
     this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
   );
@@ -98,15 +100,14 @@ export class WorkerHandle implements ChildHandle {
    * with ARBOR_CHAOS=1. Returns the pid it was sent to, or undefined when the worker is not running and connected.
    */
   inject(fault: ChaosFault): number | undefined {
-    const child = this.child;
-    if (!this.running || this.stopRequested || !child?.connected) return undefined;
+    if (!this.available) return undefined;
     this.send({ type: 'arbor:chaos', fault });
-    return child.pid;
+    return this.pid;
   }
 
   /** Running, and not being stopped: it can take calls and casts. */
   get available(): boolean {
-    return this.running && !this.stopRequested && this.child?.connected === true;
+    return this.phase.name === 'running' && this.child?.connected === true;
   }
 
   /** Calls waiting for this worker's reply (what `pick: 'least_busy'` compares). */
@@ -135,7 +136,8 @@ export class WorkerHandle implements ChildHandle {
     if (this.spec.cwd !== undefined && !existsSync(this.spec.cwd)) {
       throw new StartFailure({ startFailed: `cwd not found: ${resolvePath(this.spec.cwd)}` });
     }
-    if (this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
+    if (this.phase.name !== 'new') throw new StartFailure({ startFailed: 'terminated before start' });
+    this.enter({ name: 'starting' });
 
     // Resolved before forking, so a missing listener costs no process.
     const link = this.spec.listen === undefined ? undefined : this.ctx.resolveListener(this.spec.listen);
@@ -145,7 +147,6 @@ export class WorkerHandle implements ChildHandle {
 
     const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
     const child = this.forkWorker(modulePath);
-    if (this.tookOver) this.ctx.logger.debug({ event: 'standby_takeover', pid: child.pid });
     if (link !== undefined) {
       try {
         this.attachment = link.attach(child);
@@ -161,26 +162,47 @@ export class WorkerHandle implements ChildHandle {
 
     switch (result) {
       case 'ready':
-        // The worker may have died, or been stopped, between its `ready` and this continuation.
-        if (this.exitReason !== undefined) throw this.startFailure(startFailureOf(this.exitReason));
-        if (this.stopRequested) return this.failAfterStop();
-        this.running = true;
-        this.guard('attachment_ready_failed', () => this.attachment?.ready());
-        this.health.start();
-        this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
-        // Spares are forked only now, so booting them never competes with this start.
-        this.holdSpares(modulePath);
-        return;
+        return this.becomeRunning(child, modulePath);
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
         return this.abortStart('timeout');
-      case 'exited':
+      case 'exited': {
+        const phase = this.current();
         throw this.startFailure(
-          this.spawnError ? `fork failed: ${this.spawnError.message}` : startFailureOf(this.exitReason ?? { code: -1 }),
+          this.spawnError
+            ? `fork failed: ${this.spawnError.message}`
+            : startFailureOf(phase.name === 'exited' ? phase.reason : { code: -1 }),
         );
+      }
       case 'stopped':
         return this.failAfterStop();
     }
+  }
+
+  /** The worker said `ready`. */
+  private async becomeRunning(child: ChildProcess, modulePath: string): Promise<void> {
+    // The worker may have died, been stopped or been killed for its health between its `ready` and this
+    // continuation.
+    const phase = this.current();
+    switch (phase.name) {
+      case 'exited':
+        throw this.startFailure(startFailureOf(phase.reason));
+      case 'stopping':
+        return this.failAfterStop();
+      case 'unhealthy':
+        // It was ready: its coming exit is news for the supervisor, as for any running worker.
+        this.enter({ ...phase, wasRunning: true });
+        return;
+      case 'new':
+      case 'starting':
+      case 'running':
+        this.enter({ name: 'running' });
+    }
+    this.guard('attachment_ready_failed', () => this.attachment?.ready());
+    this.health.start();
+    this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
+    // Spares are forked only now, so booting them never competes with this start.
+    this.holdSpares(modulePath);
   }
 
   private forkWorker(modulePath: string): ChildProcess {
@@ -190,7 +212,7 @@ export class WorkerHandle implements ChildHandle {
     if (spare) {
       // Sent before the listener's handle (attach() follows): the spare learns what it is, then gets the socket.
       spare.send({ type: 'arbor:takeover', path: this.ctx.path });
-      this.tookOver = true;
+      this.ctx.logger.debug({ event: 'standby_takeover', pid: spare.pid });
       const output = outputOf(spare);
       output?.setRef(true);
       return this.watch(spare, output);
@@ -282,24 +304,40 @@ export class WorkerHandle implements ChildHandle {
     return new StartFailure({ startFailed: why, ...(stderr.length > 0 ? { stderr } : {}) });
   }
 
+  /** Through methods, so that TypeScript does not narrow `phase` across the awaits where it changes. */
+  private enter(next: Phase): void {
+    this.phase = next;
+  }
+
+  private current(): Phase {
+    return this.phase;
+  }
+
   private async failAfterStop(): Promise<never> {
     await this.gone;
     throw new StartFailure({ startFailed: 'terminated before ready' });
   }
 
   private async stop(how: Shutdown): Promise<ExitReason> {
-    this.stopRequested = true;
+    const before = this.phase;
+    const cause = before.name === 'unhealthy' || before.name === 'stopping' ? before.cause : undefined;
+    const stopping = (asked: boolean): Phase => ({
+      name: 'stopping',
+      asked,
+      ...(cause !== undefined ? { cause } : {}),
+    });
+    if (before.name !== 'exited') this.enter(stopping(before.name === 'stopping' && before.asked));
     this.health.stop();
     this.detach();
     this.settleStart?.('stopped');
     const child = this.child;
     if (child === undefined) return 'shutdown';
-    if (this.exitReason !== undefined) return this.exitReason;
+    if (before.name === 'exited') return before.reason;
     if (how === 'brutal_kill') {
       this.signal('SIGKILL');
       return this.gone;
     }
-    this.askedToStop = true;
+    this.enter(stopping(true));
     // The timeout tells the drain when idle keep-alive connections must go (just before the SIGKILL below).
     this.send({ type: 'arbor:shutdown', ...(how === 'infinity' ? {} : { timeout: how }) });
     // The whole group: the worker's own children are asked to stop at the same time; what is left of the group
@@ -355,24 +393,27 @@ export class WorkerHandle implements ChildHandle {
   }
 
   private onClose(exit: ProcessExit): void {
-    if (this.exitReason !== undefined) return;
+    const before = this.phase;
+    if (before.name === 'exited') return;
     this.health.stop();
     this.ignored.flush();
     this.detach();
-    const reason = exitReasonOf(exit, this.lastWords, this.killCause, this.askedToStop, performance.now());
-    this.exitReason = reason;
-    const wasRunning = this.running;
-    this.running = false;
+    const cause = before.name === 'unhealthy' || before.name === 'stopping' ? before.cause : undefined;
+    const asked = before.name === 'stopping' && before.asked;
+    const reason = exitReasonOf(exit, this.lastWords, cause, asked, performance.now());
+    this.enter({ name: 'exited', reason });
     this.markGone(reason);
     this.messaging.close(reason);
     this.settleStart?.('exited');
-    if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
+    const news = before.name === 'running' || (before.name === 'unhealthy' && before.wasRunning);
+    if (news) this.ctx.onExit(reason);
   }
 
   /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
   private killFor(cause: ExitReason): void {
-    if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
-    this.killCause = cause;
+    const before = this.phase;
+    if (before.name === 'stopping' || before.name === 'unhealthy' || before.name === 'exited') return;
+    this.enter({ name: 'unhealthy', cause, wasRunning: before.name === 'running' });
     this.health.stop();
     this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
     this.signal('SIGKILL');
