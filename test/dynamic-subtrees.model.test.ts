@@ -1,28 +1,31 @@
-// Model-based test of dynamic subtrees (DESIGN.md §3 "Dynamic children") on real forked workers: a
-// simple_one_for_one pool whose template is a supervisor of two workers. fast-check generates calls, worker deaths
+// Model-based test of dynamic subtrees (DESIGN.md §3 "Dynamic children") on real children of each kind (forked
+// processes, threads, tasks: test/support/kinds.ts): a simple_one_for_one pool whose template is a supervisor of two
+// workers. fast-check generates calls, worker deaths
 // and the restart type of the rooms; each step is applied to a running tree and to a small model of OTP, where a
 // dynamic child that is a supervisor is a child like any other: it handles its workers' exits itself, and when it
 // gives up it exits with `shutdown`, which its pool handles by the child's restart type.
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { supervisor, worker, type RestartType, type TreeEvent } from '../src/index.js';
-import { isAlive } from './support/tree.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { supervisor, type RestartType } from '../src/index.js';
+import { DRIVERS, KINDS, nothingLeftRunning, type KindDriver } from './support/kinds.js';
 import {
+  argsOf,
   assertOptions,
+  childEvent as event,
   closeAll,
-  commandLine,
-  CONTROLLED,
   EVENT_TIMEOUT,
+  identity,
+  incarnationsAgree,
   nth,
   PROPERTY_TIMEOUT,
   refusal,
   RUNS,
   runAgainstModel,
-  startedPids,
   type World,
 } from './support/model-world.js';
 
 afterEach(closeAll);
+afterAll(nothingLeftRunning);
 
 // The model. A room runs its two workers (permanent, under one_for_one, intensity 1 in a long period): a worker's
 // first exit in a room's incarnation is restarted inside the room; the second makes the room give up. The pool
@@ -50,7 +53,7 @@ interface RoomsModel {
 
 type RoomsCommand = fc.AsyncCommand<RoomsModel, World>;
 
-const roomsSpec = (restart: RestartType) =>
+const roomsSpec = (d: KindDriver, restart: RestartType) =>
   supervisor({
     id: 'rooms',
     strategy: 'simple_one_for_one',
@@ -61,14 +64,14 @@ const roomsSpec = (restart: RestartType) =>
       restart,
       intensity: 1,
       period: 600_000,
-      children: WORKERS.map((id) => worker({ id, module: CONTROLLED, args: [id] })),
+      children: WORKERS.map((id) => d.child(id, { args: [id] })),
     }),
   });
 
 const roomPath = (w: World, room: string) => `${w.path}/${room}`;
 const workersOf = (w: World, room: string) => w.tree.whichChildren(roomPath(w, room));
 
-function roomsAgree(m: RoomsModel, w: World): void {
+async function roomsAgree(m: RoomsModel, w: World): Promise<void> {
   const rooms = w.tree.whichChildren(w.path);
   expect(
     rooms.map((r) => ({
@@ -91,27 +94,24 @@ function roomsAgree(m: RoomsModel, w: World): void {
   );
   const n = m.rooms.length;
   expect(w.tree.countChildren(w.path)).toEqual({ specs: 1, active: n, supervisors: n, workers: 0, listeners: 0 });
-  const live: number[] = [];
   for (const room of m.rooms) {
     const workers = workersOf(w, room.id);
-    expect(workers.map((c) => [c.id, c.status])).toEqual(WORKERS.map((id) => [id, 'running']));
-    for (const child of workers) {
-      expect(isAlive(child.pid), `${room.id}/${child.id} (pid ${child.pid}) is alive`).toBe(true);
-      // startChild's args reach every worker of the subtree, after the worker's own.
-      expect(commandLine(child.pid!).slice(-(1 + room.args.length))).toEqual([child.id, ...room.args]);
-      live.push(child.pid!);
-    }
+    expect(workers.map((c) => [c.id, c.type, c.status])).toEqual(WORKERS.map((id) => [id, w.kind.type, 'running']));
+    // startChild's args reach every worker of the subtree, after the worker's own.
+    for (const child of workers)
+      expect(await argsOf(w, `${roomPath(w, room.id)}/${child.id}`)).toEqual([child.id, ...room.args]);
   }
-  expect(new Set(live).size, 'workers have distinct pids').toBe(live.length);
-  expect(
-    startedPids(w).filter((pid) => !live.includes(pid) && isAlive(pid)),
-    'pids of former workers still alive',
-  ).toEqual([]);
+  // Exactly the workers of the listed rooms are alive: none of a room terminated or given up is left behind.
+  incarnationsAgree(
+    w,
+    m.rooms.flatMap((r) => workersOf(w, r.id)),
+  );
   expect(w.tree.status(w.path).children.map((c) => c.supervisor?.path)).toEqual(m.rooms.map((r) => roomPath(w, r.id)));
 }
 
-const event = (name: TreeEvent['event'], supervisor: string, child: string) => (e: TreeEvent) =>
-  e.event === name && e.supervisor === supervisor && 'child' in e && e.child === child;
+/** The incarnation tokens of the workers of `rooms`, in order. */
+const tokensOf = (w: World, rooms: Room[]) =>
+  Promise.all(rooms.flatMap((r) => WORKERS.map((id) => identity(w, `${roomPath(w, r.id)}/${id}`))));
 
 class StartRoom implements RoomsCommand {
   constructor(readonly args: string[]) {}
@@ -121,7 +121,7 @@ class StartRoom implements RoomsCommand {
     expect(await w.tree.startChild(w.path, this.args)).toMatchObject({ id, type: 'supervisor', status: 'running' });
     m.starts += 1;
     m.rooms.push({ id, args: this.args, exits: 0, restarts: 0 });
-    roomsAgree(m, w);
+    await roomsAgree(m, w);
   }
   toString = () => `startChild(${JSON.stringify(this.args)})`;
 }
@@ -131,11 +131,9 @@ class TerminateRoom implements RoomsCommand {
   check = (m: Readonly<RoomsModel>) => m.rooms.length > 0;
   async run(m: RoomsModel, w: World): Promise<void> {
     const room = nth(m.rooms, this.k);
-    const pids = workersOf(w, room.id).map((c) => c.pid!);
     await w.tree.terminateChild(w.path, room.id);
-    expect(pids.filter(isAlive), `workers of terminated ${room.id}`).toEqual([]);
     m.rooms = m.rooms.filter((r) => r !== room);
-    roomsAgree(m, w);
+    await roomsAgree(m, w);
   }
   toString = () => `terminateChild(#${this.k})`;
 }
@@ -150,7 +148,7 @@ class TerminateGoneRoom implements RoomsCommand {
   async run(m: RoomsModel, w: World): Promise<void> {
     if (this.handedOut) await w.tree.terminateChild(w.path, nth(goneRooms(m), this.k));
     else expect(await refusal(() => w.tree.terminateChild(w.path, `room-${m.starts + 1}`))).toBe('not_found');
-    roomsAgree(m, w);
+    await roomsAgree(m, w);
   }
   toString = () => (this.handedOut ? `terminateChild(gone #${this.k})` : 'terminateChild(next id)');
 }
@@ -166,12 +164,12 @@ class RefusedOnRoom implements RoomsCommand {
   check = (m: Readonly<RoomsModel>) => m.rooms.length > 0;
   async run(m: RoomsModel, w: World): Promise<void> {
     expect(await refusal(() => w.tree[this.call](w.path, nth(m.rooms, this.k).id))).toBe('simple_one_for_one');
-    roomsAgree(m, w);
+    await roomsAgree(m, w);
   }
   toString = () => `${this.call}(#${this.k})`;
 }
 
-/** A worker inside a room dies: SIGKILL (abnormal) or SIGUSR2 (exit 0; permanent workers are restarted anyway). */
+/** A worker inside a room dies: killed (abnormal; see KindDriver.kill) or exiting normally (permanent: restarted). */
 class WorkerDies implements RoomsCommand {
   constructor(
     readonly k: number,
@@ -182,9 +180,10 @@ class WorkerDies implements RoomsCommand {
   async run(m: RoomsModel, w: World): Promise<void> {
     const room = nth(m.rooms, this.k);
     const inRoom = roomPath(w, room.id);
-    const before = workersOf(w, room.id);
-    const elsewhere = m.rooms.filter((r) => r !== room).flatMap((r) => workersOf(w, r.id).map((c) => c.pid));
-    const pid = before.find((c) => c.id === this.worker)!.pid!;
+    const others = m.rooms.filter((r) => r !== room);
+    const elsewhere = await tokensOf(w, others);
+    const sibling = WORKERS.find((id) => id !== this.worker)!;
+    const siblingToken = await identity(w, `${inRoom}/${sibling}`);
     const givesUp = room.exits >= 1;
     const exit = w.rec.next(
       event('child_exited', inRoom, this.worker),
@@ -200,27 +199,25 @@ class WorkerDies implements RoomsCommand {
       : m.restart === 'permanent'
         ? w.rec.next(event('child_started', w.path, room.id), `${room.id} restarted`, EVENT_TIMEOUT)
         : roomExit;
-    process.kill(pid, this.how === 'crash' ? 'SIGKILL' : 'SIGUSR2');
+    if (this.how === 'crash') w.kind.kill(w.tree, inRoom, this.worker);
+    else w.tree.cast(`${inRoom}/${this.worker}`, 'normal');
     expect(await exit).toMatchObject({
-      reason: this.how === 'crash' ? { signal: 'SIGKILL' } : 'normal',
+      reason: this.how === 'crash' ? w.kind.killReason : 'normal',
       action: givesUp ? 'give_up' : 'restart',
     });
     await back;
     if (!givesUp) {
       room.exits += 1;
-      const sibling = before.find((c) => c.id !== this.worker)!;
-      expect(workersOf(w, room.id).find((c) => c.id === sibling.id)!.pid, 'the sibling worker is left alone').toBe(
-        sibling.pid,
-      );
+      expect(await identity(w, `${inRoom}/${sibling}`), 'the sibling worker is left alone').toBe(siblingToken);
     } else {
       const removed = m.restart !== 'permanent';
       expect(await roomExit).toMatchObject({ reason: 'shutdown', action: removed ? 'remove' : 'restart' });
       if (removed) m.rooms = m.rooms.filter((r) => r !== room);
       else Object.assign(room, { exits: 0, restarts: room.restarts + 1 });
     }
-    // Only that room reacted: every other room's workers kept their pids.
-    expect(m.rooms.filter((r) => r !== room).flatMap((r) => workersOf(w, r.id).map((c) => c.pid))).toEqual(elsewhere);
-    roomsAgree(m, w);
+    // Only that room reacted: every other room's workers are the same incarnations.
+    expect(await tokensOf(w, others)).toEqual(elsewhere);
+    await roomsAgree(m, w);
   }
   toString = () => `${this.how}(#${this.k} ${this.worker})`;
 }
@@ -257,7 +254,9 @@ const roomsCommands = fc.commands<RoomsModel, World, false>(
   { maxCommands: RUNS.maxCommands },
 );
 
-describe('dynamic subtrees against an OTP model, on real workers', () => {
+describe.each(KINDS)('dynamic subtrees against an OTP model, on real %s children', (kind) => {
+  const d = DRIVERS[kind];
+
   it(
     'a pool of rooms: startChild, terminateChild (twice too), refused calls, workers dying, rooms giving up',
     async () => {
@@ -266,9 +265,9 @@ describe('dynamic subtrees against an OTP model, on real workers', () => {
           fc.constantFrom<RestartType>('permanent', 'transient', 'temporary'),
           roomsCommands,
           (restart, cmds) =>
-            runAgainstModel<RoomsModel>(roomsSpec(restart), (w) => twoRooms(w, restart), roomsAgree, cmds),
+            runAgainstModel<RoomsModel>(d, roomsSpec(d, restart), (w) => twoRooms(w, restart), roomsAgree, cmds),
         ),
-        assertOptions,
+        assertOptions(d),
       );
     },
     PROPERTY_TIMEOUT,

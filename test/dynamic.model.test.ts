@@ -1,21 +1,21 @@
-// Model-based tests of run-time child management (DESIGN.md §3 "Dynamic children", §8) on real forked workers.
-// fast-check generates a sequence of API calls and worker deaths; each is applied to a running tree and to a small
-// reference model of OTP's supervisor (written here, from supervisor.erl's start_child/terminate_child/
-// restart_child/delete_child and do_restart, without importing src/supervisor). After every step,
-// whichChildren and countChildren must say what the model says, and the pids must be the live ones.
+// Model-based tests of run-time child management (DESIGN.md §3 "Dynamic children", §8) on real children of each
+// kind: forked processes, threads and tasks (test/support/kinds.ts). fast-check generates a sequence of API calls and
+// child deaths; each is applied to a running tree and to a small reference model of OTP's supervisor (written here,
+// from supervisor.erl's start_child/terminate_child/restart_child/delete_child and do_restart, without importing
+// src/supervisor). After every step, whichChildren and countChildren must say what the model says, and exactly the
+// children that run must be alive.
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { supervisor, worker, type CallErrorCode, type RestartType } from '../src/index.js';
-import { isAlive } from './support/tree.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { supervisor, type CallErrorCode, type RestartType } from '../src/index.js';
+import { DRIVERS, KINDS, nothingLeftRunning } from './support/kinds.js';
 import {
+  argsOf,
   assertOptions,
   closeAll,
-  commandLine,
-  CONTROLLED,
+  identity,
+  incarnationsAgree,
   kill,
   nth,
-  pidOf,
-  pidsAgree,
   PROPERTY_TIMEOUT,
   refusal,
   RUNS,
@@ -24,6 +24,7 @@ import {
 } from './support/model-world.js';
 
 afterEach(closeAll);
+afterAll(nothingLeftRunning);
 
 // ---------------------------------------------------------------------------------------------------------------
 // (a) simple_one_for_one with a transient template.
@@ -34,7 +35,7 @@ afterEach(closeAll);
 // restart_child and delete_child answer {error, simple_one_for_one}; a child that crashes is restarted in place
 // (transient, abnormal exit); one that exits normally is not restarted and, being dynamic, is removed.
 
-const TEMPLATE = worker({ id: 'job', module: CONTROLLED, restart: 'transient', args: ['--queue', 'mail'] });
+const TEMPLATE = { id: 'job', restart: 'transient', args: ['--queue', 'mail'] } as const;
 
 interface DynamicModel {
   ids: string[];
@@ -51,7 +52,7 @@ function dynamicAgree(m: DynamicModel, w: World): void {
   const n = m.ids.length;
   // As OTP's count_children: a simple_one_for_one supervisor has one spec, its template.
   expect(w.tree.countChildren(w.path)).toEqual({ specs: 1, active: n, supervisors: 0, workers: n, listeners: 0 });
-  pidsAgree(w, children);
+  incarnationsAgree(w, children);
 }
 
 class DynamicStart implements DynamicCommand {
@@ -60,12 +61,9 @@ class DynamicStart implements DynamicCommand {
   async run(m: DynamicModel, w: World): Promise<void> {
     const info = await w.tree.startChild(w.path, this.args);
     const id = `${TEMPLATE.id}-${m.starts + 1}`;
-    expect(info).toMatchObject({ id, type: 'worker', status: 'running', restart: 'transient' });
+    expect(info).toMatchObject({ id, type: w.kind.type, status: 'running', restart: 'transient' });
     // The template's args, then startChild's extra args (OTP appends ExtraArgs to the template's start args).
-    expect(commandLine(info.pid!).slice(-(TEMPLATE.args.length + this.args.length))).toEqual([
-      ...TEMPLATE.args,
-      ...this.args,
-    ]);
+    expect(await argsOf(w, `${w.path}/${id}`)).toEqual([...TEMPLATE.args, ...this.args]);
     m.starts += 1;
     m.ids.push(id);
     dynamicAgree(m, w);
@@ -78,9 +76,7 @@ class DynamicTerminate implements DynamicCommand {
   check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
   async run(m: DynamicModel, w: World): Promise<void> {
     const id = nth(m.ids, this.k);
-    const pid = pidOf(w, id);
     await w.tree.terminateChild(w.path, id);
-    expect(isAlive(pid), `terminated ${id} (pid ${pid}) is gone`).toBe(false);
     m.ids = m.ids.filter((x) => x !== id);
     dynamicAgree(m, w);
   }
@@ -129,9 +125,9 @@ class DynamicCrash implements DynamicCommand {
   check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
   async run(m: DynamicModel, w: World): Promise<void> {
     const id = nth(m.ids, this.k);
-    const { exit, pid } = await kill(w, id, 'SIGKILL', true);
-    expect(exit).toMatchObject({ reason: { signal: 'SIGKILL' }, action: 'restart' });
-    expect(pidOf(w, id)).not.toBe(pid);
+    const { exit, token } = await kill(w, id, 'crash', true);
+    expect(exit).toMatchObject({ reason: w.kind.killReason, action: 'restart' });
+    expect(await identity(w, `${w.path}/${id}`)).not.toBe(token);
     dynamicAgree(m, w);
   }
   toString = () => `crash(#${this.k})`;
@@ -142,7 +138,7 @@ class DynamicExitNormally implements DynamicCommand {
   check = (m: Readonly<DynamicModel>) => m.ids.length > 0;
   async run(m: DynamicModel, w: World): Promise<void> {
     const id = nth(m.ids, this.k);
-    const { exit } = await kill(w, id, 'SIGUSR2', false);
+    const { exit } = await kill(w, id, 'normal', false);
     expect(exit).toMatchObject({ reason: 'normal', action: 'remove' });
     m.ids = m.ids.filter((x) => x !== id);
     dynamicAgree(m, w);
@@ -211,8 +207,6 @@ const INITIAL: StaticChild[] = [
   { id: 'c', restart: 'temporary', running: true },
 ];
 
-const staticWorker = (id: string, restart: RestartType) => worker({ id, module: CONTROLLED, restart });
-
 /** The supervisor starts its spec's children, in order. */
 const asSpecified = async (): Promise<StaticModel> => ({
   children: INITIAL.map((c) => ({ ...c })),
@@ -228,7 +222,7 @@ function staticAgree(m: StaticModel, w: World): void {
   const specs = m.children.length;
   const active = m.children.filter((c) => c.running).length;
   expect(w.tree.countChildren(w.path)).toEqual({ specs, active, supervisors: 0, workers: specs, listeners: 0 });
-  pidsAgree(w, children);
+  incarnationsAgree(w, children);
 }
 
 /** Which child a call is about: the k-th running or the k-th stopped one (any child, if none is), or an unknown id. */
@@ -256,9 +250,8 @@ class StaticStartNew implements StaticCommand {
   async run(m: StaticModel, w: World): Promise<void> {
     const reused = this.reuse === null || m.gone.length === 0 ? undefined : nth(m.gone, this.reuse);
     const id = reused ?? `w${m.fresh + 1}`;
-    const info = await w.tree.startChild(w.path, staticWorker(id, this.restart));
-    expect(info).toMatchObject({ id, status: 'running', restart: this.restart });
-    expect(isAlive(info.pid)).toBe(true);
+    const info = await w.tree.startChild(w.path, w.kind.child(id, { restart: this.restart }));
+    expect(info).toMatchObject({ id, type: w.kind.type, status: 'running', restart: this.restart });
     if (reused === undefined) m.fresh += 1;
     else m.gone = m.gone.filter((x) => x !== id);
     m.children.push({ id, restart: this.restart, running: true });
@@ -272,7 +265,7 @@ class StaticStartExisting implements StaticCommand {
   check = (m: Readonly<StaticModel>) => m.children.length > 0;
   async run(m: StaticModel, w: World): Promise<void> {
     const child = childOf(m, targetId(m, this.target))!;
-    const code = await refusal(() => w.tree.startChild(w.path, staticWorker(child.id, child.restart)));
+    const code = await refusal(() => w.tree.startChild(w.path, w.kind.child(child.id, { restart: child.restart })));
     expect(code).toBe(child.running ? 'already_started' : 'already_present');
     staticAgree(m, w);
   }
@@ -288,9 +281,7 @@ class StaticTerminate implements StaticCommand {
     if (!child) {
       expect(await refusal(() => w.tree.terminateChild(w.path, id))).toBe('not_found');
     } else {
-      const pid = child.running ? pidOf(w, id) : undefined;
       await w.tree.terminateChild(w.path, id);
-      if (pid !== undefined) expect(isAlive(pid), `terminated ${id} (pid ${pid}) is gone`).toBe(false);
       if (child.restart === 'temporary') remove(m, id);
       else child.running = false;
     }
@@ -334,7 +325,7 @@ class StaticDelete implements StaticCommand {
   toString = () => `deleteChild(${showTarget(this.target)})`;
 }
 
-/** A running child dies by itself: SIGKILL (abnormal) or SIGUSR2 (exit 0, normal). */
+/** A running child dies: killed (abnormal; see KindDriver.kill) or exiting normally. */
 class StaticDies implements StaticCommand {
   constructor(
     readonly k: number,
@@ -348,10 +339,10 @@ class StaticDies implements StaticCommand {
     );
     const normal = this.how === 'exitNormally';
     const restarted = child.restart === 'permanent' || (child.restart === 'transient' && !normal);
-    const { exit, pid } = await kill(w, child.id, normal ? 'SIGUSR2' : 'SIGKILL', restarted);
+    const { exit, token } = await kill(w, child.id, normal ? 'normal' : 'crash', restarted);
     const action = restarted ? 'restart' : child.restart === 'temporary' ? 'remove' : 'keep_stopped';
-    expect(exit).toMatchObject({ reason: normal ? 'normal' : { signal: 'SIGKILL' }, action });
-    if (restarted) expect(pidOf(w, child.id)).not.toBe(pid);
+    expect(exit).toMatchObject({ reason: normal ? 'normal' : w.kind.killReason, action });
+    if (restarted) expect(await identity(w, `${w.path}/${child.id}`)).not.toBe(token);
     else if (child.restart === 'temporary') remove(m, child.id);
     else child.running = false;
     staticAgree(m, w);
@@ -384,7 +375,9 @@ const staticCommands = fc.commands<StaticModel, World, false>(
   { maxCommands: RUNS.maxCommands },
 );
 
-describe('run-time child management against an OTP model, on real workers', () => {
+describe.each(KINDS)('run-time child management against an OTP model, on real %s children', (kind) => {
+  const d = DRIVERS[kind];
+
   it(
     'simple_one_for_one: startChild, terminateChild, refused restart/delete, crashes and normal exits',
     async () => {
@@ -393,11 +386,13 @@ describe('run-time child management against an OTP model, on real workers', () =
         strategy: 'simple_one_for_one',
         intensity: 100,
         period: 5000,
-        template: TEMPLATE,
+        template: d.child(TEMPLATE.id, { restart: TEMPLATE.restart, args: [...TEMPLATE.args] }),
       });
       await fc.assert(
-        fc.asyncProperty(dynamicCommands, (cmds) => runAgainstModel<DynamicModel>(spec, startTwo, dynamicAgree, cmds)),
-        assertOptions,
+        fc.asyncProperty(dynamicCommands, (cmds) =>
+          runAgainstModel<DynamicModel>(d, spec, startTwo, dynamicAgree, cmds),
+        ),
+        assertOptions(d),
       );
     },
     PROPERTY_TIMEOUT,
@@ -411,11 +406,13 @@ describe('run-time child management against an OTP model, on real workers', () =
         strategy: 'one_for_one',
         intensity: 100,
         period: 5000,
-        children: INITIAL.map((c) => staticWorker(c.id, c.restart)),
+        children: INITIAL.map((c) => d.child(c.id, { restart: c.restart })),
       });
       await fc.assert(
-        fc.asyncProperty(staticCommands, (cmds) => runAgainstModel<StaticModel>(spec, asSpecified, staticAgree, cmds)),
-        assertOptions,
+        fc.asyncProperty(staticCommands, (cmds) =>
+          runAgainstModel<StaticModel>(d, spec, asSpecified, staticAgree, cmds),
+        ),
+        assertOptions(d),
       );
     },
     PROPERTY_TIMEOUT,
