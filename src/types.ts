@@ -156,13 +156,26 @@ export type BackoffOptions = Required<BackoffSpec>;
 interface CommonChildSpec {
   /** Unique among its siblings; a child's path is the ids from the root joined by `/` (`root/pool/web-1`). */
   id: string;
-  /** When the child is restarted after it exits (default `permanent`). */
+  /**
+   * When the child is restarted after it exits: `permanent` (default) always; `transient` only after an abnormal
+   * exit; `temporary` never.
+   */
   restart: RestartType;
-  /** How the child is stopped: `brutal_kill`, a timeout in ms (workers: 5000), or `infinity` (supervisors). */
+  /**
+   * How the child is stopped: a timeout in ms (default 5000 for workers, tasks and listeners: ask, then kill when it
+   * passes), `brutal_kill` (at once), or `infinity` (wait; the default for supervisors).
+   */
   shutdown: Shutdown;
-  /** With the parent's `autoShutdown`, the exit of a significant child may stop the parent (OTP 24+). */
+  /**
+   * With the parent's `autoShutdown`, this child's end (not followed by a restart) may stop the parent
+   * (default false; only for transient and temporary children; OTP 24+).
+   */
   significant: boolean;
-  /** Restart this child after growing delays when it keeps crashing (off: restarted at once, as OTP). */
+  /**
+   * Restart this child after growing delays while it keeps crashing: `min`, `min × factor`, … up to `max` ms,
+   * each stretched by up to `jitter`; a child that stayed up `resetAfter` ms starts again from `min`. Off by
+   * default (restarted at once, as OTP). Not on the root.
+   */
   backoff?: BackoffSpec;
 }
 
@@ -172,7 +185,10 @@ export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSp
   type: 'worker';
   /** @internal Type-only: the messages this worker speaks. */
   readonly [messageTypes]?: M;
-  /** The JavaScript file to run (`WorkerOptions.module` says how a relative path resolves). */
+  /**
+   * The JavaScript file to run: absolute, or relative to `cwd` when given, else to the spec file's directory
+   * (`arbor run spec.js`) or to the process's cwd (`createTree`/`start` from code).
+   */
   module: string;
   /**
    * `process` (default): a forked OS process. `thread`: a `node:worker_threads` thread of the supervisor's process —
@@ -182,21 +198,24 @@ export interface WorkerSpec<M extends Messages = Messages> extends CommonChildSp
   kind?: WorkerKind;
   /** Threads only: the V8 heap limits of the thread; over them the thread ends (its exit reason names the limit). */
   resourceLimits?: ResourceLimits;
-  /** Arguments for the module (`process.argv.slice(2)`); a dynamic child's `startChild` args are appended. */
+  /** Arguments for the module (`process.argv.slice(2)`; default none); `startChild`'s args are appended. */
   args: string[];
-  /** Extra environment for the worker, on top of the supervisor's own. */
+  /** Environment added to the supervisor's own for this worker (default none). */
   env: Record<string, string>;
-  /** Options for node itself (`--max-old-space-size=512`), as `child_process.fork`'s `execArgv`. */
+  /** Options for node itself (`--max-old-space-size=512`), as `child_process.fork`'s `execArgv` (default none). */
   execArgv: string[];
   /** The worker's working directory (default: the supervisor's). */
   cwd?: string;
   /** The id of a listener child (a sibling or a child of an ancestor) whose socket this worker serves. */
   listen?: string;
-  /** ms between fork and the worker's `ready` before the start counts as failed (`{ startFailed: 'timeout' }`). */
+  /** ms from fork to the worker's `ready` before the start fails with `{ startFailed: 'timeout' }` (default 10000). */
   startTimeout: number;
-  /** Ping the worker over IPC; one that stops answering is killed (`{ hung: ms }`). Off by default. */
+  /**
+   * `{ interval, timeout }` in ms: the supervisor pings the worker every `interval`; one that has not answered for
+   * `timeout` is killed with `{ hung: ms }`. Off by default.
+   */
   heartbeat?: HeartbeatOptions;
-  /** Resident memory, in bytes, above which the worker is killed (`{ memory: bytes }`); checked with heartbeats. */
+  /** Bytes of RSS above which the worker is killed with `{ memory: bytes }` (checked with heartbeats). Off by default. */
   maxMemory?: number;
   /**
    * Spare processes forked ahead of need, so that a restart takes one over instead of starting node:
@@ -221,7 +240,10 @@ export interface ListenerSpec extends CommonChildSpec {
   port: number;
   /** The kernel's accept queue (default 2048; node's own default is 511; capped by `net.core.somaxconn`). */
   backlog: number;
-  /** `shared` (default) or `round_robin`. */
+  /**
+   * `shared` (default): every worker accepts on the socket, the kernel spreads connections; `round_robin`: the
+   * listener accepts and hands each connection to the next ready worker.
+   */
   mode: ListenerMode;
   /**
    * Adopt an inherited, already listening descriptor instead of binding: a number, or a socket passed by systemd
@@ -236,15 +258,18 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
   type: 'supervisor';
   /** @internal Type-only: the messages the workers of this tree speak. */
   readonly [messageTypes]?: M;
-  /** Which children restart when one exits (default `one_for_one`). */
+  /**
+   * Which children restart when one exits (default `one_for_one`): `rest_for_one` restarts it and the children
+   * after it, `one_for_all` all of them, `simple_one_for_one` runs children started at run time from `template`.
+   */
   strategy: Strategy;
-  /** More than this many restarts within `period` and the supervisor gives up (default 1). */
+  /** Give up (terminate every child and exit `shutdown`) after more than this many restarts within `period` (default 1). */
   intensity: number;
   /** The window of `intensity`, in ms (default 5000). */
   period: number;
-  /** Whether the supervisor stops itself when significant children end (default `never`). */
+  /** Stop this supervisor when `any_significant` or `all_significant` children have ended (default `never`). */
   autoShutdown: AutoShutdown;
-  /** The children, started in this order and stopped in reverse. */
+  /** The children, started in this order and stopped in reverse (default none). */
   children: ChildSpec[];
   /**
    * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
@@ -298,11 +323,14 @@ export interface TaskSpec<M extends Messages = Messages> extends CommonChildSpec
   type: 'task';
   /** @internal Type-only: the messages this task speaks. */
   readonly [messageTypes]?: M;
-  /** The task's function: resolving is exit `normal`, rejecting or throwing `{ error }`. */
+  /**
+   * The function: resolving is exit `normal`, rejecting or throwing `{ error }`. Asked to stop, it sees
+   * `context.signal` abort and has `shutdown` ms to settle.
+   */
   run(context: TaskContext<M>): unknown;
-  /** The task's args (`context.args`); a dynamic child's `startChild` args are appended. */
+  /** Args for the task (`context.args`; default none); `startChild`'s args are appended. */
   args: string[];
-  /** Where the function runs: `inline`, in the supervisor's own process. */
+  /** Where it runs: `inline` (default), in the supervisor's own process. */
   host: TaskHost;
 }
 

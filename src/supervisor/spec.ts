@@ -1,25 +1,6 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
-import type {
-  AutoShutdown,
-  BackoffSpec,
-  ChildSpec,
-  HeartbeatOptions,
-  ListenerMode,
-  ListenerSpec,
-  Messages,
-  RestartType,
-  Shutdown,
-  Strategy,
-  StandbyOption,
-  SupervisorSpec,
-  TaskContext,
-  TaskHost,
-  TaskSpec,
-  WorkerKind,
-  WorkerSpec,
-} from '../types.js';
-import type { ResourceLimits } from 'node:worker_threads';
+import type { ChildSpec, ListenerSpec, Messages, SupervisorSpec, TaskSpec, WorkerSpec } from '../types.js';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -28,126 +9,40 @@ export const DEFAULT_WORKER_SHUTDOWN = 5000;
 /** @internal A worker's `startTimeout` when the spec gives none: 10 s. */
 export const DEFAULT_START_TIMEOUT = 10_000;
 
-/** Fields every child takes. */
-interface CommonOptions {
-  /** Unique among its siblings; a child's path is the ids from the root joined by `/` (`root/pool/web-1`). */
-  id: string;
-  /**
-   * Restart this child after growing delays while it keeps crashing: `min`, `min × factor`, … up to `max` ms,
-   * each stretched by up to `jitter`; a child that stayed up `resetAfter` ms starts again from `min`. Off by
-   * default (restarted at once, as OTP). Not on the root.
-   */
-  backoff?: BackoffSpec;
-  /**
-   * When the child is restarted after it exits: `permanent` (default) always; `transient` only after an abnormal
-   * exit; `temporary` never.
-   */
-  restart?: RestartType;
-  /**
-   * How the child is stopped: a timeout in ms (default 5000 for workers and listeners: ask, then SIGKILL when it
-   * passes), `brutal_kill` (SIGKILL at once), or `infinity` (wait; the default for supervisors).
-   */
-  shutdown?: Shutdown;
-  /**
-   * With the parent's `autoShutdown`, this child's end (not followed by a restart) may stop the parent
-   * (default false; only for transient and temporary children).
-   */
-  significant?: boolean;
-}
+/**
+ * What a builder takes: the spec's own fields (each declared once, with its documentation, in ../types.ts), those
+ * the builder fills in made optional.
+ */
+type OptionsOf<S, Defaulted extends keyof S> = Omit<S, 'type' | Defaulted | symbol> & Partial<Pick<S, Defaulted>>;
 
-/** What `worker({...})` takes: a forked node process. Only `id` and `module` are required. */
-export interface WorkerOptions extends CommonOptions {
-  /**
-   * The JavaScript file to fork: absolute, or relative to `cwd` when given, else to the spec file's directory
-   * (`arbor run spec.js`) or to the process's cwd (`createTree`/`start` from code).
-   */
-  module: string;
-  /**
-   * `process` (default): a forked OS process. `thread`: a `node:worker_threads` thread of the supervisor's process,
-   * which starts in milliseconds; a thread cannot `listen`.
-   */
-  kind?: WorkerKind;
-  /** Threads only: the V8 heap limits of the thread; over them the thread ends (its exit reason names the limit). */
-  resourceLimits?: ResourceLimits;
-  /** Arguments for the module (`process.argv.slice(2)`; default none); `startChild`'s args are appended. */
-  args?: string[];
-  /** Environment added to the supervisor's own for this worker (default none). */
-  env?: Record<string, string>;
-  /** Options for node itself, as `child_process.fork`'s `execArgv` (default none). */
-  execArgv?: string[];
-  /** The worker's working directory (default: the supervisor's). */
-  cwd?: string;
-  /** The id of a listener among its siblings or its ancestors' children: the socket this worker serves. */
-  listen?: string;
-  /** ms from fork to the worker's `ready` before the start fails with `{ startFailed: 'timeout' }` (default 10000). */
-  startTimeout?: number;
-  /**
-   * `{ interval, timeout }` in ms: the supervisor pings the worker every `interval`; one that has not answered for
-   * `timeout` is killed with `{ hung: ms }`. Off by default.
-   */
-  heartbeat?: HeartbeatOptions;
-  /** Bytes of RSS above which the worker is killed with `{ memory: bytes }` (checked with heartbeats). Off by default. */
-  maxMemory?: number;
-  /**
-   * Spare processes forked ahead of need, so a restart takes one over instead of starting node: `'warm'` (or
-   * `true`), `'hot'`, or `{ mode, count }`. Off by default. See docs/guides/workers.md, "Standby spares".
-   */
-  standby?: StandbyOption;
-  /** Largest message, in bytes of JSON, either way between the tree and this worker (default 1048576). */
-  maxMessageBytes?: number;
-  /** `send()`s per second the tree accepts from this worker, in bursts of as many (default 1000); the rest are dropped. */
-  maxMessageRate?: number;
-}
+/** The fields every builder fills in: OTP's defaults. */
+type CommonDefaults = 'restart' | 'shutdown' | 'significant';
+
+/** What `worker({...})` takes: a forked node process (or a thread). Only `id` and `module` are required. */
+export interface WorkerOptions extends OptionsOf<
+  WorkerSpec,
+  CommonDefaults | 'args' | 'env' | 'execArgv' | 'startTimeout'
+> {}
 
 /** What `listener({...})` takes: one listening TCP socket, held by the supervisor and served by its workers. */
-export interface ListenerOptions extends CommonOptions {
-  /** The address to bind (default `127.0.0.1`). */
-  host?: string;
-  /** The port to bind (default 0: a free port, logged in `listener_bound`). */
-  port?: number;
-  /** The kernel's accept queue (default 2048; capped by `net.core.somaxconn`). */
-  backlog?: number;
-  /**
-   * `shared` (default): every worker accepts on the socket, the kernel spreads connections; `round_robin`: the
-   * listener accepts and hands each connection to the next ready worker.
-   */
-  mode?: ListenerMode;
-  /**
-   * Adopt an inherited listening socket instead of binding: a descriptor number, `'systemd'` (the one socket
-   * systemd passed) or `'systemd:<name>'` (by its `FileDescriptorName=`).
-   */
-  fd?: ListenerSpec['fd'];
-}
+export interface ListenerOptions extends OptionsOf<
+  ListenerSpec,
+  CommonDefaults | 'host' | 'port' | 'backlog' | 'mode'
+> {}
 
 /** What `task({...})` takes: an async function supervised like a process. Only `id` and `run` are required. */
-export interface TaskOptions<M extends Messages = Messages> extends CommonOptions {
-  /**
-   * The function: resolving is exit `normal`, rejecting or throwing `{ error }`. Asked to stop, it sees
-   * `context.signal` abort and has `shutdown` ms to settle.
-   */
-  run(context: TaskContext<M>): unknown;
-  /** Args for the task (`context.args`; default none); `startChild`'s args are appended. */
-  args?: string[];
-  /** Where it runs: `inline` (default), in the supervisor's own process. */
-  host?: TaskHost;
-}
+export interface TaskOptions<M extends Messages = Messages> extends OptionsOf<
+  TaskSpec<M>,
+  CommonDefaults | 'args' | 'host'
+> {}
 
 /** A child spec whose messages (if it has any) are `M`: how a supervisor's message types are inferred. */
 export type TypedChildSpec<M extends Messages> = WorkerSpec<M> | ListenerSpec | SupervisorSpec<M> | TaskSpec<M>;
 
 /** What `supervisor({...})` takes. Every field is optional; the id defaults to `'root'`. */
-export interface SupervisorOptions<M extends Messages = never> extends Partial<CommonOptions> {
-  /**
-   * Which children restart when one exits (default `one_for_one`): `rest_for_one` restarts it and the children
-   * after it, `one_for_all` all of them, `simple_one_for_one` runs children started at run time from `template`.
-   */
-  strategy?: Strategy;
-  /** Give up (terminate every child and exit `shutdown`) after more than this many restarts within `period` (default 1). */
-  intensity?: number;
-  /** The window of `intensity`, in ms (default 5000). */
-  period?: number;
-  /** Stop this supervisor when `any_significant` or `all_significant` children have ended (default `never`). */
-  autoShutdown?: AutoShutdown;
+export interface SupervisorOptions<M extends Messages = never> extends Partial<
+  Omit<SupervisorSpec<M>, 'type' | 'children' | 'template' | symbol>
+> {
   /** The children, started in this order and stopped in reverse (default none). */
   children?: Array<TypedChildSpec<M> | ChildSpec>;
   /**
@@ -155,11 +50,6 @@ export interface SupervisorOptions<M extends Messages = never> extends Partial<C
    * or a supervisor spec for a whole subtree per child.
    */
   template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M> | TaskSpec<M>;
-  /**
-   * Root only: after `stop()` or SIGTERM, keep everything serving this many ms before the workers drain, so a load
-   * balancer can take the instance out (default 0).
-   */
-  drainDelay?: number;
 }
 
 /**

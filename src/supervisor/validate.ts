@@ -3,7 +3,21 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
-import type { SupervisorSpec } from '../types.js';
+import type { ResourceLimits } from 'node:worker_threads';
+import type {
+  AutoShutdown,
+  BackoffSpec,
+  HeartbeatOptions,
+  ListenerMode,
+  ListenerSpec,
+  RestartType,
+  Strategy,
+  SupervisorSpec,
+  TaskHost,
+  TaskSpec,
+  WorkerKind,
+  WorkerSpec,
+} from '../types.js';
 import { isSystemdFd } from '../listener/activation.js';
 
 /** One thing wrong with a spec. */
@@ -23,12 +37,28 @@ export class SpecError extends Error {
   }
 }
 
+/**
+ * `values`, checked against the union `U` when compiling: each value is one of `U`, and a member of `U` that is not
+ * listed fails the build and names it. So a field or option added to a type in ../types.ts cannot be forgotten here,
+ * and each one is declared once.
+ */
+function exactly<U extends string>() {
+  return <const L extends readonly U[]>(
+    values: L & ([Exclude<U, L[number]>] extends [never] ? unknown : { missing: Exclude<U, L[number]> }),
+  ): readonly string[] => values;
+}
+/** The string keys of a spec type. */
+type FieldOf<S> = Extract<keyof S, string>;
+
 /** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
-const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'];
-const BACKOFF_FIELDS = ['min', 'max', 'factor', 'jitter', 'resetAfter'];
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task', readonly string[]> = {
-  worker: [
-    ...COMMON_FIELDS,
+  worker: exactly<FieldOf<WorkerSpec>>()([
+    'type',
+    'id',
+    'restart',
+    'shutdown',
+    'significant',
+    'backoff',
     'module',
     'kind',
     'args',
@@ -43,11 +73,38 @@ export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task',
     'maxMessageBytes',
     'maxMessageRate',
     'resourceLimits',
-  ],
-  task: [...COMMON_FIELDS, 'run', 'args', 'host'],
-  listener: [...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd'],
-  supervisor: [
-    ...COMMON_FIELDS,
+  ]),
+  task: exactly<FieldOf<TaskSpec>>()([
+    'type',
+    'id',
+    'restart',
+    'shutdown',
+    'significant',
+    'backoff',
+    'run',
+    'args',
+    'host',
+  ]),
+  listener: exactly<FieldOf<ListenerSpec>>()([
+    'type',
+    'id',
+    'restart',
+    'shutdown',
+    'significant',
+    'backoff',
+    'host',
+    'port',
+    'backlog',
+    'mode',
+    'fd',
+  ]),
+  supervisor: exactly<FieldOf<SupervisorSpec>>()([
+    'type',
+    'id',
+    'restart',
+    'shutdown',
+    'significant',
+    'backoff',
     'strategy',
     'intensity',
     'period',
@@ -55,19 +112,25 @@ export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task',
     'children',
     'template',
     'drainDelay',
-  ],
+  ]),
 };
-const HEARTBEAT_FIELDS = ['interval', 'timeout'];
+const BACKOFF_FIELDS = exactly<FieldOf<BackoffSpec>>()(['min', 'max', 'factor', 'jitter', 'resetAfter']);
+const HEARTBEAT_FIELDS = exactly<FieldOf<HeartbeatOptions>>()(['interval', 'timeout']);
 /** Deeper than this is a generated spec gone wrong (a real tree is a few levels deep), not a design. */
 export const MAX_SPEC_DEPTH = 100;
 
-const STRATEGIES = ['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one'];
-const RESTARTS = ['permanent', 'transient', 'temporary'];
-const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'];
-const MODES = ['shared', 'round_robin'];
-const KINDS = ['process', 'thread'];
-const TASK_HOSTS = ['inline'];
-const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
+const STRATEGIES = exactly<Strategy>()(['one_for_one', 'rest_for_one', 'one_for_all', 'simple_one_for_one']);
+const RESTARTS = exactly<RestartType>()(['permanent', 'transient', 'temporary']);
+const AUTO_SHUTDOWNS = exactly<AutoShutdown>()(['never', 'any_significant', 'all_significant']);
+const MODES = exactly<ListenerMode>()(['shared', 'round_robin']);
+const KINDS = exactly<WorkerKind>()(['process', 'thread']);
+const TASK_HOSTS = exactly<TaskHost>()(['inline']);
+const RESOURCE_LIMITS = exactly<FieldOf<ResourceLimits>>()([
+  'maxOldGenerationSizeMb',
+  'maxYoungGenerationSizeMb',
+  'codeRangeSizeMb',
+  'stackSizeMb',
+]);
 const CHILD_TYPES = "'worker', 'task', 'listener' or 'supervisor'";
 
 type Obj = Record<string, unknown>;
