@@ -9,6 +9,11 @@ export function handler(req, res) {
   res.end(body);
 }
 
+/** The least an app can do, for measuring what the runtime around it costs (bench/profile). */
+function hi(_req, res) {
+  res.end('hi');
+}
+
 export function createApp() {
-  return http.createServer(handler);
+  return http.createServer(process.env.BENCH_APP === 'hi' ? hi : handler);
 }

@@ -12,6 +12,8 @@ const mode = process.argv[2] === 'round_robin' ? 'round_robin' : 'shared';
 const size = Number(process.argv[3] ?? 2);
 const standbyMode = { standby: 'warm', warm: 'warm', hot: 'hot' }[process.argv[4]];
 const standby = standbyMode === undefined ? false : { mode: standbyMode, count: Number(process.argv[5] ?? 1) };
+// Extra node flags for the workers (bench/profile: --cpu-prof).
+const execArgv = process.env.BENCH_WORKER_EXECARGV?.split(' ').filter(Boolean) ?? [];
 const module = fileURLToPath(new URL('../servers/arbor-worker.js', import.meta.url));
 
 // The listener binds port 0; its real address is only in the `listener_bound` log line, so read the logs.
@@ -38,7 +40,7 @@ const spec = supervisor({
       intensity: 1_000_000,
       period: 1000,
       children: Array.from({ length: size }, (_, i) =>
-        worker({ id: `web-${i + 1}`, module, listen: 'http', shutdown: 2000, standby }),
+        worker({ id: `web-${i + 1}`, module, listen: 'http', shutdown: 2000, standby, execArgv }),
       ),
     }),
   ],

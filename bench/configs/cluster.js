@@ -10,7 +10,11 @@ const size = Number(process.argv[3] ?? 2);
 
 // Frozen by setupPrimary(): set before it.
 cluster.schedulingPolicy = policy === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
-cluster.setupPrimary({ exec: fileURLToPath(new URL('../servers/cluster-worker.js', import.meta.url)) });
+cluster.setupPrimary({
+  exec: fileURLToPath(new URL('../servers/cluster-worker.js', import.meta.url)),
+  // Extra node flags for the workers (bench/profile: --cpu-prof).
+  execArgv: process.env.BENCH_WORKER_EXECARGV?.split(' ').filter(Boolean) ?? [],
+});
 
 // cluster closes the socket when its last worker goes, and a listen(0) after that would get a new port:
 // pick a free port up front, as a deployment would configure a fixed one.

@@ -11,3 +11,5 @@ server.listen(Number(process.env.PORT), '127.0.0.1', () => {
   marks.mark('ready');
   marks.flush();
 });
+// Profiled (bench/profile), a worker must exit, not be killed, for node to write its profile.
+if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) process.on('SIGTERM', () => process.exit(0));

@@ -23,22 +23,56 @@ export const DEADLINE_MARGIN_MS = 250;
 
 interface Served {
   server: Server;
-  sockets: Set<Socket>;
+  /** Open connections, tracked by arbor only where node keeps no list of its own (see openSockets). */
+  sockets: Set<Socket> | undefined;
+}
+
+/** The list http.Server keeps of its connections (node ≥ 18.2, for closeIdleConnections()): one per HTTP parser. */
+interface ConnectionList {
+  all(): Array<{ socket?: Socket | null }>;
 }
 
 const served: Served[] = [];
 let draining: Promise<void> | undefined;
 let idleTimer: NodeJS.Timeout | undefined;
 
-/** Remembers a server for the drain, and its connections (per connection, so nothing runs per request). */
+/**
+ * Remembers a server for the drain. Nothing of arbor's runs per request, nor per connection: an http.Server lists
+ * its connections itself once listening. Only where node keeps no such list does arbor track them.
+ */
 export function drainOnStop(server: Server): void {
   if (served.some((s) => s.server === server)) return;
-  const entry: Served = { server, sockets: new Set() };
+  const entry: Served = { server, sockets: undefined };
   served.push(entry);
-  server.on('connection', (socket: Socket) => {
-    entry.sockets.add(socket);
-    socket.once('close', () => entry.sockets.delete(socket));
+  if (!isHttp(server)) return;
+  // http.Server creates its list on 'listening', in a listener registered by its constructor, so before this one.
+  server.once('listening', () => {
+    if (connectionListOf(server) !== undefined) return;
+    const sockets = new Set<Socket>();
+    entry.sockets = sockets;
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
   });
+}
+
+/** http.Server's own connection list, found by its symbol's name; undefined where node has none. */
+function connectionListOf(server: HttpServer): ConnectionList | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connections');
+  const list = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key];
+  return typeof (list as Partial<ConnectionList> | undefined)?.all === 'function'
+    ? (list as ConnectionList)
+    : undefined;
+}
+
+/** The open HTTP connections of a served server, from node's list or arbor's own. */
+function openSockets(server: HttpServer, tracked: Set<Socket> | undefined): Iterable<Socket> {
+  if (tracked !== undefined) return tracked;
+  const sockets: Socket[] = [];
+  for (const connection of connectionListOf(server)?.all() ?? [])
+    if (connection.socket) sockets.push(connection.socket);
+  return sockets;
 }
 
 /**
@@ -72,7 +106,7 @@ function drainOne({ server, sockets }: Served): Promise<void> {
   if (isHttp(server)) {
     // Runs before the user's handler, so the response's head still says `Connection: close`.
     server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => closeAfter(res));
-    for (const socket of sockets) {
+    for (const socket of openSockets(server, sockets)) {
       const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
       if (res) closeAfter(res);
     }
