@@ -334,6 +334,9 @@ export interface TaskSpec<M extends Messages = Messages> extends CommonChildSpec
   host: TaskHost;
 }
 
+/** A supervisor's fields other than its identity and children: those a running supervisor may take anew (a reload). */
+export type SupervisorFlags = Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>;
+
 /** Any child of a supervisor. */
 export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec | TaskSpec;
 

@@ -270,6 +270,32 @@ describe('tree.reload(path, { spec }) in an embedded tree', () => {
       await tree.stop();
     }
   });
+
+  it("new flags are the running supervisor's own: the spec it started with is unchanged, and the stop waits the new drainDelay", async () => {
+    const { start, supervisor: sup, task } = await import('../src/index.js');
+    const idle = async ({ signal }: { signal: AbortSignal }) =>
+      new Promise((resolve) => signal.addEventListener('abort', resolve));
+    const spec = (intensity: number, drainDelay: number) =>
+      sup({
+        drainDelay,
+        children: [sup({ id: 'pool', intensity, children: [task({ id: 't', run: idle })] })],
+      });
+    const first = spec(1, 0);
+    const pristine = JSON.stringify(first);
+    const tree = await start(first, { logger: false });
+    const delays: number[] = [];
+    tree.on('drain_delay', (event) => delays.push(event.ms));
+    const done = await tree.reload('root', { spec: spec(7, 30) });
+    expect(done.changes).toEqual([
+      'set root: drainDelay 0 → 30',
+      'set root/pool: intensity 1 → 7',
+      'update root/pool: intensity (the spec it restarts with)',
+    ]);
+    expect(tree.status('root/pool').intensity.limit).toBe(7);
+    expect(JSON.stringify(first)).toBe(pristine);
+    await tree.stop();
+    expect(delays).toEqual([30]);
+  });
 });
 
 describe('the control request', () => {

@@ -386,7 +386,7 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
 const within = (path: string, prefix: string): boolean => path === prefix || path.startsWith(`${prefix}/`);
 
 /**
- * A copy the running tree cannot change under the reloader (a supervisor's flags are set in place): plain objects
+ * A copy that nothing can change under the reloader (the caller still holds the spec it started with): plain objects
  * and arrays copied, anything else (a task's function) kept. Validation has refused cycles and deep nesting.
  */
 function snapshot<T>(value: T): T {

@@ -4,10 +4,9 @@
 // ones started in spec order, after their older siblings; a nested supervisor's own record takes its new spec
 // last, once its subtree matches it. The workers that remain are then replaced by the rolling reload; a task whose
 // spec changed is restarted, to run its new function (it has no process to replace beside it).
-import type { ChildSpec, ListenerSpec, SupervisorSpec } from '../types.js';
+import type { ChildSpec, ListenerSpec, SupervisorFlags, SupervisorSpec } from '../types.js';
 
-/** A supervisor's own fields, those a running supervisor takes in place (as OTP's code_change sets its flags). */
-export type SupervisorFlags = Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>;
+export type { SupervisorFlags } from '../types.js';
 
 export type SpecStep =
   /** The running supervisor at `supervisor` takes new flags (`fields`: which, with their old → new values). */

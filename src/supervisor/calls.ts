@@ -1,7 +1,7 @@
 // Run-time changes to a supervisor's children (OTP's start_child, terminate_child, restart_child, delete_child).
 // Each runs inside the supervisor's machine (state `calling`), so it never races a restart.
 import { CallError } from '../call-error.js';
-import type { ChildSpec, ExitReason, SupervisorSpec } from '../types.js';
+import type { ChildSpec, ExitReason, SupervisorFlags } from '../types.js';
 import {
   ChildStartError,
   startChild as startRecord,
@@ -148,14 +148,21 @@ export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): 
 
 /**
  * A reload's new flags (strategy, intensity, period, autoShutdown, template...) for the running supervisor itself,
- * set in place between two events of its machine, as OTP's code_change sets a supervisor's flags.
+ * as OTP's code_change sets a supervisor's flags: its machine takes them in their turn, after what was asked of it
+ * before, into a new spec in its context (the spec it started with is never changed).
  */
-export function setFlags(
-  node: SupervisorNode,
-  flags: Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>,
-): Promise<void> {
-  return call(node, 'setFlags', async () => {
-    Object.assign(node.spec, flags);
+export function setFlags(node: SupervisorNode, flags: SupervisorFlags): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (node.actor.getSnapshot().status !== 'active') {
+      reject(new CallError('shutting_down', `supervisor '${node.path}' is not running`));
+      return;
+    }
+    node.deliver({
+      type: 'SET_FLAGS',
+      flags,
+      resolve,
+      reject: () => reject(new CallError('shutting_down', `supervisor '${node.path}' is shutting down`)),
+    });
   });
 }
 

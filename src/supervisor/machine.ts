@@ -6,7 +6,7 @@
 // Decisions are pure functions (decide.ts); effects are the named actions and invoked actors below; the child list
 // (child-list.ts) is changed only by them and by the procedures they run (children.ts).
 import { assign, enqueueActions, fromPromise, setup, type SnapshotFrom } from 'xstate';
-import { describeReason, type ExitReason, type SupervisorSpec } from '../types.js';
+import { describeReason, type ExitReason, type SupervisorFlags, type SupervisorSpec } from '../types.js';
 import {
   ChildList,
   ChildStartError,
@@ -33,6 +33,13 @@ export interface CallEvent {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+/** The supervisor's own flags change (a reload, as OTP's code_change): from the next event on it runs by them. */
+export interface SetFlagsEvent {
+  type: 'SET_FLAGS';
+  flags: SupervisorFlags;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
 export interface StopEvent {
   type: 'STOP';
   /** Kill every child now instead of honouring their shutdown values. */
@@ -45,13 +52,16 @@ export interface RestartDueEvent {
   type: 'RESTART_DUE';
   ids: string[];
 }
-export type QueuedEvent = ChildExitedEvent | CallEvent | RestartDueEvent;
+export type QueuedEvent = ChildExitedEvent | CallEvent | SetFlagsEvent | RestartDueEvent;
+/** A queued event someone waits on: refused when the supervisor stops before its turn. */
+const isRequest = (event: SupervisorEvent): event is CallEvent | SetFlagsEvent =>
+  event.type === 'CALL' || event.type === 'SET_FLAGS';
 /** Exits and calls that arrived in the same tick, in order: one event for the machine instead of one each. */
 export interface ArrivedEvent {
   type: 'ARRIVED';
   events: QueuedEvent[];
 }
-export type SupervisorEvent = ChildExitedEvent | CallEvent | StopEvent | RestartDueEvent | ArrivedEvent;
+export type SupervisorEvent = ChildExitedEvent | CallEvent | SetFlagsEvent | StopEvent | RestartDueEvent | ArrivedEvent;
 
 export interface SupervisorInput {
   spec: SupervisorSpec;
@@ -257,14 +267,21 @@ export const supervisorMachine = setup({
       },
     }),
     takeNext: assign(({ context }) => ({ ...nextBatch(context), steps: [] })),
+    /** The spec in context is replaced, never changed in place: the object the supervisor started with stays as it was. */
+    applyFlags: assign({
+      spec: ({ context }) => {
+        const event = context.batch[0] as SetFlagsEvent;
+        return { ...context.spec, ...event.flags };
+      },
+    }),
+    answerFlags: ({ context }) => (context.batch[0] as SetFlagsEvent).resolve(),
     dropInbox: enqueueActions(({ context, enqueue }) => {
-      for (const queued of toArray(context.inbox))
-        if (queued.type === 'CALL') queued.reject(new Error('shutting_down'));
+      for (const queued of toArray(context.inbox)) if (isRequest(queued)) queued.reject(new Error('shutting_down'));
       enqueue.assign({ inbox: emptyQueue<QueuedEvent>(), batch: [] });
     }),
     rejectCall: ({ event }) => {
       const calls = event.type === 'ARRIVED' ? event.events : [event];
-      for (const call of calls) if (call.type === 'CALL') call.reject(new Error('shutting_down'));
+      for (const call of calls) if (isRequest(call)) call.reject(new Error('shutting_down'));
     },
     markStopRequested: assign({
       stopRequested: true,
@@ -396,6 +413,7 @@ export const supervisorMachine = setup({
       on: {
         CHILD_EXITED: { actions: 'enqueue' },
         CALL: { actions: 'enqueue' },
+        SET_FLAGS: { actions: 'enqueue' },
         RESTART_DUE: { actions: 'enqueue' },
         ARRIVED: { actions: 'enqueue' },
         STOP: { actions: 'markStopRequested' },
@@ -435,6 +453,11 @@ export const supervisorMachine = setup({
               actions: 'decideExits',
             },
             { guard: { type: 'batchIs', params: { type: 'CALL' } }, target: 'calling' },
+            {
+              guard: { type: 'batchIs', params: { type: 'SET_FLAGS' } },
+              target: 'running',
+              actions: ['applyFlags', 'answerFlags'],
+            },
             { guard: 'restartIsDue', target: 'restarting', actions: 'recordDueRestart' },
             { target: 'running' },
           ],
@@ -496,6 +519,7 @@ export const supervisorMachine = setup({
       },
       on: {
         CALL: { actions: 'rejectCall' },
+        SET_FLAGS: { actions: 'rejectCall' },
         ARRIVED: { actions: 'rejectCall' },
         STOP: { actions: ['markStopRequested', 'killRemainingIfBrutal'] },
       },

@@ -60,7 +60,7 @@ export class SupervisorNode {
   private arrived: QueuedEvent[] = [];
 
   constructor(
-    readonly spec: SupervisorSpec,
+    spec: SupervisorSpec,
     readonly path: string,
     readonly parent: SupervisorNode | undefined,
     readonly host: TreeHost,
@@ -138,7 +138,13 @@ export class SupervisorNode {
       return;
     }
     // Stopped meanwhile: a call must still be answered.
-    for (const event of events) if (event.type === 'CALL') event.reject(new Error('shutting_down'));
+    for (const event of events)
+      if (event.type === 'CALL' || event.type === 'SET_FLAGS') event.reject(new Error('shutting_down'));
+  }
+
+  /** The supervisor's spec as it runs now (a reload may have set new flags): the machine's, read-only. */
+  get spec(): Readonly<SupervisorSpec> {
+    return this.actor.getSnapshot().context.spec;
   }
 
   /** The children, read-only: the machine owns the list and is its only writer. */

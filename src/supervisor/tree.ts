@@ -459,7 +459,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
   }
 
   private drainDelay(brutal: boolean): Promise<void> {
-    const ms = this.spec.drainDelay ?? 0;
+    // The root as it runs now: a reload may have set a new drainDelay.
+    const ms = this.nodes.get(this.spec.id)?.spec.drainDelay ?? this.spec.drainDelay ?? 0;
     if (brutal || ms <= 0) return Promise.resolve();
     this.publish({ event: 'drain_delay', supervisor: this.spec.id, ms });
     return new Promise((resolve) => {
