@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { SimulatedClock } from 'xstate';
 import type { ChildContext, ChildHandle } from '../child.js';
 import { StartFailure } from '../child.js';
-import type { ChildSpec, ExitReason, ListenerSpec, SupervisorSpec, WorkerSpec } from '../types.js';
+import type { ChildSpec, ExitReason, ListenerSpec, SupervisorFlags, SupervisorSpec, WorkerSpec } from '../types.js';
 import { StandbyPool } from '../worker/standby.js';
 import { OutputLog } from '../worker/output-log.js';
 import * as calls from './calls.js';
@@ -201,5 +201,9 @@ export class SimulatedTree implements TreeHost {
 
   deleteChild(path: string, id: string): Promise<void> {
     return calls.deleteChild(this.node(path), id);
+  }
+
+  setFlags(path: string, flags: SupervisorFlags): Promise<void> {
+    return calls.setFlags(this.node(path), flags);
   }
 }

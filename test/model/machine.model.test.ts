@@ -32,7 +32,9 @@ type Step =
   /** An exit of an incarnation that is no longer the child's (or of a stopped child): changes nothing. */
   | { kind: 'stale'; pick: number; gap: number }
   /** OTP's terminate_child / restart_child / delete_child on a child picked by index; start_child for a pool. */
-  | { kind: 'call'; call: 'terminate' | 'restart' | 'delete' | 'start'; pick: number };
+  | { kind: 'call'; call: 'terminate' | 'restart' | 'delete' | 'start'; pick: number }
+  /** A reload's new intensity and period for the running supervisor (OTP's code_change): later exits count by them. */
+  | { kind: 'flags'; intensity: number; period: number };
 
 interface Scenario {
   flags: RefFlags;
@@ -93,6 +95,14 @@ const scenario: fc.Arbitrary<Scenario> = fc
         },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), pick: fc.nat(7), gap }) },
         {
+          weight: 1,
+          arbitrary: fc.record({
+            kind: fc.constant('flags' as const),
+            intensity: fc.integer({ min: 0, max: 5 }),
+            period: fc.integer({ min: 1, max: 10_000 }),
+          }),
+        },
+        {
           weight: 2,
           arbitrary: fc.record({
             kind: fc.constant('call' as const),
@@ -127,6 +137,7 @@ const seen = {
   stale: 0,
   calls: 0,
   terminations: 0,
+  flags: 0,
 };
 
 async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
@@ -290,6 +301,13 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
       ).toEqual([]);
       seen.stale += 1;
       agree(label);
+    } else if (step.kind === 'flags') {
+      seen.flags += 1;
+      await sim.setFlags('root/sup', { intensity: step.intensity, period: step.period });
+      model.flags.intensity = step.intensity;
+      model.flags.period = step.period;
+      await settle();
+      agree(label);
     } else {
       seen.calls += 1;
       await callBoth(step, label);
@@ -356,7 +374,7 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
 }
 
 describe('the supervisor machine agrees with the OTP reference model, on a simulated clock', () => {
-  test('2,000 random histories: exits one at a time and in bursts, failed restarts, stale exits, calls', async () => {
+  test('2,000 random histories: exits one at a time and in bursts, failed restarts, stale exits, calls, new flags', async () => {
     const began = performance.now();
     await fc.assert(fc.asyncProperty(scenario, runHistory), { numRuns: 2000 });
     console.info(`2,000 histories in ${Math.round(performance.now() - began)} ms; seen ${JSON.stringify(seen)}`);
