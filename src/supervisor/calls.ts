@@ -11,32 +11,46 @@ import {
   type ChildRecord,
 } from './children.js';
 import type { SupervisorNode } from './node.js';
+import type { CallEvent, SetFlagsEvent } from './machine.js';
 import { handedOut, instantiate } from './dynamic.js';
 import { describe, type ChildInfo } from './info.js';
 import { SpecError, validateSpec } from './validate.js';
 
 export { CallError, type CallErrorCode } from '../call-error.js';
 
-function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) => Promise<T>): Promise<T> {
+/**
+ * Hands the machine a request (made by `make` from the answer's callbacks) and resolves with its answer; a supervisor
+ * that stops before the request's turn refuses it with `shutting_down`.
+ */
+function ask<T>(
+  node: SupervisorNode,
+  make: (resolve: (value: T) => void, reject: (error: unknown) => void) => CallEvent | SetFlagsEvent,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const snapshot = node.actor.getSnapshot();
-    if (snapshot.status !== 'active') {
+    if (node.actor.getSnapshot().status !== 'active') {
       reject(new CallError('shutting_down', `supervisor '${node.path}' is not running`));
       return;
     }
-    node.deliver({
-      type: 'CALL',
-      name,
-      run,
-      resolve: resolve as (value: unknown) => void,
-      reject: (error) =>
+    node.deliver(
+      make(resolve, (error) =>
         reject(
           error instanceof Error && error.message === 'shutting_down'
             ? new CallError('shutting_down', `supervisor '${node.path}' is shutting down`)
             : error,
         ),
-    });
+      ),
+    );
   });
+}
+
+function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) => Promise<T>): Promise<T> {
+  return ask<T>(node, (resolve, reject) => ({
+    type: 'CALL',
+    name,
+    run,
+    resolve: resolve as (value: unknown) => void,
+    reject,
+  }));
 }
 
 function find(node: SupervisorNode, children: ChildList, id: string): ChildRecord {
@@ -152,18 +166,7 @@ export function replaceSpec(node: SupervisorNode, id: string, spec: ChildSpec): 
  * before, into a new spec in its context (the spec it started with is never changed).
  */
 export function setFlags(node: SupervisorNode, flags: SupervisorFlags): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (node.actor.getSnapshot().status !== 'active') {
-      reject(new CallError('shutting_down', `supervisor '${node.path}' is not running`));
-      return;
-    }
-    node.deliver({
-      type: 'SET_FLAGS',
-      flags,
-      resolve,
-      reject: () => reject(new CallError('shutting_down', `supervisor '${node.path}' is shutting down`)),
-    });
-  });
+  return ask<void>(node, (resolve, reject) => ({ type: 'SET_FLAGS', flags, resolve, reject }));
 }
 
 /** What became of one child asked to be replaced. */

@@ -50,15 +50,12 @@ function exactly<U extends string>() {
 /** The string keys of a spec type. */
 type FieldOf<S> = Extract<keyof S, string>;
 
+/** The fields every child's spec holds. */
+const COMMON_FIELDS = ['type', 'id', 'restart', 'shutdown', 'significant', 'backoff'] as const;
 /** Every field a spec may hold, per child type: anything else is a typo or a field of another version. */
 export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task', readonly string[]> = {
   worker: exactly<FieldOf<WorkerSpec>>()([
-    'type',
-    'id',
-    'restart',
-    'shutdown',
-    'significant',
-    'backoff',
+    ...COMMON_FIELDS,
     'module',
     'kind',
     'args',
@@ -74,37 +71,10 @@ export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task',
     'maxMessageRate',
     'resourceLimits',
   ]),
-  task: exactly<FieldOf<TaskSpec>>()([
-    'type',
-    'id',
-    'restart',
-    'shutdown',
-    'significant',
-    'backoff',
-    'run',
-    'args',
-    'host',
-  ]),
-  listener: exactly<FieldOf<ListenerSpec>>()([
-    'type',
-    'id',
-    'restart',
-    'shutdown',
-    'significant',
-    'backoff',
-    'host',
-    'port',
-    'backlog',
-    'mode',
-    'fd',
-  ]),
+  task: exactly<FieldOf<TaskSpec>>()([...COMMON_FIELDS, 'run', 'args', 'host']),
+  listener: exactly<FieldOf<ListenerSpec>>()([...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd']),
   supervisor: exactly<FieldOf<SupervisorSpec>>()([
-    'type',
-    'id',
-    'restart',
-    'shutdown',
-    'significant',
-    'backoff',
+    ...COMMON_FIELDS,
     'strategy',
     'intensity',
     'period',
