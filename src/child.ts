@@ -57,6 +57,11 @@ export interface ChildContext {
   onExit(reason: ExitReason): void;
   /** The running listener with this id, resolved among siblings and ancestors' children. */
   resolveListener(id: string): ListenerLink | undefined;
+  /**
+   * True when this child's crash restarts only this child, at once (`one_for_one`, `simple_one_for_one`): a hot
+   * standby spare may then start serving for it as soon as its death is certain, before the restart it will become.
+   */
+  restartsAlone?(): boolean;
   /** A message the worker sent with `send()` (within its size and rate limits). */
   onWorkerMessage?(message: unknown, pid: number | undefined): void;
 }

@@ -91,6 +91,7 @@ export class SupervisorNode {
               message,
             }),
           resolveListener: (id) => this.resolveListener(id),
+          restartsAlone: () => this.spec.strategy === 'one_for_one' || this.spec.strategy === 'simple_one_for_one',
         };
         if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener'))
           return host.createLeaf(record.spec, ctx);

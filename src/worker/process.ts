@@ -3,7 +3,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { StartFailure, type ChildContext, type ChildHandle, type WorkerAttachment } from '../child.js';
+import {
+  StartFailure,
+  type ChildContext,
+  type ChildHandle,
+  type ListenerLink,
+  type WorkerAttachment,
+} from '../child.js';
 import { CallError } from '../call-error.js';
 import { Outbox } from '../batching.js';
 import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
@@ -13,7 +19,7 @@ import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.
 import { HealthChecks } from './health.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
-import { standbyPlan, type StandbyKey, type StandbyPool } from './standby.js';
+import { isExiting, standbyPlan, type StandbyKey, type StandbyPool, type TakenSpare } from './standby.js';
 import { CAPTURED_STDIO, captureOutput, outputOf, type OutputCapture } from './output.js';
 import { outputSink, type OutputLog } from './output-log.js';
 import { loaderExecArgv } from './typescript.js';
@@ -52,6 +58,8 @@ export class WorkerHandle implements ChildHandle {
   private readonly messaging: WorkerMessaging;
   /** Calls and casts wait here until the end of the tick, to go out together. */
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
+  /** The standby spare this incarnation took over, if it did (it was not forked for this start). */
+  private taken: TakenSpare | undefined;
   private readonly ignored = new IgnoredMessages((summary) =>
     this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
   );
@@ -146,14 +154,17 @@ export class WorkerHandle implements ChildHandle {
     }
 
     const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
-    const child = this.forkWorker(modulePath);
+    const child = this.forkWorker(modulePath, link);
     if (link !== undefined) {
       try {
-        this.attachment = link.attach(child);
+        // A spare promoted while its predecessor died got the handle already.
+        this.attachment = this.taken?.attachment ?? link.attach(child);
       } catch (err) {
         return this.abortStart(`listener ${link.id}: ${errorMessage(err)}`);
       }
     }
+    // A promoted spare may be serving already: its `ready` reached the standby pool.
+    if (this.taken?.ready === true) this.settleStart?.('ready');
     const timer = setTimeout(() => this.settleStart?.('timeout'), this.spec.startTimeout);
     timer.unref();
     const result = await outcome;
@@ -162,7 +173,7 @@ export class WorkerHandle implements ChildHandle {
 
     switch (result) {
       case 'ready':
-        return this.becomeRunning(child, modulePath);
+        return this.becomeRunning(child, modulePath, link);
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', pid: child.pid, timeout: this.spec.startTimeout });
         return this.abortStart('timeout');
@@ -180,7 +191,7 @@ export class WorkerHandle implements ChildHandle {
   }
 
   /** The worker said `ready`. */
-  private async becomeRunning(child: ChildProcess, modulePath: string): Promise<void> {
+  private async becomeRunning(child: ChildProcess, modulePath: string, link: ListenerLink | undefined): Promise<void> {
     // The worker may have died, been stopped or been killed for its health between its `ready` and this
     // continuation.
     const phase = this.current();
@@ -202,16 +213,19 @@ export class WorkerHandle implements ChildHandle {
     this.health.start();
     this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
     // Spares are forked only now, so booting them never competes with this start.
-    this.holdSpares(modulePath);
+    this.holdSpares(modulePath, child, link);
   }
 
-  private forkWorker(modulePath: string): ChildProcess {
+  private forkWorker(modulePath: string, link: ListenerLink | undefined): ChildProcess {
     const env = { ...this.workerEnv(), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
     const key = this.standbyKey(modulePath);
-    const spare = key === undefined ? undefined : this.standby?.take(key);
-    if (spare) {
+    const taken = key === undefined ? undefined : this.standby?.take(key, this.ctx.path, link);
+    if (taken) {
+      const spare = taken.child;
+      this.taken = taken;
       // Sent before the listener's handle (attach() follows): the spare learns what it is, then gets the socket.
-      spare.send({ type: 'arbor:takeover', path: this.ctx.path });
+      // A promoted spare knows already.
+      if (!taken.promoted) spare.send({ type: 'arbor:takeover', path: this.ctx.path });
       this.ctx.logger.debug({ event: 'standby_takeover', pid: spare.pid });
       const output = outputOf(spare);
       output?.setRef(true);
@@ -250,6 +264,7 @@ export class WorkerHandle implements ChildHandle {
       env: this.workerEnv(),
       execArgv,
       ...(cwd !== undefined ? { cwd } : {}),
+      ...(this.spec.listen !== undefined ? { listen: this.spec.listen } : {}),
     };
   }
 
@@ -258,13 +273,40 @@ export class WorkerHandle implements ChildHandle {
     return { ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)) };
   }
 
-  /** Keeps this worker's spares while it runs. */
-  private holdSpares(modulePath: string): void {
+  /** Keeps this worker's spares while it runs; a serving worker's death promotes one at once (promoteSpare). */
+  private holdSpares(modulePath: string, child: ChildProcess, link: ListenerLink | undefined): void {
     const key = this.standbyKey(modulePath);
     const pool = this.standby;
     if (key === undefined || pool === undefined) return;
     const release = pool.hold(key, standbyPlan(this.spec.standby)!.count);
     void this.gone.then(release);
+    if (link === undefined) return;
+    // The first sign of its death: its channel closing (checked to be a death) or its exit, whichever comes first.
+    child.once('disconnect', () => this.promoteSpare(pool, key, link, child, true));
+    child.once('exit', () => this.promoteSpare(pool, key, link, child, false));
+  }
+
+  /**
+   * The worker is dying by itself and the supervisor will restart it alone and at once (permanent, no backoff, not
+   * significant, `one_for_one`): a hot spare gets the listener's handle and starts serving now, before the
+   * supervisor has seen the exit, and the restart takes that spare. Anything planned (a stop, a reload) never does.
+   */
+  private promoteSpare(
+    pool: StandbyPool,
+    key: StandbyKey,
+    link: ListenerLink,
+    child: ChildProcess,
+    confirm: boolean,
+  ): void {
+    const phase = this.phase;
+    const news = phase.name === 'running' || (phase.name === 'unhealthy' && phase.wasRunning);
+    if (!news) return;
+    const { restart, backoff, significant } = this.spec;
+    if (restart !== 'permanent' || backoff !== undefined || significant || this.ctx.restartsAlone?.() !== true) return;
+    if (child.pid === undefined || (confirm && !isExiting(child.pid))) return;
+    // The listener may have closed meanwhile (a strategy restarting it): then no promotion.
+    if (link !== this.ctx.resolveListener(link.id)) return;
+    pool.promote(key, this.ctx.path, link);
   }
 
   private watch(child: ChildProcess, output: OutputCapture | undefined): ChildProcess {

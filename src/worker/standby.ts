@@ -5,9 +5,11 @@
 // own command line, and the orphan checks see it as a worker. standby-entry.ts, preloaded, holds a warm spare
 // before any user code runs; a hot spare runs its module up to `serve()` / `ready()` and waits there (runtime.ts).
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { ListenerLink, WorkerAttachment } from '../child.js';
 import type { StandbyMode, StandbyOption } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
@@ -23,6 +25,12 @@ export const STANDBY_ENTRY = here.endsWith('.ts')
 /** Spares of a key nobody runs any more (a deleted child, a dynamic child gone) are killed after this long. */
 const LINGER_MS = 5000;
 
+/**
+ * A spare promoted for a dying worker is taken by that worker's restart at once; one the supervisor never restarts
+ * into (it gave up, or the child was deleted meanwhile) is stopped after this long, and gets this long to drain.
+ */
+const CLAIM_MS = 10_000;
+
 /** Everything that shapes a worker's start-up: two workers with equal keys can use each other's spares. */
 export interface StandbyKey {
   mode: StandbyMode;
@@ -33,6 +41,8 @@ export interface StandbyKey {
   env: Record<string, string>;
   execArgv: string[];
   cwd?: string;
+  /** The listener the worker serves: a hot spare holds its handle before it takes over. */
+  listen?: string;
 }
 
 /** What status shows of one shelf: the spares kept for one start-up. */
@@ -69,6 +79,24 @@ interface Spare {
   child: ChildProcess;
   parked: boolean;
   forget: () => void;
+  /** A promoted spare got the listener's handle with its promotion. */
+  armed?: { link: ListenerLink; attachment: WorkerAttachment };
+  /** Serving for the worker at this path since that worker's death, until the worker's restart takes it. */
+  promotedFor?: string;
+  /** It announced ready since its promotion. */
+  ready: boolean;
+  claim?: NodeJS.Timeout;
+}
+
+/** A spare given to a worker's start. */
+export interface TakenSpare {
+  child: ChildProcess;
+  /** Promoted for this worker already: it knows its path (no takeover to send), and may be serving. */
+  promoted: boolean;
+  /** It already announced ready (promoted, and listening). */
+  ready: boolean;
+  /** The attachment to the listener whose handle it holds (the link given to take()). */
+  attachment?: WorkerAttachment;
 }
 
 interface Shelf {
@@ -87,16 +115,56 @@ export class StandbyPool {
 
   constructor(private readonly logger: Logger) {}
 
-  /** A parked spare ready to become a worker with this key, or undefined (the caller forks as usual). */
-  take(key: StandbyKey): ChildProcess | undefined {
+  /**
+   * A parked spare ready to become the worker at `path`, or undefined (the caller forks as usual): the one promoted
+   * for it if any, else one not promoted. A spare armed with another listener's handle than `link` is not given.
+   */
+  take(key: StandbyKey, path: string, link?: ListenerLink): TakenSpare | undefined {
     const shelf = this.shelves.get(keyOf(key));
-    const spare = shelf?.spares.find((s) => s.parked && s.child.connected);
-    if (!shelf || !spare) return undefined;
+    if (!shelf) return undefined;
+    const usable = (s: Spare) => s.parked && s.child.connected && (s.armed === undefined || s.armed.link === link);
+    const spare =
+      shelf.spares.find((s) => s.promotedFor === path && usable(s)) ??
+      shelf.spares.find((s) => s.promotedFor === undefined && usable(s));
+    if (!spare) return undefined;
     shelf.spares.splice(shelf.spares.indexOf(spare), 1);
     spare.forget();
+    clearTimeout(spare.claim);
     spare.child.ref();
     spare.child.channel?.ref();
-    return spare.child;
+    return {
+      child: spare.child,
+      promoted: spare.promotedFor === path,
+      ready: spare.ready,
+      ...(spare.armed ? { attachment: spare.armed.attachment } : {}),
+    };
+  }
+
+  /**
+   * The worker at `path` is dying by itself and its restart will take a spare: a parked hot spare is told now that
+   * it is that worker and given the listener's handle (`link`, shared mode), so it listens and serves the connections
+   * waiting in the socket's backlog while the supervisor is still learning of the exit. The restart then takes this
+   * spare (take() with the same path); one never taken is stopped after CLAIM_MS. Returns the spare's pid, or
+   * undefined (no parked spare).
+   */
+  promote(key: StandbyKey, path: string, link: ListenerLink): number | undefined {
+    const shelf = this.shelves.get(keyOf(key));
+    if (!shelf || shelf.key.mode !== 'hot' || shelf.spares.some((s) => s.promotedFor === path)) return undefined;
+    const spare = shelf.spares.find((s) => s.parked && s.promotedFor === undefined && s.child.connected);
+    if (!spare) return undefined;
+    spare.promotedFor = path;
+    // The takeover first, then the handle, as a restart's takeover sends them: a handle sent first would hold
+    // back every later message to the spare until the spare acknowledged it (node's handle queue).
+    spare.child.send({ type: 'arbor:takeover', path });
+    try {
+      spare.armed = { link, attachment: link.attach(spare.child) };
+    } catch (err) {
+      this.logger.warn({ event: 'standby_promote_failed', path, pid: spare.child.pid, err });
+    }
+    spare.claim = setTimeout(() => this.unclaimed(shelf, spare), CLAIM_MS);
+    spare.claim.unref();
+    this.logger.debug({ event: 'standby_promoted', path, pid: spare.child.pid });
+    return spare.child.pid;
   }
 
   /**
@@ -163,7 +231,10 @@ export class StandbyPool {
     this.closed = true;
     for (const shelf of this.shelves.values()) {
       clearTimeout(shelf.sweep);
-      for (const spare of shelf.spares) spare.child.kill('SIGKILL');
+      for (const spare of shelf.spares) {
+        clearTimeout(spare.claim);
+        spare.child.kill('SIGKILL');
+      }
     }
     this.shelves.clear();
   }
@@ -190,12 +261,15 @@ export class StandbyPool {
     if (!spare) return;
     shelf.spares.push(spare);
     const onMessage = (raw: unknown) => {
-      if ((raw as { type?: unknown } | null)?.type !== 'arbor:parked' || spare.parked) return;
+      const type = (raw as { type?: unknown } | null)?.type;
+      if (type === 'arbor:ready' && spare.promotedFor !== undefined) spare.ready = true;
+      if (type !== 'arbor:parked' || spare.parked) return;
       spare.parked = true;
       this.logger.info({ event: 'standby_parked', mode: shelf.key.mode, pid: spare.child.pid });
       this.fill(id);
     };
     const onGone = () => {
+      clearTimeout(spare.claim);
       const at = shelf.spares.indexOf(spare);
       if (at >= 0) shelf.spares.splice(at, 1);
       // Not refilled here: a spare whose module fails to load would be forked again and again. The next worker
@@ -218,6 +292,20 @@ export class StandbyPool {
       spare.child.off('exit', onGone);
       spare.child.off('error', onGone);
     };
+  }
+
+  /** A promoted spare whose worker was never restarted: it finishes the requests it has, then goes. */
+  private unclaimed(shelf: Shelf, spare: Spare): void {
+    const at = shelf.spares.indexOf(spare);
+    if (at < 0) return;
+    shelf.spares.splice(at, 1);
+    spare.forget();
+    this.logger.warn({ event: 'standby_unclaimed', path: spare.promotedFor, pid: spare.child.pid });
+    if (spare.child.connected) spare.child.send({ type: 'arbor:shutdown', timeout: CLAIM_MS });
+    spare.child.kill('SIGTERM');
+    const kill = setTimeout(() => spare.child.kill('SIGKILL'), CLAIM_MS);
+    kill.unref();
+    spare.child.once('exit', () => clearTimeout(kill));
   }
 
   private forkSpare(key: StandbyKey): Spare | undefined {
@@ -244,7 +332,7 @@ export class StandbyPool {
     child.unref();
     child.channel?.unref();
     captureOutput(child).setRef(false);
-    return { child, parked: false, forget: () => undefined };
+    return { child, parked: false, ready: false, forget: () => undefined };
   }
 }
 
@@ -257,4 +345,23 @@ const keyOf = (key: StandbyKey) =>
     Object.entries(key.env).sort(([a], [b]) => (a < b ? -1 : 1)),
     key.execArgv,
     key.cwd ?? null,
+    key.listen ?? null,
   ]);
+
+/**
+ * Linux: the process has begun to exit (PF_EXITING in /proc/<pid>/stat) or is a zombie. Its IPC channel closing says
+ * no more than that it closed the channel; this says it is dying. False where /proc is not there.
+ */
+export function isExiting(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const PF_EXITING = 0x4;
+  return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
+}

@@ -1,0 +1,135 @@
+// Hot standby promotion: when a worker serving a shared listener dies by itself, and its supervisor will restart it
+// alone and at once, a hot spare is given the listener's handle and told it is that worker as soon as the death is
+// certain (the worker's IPC channel closed and /proc says it is exiting), before the supervisor has decided anything;
+// the restart then takes that very spare. Planned stops and strategies that restart siblings never promote.
+import { mkdtempSync, realpathSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
+import type { Strategy } from '../src/types.js';
+import { eventually, fixture, reap, recorder, type Recorder } from './support/tree.js';
+
+const running: Array<{ tree: Tree; rec: Recorder }> = [];
+afterEach(async () => {
+  for (const { tree, rec } of running.splice(0)) {
+    const spares = tree.standby.sparePids();
+    await tree.stop({ brutal: true }).catch(() => undefined);
+    reap([...rec.of('child_started').map((e) => e.pid), ...spares]);
+  }
+});
+
+const IDENTITY = fixture('standby-identity.mjs');
+
+/** A shared listener and one hot-standby worker under `strategy`, its spare parked. */
+async function hotTree(strategy: Strategy, intensity = 5) {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
+  const rec = recorder();
+  const tree = await start(
+    supervisor({
+      id: 'root',
+      strategy: 'one_for_one',
+      intensity: 10,
+      children: [
+        listener({ id: 'http', port: 0 }),
+        supervisor({
+          id: 'pool',
+          strategy,
+          intensity,
+          children: [
+            worker({
+              id: 'w',
+              module: IDENTITY,
+              listen: 'http',
+              env: { IDENTITY_DIR: dir, LISTEN: '1' },
+              standby: 'hot',
+            }),
+          ],
+        }),
+      ],
+    }),
+    { logger: rec.logger },
+  );
+  running.push({ tree, rec });
+  await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
+  const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
+  const pid = tree.whichChildren('root/pool')[0]!.pid!;
+  return { tree, rec, port, pid, spare: tree.standby.parkedPids()[0]! };
+}
+
+/** One GET on a new connection; resolves with the body or the error code. */
+function fetchOnce(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    req.end();
+  });
+}
+
+const promoted = (rec: Recorder) => rec.events.filter((e) => (e as { event: string }).event === 'standby_promoted');
+
+describe('hot standby promotion', () => {
+  it('one_for_one: a SIGKILLed worker’s spare is promoted before the supervisor sees the exit, answers the request sent at the kill, and is the restart', async () => {
+    const { tree, rec, port, pid, spare } = await hotTree('one_for_one');
+    const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+    process.kill(pid, 'SIGKILL');
+    const answer = await fetchOnce(port);
+    expect(JSON.parse(answer)).toEqual({ pid: spare, path: 'root/pool/w' });
+    expect(((await started) as { pid: number }).pid).toBe(spare);
+
+    // The promotion came first: the supervisor learnt of the exit (child_exited) after the spare had been told.
+    const order = rec.events.map((e) => e as { event: string; pid?: number; path?: string });
+    const promotedAt = order.findIndex((e) => e.event === 'standby_promoted' && e.pid === spare);
+    const exitedAt = order.findIndex((e) => e.event === 'child_exited' && e.pid === pid);
+    expect(promotedAt).toBeGreaterThanOrEqual(0);
+    expect(order[promotedAt]!.path).toBe('root/pool/w');
+    expect(promotedAt).toBeLessThan(exitedAt);
+    // An ordinary restart for the tree: one restart counted, the spare is the child's new incarnation.
+    expect(rec.of('child_restarting').filter((e) => e.child === 'w')).toHaveLength(1);
+    expect(tree.whichChildren('root/pool')[0]!.pid).toBe(spare);
+    // And the shelf is refilled behind it.
+    await eventually(
+      () => tree.standby.parkedPids().length === 1 && tree.standby.parkedPids()[0] !== spare,
+      'a new spare',
+    );
+  });
+
+  it('a supervisor that gives up at the crash: its parent restarts it, and the new worker is the promoted spare', async () => {
+    const { tree, rec, port, pid, spare } = await hotTree('one_for_one', 0);
+    const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+    process.kill(pid, 'SIGKILL');
+    expect(JSON.parse(await fetchOnce(port))).toEqual({ pid: spare, path: 'root/pool/w' });
+    expect(((await started) as { pid: number }).pid).toBe(spare);
+    // The pool gave up (max_intensity_reached) and was restarted by the root: the worker's start took the spare.
+    expect(rec.of('child_restarting').map((e) => e.child)).toEqual(['pool']);
+    expect(tree.whichChildren('root/pool')[0]!.pid).toBe(spare);
+  });
+
+  it('planned stops never promote: terminateChild, restartChild, then stopping the tree', async () => {
+    const { tree, rec, port, spare } = await hotTree('one_for_one');
+    // Terminated, then restarted on request: a takeover too, but by the restart, once the old worker is gone.
+    await tree.terminateChild('root/pool', 'w');
+    const info = await tree.restartChild('root/pool', 'w');
+    expect(info.pid).toBe(spare);
+    expect(JSON.parse(await fetchOnce(port))).toEqual({ pid: spare, path: 'root/pool/w' });
+    await eventually(() => tree.standby.parkedPids().some((p) => p !== spare), 'a new spare');
+    await tree.stop();
+    expect(promoted(rec)).toEqual([]);
+  });
+
+  it('one_for_all and rest_for_one: a crash is not promoted (siblings stop first); the restart still takes the spare', async () => {
+    for (const strategy of ['one_for_all', 'rest_for_one'] as const) {
+      const { rec, port, pid, spare } = await hotTree(strategy);
+      const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+      process.kill(pid, 'SIGKILL');
+      expect(JSON.parse(await fetchOnce(port))).toEqual({ pid: spare, path: 'root/pool/w' });
+      expect(((await started) as { pid: number }).pid).toBe(spare);
+      expect(promoted(rec), strategy).toEqual([]);
+    }
+  });
+});
