@@ -163,7 +163,7 @@ describe('arbor chaos --report', () => {
     const exited = new Set(restarts.map((s) => s.pid));
     for (const f of hitFaults) for (const { pid } of f.hit) expect(exited).toContain(pid);
     // A span starts no earlier than the first fault that hit its worker (kill-all may hit one already dying).
-    const firstHit = new Map<number, number>();
+    const firstHit = new Map<number | null, number>();
     for (const f of hitFaults) for (const { pid } of f.hit) if (!firstHit.has(pid)) firstHit.set(pid, f.atMs);
     for (const [pid, atMs] of firstHit)
       expect(restarts.find((s) => s.pid === pid)!.exitMs).toBeGreaterThanOrEqual(atMs - 1);

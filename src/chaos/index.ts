@@ -13,7 +13,7 @@ export { renderHtmlReport, writeHtmlReport } from './html/render.js';
 export type { ReportRun } from './html/render.js';
 export type { ChaosTimeline, RestartSpan, TimelineBuckets, TimelineFault } from './timeline.js';
 export { ArborTarget } from './target.js';
-export type { ChaosTarget, IpcFault, TargetEvents, WorkerRef } from './target.js';
+export type { ChaosTarget, IpcFault, TargetEvents, WorkerRef, WorkerRefKind } from './target.js';
 export type { LoggedEvent } from '../control/event-log.js';
 export { FAILURE_KINDS } from './load.js';
 export type { FailureKind } from './load.js';

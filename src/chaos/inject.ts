@@ -1,8 +1,9 @@
 // Carries out one planned fault. Signals go from this process straight to the worker's pid; the other faults are
 // asked of the worker over IPC, through the target. Each worker incarnation gets at most one fault, so every
 // injected fault ends exactly one incarnation (kill-all: every one in the pool at that moment).
+// Threads and tasks run inside the supervisor's process, so only the faults that end the child alone reach them.
 import type { FaultKind, PlannedFault } from './plan.js';
-import type { ChaosTarget, IpcFault, WorkerRef } from './target.js';
+import { incarnationOf, kindOf, type ChaosTarget, type IpcFault, type WorkerRef } from './target.js';
 
 export interface Injection {
   planned: PlannedFault;
@@ -16,44 +17,63 @@ export interface Injection {
 
 const SIGNALS: Partial<Record<FaultKind, NodeJS.Signals>> = { sigkill: 'SIGKILL', sigterm: 'SIGTERM' };
 
+/**
+ * Whether a fault can end this worker alone. A thread or a task has no pid of its own: a signal would hit the
+ * supervisor. A thread's `memory` fault grows Buffers, which are its host's memory, not its heap's (and a task
+ * refuses it); a task refuses `hang`, a busy loop in the supervisor's own event loop. `throw` and `exit` reach all.
+ */
+export function canTake(fault: FaultKind, worker: WorkerRef): boolean {
+  const kind = kindOf(worker);
+  if (fault === 'sigkill' || fault === 'sigterm' || fault === 'kill-all') return worker.pid !== undefined;
+  if (fault === 'memory') return kind === 'process';
+  if (fault === 'hang') return kind !== 'task';
+  return true;
+}
+
 export class Injector {
-  /** pids already faulted: never faulted twice, since a worker that is dying already would blur the count. */
-  private readonly faulted = new Set<number>();
+  /** Incarnations already faulted: never faulted twice, since a worker that is dying already would blur the count. */
+  private readonly faulted = new Set<string>();
 
   constructor(private readonly target: ChaosTarget) {}
 
-  /** Whether this pid was faulted by this run (its replacement, a new pid, was not). */
-  wasFaulted(pid: number): boolean {
-    return this.faulted.has(pid);
+  /** Whether this incarnation was faulted by this run (its replacement, a new pid or restart count, was not). */
+  wasFaulted(worker: WorkerRef): boolean {
+    return this.faulted.has(incarnationOf(worker));
   }
 
   async inject(planned: PlannedFault, live: WorkerRef[]): Promise<Injection> {
     const at = performance.now();
-    const candidates = live.filter((worker) => !this.faulted.has(worker.pid));
+    const able = live.filter((worker) => canTake(planned.kind, worker));
+    const candidates = able.filter((worker) => !this.wasFaulted(worker));
     const skip = (why: string): Injection => ({ planned, at, hit: [], skipped: why });
     // A pid is signalled only while it is the target's worker (a child of its supervisor), never on a status's word.
-    const owned = (worker: WorkerRef): boolean => this.target.owns?.(worker.pid) ?? true;
+    const owned = (pid: number): boolean => this.target.owns?.(pid) ?? true;
     if (planned.kind === 'kill-all') {
-      // Every live worker, hung or dying ones included: the whole pool goes down at once.
-      const hit = live.filter((worker) => owned(worker) && signal(worker.pid, 'SIGKILL'));
-      for (const worker of hit) this.faulted.add(worker.pid);
-      return hit.length > 0 ? { planned, at, hit } : skip('no worker alive');
+      // Every live worker process, hung or dying ones included: the whole pool goes down at once.
+      const hit = able.filter((worker) => owned(worker.pid!) && signal(worker.pid!, 'SIGKILL'));
+      for (const worker of hit) this.faulted.add(incarnationOf(worker));
+      return hit.length > 0 ? { planned, at, hit } : skip('no worker process alive');
     }
     const worker = candidates[Math.floor(planned.pick * candidates.length)];
-    if (worker === undefined) return skip('every live worker was already faulted');
+    if (worker === undefined)
+      return skip(
+        able.length > 0 ? 'every live worker was already faulted' : `no live worker can take ${planned.kind}`,
+      );
     const sig = SIGNALS[planned.kind];
     if (sig !== undefined) {
-      if (!owned(worker))
-        return skip(`pid ${worker.pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
-      if (!signal(worker.pid, sig)) return skip(`pid ${worker.pid} was gone`);
-      this.faulted.add(worker.pid);
+      const pid = worker.pid!;
+      if (!owned(pid))
+        return skip(`pid ${pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
+      if (!signal(pid, sig)) return skip(`pid ${pid} was gone`);
+      this.faulted.add(incarnationOf(worker));
       return { planned, at, hit: [worker] };
     }
     if (this.target.injectIpc === undefined) return skip(`${this.target.name} cannot inject ${planned.kind}`);
     try {
       const pid = await this.target.injectIpc(worker, planned.kind as IpcFault);
-      this.faulted.add(pid);
-      return { planned, at, hit: [{ ...worker, pid }] };
+      const hit = pid === undefined ? worker : { ...worker, pid };
+      this.faulted.add(incarnationOf(hit));
+      return { planned, at, hit: [hit] };
     } catch (error) {
       // e.g. chaos_disabled: the worker runs without ARBOR_CHAOS=1 and would ignore the fault, so none is counted.
       return skip(

@@ -7,16 +7,16 @@ import type { WorkerRef } from './target.js';
 export class WorkerWatch {
   /** Restarts counted by the supervisor during the run (sum of counter increases). */
   restarts = 0;
-  /** Times a slot was seen with a new pid. */
+  /** Times a slot was seen with a new pid (threads and tasks have none: their restarts show in the counters). */
   pidChanges = 0;
-  private readonly slots = new Map<string, { pid: number; restarts: number | undefined }>();
+  private readonly slots = new Map<string, { pid: number | undefined; restarts: number | undefined }>();
 
   observe(workers: WorkerRef[]): void {
     for (const { path, pid, restarts } of workers) {
       const previous = this.slots.get(path);
       this.slots.set(path, { pid, restarts });
       if (previous === undefined) continue;
-      if (previous.pid !== pid) this.pidChanges += 1;
+      if (previous.pid !== undefined && pid !== undefined && previous.pid !== pid) this.pidChanges += 1;
       if (restarts !== undefined && previous.restarts !== undefined && restarts !== previous.restarts) {
         // A counter that went down belongs to a child record created afresh (its supervisor restarted).
         this.restarts += restarts > previous.restarts ? restarts - previous.restarts : restarts;

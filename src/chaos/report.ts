@@ -3,6 +3,7 @@ import type { ProcStats } from '../control/client.js';
 import type { FailureKind } from './load.js';
 import type { OrphanProcess } from './orphans.js';
 import type { FaultKind } from './plan.js';
+import type { WorkerRefKind } from './target.js';
 import type { ChaosTimeline } from './timeline.js';
 
 /** The result of a chaos run: what `runChaos` resolves with and `arbor chaos --json` prints. */
@@ -50,6 +51,8 @@ export interface ChaosReport {
     byKind: Partial<Record<FaultKind, number>>;
     /** Worker incarnations the injected faults ended (kill-all ends several). */
     workersHit: number;
+    /** The same, by kind of child: `process`, `thread`, `task`. */
+    workersHitByKind: Partial<Record<WorkerRefKind, number>>;
     /** Why faults were skipped (not counted as injected), the most frequent first, with counts: at most 5. */
     skipReasons: string[];
   };
@@ -57,6 +60,8 @@ export interface ChaosReport {
   workers: {
     /** Running workers when the load began. */
     atStart: number;
+    /** The same, by kind of child: `process`, `thread`, `task`. */
+    atStartByKind: Partial<Record<WorkerRefKind, number>>;
     /** Running workers at the end. */
     atEnd: number;
     /** Restarts counted by the supervisor during the run; null when it keeps no counters. */
@@ -100,6 +105,21 @@ const MiB = 1024 * 1024;
 const ms = (value: number | null): string => (value === null ? '-' : `${Math.round(value)} ms`);
 const signed = (value: number, digits = 0): string => `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
 
+/** `process 2, thread 1, task 3`: counts by kind of child, in that order; `none` for none. */
+export function kindCounts(counts: Partial<Record<WorkerRefKind, number>>): string {
+  const order: WorkerRefKind[] = ['process', 'thread', 'task'];
+  return (
+    order
+      .filter((kind) => (counts[kind] ?? 0) > 0)
+      .map((kind) => `${kind} ${counts[kind]}`)
+      .join(', ') || 'none'
+  );
+}
+
+/** Whether a tree has threads or tasks: only then do the reports break workers down by kind. */
+export const hasLightKinds = (report: ChaosReport): boolean =>
+  Object.keys(report.workers.atStartByKind ?? {}).some((kind) => kind !== 'process');
+
 /** The report as the text `arbor chaos` prints. */
 export function renderReport(report: ChaosReport): string {
   const { requests, faults, workers, recovery, supervisor } = report;
@@ -116,8 +136,10 @@ export function renderReport(report: ChaosReport): string {
     `errors      ${errors}`,
     ...(requests.samples.length > 0 ? [`            e.g. ${requests.samples.join('; ')}`] : []),
     `faults      injected ${faults.injected} of ${faults.planned} (skipped ${faults.skipped}), workers hit ${faults.workersHit}: ${byKind}`,
+    ...(hasLightKinds(report) ? [`  hit       ${kindCounts(faults.workersHitByKind)}`] : []),
     ...faults.skipReasons.map((reason) => `  skipped   ${reason}`),
-    `workers     ${workers.atStart} at start, ${workers.atEnd} at end (${workers.settled ? 'settled' : 'NOT settled'}); ` +
+    `workers     ${workers.atStart} at start${hasLightKinds(report) ? ` (${kindCounts(workers.atStartByKind)})` : ''}, ` +
+      `${workers.atEnd} at end (${workers.settled ? 'settled' : 'NOT settled'}); ` +
       `restarts ${workers.restarts ?? '-'} (pid changes ${workers.pidChanges}); intensity trips ${workers.intensityTrips ?? '-'}`,
     `recovery    fault → next 2xx: median ${ms(recovery.medianMs)}, p95 ${ms(recovery.p95Ms)}, max ${ms(recovery.maxMs)}` +
       (recovery.unrecovered > 0 ? `; ${recovery.unrecovered} never recovered` : ''),

@@ -12,7 +12,7 @@ import { RecoveryClock, WorkerWatch, quantile } from './observe.js';
 import { ARBOR_WORKER_MARKERS, findOrphans } from './orphans.js';
 import { formatMix, parseMix, planFaults, randomSeed, type FaultKind, type FaultMix } from './plan.js';
 import { renderProgress, type ChaosReport } from './report.js';
-import { ArborTarget, type ChaosTarget, type WorkerRef } from './target.js';
+import { ArborTarget, kindOf, type ChaosTarget, type WorkerRef, type WorkerRefKind } from './target.js';
 import { TimelineRecorder } from './timeline.js';
 import { writeHtmlReport } from './html/render.js';
 
@@ -209,10 +209,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         skipped: injections.length - done.length,
         byKind,
         workersHit: done.reduce((sum, i) => sum + i.hit.length, 0),
+        workersHitByKind: byChildKind(done.flatMap((i) => i.hit)),
         skipReasons: countedReasons(injections.flatMap((i) => (i.skipped ? [i.skipped] : []))),
       },
       workers: {
         atStart: initial.length,
+        atStartByKind: byChildKind(initial),
         atEnd: live.length,
         restarts: initial.some((w) => w.restarts !== undefined) ? watch.restarts : null,
         pidChanges: watch.pidChanges,
@@ -256,7 +258,7 @@ async function settle(
   for (;;) {
     if (!(await poll())) return false;
     const workers = live();
-    if (workers.length >= size && !workers.some((w) => injector.wasFaulted(w.pid))) return true;
+    if (workers.length >= size && !workers.some((w) => injector.wasFaulted(w))) return true;
     if (performance.now() > until) return false;
     await sleep(POLL_MS);
   }
@@ -309,6 +311,12 @@ async function probe(url: URL, timeoutMs: number): Promise<void> {
     const why = cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause;
     throw new ChaosError('unreachable', `nothing answers at ${url.href} (${why}); is the service running? (--url)`);
   }
+}
+
+function byChildKind(workers: readonly WorkerRef[]): Partial<Record<WorkerRefKind, number>> {
+  const counts: Partial<Record<WorkerRefKind, number>> = {};
+  for (const worker of workers) counts[kindOf(worker)] = (counts[kindOf(worker)] ?? 0) + 1;
+  return counts;
 }
 
 /** Distinct reasons, most frequent first, each with its count when it happened more than once; at most 5. */

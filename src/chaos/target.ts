@@ -7,16 +7,33 @@ import { ControlClient, type ProcStats, type RunInfo } from '../control/client.j
 import { listensOn, parentPid } from '../control/verify.js';
 import { ChaosError } from './errors.js';
 
-/** A live worker process: `path` names its slot in the pool (stable across restarts), `pid` its incarnation. */
-/** A running worker a fault may hit. */
+/** What a worker a fault may hit is: a forked `process`, a `thread` or a `task` (only a process has a pid). */
+export type WorkerRefKind = 'process' | 'thread' | 'task';
+
+/** A running worker a fault may hit: `path` names its slot (stable across restarts), `pid` its incarnation. */
 export interface WorkerRef {
   /** Its path (`root/pool/web-1`). */
   path: string;
-  /** Its pid. */
-  pid: number;
+  /** Its pid; none for a thread or a task, which run inside the supervisor's process. */
+  pid?: number;
+  /** A `thread` or a `task`; absent for a process. */
+  kind?: WorkerRefKind;
   /** The supervisor's restart counter for this slot, when it keeps one. */
   restarts?: number;
+  /**
+   * For a child without a pid: what tells its incarnations apart, the restart counts of its supervisors and its own
+   * (`2.0.5`), so that a child record made afresh by a restarted supervisor is a new incarnation too.
+   */
+  incarnation?: string;
 }
+
+/** One incarnation of a worker, as a key: its pid, or for a thread or a task its path and restart counts. */
+export function incarnationOf(worker: WorkerRef): string {
+  return worker.pid !== undefined ? `pid ${worker.pid}` : `${worker.path}#${worker.incarnation ?? worker.restarts}`;
+}
+
+/** The kind of a worker reference, a process when it does not say. */
+export const kindOf = (worker: WorkerRef): WorkerRefKind => worker.kind ?? 'process';
 
 /** Faults a worker inflicts on itself when asked over IPC. */
 export type IpcFault = 'throw' | 'exit' | 'hang' | 'memory';
@@ -33,8 +50,11 @@ export interface ChaosTarget {
   owns?(pid: number): boolean;
   /** The URLs of the target's listeners, for a run given no URL. */
   serviceUrls?(): Promise<string[]>;
-  /** Asks one worker to inflict `fault` on itself; resolves with the pid it reached. Absent: IPC faults unsupported. */
-  injectIpc?(worker: WorkerRef, fault: IpcFault): Promise<number>;
+  /**
+   * Asks one worker to inflict `fault` on itself; resolves with the pid it reached (none for a thread or a task).
+   * Absent: IPC faults unsupported.
+   */
+  injectIpc?(worker: WorkerRef, fault: IpcFault): Promise<number | undefined>;
   /** Tree events since the previous call (the first call only sets the starting point). */
   events?(): Promise<TargetEvents>;
   /** The supervising process's own resources. */
@@ -105,8 +125,8 @@ export class ArborTarget implements ChaosTarget {
     return runningWorkers(status).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
-  async injectIpc(worker: WorkerRef, fault: IpcFault): Promise<number> {
-    const result = (await this.client.request('fault', { path: worker.path, fault })) as { pid: number };
+  async injectIpc(worker: WorkerRef, fault: IpcFault): Promise<number | undefined> {
+    const result = (await this.client.request('fault', { path: worker.path, fault })) as { pid?: number };
     return result.pid;
   }
 
@@ -137,12 +157,20 @@ export class ArborTarget implements ChaosTarget {
   }
 }
 
-/** Every running worker in a status tree, with its full path. */
-export function runningWorkers(status: SupervisorStatus): WorkerRef[] {
-  return status.children.flatMap((child) => {
-    if (child.supervisor) return runningWorkers(child.supervisor);
-    if (child.type !== 'worker' || child.status !== 'running' || child.pid === undefined) return [];
-    return [{ path: `${status.path}/${child.id}`, pid: child.pid, restarts: child.restarts }];
+/**
+ * Every running worker in a status tree, with its full path: processes, threads and tasks. `lineage` is the restart
+ * counts of the supervisors above `status` (dotted), which name the incarnation of a child without a pid.
+ */
+export function runningWorkers(status: SupervisorStatus, lineage = ''): WorkerRef[] {
+  return status.children.flatMap((child): WorkerRef[] => {
+    if (child.supervisor) return runningWorkers(child.supervisor, `${lineage}${child.restarts}.`);
+    if (child.status !== 'running') return [];
+    const path = `${status.path}/${child.id}`;
+    const restarts = child.restarts;
+    if (child.type === 'task') return [{ path, kind: 'task', restarts, incarnation: `${lineage}${restarts}` }];
+    if (child.type !== 'worker') return [];
+    if (child.kind === 'thread') return [{ path, kind: 'thread', restarts, incarnation: `${lineage}${restarts}` }];
+    return child.pid === undefined ? [] : [{ path, pid: child.pid, restarts }];
   });
 }
 

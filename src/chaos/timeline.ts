@@ -4,7 +4,7 @@
 import { FAILURE_KINDS, type FailureKind, type RequestOutcome } from './load.js';
 import { quantile } from './observe.js';
 import type { FaultKind } from './plan.js';
-import type { WorkerRef } from './target.js';
+import { incarnationOf, type WorkerRef, type WorkerRefKind } from './target.js';
 import { LatencyHistogram } from './histogram.js';
 
 export const BUCKET_MS = 100;
@@ -33,8 +33,10 @@ export interface TimelineFault {
   hit: {
     /** The worker's path. */
     path: string;
-    /** The pid of the incarnation it hit. */
-    pid: number;
+    /** The pid of the incarnation it hit; null for a thread or a task. */
+    pid: number | null;
+    /** `thread` or `task`; absent for a process. */
+    kind?: WorkerRefKind;
   }[];
   /** Why it was skipped, when it was. */
   skipped?: string;
@@ -101,9 +103,11 @@ export class TimelineRecorder {
   private readonly eventSpans: RestartSpan[] = [];
   private readonly openEventSpans = new Map<string, RestartSpan>();
   private readonly pollSpans: RestartSpan[] = [];
-  private readonly slots = new Map<string, { pid: number; seenMs: number }>();
-  /** pid → when a fault hit it, ms. */
-  private readonly faultedAt = new Map<number, number>();
+  private readonly slots = new Map<string, { incarnation: string; pid: number | undefined; seenMs: number }>();
+  /** Incarnation (incarnationOf) → when a fault hit it, ms. */
+  private readonly faultedAt = new Map<string, number>();
+  /** Paths of workers, threads and tasks seen (polls, child_started): their exits open restart spans. */
+  private readonly workerPaths = new Set<string>();
   private eventsSeen = false;
   private readonly latencies = new LatencyHistogram();
 
@@ -133,19 +137,28 @@ export class TimelineRecorder {
 
   fault(at: number, kind: FaultKind, hit: WorkerRef[], skipped?: string): void {
     const atMs = this.ms(at);
-    for (const worker of hit) this.faultedAt.set(worker.pid, atMs);
-    this.faults.push({ atMs, kind, hit: hit.map(({ path, pid }) => ({ path, pid })), ...(skipped ? { skipped } : {}) });
+    for (const worker of hit) this.faultedAt.set(incarnationOf(worker), atMs);
+    this.faults.push({
+      atMs,
+      kind,
+      hit: hit.map(({ path, pid, kind: of }) => ({ path, pid: pid ?? null, ...(of ? { kind: of } : {}) })),
+      ...(skipped ? { skipped } : {}),
+    });
   }
 
-  /** A poll of the live workers at `at`: a slot with a new pid is a restart, for targets without an event log. */
+  /** A poll of the live workers at `at`: a slot with a new incarnation is a restart, for targets without events. */
   observe(workers: WorkerRef[], at: number): void {
     const nowMs = this.ms(at);
-    for (const { path, pid } of workers) {
+    for (const worker of workers) {
+      const { path, pid } = worker;
+      const incarnation = incarnationOf(worker);
       const previous = this.slots.get(path);
-      this.slots.set(path, { pid, seenMs: nowMs });
-      if (previous === undefined || previous.pid === pid) continue;
-      const exitMs = this.faultedAt.get(previous.pid) ?? previous.seenMs;
-      this.pollSpans.push({ path, pid: previous.pid, newPid: pid, exitMs, readyMs: nowMs, source: 'polls' });
+      this.workerPaths.add(path);
+      this.slots.set(path, { incarnation, pid, seenMs: nowMs });
+      if (previous === undefined || previous.incarnation === incarnation) continue;
+      const exitMs = this.faultedAt.get(previous.incarnation) ?? previous.seenMs;
+      const span = { path, pid: previous.pid ?? null, newPid: pid ?? null, exitMs, readyMs: nowMs };
+      this.pollSpans.push({ ...span, source: 'polls' });
     }
   }
 
@@ -156,12 +169,22 @@ export class TimelineRecorder {
       if (e.supervisor === undefined || e.child === undefined || !this.inScope(e.supervisor)) continue;
       const path = `${e.supervisor}/${e.child}`;
       const atMs = e.time - this.startedAtEpoch;
-      if ((e.event === 'child_exited' || e.event === 'child_terminated') && e.pid !== undefined) {
+      // A worker's exit (a thread's and a task's have no pid; a supervisor's neither, and it is no worker path).
+      const worker = e.pid !== undefined || this.workerPaths.has(path);
+      if ((e.event === 'child_exited' || e.event === 'child_terminated') && worker) {
         if (this.openEventSpans.has(path)) continue; // the first exit seen opens the gap
-        const span: RestartSpan = { path, pid: e.pid, newPid: null, exitMs: atMs, readyMs: null, source: 'events' };
+        const span: RestartSpan = {
+          path,
+          pid: e.pid ?? null,
+          newPid: null,
+          exitMs: atMs,
+          readyMs: null,
+          source: 'events',
+        };
         this.openEventSpans.set(path, span);
         this.eventSpans.push(span);
-      } else if (e.event === 'child_started' && e.type === 'worker') {
+      } else if (e.event === 'child_started' && (e.type === 'worker' || e.type === 'task')) {
+        this.workerPaths.add(path);
         const span = this.openEventSpans.get(path);
         if (span === undefined) continue;
         span.newPid = e.pid ?? null;

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { createRequire } from 'node:module';
-import type { ChaosReport } from '../report.js';
+import { hasLightKinds, kindCounts, type ChaosReport } from '../report.js';
 import type { RestartSpan } from '../timeline.js';
 import { quantile } from '../observe.js';
 import { PAGE_SCRIPT } from './page-script.js';
@@ -81,7 +81,9 @@ function runSection(run: ReportRun, index: number): string {
   const faults = report.timeline.faults
     .map((f) => {
       const what =
-        f.hit.length > 0 ? f.hit.map((h) => `${h.path} (pid ${h.pid})`).join(', ') : `skipped: ${f.skipped ?? ''}`;
+        f.hit.length > 0
+          ? f.hit.map((h) => `${h.path} (${h.pid !== null ? `pid ${h.pid}` : (h.kind ?? 'no pid')})`).join(', ')
+          : `skipped: ${f.skipped ?? ''}`;
       return `<li${f.hit.length > 0 ? '' : ' class="skipped"'}><span class="t">${(f.atMs / 1000).toFixed(2)} s</span> ${escapeHtml(f.kind)} → ${escapeHtml(what)}</li>`;
     })
     .join('');
@@ -122,10 +124,12 @@ function summaryTable(runs: readonly ReportRun[]): string {
           .map(([kind, n]) => `${kind} ${n}`)
           .join(', ') || 'none',
     ],
+    ['workers hit by kind', (r) => kindCounts(r.faults.workersHitByKind ?? {})],
     [
       'workers',
       (r) =>
-        `${r.workers.atStart} at start, ${r.workers.atEnd} at end (${r.workers.settled ? 'settled' : 'NOT settled'})`,
+        `${r.workers.atStart} at start${hasLightKinds(r) ? ` (${kindCounts(r.workers.atStartByKind)})` : ''}, ` +
+        `${r.workers.atEnd} at end (${r.workers.settled ? 'settled' : 'NOT settled'})`,
     ],
     ['restarts (pid changes)', (r) => `${r.workers.restarts ?? '-'} (${r.workers.pidChanges})`],
     ['exit → ready', (r) => spanFigures(r.timeline.restarts)],
