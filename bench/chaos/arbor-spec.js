@@ -5,6 +5,13 @@ import { listener, supervisor, worker } from 'arbor-otp';
 
 const size = Number(process.env.WORKERS ?? 1);
 
+function standbyOption(value = '0') {
+  if (value === '0') return false;
+  if (value === '1') return true;
+  const [mode, count = '1'] = value.split(':');
+  return { mode, count: Number(count) };
+}
+
 export default supervisor({
   id: 'root',
   strategy: 'rest_for_one',
@@ -23,8 +30,9 @@ export default supervisor({
           listen: 'http',
           shutdown: 2000,
           env: { ARBOR_CHAOS: '1' },
-          // ARBOR_STANDBY=1: restarts take over a parked, already booted node process.
-          standby: process.env.ARBOR_STANDBY === '1',
+          // ARBOR_STANDBY=1: restarts take over a parked, already booted node process (warm); `hot`: one that has
+          // loaded app.js too and waits in serve(); `hot:2`, `warm:2`: that many spares.
+          standby: standbyOption(process.env.ARBOR_STANDBY),
         }),
       ),
     }),

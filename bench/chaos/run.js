@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../lib/ports.js';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, writeHtmlReport } from 'arbor-otp/chaos';
 import { killMarked, killMarkedOnSignals } from '../lib/marked.js';
-import { startArbor, startArborStandby, startCluster, startPm2 } from './targets.js';
+import { startArbor, startArborHot, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
 const settings = {
@@ -24,8 +24,16 @@ const settings = {
   mix: 'sigkill,throw',
   // Short enough that a request stuck on a dead worker shows as a failure, long enough for any restart.
   timeoutMs: 5000,
+  // Rounds: every system once per round and pool size, in a shuffled order; ratios are taken within a round.
+  rounds: Number(env.BENCH_CHAOS_ROUNDS ?? 1),
 };
-const STARTERS = { arbor: startArbor, 'arbor-standby': startArborStandby, cluster: startCluster, pm2: startPm2 };
+const STARTERS = {
+  arbor: startArbor,
+  'arbor-standby': startArborStandby,
+  'arbor-hot': startArborHot,
+  cluster: startCluster,
+  pm2: startPm2,
+};
 // Every process the bench starts inherits this: at the end, none may be alive.
 const marker = `BENCH_CHAOS_RUN=${randomUUID()}`;
 const [markerKey, markerValue] = marker.split('=');
@@ -52,20 +60,27 @@ async function measure(system, workers) {
       onProgress: (line) => log(`  ${line}`),
       progressIntervalMs: 5000,
     });
-    return { system: started.name, workers, report };
+    return { system: started.name, workers, report, loadavg1: loadavg()[0] };
   } finally {
     await started.stop();
   }
 }
 
+/** 2xx answers per second of load: what the clients got done. */
+const goodput = (r) => r.requests.answered / (settings.durationMs / 1000);
+
 function table(results) {
-  const rows = results.map(({ system, workers, report: r }) => {
+  const rows = results.map(({ system, workers, round, report: r, loadavg1 }) => {
     const e = r.requests.errors;
+    const cluster = results.find((x) => x.workers === workers && x.round === round && x.system.startsWith('node cluster'));
     return [
       system,
       workers,
+      round,
       r.requests.sent,
       r.requests.answered,
+      Math.round(goodput(r)),
+      cluster ? `${(goodput(r) / goodput(cluster.report)).toFixed(2)}×` : '-',
       e.refused,
       r.requests.failed - e.refused,
       `${e.reset} / ${e.timeout} / ${e.non2xx + e.other}`,
@@ -74,10 +89,44 @@ function table(results) {
       `${r.faults.injected} (${Object.entries(r.faults.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})`,
       r.workers.restarts ?? r.workers.pidChanges,
       r.orphans.length,
+      loadavg1.toFixed(1),
     ];
   });
-  const head = ['system', 'workers', 'requests', '2xx', 'refused', 'failed (not refused)', 'reset / timeout / other',
-    'recover median ms', 'recover p95 ms', 'faults', 'restarts', 'orphans'];
+  const head = ['system', 'workers', 'round', 'requests', '2xx', '2xx/s', '2xx/s × cluster', 'refused', 'failed (not refused)', 'reset / timeout / other',
+    'recover median ms', 'recover p95 ms', 'faults', 'restarts', 'orphans', 'load avg'];
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i < 1 ? ':---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+function shuffled(items) {
+  const xs = [...items];
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Per system and pool size: median 2xx/s, and the median of its per-round ratios to cluster's 2xx/s. */
+function summary(results) {
+  const keys = [...new Set(results.map((x) => `${x.workers}\u0000${x.system}`))];
+  const rows = keys.map((key) => {
+    const [workers, system] = key.split('\u0000');
+    const runs = results.filter((x) => String(x.workers) === workers && x.system === system);
+    const ratios = runs.map((x) => {
+      const cluster = results.find((c) => c.workers === x.workers && c.round === x.round && c.system.startsWith('node cluster'));
+      return cluster ? goodput(x.report) / goodput(cluster.report) : NaN;
+    });
+    return [system, workers, runs.length, Math.round(median(runs.map((x) => goodput(x.report)))),
+      `${median(ratios).toFixed(2)}×`, ratios.map((r) => r.toFixed(2)).join(' / '),
+      median(runs.map((x) => x.report.recovery.medianMs ?? NaN)), median(runs.map((x) => x.loadavg1)).toFixed(1)];
+  });
+  const head = ['system', 'workers', 'rounds', '2xx/s (median)', '2xx/s × cluster (median of rounds)', 'per round', 'recover median ms (median)', 'load avg (median)'];
   const line = (cells) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map((_, i) => (i < 1 ? ':---' : '---:'))), ...rows.map(line)].join('\n');
 }
@@ -87,8 +136,10 @@ let leftBehind = [];
 try {
   log(`chaos bench: ${settings.durationMs / 1000} s per run, ${settings.rate} fault/s (${settings.mix}), seed ${settings.seed}, ` +
     `concurrency ${settings.concurrency}, pools ${settings.poolSizes.join(' and ')}`);
-  for (const workers of settings.poolSizes) {
-    for (const system of settings.systems) results.push(await measure(system, workers));
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const workers of settings.poolSizes) {
+      for (const system of shuffled(settings.systems)) results.push({ ...(await measure(system, workers)), round });
+    }
   }
 } finally {
   // Whatever happened above, nothing this bench started may outlive it.
@@ -96,7 +147,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const markdown = table(results);
+const markdown = `${table(results)}\n\n${summary(results)}`;
 process.stdout.write(
   `\n## Chaos: ${settings.durationMs / 1000} s, ${settings.rate} fault/s (${settings.mix}), seed ${settings.seed}, ` +
     `${settings.concurrency} clients, a new connection per request\n\n${markdown}\n\n` +

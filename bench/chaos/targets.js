@@ -44,7 +44,7 @@ export async function startArbor({ port, workers, env, dir, standby = false, arg
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env, ...env, PORT: String(port), WORKERS: String(workers), TMPDIR: dir, XDG_RUNTIME_DIR: '',
-      ARBOR_STANDBY: standby ? '1' : '0',
+      ARBOR_STANDBY: standby === true ? '1' : standby === false ? '0' : standby,
     },
   });
   const started = new Promise((resolve) => {
@@ -55,7 +55,7 @@ export async function startArbor({ port, workers, env, dir, standby = false, arg
   await within(started, START_TIMEOUT_MS, 'arbor start');
   const target = new ArborTarget(control, 'root/pool');
   return {
-    name: standby ? 'arbor (shared listener, standby)' : 'arbor (shared listener)',
+    name: standby === false ? 'arbor (shared listener)' : `arbor (shared listener, standby${standby === true ? '' : ` ${standby}`})`,
     target,
     supervisorPid: proc.pid,
     async stop() {
@@ -67,6 +67,9 @@ export async function startArbor({ port, workers, env, dir, standby = false, arg
 }
 
 export const startArborStandby = (options) => startArbor({ ...options, standby: true });
+/** Hot spares, as many as BENCH_CHAOS_HOT_SPARES (default 2): a restart takes over a process already in serve(). */
+export const startArborHot = (options) =>
+  startArbor({ ...options, standby: `hot:${Number(process.env.BENCH_CHAOS_HOT_SPARES ?? 2)}` });
 
 /** node cluster: cluster-primary.js, asked for its workers over IPC. */
 export async function startCluster({ port, workers, env }) {

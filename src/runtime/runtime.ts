@@ -228,7 +228,9 @@ function deliverConnection(listener: string, seq: number, socket: Socket): void 
     queuedConnections.set(listener, [...(queuedConnections.get(listener) ?? []), { seq, socket }]);
     return;
   }
-  void sendToSupervisor({ type: 'arbor:connection-ack', listener, seq });
+  // Once per connection: written at once, without the promise sendToSupervisor() makes for its caller.
+  outbox.flush();
+  write({ type: 'arbor:connection-ack', listener, seq });
   sink(socket);
 }
 
