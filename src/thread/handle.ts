@@ -11,6 +11,7 @@ import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type Pa
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords } from '../worker/exit-reason.js';
 import { HealthChecks } from '../worker/health.js';
+import { blame, causeOf, exitIsNews, isLive, stopping, wasAsked, type Phase } from '../worker/phase.js';
 import { IgnoredMessages } from '../worker/inbox.js';
 import { captureOutput } from '../worker/output.js';
 import { outputSink, type OutputLog } from '../worker/output-log.js';
@@ -32,13 +33,9 @@ export const liveThreads = (): number => threadsAlive;
 export class ThreadHandle implements ChildHandle {
   readonly pid = undefined;
   private thread: Worker | undefined;
-  private running = false;
-  private stopRequested = false;
-  private askedToStop = false;
-  /** Why we ended the thread ourselves (`{ hung }`, `{ killed }`, `{ memory }`): its exit reason. */
-  private killCause: ExitReason | undefined;
+  /** Where this incarnation is in its life; the cause we end it for (`{ hung }`, `{ killed }`, `{ memory }`) included. */
+  private phase: Phase = { name: 'new' };
   private readonly lastWords: LastWords = {};
-  private exitReason: ExitReason | undefined;
   private readonly gone: Promise<ExitReason>;
   private markGone!: (reason: ExitReason) => void;
   private settleStart: ((outcome: StartOutcome) => void) | undefined;
@@ -94,7 +91,7 @@ export class ThreadHandle implements ChildHandle {
   }
 
   get available(): boolean {
-    return this.running && !this.stopRequested;
+    return this.phase.name === 'running';
   }
 
   get pendingCalls(): number {
@@ -120,7 +117,8 @@ export class ThreadHandle implements ChildHandle {
   private async launch(): Promise<void> {
     const modulePath = resolvePath(process.cwd(), this.spec.module);
     if (!existsSync(modulePath)) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
-    if (this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
+    if (this.phase.name !== 'new') throw new StartFailure({ startFailed: 'terminated before start' });
+    this.enter({ name: 'starting' });
     const outcome = new Promise<StartOutcome>((resolve) => (this.settleStart = resolve));
     let thread: Worker;
     try {
@@ -163,22 +161,49 @@ export class ThreadHandle implements ChildHandle {
     this.settleStart = undefined;
     switch (result) {
       case 'ready':
-        if (this.exitReason !== undefined) throw new StartFailure({ startFailed: startFailureOf(this.exitReason) });
-        if (this.stopRequested) return this.failAfterStop();
-        this.running = true;
-        this.health.start();
-        this.ctx.logger.debug({ event: 'thread_ready', threadId: thread.threadId });
-        return;
+        return this.becomeRunning(thread);
       case 'timeout':
         this.ctx.logger.warn({ event: 'start_timeout', threadId: thread.threadId, timeout: this.spec.startTimeout });
         this.endThread();
         await this.gone;
         throw new StartFailure({ startFailed: 'timeout' });
-      case 'exited':
-        throw new StartFailure({ startFailed: startFailureOf(this.exitReason ?? { code: -1 }) });
+      case 'exited': {
+        const phase = this.current();
+        throw new StartFailure({ startFailed: startFailureOf(phase.name === 'exited' ? phase.reason : { code: -1 }) });
+      }
       case 'stopped':
         return this.failAfterStop();
     }
+  }
+
+  /** The thread said `ready`; it may have ended, been stopped or been condemned meanwhile. */
+  private async becomeRunning(thread: Worker): Promise<void> {
+    const phase = this.current();
+    switch (phase.name) {
+      case 'exited':
+        throw new StartFailure({ startFailed: startFailureOf(phase.reason) });
+      case 'stopping':
+        return this.failAfterStop();
+      case 'unhealthy':
+        // It was ready: its coming exit is news for the supervisor, as for any running thread.
+        this.enter({ ...phase, wasRunning: true });
+        return;
+      case 'new':
+      case 'starting':
+      case 'running':
+        this.enter({ name: 'running' });
+    }
+    this.health.start();
+    this.ctx.logger.debug({ event: 'thread_ready', threadId: thread.threadId });
+  }
+
+  /** Through methods, so that TypeScript does not narrow `phase` across the awaits where it changes. */
+  private enter(next: Phase): void {
+    this.phase = next;
+  }
+
+  private current(): Phase {
+    return this.phase;
   }
 
   private async failAfterStop(): Promise<never> {
@@ -187,22 +212,23 @@ export class ThreadHandle implements ChildHandle {
   }
 
   private async stop(how: Shutdown): Promise<ExitReason> {
-    this.stopRequested = true;
+    const before = this.phase;
+    this.enter(stopping(before, false));
     this.health.stop();
     this.settleStart?.('stopped');
     if (this.thread === undefined) return 'shutdown';
-    if (this.exitReason !== undefined) return this.exitReason;
+    if (before.name === 'exited') return before.reason;
     if (how === 'brutal_kill') {
-      this.killCause ??= { killed: 'brutal_kill' };
+      this.enter(blame(this.current(), { killed: 'brutal_kill' }));
       this.endThread();
       return this.gone;
     }
-    this.askedToStop = true;
+    this.enter(stopping(this.current(), true));
     this.send({ type: 'arbor:shutdown' });
     if (how === 'infinity') return this.gone;
     const timer = setTimeout(() => {
       this.ctx.logger.warn({ event: 'shutdown_timeout', threadId: this.threadId, timeout: how });
-      this.killCause ??= { killed: `did not stop within its shutdown of ${how} ms` };
+      this.enter(blame(this.current(), { killed: `did not stop within its shutdown of ${how} ms` }));
       this.endThread();
     }, how);
     const reason = await this.gone;
@@ -212,8 +238,8 @@ export class ThreadHandle implements ChildHandle {
 
   /** Ended for its health or its conduct: `cause` becomes its exit reason. */
   private endFor(cause: ExitReason): void {
-    if (this.stopRequested || this.killCause !== undefined || this.exitReason !== undefined) return;
-    this.killCause = cause;
+    if (!isLive(this.phase)) return;
+    this.enter(blame(this.phase, cause));
     this.health.stop();
     this.ctx.logger.warn({ event: 'thread_unhealthy', threadId: this.threadId, reason: cause });
     this.endThread();
@@ -226,10 +252,10 @@ export class ThreadHandle implements ChildHandle {
    */
   private endThread(): void {
     const thread = this.thread;
-    if (thread === undefined || this.exitReason !== undefined) return;
+    if (thread === undefined || this.phase.name === 'exited') return;
     void thread.terminate().catch(() => undefined);
     const stuck = setTimeout(() => {
-      if (this.exitReason !== undefined) return;
+      if (this.current().name === 'exited') return;
       const why =
         `thread ${thread.threadId} did not end within ${TERMINATE_GRACE_MS} ms of terminate() (blocked in a system call?); ` +
         'it is abandoned in the host process, which must be restarted to reclaim it';
@@ -276,29 +302,27 @@ export class ThreadHandle implements ChildHandle {
   private onError(err: Error): void {
     const code = (err as { code?: unknown }).code;
     const heapMb = this.spec.resourceLimits?.maxOldGenerationSizeMb;
-    if (code === 'ERR_WORKER_OUT_OF_MEMORY' && this.killCause === undefined) {
-      this.killCause = heapMb !== undefined ? { memory: heapMb * MIB } : { error: err.message };
-    }
+    if (code === 'ERR_WORKER_OUT_OF_MEMORY')
+      this.enter(blame(this.phase, heapMb !== undefined ? { memory: heapMb * MIB } : { error: err.message }));
     this.lastWords.error ??= { message: err.message, ...(err.stack !== undefined ? { stack: err.stack } : {}) };
     this.ctx.logger.warn({ event: 'thread_error', threadId: this.threadId, err });
   }
 
   private onExit(code: number): void {
     // terminate() ends a thread with code 1: that is the cause we recorded, not a crash of its own.
-    this.finish(exitReasonOf({ code, signal: null }, this.lastWords, this.killCause, this.askedToStop));
+    this.finish(exitReasonOf({ code, signal: null }, this.lastWords, causeOf(this.phase), wasAsked(this.phase)));
   }
 
   private finish(reason: ExitReason): void {
-    if (this.exitReason !== undefined) return;
+    const before = this.phase;
+    if (before.name === 'exited') return;
     this.health.stop();
     this.ignored.flush();
-    this.exitReason = reason;
-    const wasRunning = this.running;
-    this.running = false;
+    this.enter({ name: 'exited', reason });
     this.markGone(reason);
     this.messaging.close(reason);
     this.settleStart?.('exited');
-    if (wasRunning && !this.stopRequested) this.ctx.onExit(reason);
+    if (exitIsNews(before)) this.ctx.onExit(reason);
   }
 
   private send(msg: ParentMessage): boolean {
@@ -307,14 +331,14 @@ export class ThreadHandle implements ChildHandle {
   }
 
   private queue(msg: BatchedParentMessage): boolean {
-    if (this.thread === undefined || this.exitReason !== undefined) return false;
+    if (this.thread === undefined || this.phase.name === 'exited') return false;
     this.outbox.push(msg);
     return true;
   }
 
   private write(msg: ParentMessage): boolean {
     const thread = this.thread;
-    if (thread === undefined || this.exitReason !== undefined) return false;
+    if (thread === undefined || this.phase.name === 'exited') return false;
     try {
       thread.postMessage(msg);
       return true;
