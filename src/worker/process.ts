@@ -17,6 +17,7 @@ import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
 import { HealthChecks } from './health.js';
+import { blame, causeOf, exitIsNews, isLive, stopping, wasAsked, type Phase } from './phase.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
 import { isExiting, standbyPlan, type StandbyKey, type StandbyPool, type TakenSpare } from './standby.js';
@@ -28,17 +29,6 @@ import { loaderExecArgv } from './typescript.js';
 const CLOSE_GRACE_MS = 1000;
 
 type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
-
-/** Where one incarnation is in its life. Phases only move down this list (`unhealthy` may become `stopping`). */
-type Phase =
-  | { readonly name: 'new' }
-  | { readonly name: 'starting' }
-  | { readonly name: 'running' }
-  /** SIGKILLed for its health or conduct; `cause` becomes its exit reason. Its exit is news if it was running. */
-  | { readonly name: 'unhealthy'; readonly cause: ExitReason; readonly wasRunning: boolean }
-  /** terminate() or kill(): the exit is ours, not news. `asked`: told to stop, so a clean exit means `shutdown`. */
-  | { readonly name: 'stopping'; readonly asked: boolean; readonly cause?: ExitReason }
-  | { readonly name: 'exited'; readonly reason: ExitReason };
 
 export class WorkerHandle implements ChildHandle {
   private child: ChildProcess | undefined;
@@ -298,9 +288,7 @@ export class WorkerHandle implements ChildHandle {
     child: ChildProcess,
     confirm: boolean,
   ): void {
-    const phase = this.phase;
-    const news = phase.name === 'running' || (phase.name === 'unhealthy' && phase.wasRunning);
-    if (!news) return;
+    if (!exitIsNews(this.phase)) return;
     const { restart, backoff, significant } = this.spec;
     if (restart !== 'permanent' || backoff !== undefined || significant || this.ctx.restartsAlone?.() !== true) return;
     if (child.pid === undefined || (confirm && !isExiting(child.pid))) return;
@@ -362,13 +350,7 @@ export class WorkerHandle implements ChildHandle {
 
   private async stop(how: Shutdown): Promise<ExitReason> {
     const before = this.phase;
-    const cause = before.name === 'unhealthy' || before.name === 'stopping' ? before.cause : undefined;
-    const stopping = (asked: boolean): Phase => ({
-      name: 'stopping',
-      asked,
-      ...(cause !== undefined ? { cause } : {}),
-    });
-    if (before.name !== 'exited') this.enter(stopping(before.name === 'stopping' && before.asked));
+    this.enter(stopping(before, false));
     this.health.stop();
     this.detach();
     this.settleStart?.('stopped');
@@ -379,7 +361,7 @@ export class WorkerHandle implements ChildHandle {
       this.signal('SIGKILL');
       return this.gone;
     }
-    this.enter(stopping(true));
+    this.enter(stopping(this.current(), true));
     // The timeout tells the drain when idle keep-alive connections must go (just before the SIGKILL below).
     this.send({ type: 'arbor:shutdown', ...(how === 'infinity' ? {} : { timeout: how }) });
     // The whole group: the worker's own children are asked to stop at the same time; what is left of the group
@@ -440,22 +422,19 @@ export class WorkerHandle implements ChildHandle {
     this.health.stop();
     this.ignored.flush();
     this.detach();
-    const cause = before.name === 'unhealthy' || before.name === 'stopping' ? before.cause : undefined;
-    const asked = before.name === 'stopping' && before.asked;
-    const reason = exitReasonOf(exit, this.lastWords, cause, asked, performance.now());
+    const reason = exitReasonOf(exit, this.lastWords, causeOf(before), wasAsked(before), performance.now());
     this.enter({ name: 'exited', reason });
     this.markGone(reason);
     this.messaging.close(reason);
     this.settleStart?.('exited');
-    const news = before.name === 'running' || (before.name === 'unhealthy' && before.wasRunning);
-    if (news) this.ctx.onExit(reason);
+    if (exitIsNews(before)) this.ctx.onExit(reason);
   }
 
   /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
   private killFor(cause: ExitReason): void {
     const before = this.phase;
-    if (before.name === 'stopping' || before.name === 'unhealthy' || before.name === 'exited') return;
-    this.enter({ name: 'unhealthy', cause, wasRunning: before.name === 'running' });
+    if (!isLive(before)) return;
+    this.enter(blame(before, cause));
     this.health.stop();
     this.ctx.logger.warn({ event: 'worker_unhealthy', pid: this.pid, reason: cause });
     this.signal('SIGKILL');
