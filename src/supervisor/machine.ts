@@ -23,6 +23,7 @@ import { backoffOptions, nextBackoff } from './backoff.js';
 import { decideOnExit, decideOnRestartFailure, type DecisionChildren, type SupervisorView } from './decide.js';
 import { emptyQueue, push, shift, toArray, unshiftAll, type Queue } from './queue.js';
 import type { RestartPlan } from './strategy.js';
+import type { CallLane } from './call-lane.js';
 
 /** A request from the API (startChild, terminateChild, ...), run between restarts, in arrival order. */
 export interface CallEvent {
@@ -68,6 +69,8 @@ export interface SupervisorInput {
   io: SupervisorIO;
   /** Called once the first start of every child succeeded. */
   onStarted: () => void;
+  /** Calls that arrive while calls run, with nothing else waiting, for the running batch to take (call-lane.ts). */
+  openLane?: () => CallLane<CallEvent> | undefined;
 }
 
 /** An exit (or a failed restart) after which the supervisor stops: decided once, then branched on. */
@@ -215,9 +218,25 @@ export const supervisorMachine = setup({
     executeRestart: fromPromise<void, SupervisorContext>(({ input }) =>
       executeSteps(input.io, input.children, input.steps),
     ),
-    /** Calls queued together run one after another, each to its end, in arrival order. */
-    runCalls: fromPromise<void, { calls: CallEvent[]; children: ChildList }>(async ({ input: { calls, children } }) => {
+    /**
+     * Calls queued together run one after another, each to its end, in arrival order; then those the lane brings,
+     * which would have been the next batch (call-lane.ts).
+     */
+    runCalls: fromPromise<
+      void,
+      { calls: CallEvent[]; children: ChildList; openLane?: () => CallLane<CallEvent> | undefined }
+    >(async ({ input: { calls, children, openLane } }) => {
+      // Opened first: a caller awaiting each answer makes its next call before this batch would look for it.
+      const lane = openLane?.();
       for (const call of calls) {
+        try {
+          call.resolve(await call.run(children));
+        } catch (error) {
+          call.reject(error);
+        }
+      }
+      if (!lane) return;
+      for (let call = await lane.next(); call !== undefined; call = await lane.next()) {
         try {
           call.resolve(await call.run(children));
         } catch (error) {
@@ -500,7 +519,11 @@ export const supervisorMachine = setup({
         calling: {
           invoke: {
             src: 'runCalls',
-            input: ({ context }) => ({ calls: context.batch as CallEvent[], children: context.children }),
+            input: ({ context }) => ({
+              calls: context.batch as CallEvent[],
+              children: context.children,
+              openLane: context.openLane,
+            }),
             onDone: 'running',
           },
         },

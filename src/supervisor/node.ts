@@ -13,7 +13,8 @@ import type { StandbyPool } from '../worker/standby.js';
 import type { OutputLog } from '../worker/output-log.js';
 import { killAll, type ReadonlyChildList, type SupervisorIO } from './children.js';
 import type { TreeEvent } from './events.js';
-import { internalReason, stateName, supervisorMachine, type QueuedEvent } from './machine.js';
+import { internalReason, stateName, supervisorMachine, type CallEvent, type QueuedEvent } from './machine.js';
+import { CallLane } from './call-lane.js';
 
 /** What every node of one tree shares. */
 export interface TreeHost {
@@ -42,6 +43,47 @@ export interface SupervisorClock {
   timers: { setTimeout(fn: (...args: any[]) => void, timeout: number): any; clearTimeout(id: any): void };
 }
 
+/**
+ * What a child's handle gets from its supervisor. The child's logger is made on first use: a light child that never
+ * logs (most tasks) costs no pino child logger, which was a large part of its start and of its memory.
+ */
+class LeafContext implements ChildContext {
+  readonly path: string;
+  private log: Logger | undefined;
+
+  constructor(
+    private readonly node: SupervisorNode,
+    private readonly child: string,
+    readonly onExit: (reason: ExitReason) => void,
+  ) {
+    this.path = `${node.path}/${child}`;
+  }
+
+  get logger(): Logger {
+    return (this.log ??= this.node.io.logger.child({ child: this.child }));
+  }
+
+  onWorkerMessage(message: unknown, pid: number | undefined): void {
+    this.node.host.publish({
+      event: 'worker_message',
+      supervisor: this.node.path,
+      child: this.child,
+      path: this.path,
+      pid,
+      message,
+    });
+  }
+
+  resolveListener(id: string): ListenerLink | undefined {
+    return this.node.resolveListener(id);
+  }
+
+  restartsAlone(): boolean {
+    const strategy = this.node.spec.strategy;
+    return strategy === 'one_for_one' || strategy === 'simple_one_for_one';
+  }
+}
+
 /** An incarnation replaced by a newer one (a reload), stopping beside the running children. */
 export interface Retiring {
   child: string;
@@ -58,6 +100,8 @@ export class SupervisorNode {
   readonly retiring = new Set<Retiring>();
   private dynamicIds = 0;
   private arrived: QueuedEvent[] = [];
+  /** Open while the machine runs calls and may take the next one itself (call-lane.ts). */
+  private lane: CallLane<CallEvent> | undefined;
 
   constructor(
     spec: SupervisorSpec,
@@ -76,23 +120,7 @@ export class SupervisorNode {
       childExited: (event) => this.deliver(event),
       resolveListener: (id) => this.resolveListener(id),
       createHandle: (record, onExit) => {
-        const childPath = `${path}/${record.spec.id}`;
-        const ctx: ChildContext = {
-          path: childPath,
-          logger: logger.child({ child: record.spec.id }),
-          onExit,
-          onWorkerMessage: (message, pid) =>
-            host.publish({
-              event: 'worker_message',
-              supervisor: path,
-              child: record.spec.id,
-              path: childPath,
-              pid,
-              message,
-            }),
-          resolveListener: (id) => this.resolveListener(id),
-          restartsAlone: () => this.spec.strategy === 'one_for_one' || this.spec.strategy === 'simple_one_for_one',
-        };
+        const ctx = new LeafContext(this, record.spec.id, onExit);
         if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener'))
           return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
@@ -109,7 +137,7 @@ export class SupervisorNode {
       },
     };
     this.actor = createActor(supervisorMachine, {
-      input: { spec, io: this.io, onStarted },
+      input: { spec, io: this.io, onStarted, openLane: () => this.openLane() },
       ...(host.clock ? { clock: host.clock.timers } : {}),
     });
   }
@@ -120,8 +148,48 @@ export class SupervisorNode {
    * nothing sent before it is overtaken by it.
    */
   deliver(event: QueuedEvent): void {
+    if (this.lane !== undefined) {
+      if (event.type === 'CALL' && this.takesNextCall()) {
+        this.lane.offer(event);
+        return;
+      }
+      this.closeLane();
+    }
     this.arrived.push(event);
     if (this.arrived.length === 1) queueMicrotask(() => this.flush());
+  }
+
+  /**
+   * The machine is running calls: until the end of this event-loop turn, calls that arrive while nothing else waits
+   * queue for them (call-lane.ts). None when something else waits already.
+   */
+  openLane(): CallLane<CallEvent> | undefined {
+    this.closeLane();
+    if (!this.takesNextCall()) return undefined;
+    const lane = new CallLane<CallEvent>(
+      () => this.takesNextCall(),
+      () => this.closeLane(),
+    );
+    this.lane = lane;
+    setImmediate(() => {
+      if (this.lane === lane) this.closeLane();
+    });
+    return lane;
+  }
+
+  /** A call arriving now would be the machine's next event: nothing arrived, queued or asked (a stop) before it. */
+  private takesNextCall(): boolean {
+    if (this.arrived.length > 0) return false;
+    const snapshot = this.actor.getSnapshot();
+    return snapshot.status === 'active' && snapshot.context.inbox.length === 0 && !snapshot.context.stopRequested;
+  }
+
+  /** Ends the lane; the calls it held and had not run yet go to the machine, ahead of anything arriving after them. */
+  private closeLane(): void {
+    const lane = this.lane;
+    if (lane === undefined) return;
+    this.lane = undefined;
+    for (const call of lane.close()) this.deliver(call);
   }
 
   /** Exits and calls of this tick not yet handed to the machine. */
@@ -131,6 +199,9 @@ export class SupervisorNode {
 
   /** Sends what arrived in this tick now (before a stop, or at the end of the tick). */
   flush(): void {
+    // Before a stop: the calls the lane holds were made before it and are carried out first; nothing more joins them.
+    this.lane?.seal();
+    this.lane = undefined;
     if (this.arrived.length === 0) return;
     const events = this.arrived;
     this.arrived = [];
