@@ -110,7 +110,18 @@ export class ChildList implements ReadonlyChildList, DecisionChildren {
   /** A new child, last in start order, stopped. */
   add(spec: ChildSpec): ChildRecord {
     if (this.byId.has(spec.id)) throw new Error(`ChildList: duplicate child '${spec.id}'`);
-    const entry: Entry = { spec, status: 'stopped', incarnation: 0, restarts: 0, backoffAttempt: 0 };
+    // Every field from the start: one shape for all records, no property added later (thousands of light children).
+    const entry: Entry = {
+      spec,
+      status: 'stopped',
+      handle: undefined,
+      incarnation: 0,
+      restarts: 0,
+      startedAt: undefined,
+      lastExit: undefined,
+      backoffAttempt: 0,
+      restartDueAt: undefined,
+    };
     this.byId.set(spec.id, entry);
     return entry;
   }

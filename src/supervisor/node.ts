@@ -56,7 +56,7 @@ class LeafContext implements ChildContext {
     private readonly child: string,
     readonly onExit: (reason: ExitReason) => void,
   ) {
-    this.path = `${node.path}/${child}`;
+    this.path = node.childPrefix + child;
   }
 
   get logger(): Logger {
@@ -98,6 +98,8 @@ export class SupervisorNode {
   readonly io: SupervisorIO;
   /** Replaced incarnations still draining: outside the machine, so their drain never holds up a restart. */
   readonly retiring = new Set<Retiring>();
+  /** `<path>/`, shared by the paths of all its children. */
+  readonly childPrefix: string;
   private dynamicIds = 0;
   private arrived: QueuedEvent[] = [];
   /** Open while the machine runs calls and may take the next one itself (call-lane.ts). */
@@ -111,6 +113,7 @@ export class SupervisorNode {
     onStarted: () => void,
   ) {
     const logger = host.logger.child({ supervisor: path });
+    this.childPrefix = `${path}/`;
     this.io = {
       path,
       logger,

@@ -20,8 +20,8 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
   private stopRequested = false;
   private controller: AbortController | undefined;
   private handler: TaskMessageHandler | undefined;
-  /** Calls waiting for the handler's reply: rejected with `exited` when the task ends first. */
-  private readonly waiting = new Set<(error: CallError) => void>();
+  /** Calls waiting for the handler's reply: rejected with `exited` when the task ends first. Made at the first call. */
+  private waiting: Set<(error: CallError) => void> | undefined;
   private exitReason: ExitReason | undefined;
   private markGone: ((reason: ExitReason) => void) | undefined;
   private gone: Promise<ExitReason> | undefined;
@@ -118,7 +118,7 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
   }
 
   get pendingCalls(): number {
-    return this.waiting.size;
+    return this.waiting?.size ?? 0;
   }
 
   /** Runs the task's onMessage handler (in the task's context) and resolves with its value; rejects with a CallError. */
@@ -130,16 +130,16 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     return new Promise((resolve, reject) => {
       const fail = (error: CallError): void => {
         clearTimeout(timer);
-        this.waiting.delete(fail);
+        this.waiting?.delete(fail);
         reject(error);
       };
       const timer = setTimeout(
         () => fail(new CallError('timeout', `'${this.ctx.path}' did not reply within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      this.waiting.add(fail);
+      (this.waiting ??= new Set()).add(fail);
       const answered = (value: unknown): void => {
-        if (!this.waiting.delete(fail)) return;
+        if (!this.waiting?.delete(fail)) return;
         clearTimeout(timer);
         resolve(value);
       };
@@ -223,8 +223,9 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     this.handler = undefined;
     this.controller?.abort(new StopRequested());
     this.markGone?.(reason);
-    for (const fail of [...this.waiting])
-      fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
+    if (this.waiting !== undefined)
+      for (const fail of [...this.waiting])
+        fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
     if (!wasStarted || this.stopRequested) return;
     // Never within start(): the supervisor hears of an exit only once it has seen the start (ChildContext.onExit).
     notifyLater(() => {
