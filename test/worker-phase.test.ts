@@ -1,7 +1,7 @@
 // The lifecycle of one worker incarnation (src/worker/phase.ts), under random sequences of what can happen to it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blame, causeOf, exitIsNews, isLive, stopping, wasAsked, type Phase } from '../src/worker/phase.js';
+import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from '../src/worker/phase.js';
 import type { ExitReason } from '../src/types.js';
 
 type Happening =
@@ -19,8 +19,7 @@ function step(phase: Phase, happening: Happening): Phase {
     case 'start':
       return phase.name === 'new' ? { name: 'starting' } : phase;
     case 'ready':
-      if (phase.name === 'starting') return { name: 'running' };
-      return phase.name === 'unhealthy' ? { ...phase, wasRunning: true } : phase;
+      return ready(phase);
     case 'stop':
       return stopping(phase, happening.asked);
     case 'blame':

@@ -11,7 +11,7 @@ import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type Pa
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords } from '../worker/exit-reason.js';
 import { HealthChecks } from '../worker/health.js';
-import { blame, causeOf, exitIsNews, isLive, stopping, wasAsked, type Phase } from '../worker/phase.js';
+import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from '../worker/phase.js';
 import { IgnoredMessages } from '../worker/inbox.js';
 import { captureOutput } from '../worker/output.js';
 import { outputSink, type OutputLog } from '../worker/output-log.js';
@@ -179,20 +179,10 @@ export class ThreadHandle implements ChildHandle {
   /** The thread said `ready`; it may have ended, been stopped or been condemned meanwhile. */
   private async becomeRunning(thread: Worker): Promise<void> {
     const phase = this.current();
-    switch (phase.name) {
-      case 'exited':
-        throw new StartFailure({ startFailed: startFailureOf(phase.reason) });
-      case 'stopping':
-        return this.failAfterStop();
-      case 'unhealthy':
-        // It was ready: its coming exit is news for the supervisor, as for any running thread.
-        this.enter({ ...phase, wasRunning: true });
-        return;
-      case 'new':
-      case 'starting':
-      case 'running':
-        this.enter({ name: 'running' });
-    }
+    if (phase.name === 'exited') throw new StartFailure({ startFailed: startFailureOf(phase.reason) });
+    if (phase.name === 'stopping') return this.failAfterStop();
+    this.enter(ready(phase));
+    if (phase.name === 'unhealthy') return; // being ended: its exit will be news, as a running thread's
     this.health.start();
     this.ctx.logger.debug({ event: 'thread_ready', threadId: thread.threadId });
   }

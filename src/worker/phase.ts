@@ -38,6 +38,15 @@ export function stopping(phase: Phase, asked: boolean): Phase {
   return { name: 'stopping', asked: asked || wasAsked(phase), ...(cause !== undefined ? { cause } : {}) };
 }
 
+/**
+ * It said `ready`: a starting incarnation runs; one condemned meanwhile stays so, but its coming exit is now news
+ * (it had started, as any running worker). Stopped or exited, nothing changes: the start has failed.
+ */
+export function ready(phase: Phase): Phase {
+  if (phase.name === 'starting') return { name: 'running' };
+  return phase.name === 'unhealthy' ? { ...phase, wasRunning: true } : phase;
+}
+
 /** `cause` becomes its exit reason, unless one was recorded first or it has exited. */
 export function blame(phase: Phase, cause: ExitReason): Phase {
   switch (phase.name) {

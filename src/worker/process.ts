@@ -17,7 +17,7 @@ import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
 import { HealthChecks } from './health.js';
-import { blame, causeOf, exitIsNews, isLive, stopping, wasAsked, type Phase } from './phase.js';
+import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from './phase.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
 import { isExiting, standbyPlan, type StandbyKey, type StandbyPool, type TakenSpare } from './standby.js';
@@ -185,20 +185,10 @@ export class WorkerHandle implements ChildHandle {
     // The worker may have died, been stopped or been killed for its health between its `ready` and this
     // continuation.
     const phase = this.current();
-    switch (phase.name) {
-      case 'exited':
-        throw this.startFailure(startFailureOf(phase.reason));
-      case 'stopping':
-        return this.failAfterStop();
-      case 'unhealthy':
-        // It was ready: its coming exit is news for the supervisor, as for any running worker.
-        this.enter({ ...phase, wasRunning: true });
-        return;
-      case 'new':
-      case 'starting':
-      case 'running':
-        this.enter({ name: 'running' });
-    }
+    if (phase.name === 'exited') throw this.startFailure(startFailureOf(phase.reason));
+    if (phase.name === 'stopping') return this.failAfterStop();
+    this.enter(ready(phase));
+    if (phase.name === 'unhealthy') return; // being killed: its exit will be news, as a running worker's
     this.guard('attachment_ready_failed', () => this.attachment?.ready());
     this.health.start();
     this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
