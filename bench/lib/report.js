@@ -200,7 +200,7 @@ export function targets(results) {
   for (const s of results.throughput?.summary ?? []) {
     if (isArbor(s.name)) out.push({ check: `throughput ${s.name}`, value: `${fmt(s.ratio, 2)}× best cluster`, target: '≥ 1.00×', met: s.ratio >= 1 });
   }
-  const cpuTargets = { 'arbor shared': 1.05, 'arbor round_robin': 1.3 };
+  const cpuTargets = { 'arbor shared': 1.0, 'arbor round_robin': 1.1 };
   for (const s of results.throughput?.summary ?? []) {
     const limit = cpuTargets[s.name];
     if (limit === undefined || !s.cpuPeer) continue;
