@@ -75,6 +75,18 @@ export interface ListenerLink {
    * in `round_robin` mode the worker is told to expect connections. Call before waiting for `ready`.
    */
   attach(worker: ChildProcess): WorkerAttachment;
+  /**
+   * `shared` mode only: hands a parked hot standby spare the listening handle ahead of its takeover, so that taking
+   * over costs one small message. Until `claim()` (it took over), the spare's copy is the listener's to take back:
+   * when the listener closes it calls `giveBack` and waits for it (the copy would keep the old socket listening).
+   */
+  arm?(spare: ChildProcess, giveBack: () => Promise<void>): ArmedAttachment;
+}
+
+/** A parked spare's hold on a listener's handle (ListenerLink.arm). */
+export interface ArmedAttachment extends WorkerAttachment {
+  /** The spare is a worker now: the listener no longer takes the handle back when it closes. */
+  claim(): void;
 }
 
 export interface WorkerAttachment {

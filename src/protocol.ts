@@ -27,6 +27,8 @@ export type ParentMessage =
   | { type: 'arbor:cast'; message: unknown }
   /** A standby spare becomes the worker at this path in the tree (standby.ts). */
   | { type: 'arbor:takeover'; path: string }
+  /** A parked spare closes the listener's handle it was given ahead of its takeover (the listener is closing). */
+  | { type: 'arbor:revoke'; listener: string }
   /** Calls and casts of one turn of the event loop, in order, on one line (see ./batching.ts). */
   | { type: 'arbor:batch'; messages: BatchedParentMessage[] };
 
@@ -52,6 +54,8 @@ export type WorkerMessage =
   | { type: 'arbor:connection-ack'; listener: string; seq: number }
   /** A standby spare is ready to take over: booted (warm), or its module waits in serve() / ready() (hot). */
   | { type: 'arbor:parked' }
+  /** A parked spare closed its copy of this listener's handle (the answer to `arbor:revoke`). */
+  | { type: 'arbor:revoked'; listener: string }
   /** The answer to `arbor:call` `id`: the handler's value, or why there is none. */
   | { type: 'arbor:reply'; id: number; ok: true; value: unknown }
   | { type: 'arbor:reply'; id: number; ok: false; code: ReplyErrorCode; error: string }
@@ -218,6 +222,8 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
       return { type: 'arbor:send', message: m.message };
     case 'arbor:parked':
       return { type: 'arbor:parked' };
+    case 'arbor:revoked':
+      return isText(m.listener) ? { type: 'arbor:revoked', listener: m.listener } : undefined;
     case 'arbor:batch':
       return parseBatch(m.messages, parseWorkerMessage, isBatchedWorkerMessage);
     default:
@@ -275,6 +281,8 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return { type: 'arbor:cast', message: m.message };
     case 'arbor:takeover':
       return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
+    case 'arbor:revoke':
+      return isText(m.listener) ? { type: 'arbor:revoke', listener: m.listener } : undefined;
     case 'arbor:batch':
       return parseBatch(m.messages, parseParentMessage, isBatchedParentMessage);
     default:

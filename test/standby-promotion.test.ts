@@ -2,8 +2,9 @@
 // alone and at once, a hot spare is given the listener's handle and told it is that worker as soon as the death is
 // certain (the worker's IPC channel closed and /proc says it is exiting), before the supervisor has decided anything;
 // the restart then takes that very spare. Planned stops and strategies that restart siblings never promote.
-import { mkdtempSync, realpathSync } from 'node:fs';
-import { request } from 'node:http';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +72,29 @@ function fetchOnce(port: number): Promise<string> {
   });
 }
 
+/** The process has a descriptor of the socket listening on 127.0.0.1:port (/proc: its fds, the kernel's TCP table). */
+function holdsListeningSocket(pid: number, port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const listening = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols[1] === `0100007F:${hex}` && cols[3] === '0A')
+    .map((cols) => `socket:[${cols[9]}]`);
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+  } catch {
+    return false;
+  }
+  return fds.some((target) => listening.includes(target));
+}
+
 const promoted = (rec: Recorder) => rec.events.filter((e) => (e as { event: string }).event === 'standby_promoted');
 
 describe('hot standby promotion', () => {
@@ -120,6 +144,55 @@ describe('hot standby promotion', () => {
     await eventually(() => tree.standby.parkedPids().some((p) => p !== spare), 'a new spare');
     await tree.stop();
     expect(promoted(rec)).toEqual([]);
+  });
+
+  it('a parked hot spare holds the listener’s handle; when the listener restarts on its fixed port, the spare gives the old socket back, so the port binds again, and the spare is armed with the new one', async () => {
+    // A fixed port: a free one, found by binding port 0 once.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const fixed = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
+    const rec = recorder();
+    const tree = await start(
+      supervisor({
+        id: 'root',
+        strategy: 'one_for_all',
+        intensity: 10,
+        children: [
+          listener({ id: 'http', port: fixed }),
+          worker({
+            id: 'w',
+            module: IDENTITY,
+            listen: 'http',
+            env: { IDENTITY_DIR: dir, LISTEN: '1' },
+            standby: 'hot',
+          }),
+        ],
+      }),
+      { logger: rec.logger },
+    );
+    running.push({ tree, rec });
+    await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
+    const [spare] = tree.standby.parkedPids();
+    // Armed: the spare holds a copy of the listening socket among its descriptors.
+    await eventually(() => holdsListeningSocket(spare!, fixed), 'the spare holds the listening socket');
+
+    // one_for_all: the listener is restarted with the worker, and must bind the same port again.
+    const pid = tree.whichChildren()[1]!.pid!;
+    const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+    process.kill(pid, 'SIGKILL');
+    expect(((await started) as { pid: number }).pid).toBe(spare);
+    expect(rec.of('start_failed')).toEqual([]);
+    expect(JSON.parse(await fetchOnce(fixed))).toEqual({ pid: spare, path: 'root/w' });
+    // The next spare parks armed with the new socket, and a second crash is served by it on the same port.
+    await eventually(() => tree.standby.parkedPids().some((p) => p !== spare), 'a new spare');
+    const [next] = tree.standby.parkedPids();
+    await eventually(() => holdsListeningSocket(next!, fixed), 'the new spare holds the new socket');
+    const again = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the second restart');
+    process.kill(spare!, 'SIGKILL');
+    expect(((await again) as { pid: number }).pid).toBe(next);
+    expect(JSON.parse(await fetchOnce(fixed))).toEqual({ pid: next, path: 'root/w' });
   });
 
   it('one_for_all and rest_for_one: a crash is not promoted (siblings stop first); the restart still takes the spare', async () => {

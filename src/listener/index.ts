@@ -1,5 +1,6 @@
 // A listener child: an actor in the supervisor's own process that owns one listening TCP handle and gives the
 // workers that name it what they need to serve it (DESIGN.md §6). One file per mode: shared.ts, round-robin.ts.
+import type { ChildProcess } from 'node:child_process';
 import { StartFailure, type ChildContext, type ChildHandle, type ListenerLink } from '../child.js';
 import type { ExitReason, ListenerMode, ListenerSpec } from '../types.js';
 import { RoundRobinListener } from './round-robin.js';
@@ -58,6 +59,7 @@ export class ListenerHandle implements ChildHandle {
   private adoptedFd: number | undefined;
   private workerLink: ListenerLink | undefined;
   private stopped = false;
+  private closing: Promise<ExitReason> | undefined;
 
   constructor(
     readonly spec: ListenerSpec,
@@ -90,7 +92,13 @@ export class ListenerHandle implements ChildHandle {
     this.mode = mode;
     this.address = handle.address;
     this.adoptedFd = handle.fd;
-    this.workerLink = { id: spec.id, address: { ...handle.address }, attach: (worker) => mode.attach(worker) };
+    const shared = mode instanceof SharedListener ? mode : undefined;
+    this.workerLink = {
+      id: spec.id,
+      address: { ...handle.address },
+      attach: (worker) => mode.attach(worker),
+      ...(shared ? { arm: (spare: ChildProcess, giveBack: () => Promise<void>) => shared.arm(spare, giveBack) } : {}),
+    };
     this.ctx.logger.info(
       {
         event: 'listener_bound',
@@ -141,13 +149,15 @@ export class ListenerHandle implements ChildHandle {
     };
   }
 
-  private close(): ExitReason {
-    if (!this.stopped) {
+  /** Gone once the socket is closed and no parked spare holds a copy of it any more (shared mode). */
+  private close(): Promise<ExitReason> {
+    if (this.closing === undefined) {
       this.stopped = true;
-      this.mode?.close();
+      const closed = this.mode?.close();
       if (this.mode) this.ctx.logger.info({ event: 'listener_closed', listener: this.spec.id });
+      this.closing = Promise.resolve(closed).then(() => 'shutdown' as const);
     }
-    return 'shutdown';
+    return this.closing;
   }
 
   private failed(why: string): StartFailure {

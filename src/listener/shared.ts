@@ -7,7 +7,7 @@
 // worker is alive, connections wait in the backlog instead of being refused.
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { WorkerAttachment } from '../child.js';
+import type { ArmedAttachment, WorkerAttachment } from '../child.js';
 import { parseWorkerMessage, type ParentMessage } from '../protocol.js';
 import type { ServerHandle } from './server-handle.js';
 
@@ -23,6 +23,8 @@ export class SharedListener {
   private everListened: boolean;
   private attached = 0;
   private closed = false;
+  /** Parked spares holding a copy of the handle, and how to take it back from each. */
+  private readonly armed = new Map<ChildProcess, () => Promise<void>>();
 
   constructor(
     private readonly id: string,
@@ -84,10 +86,31 @@ export class SharedListener {
     return { ready: () => {}, detach };
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** A parked hot spare gets the handle now and calls `listen` only when it takes over (ListenerLink.arm). */
+  arm(spare: ChildProcess, giveBack: () => Promise<void>): ArmedAttachment {
+    const attachment = this.attach(spare);
+    if (this.closed) return { ...attachment, claim: () => {} };
+    this.armed.set(spare, giveBack);
+    const forget = (): void => void this.armed.delete(spare);
+    spare.once('exit', forget);
+    return {
+      ready: attachment.ready,
+      detach: () => {
+        forget();
+        attachment.detach();
+      },
+      claim: forget,
+    };
+  }
+
+  /** Closes the socket; resolves once every parked spare has given its copy back (or is gone). */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     this.listeningWorkers.clear();
     this.handle.close();
+    const giveBacks = [...this.armed.values()];
+    this.armed.clear();
+    return Promise.all(giveBacks.map((giveBack) => giveBack().catch(() => undefined))).then(() => undefined);
   }
 }

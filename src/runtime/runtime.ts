@@ -66,6 +66,8 @@ const REPORT_FLUSH_MS = 1000;
 
 const hooks: ShutdownHook[] = [];
 const grants = new Map<string, Grant>();
+/** Listeners whose grant a server or listenerHandle() has taken: their handle is the worker's now. */
+const grantsTaken = new Set<string>();
 const grantWaiters = new Set<() => void>();
 const connectionSinks = new Map<string, (socket: Socket) => void>();
 const queuedConnections = new Map<string, Array<{ seq: number; socket: Socket }>>();
@@ -239,6 +241,7 @@ function nextGrant(listener: string | undefined): Promise<Grant> {
     const take = (): boolean => {
       const grant = listener === undefined ? grants.values().next().value : grants.get(listener);
       if (grant === undefined) return false;
+      grantsTaken.add(grant.listener);
       if (grantWaiters.delete(take)) release();
       resolve(grant);
       return true;
@@ -296,6 +299,18 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       process.env.ARBOR_CHILD_PATH = msg.path;
       takeOver();
       return;
+    case 'arbor:revoke': {
+      // A parked hot spare got the handle ahead of its takeover, and the listener is closing: its copy of the
+      // descriptor would keep the old socket listening. Closed once node has let go of it, then said so.
+      const grant = grants.get(msg.listener);
+      if (grant === undefined || grantsTaken.has(msg.listener)) return;
+      grants.delete(msg.listener);
+      const revoked = (): void => void sendToSupervisor({ type: 'arbor:revoked', listener: msg.listener });
+      const handle = grant.handle as { close?: (callback: () => void) => void } | undefined;
+      if (typeof handle?.close === 'function') handle.close(revoked);
+      else revoked();
+      return;
+    }
   }
 }
 

@@ -277,6 +277,7 @@ export class ThreadHandle implements ChildHandle {
       case 'arbor:listening':
       case 'arbor:connection-ack':
       case 'arbor:parked':
+      case 'arbor:revoked':
         return; // A thread serves no listener and is never a spare.
       case 'arbor:reply':
       case 'arbor:send':

@@ -258,7 +258,9 @@ export class WorkerHandle implements ChildHandle {
     const key = this.standbyKey(modulePath);
     const pool = this.standby;
     if (key === undefined || pool === undefined) return;
-    const release = pool.hold(key, standbyPlan(this.spec.standby)!.count);
+    // Its listener's handle goes to hot spares as they park, while this listener is the one it resolves to.
+    const listener = link && (() => (this.ctx.resolveListener(link.id) === link ? link : undefined));
+    const release = pool.hold(key, standbyPlan(this.spec.standby)!.count, listener);
     void this.gone.then(release);
     if (link === undefined) return;
     // The first sign of its death: its channel closing (checked to be a death) or its exit, whichever comes first.
@@ -390,6 +392,7 @@ export class WorkerHandle implements ChildHandle {
       case 'arbor:listening':
       case 'arbor:connection-ack':
       case 'arbor:parked':
+      case 'arbor:revoked':
         return; // The listener's business: it reads them from the ChildProcess it was given in attach().
       case 'arbor:reply':
       case 'arbor:send':

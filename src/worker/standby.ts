@@ -5,15 +5,17 @@
 // own command line, and the orphan checks see it as a worker. standby-entry.ts, preloaded, holds a warm spare
 // before any user code runs; a hot spare runs its module up to `serve()` / `ready()` and waits there (runtime.ts).
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ListenerLink, WorkerAttachment } from '../child.js';
-import type { StandbyMode, StandbyOption } from '../types.js';
+import type { StandbyMode } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
+import { keyOf, type StandbyKey } from './standby-key.js';
 import { loaderExecArgv } from './typescript.js';
+
+export { isExiting, standbyPlan, type StandbyKey, type StandbyPlan } from './standby-key.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
@@ -31,19 +33,8 @@ const LINGER_MS = 5000;
  */
 const CLAIM_MS = 10_000;
 
-/** Everything that shapes a worker's start-up: two workers with equal keys can use each other's spares. */
-export interface StandbyKey {
-  mode: StandbyMode;
-  /** Absolute path of the worker's module. */
-  module: string;
-  args: string[];
-  /** The worker's own env (on top of the supervisor's, which is the same for every spare). */
-  env: Record<string, string>;
-  execArgv: string[];
-  cwd?: string;
-  /** The listener the worker serves: a hot spare holds its handle before it takes over. */
-  listen?: string;
-}
+/** How long a parked spare has to give a closing listener's handle back before it is killed instead. */
+const GIVE_BACK_MS = 1000;
 
 /** What status shows of one shelf: the spares kept for one start-up. */
 /** The spares kept for one start-up (module, args, env, execArgv, cwd), as `status().spares` lists them. */
@@ -62,30 +53,20 @@ export interface SpareShelfInfo {
   booting: number[];
 }
 
-export interface StandbyPlan {
-  mode: StandbyMode;
-  count: number;
-}
-
-/** The spec's `standby` value as a plan: `true` is one warm spare; undefined/false is none. */
-export function standbyPlan(option: StandbyOption | undefined): StandbyPlan | undefined {
-  if (option === undefined || option === false) return undefined;
-  if (option === true) return { mode: 'warm', count: 1 };
-  if (typeof option === 'string') return { mode: option, count: 1 };
-  return { mode: option.mode, count: option.count ?? 1 };
-}
-
 interface Spare {
   child: ChildProcess;
   parked: boolean;
   forget: () => void;
-  /** A promoted spare got the listener's handle with its promotion. */
-  armed?: { link: ListenerLink; attachment: WorkerAttachment };
+  /**
+   * The listener's handle it holds: given as it parked (hot, shared: its takeover is then one small message), or
+   * with its promotion. `claim` tells the listener it is a worker now.
+   */
+  armed?: { link: ListenerLink; attachment: WorkerAttachment; claim?: () => void };
   /** Serving for the worker at this path since that worker's death, until the worker's restart takes it. */
   promotedFor?: string;
   /** It announced ready since its promotion. */
   ready: boolean;
-  claim?: NodeJS.Timeout;
+  unclaimed?: NodeJS.Timeout;
 }
 
 /** A spare given to a worker's start. */
@@ -107,6 +88,8 @@ interface Shelf {
   /** Workers of this key currently running: when none are left for LINGER_MS, the spares go. */
   holders: number;
   sweep?: NodeJS.Timeout;
+  /** The listener the latest holder serves: hot spares are armed with its handle as they park. */
+  listener?: () => ListenerLink | undefined;
 }
 
 export class StandbyPool {
@@ -129,7 +112,8 @@ export class StandbyPool {
     if (!spare) return undefined;
     shelf.spares.splice(shelf.spares.indexOf(spare), 1);
     spare.forget();
-    clearTimeout(spare.claim);
+    clearTimeout(spare.unclaimed);
+    spare.armed?.claim?.();
     spare.child.ref();
     spare.child.channel?.ref();
     return {
@@ -142,27 +126,32 @@ export class StandbyPool {
 
   /**
    * The worker at `path` is dying by itself and its restart will take a spare: a parked hot spare is told now that
-   * it is that worker and given the listener's handle (`link`, shared mode), so it listens and serves the connections
-   * waiting in the socket's backlog while the supervisor is still learning of the exit. The restart then takes this
-   * spare (take() with the same path); one never taken is stopped after CLAIM_MS. Returns the spare's pid, or
-   * undefined (no parked spare).
+   * it is that worker (it holds `link`'s handle already, or is given it now), so it listens and serves the
+   * connections waiting in the socket's backlog while the supervisor is still learning of the exit. The restart then
+   * takes this spare (take() with the same path); one never taken is stopped after CLAIM_MS. Returns the spare's
+   * pid, or undefined (no parked spare).
    */
   promote(key: StandbyKey, path: string, link: ListenerLink): number | undefined {
     const shelf = this.shelves.get(keyOf(key));
     if (!shelf || shelf.key.mode !== 'hot' || shelf.spares.some((s) => s.promotedFor === path)) return undefined;
-    const spare = shelf.spares.find((s) => s.parked && s.promotedFor === undefined && s.child.connected);
+    const free = (s: Spare) => s.parked && s.promotedFor === undefined && s.child.connected;
+    const spare =
+      shelf.spares.find((s) => free(s) && s.armed?.link === link) ??
+      shelf.spares.find((s) => free(s) && s.armed === undefined);
     if (!spare) return undefined;
     spare.promotedFor = path;
-    // The takeover first, then the handle, as a restart's takeover sends them: a handle sent first would hold
-    // back every later message to the spare until the spare acknowledged it (node's handle queue).
+    // The takeover first, then the handle if it has none yet: a handle sent first would hold back every later
+    // message to the spare until the spare acknowledged it (node's handle queue).
     spare.child.send({ type: 'arbor:takeover', path });
-    try {
-      spare.armed = { link, attachment: link.attach(spare.child) };
-    } catch (err) {
-      this.logger.warn({ event: 'standby_promote_failed', path, pid: spare.child.pid, err });
+    if (spare.armed === undefined) {
+      try {
+        spare.armed = { link, attachment: link.attach(spare.child) };
+      } catch (err) {
+        this.logger.warn({ event: 'standby_promote_failed', path, pid: spare.child.pid, err });
+      }
     }
-    spare.claim = setTimeout(() => this.unclaimed(shelf, spare), CLAIM_MS);
-    spare.claim.unref();
+    spare.unclaimed = setTimeout(() => this.unclaimed(shelf, spare), CLAIM_MS);
+    spare.unclaimed.unref();
     this.logger.debug({ event: 'standby_promoted', path, pid: spare.child.pid });
     return spare.child.pid;
   }
@@ -172,11 +161,15 @@ export class StandbyPool {
    * once the previous is parked), so filling the shelf never competes much with the workers' own starts.
    * Returns the function to call when that worker is gone.
    */
-  hold(key: StandbyKey, count: number): () => void {
+  hold(key: StandbyKey, count: number, listener?: () => ListenerLink | undefined): () => void {
     const id = keyOf(key);
     let shelf = this.shelves.get(id);
     if (!shelf) this.shelves.set(id, (shelf = { key, spares: [], count, holders: 0 }));
     shelf.count = Math.max(shelf.count, count);
+    if (listener !== undefined) {
+      shelf.listener = listener;
+      for (const spare of shelf.spares) if (spare.parked) this.arm(shelf, spare);
+    }
     shelf.holders += 1;
     clearTimeout(shelf.sweep);
     this.fill(id);
@@ -232,7 +225,7 @@ export class StandbyPool {
     for (const shelf of this.shelves.values()) {
       clearTimeout(shelf.sweep);
       for (const spare of shelf.spares) {
-        clearTimeout(spare.claim);
+        clearTimeout(spare.unclaimed);
         spare.child.kill('SIGKILL');
       }
     }
@@ -265,11 +258,12 @@ export class StandbyPool {
       if (type === 'arbor:ready' && spare.promotedFor !== undefined) spare.ready = true;
       if (type !== 'arbor:parked' || spare.parked) return;
       spare.parked = true;
+      this.arm(shelf, spare);
       this.logger.info({ event: 'standby_parked', mode: shelf.key.mode, pid: spare.child.pid });
       this.fill(id);
     };
     const onGone = () => {
-      clearTimeout(spare.claim);
+      clearTimeout(spare.unclaimed);
       const at = shelf.spares.indexOf(spare);
       if (at >= 0) shelf.spares.splice(at, 1);
       // Not refilled here: a spare whose module fails to load would be forked again and again. The next worker
@@ -292,6 +286,52 @@ export class StandbyPool {
       spare.child.off('exit', onGone);
       spare.child.off('error', onGone);
     };
+  }
+
+  /** A parked hot spare of a shared listener's worker is given the listener's handle now (ListenerLink.arm). */
+  private arm(shelf: Shelf, spare: Spare): void {
+    const link = shelf.key.mode === 'hot' ? shelf.listener?.() : undefined;
+    if (link?.arm === undefined || spare.armed !== undefined || !spare.child.connected) return;
+    const attachment = link.arm(spare.child, () => this.giveBack(shelf, spare, link));
+    spare.armed = { link, attachment, claim: attachment.claim };
+  }
+
+  /**
+   * The listener is closing: a parked spare closes its copy of the handle (and is armed again by the next worker to
+   * hold the shelf); a promoted one, serving on the old socket, or one that does not answer in time, is killed.
+   * Resolves once the copy is closed or the spare is gone.
+   */
+  private giveBack(shelf: Shelf, spare: Spare, link: ListenerLink): Promise<void> {
+    spare.armed?.attachment.detach();
+    spare.armed = undefined;
+    const { child } = spare;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', done);
+        resolve();
+      };
+      const onMessage = (raw: unknown): void => {
+        const m = raw as { type?: unknown; listener?: unknown } | null;
+        if (m?.type === 'arbor:revoked' && m.listener === link.id) done();
+      };
+      const timer = setTimeout(() => this.drop(shelf, spare), GIVE_BACK_MS);
+      child.on('message', onMessage);
+      child.once('exit', done);
+      if (spare.promotedFor !== undefined || !child.connected) this.drop(shelf, spare);
+      else child.send({ type: 'arbor:revoke', listener: link.id });
+    });
+  }
+
+  /** Ends a spare that must not be taken over any more. */
+  private drop(shelf: Shelf, spare: Spare): void {
+    const at = shelf.spares.indexOf(spare);
+    if (at >= 0) shelf.spares.splice(at, 1);
+    spare.forget();
+    clearTimeout(spare.unclaimed);
+    spare.child.kill('SIGKILL');
   }
 
   /** A promoted spare whose worker was never restarted: it finishes the requests it has, then goes. */
@@ -334,34 +374,4 @@ export class StandbyPool {
     captureOutput(child).setRef(false);
     return { child, parked: false, ready: false, forget: () => undefined };
   }
-}
-
-/** Key order inside env must not matter: two specs with the same variables share spares. */
-const keyOf = (key: StandbyKey) =>
-  JSON.stringify([
-    key.mode,
-    key.module,
-    key.args,
-    Object.entries(key.env).sort(([a], [b]) => (a < b ? -1 : 1)),
-    key.execArgv,
-    key.cwd ?? null,
-    key.listen ?? null,
-  ]);
-
-/**
- * Linux: the process has begun to exit (PF_EXITING in /proc/<pid>/stat) or is a zombie. Its IPC channel closing says
- * no more than that it closed the channel; this says it is dying. False where /proc is not there.
- */
-export function isExiting(pid: number): boolean {
-  if (process.platform !== 'linux') return false;
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold spaces and parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const PF_EXITING = 0x4;
-  return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
 }
