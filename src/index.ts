@@ -29,8 +29,10 @@ export type {
   ListenerOptions,
   SupervisorOptions,
   TaskOptions,
+  HostedTaskOptions,
   TypedChildSpec,
 } from './supervisor/spec.js';
+export type { HostPlacement } from './host/hosted.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';
 export type { SpecProblem } from './supervisor/validate.js';
 export type { SpareShelfInfo } from './worker/standby.js';

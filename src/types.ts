@@ -29,6 +29,30 @@ export type ChildType = 'worker' | 'supervisor' | 'listener' | 'task';
 export type WorkerKind = 'process' | 'thread';
 /** Where a task's function runs: `inline` = in the supervisor's own process, on its event loop. */
 export type TaskHost = 'inline';
+/** Where a task host runs its tasks: a forked OS process, or a `node:worker_threads` thread of the supervisor's process. */
+export type HostKind = 'process' | 'thread';
+
+/**
+ * A pool of hosts that run tasks off the supervisor's event loop (the root's `hosts`): `size` processes or threads,
+ * each running many tasks. A host that misses its heartbeat or passes its memory limit is killed, and every task in
+ * it exits with `{ host_down }`; the next task placed in that slot starts a fresh host.
+ */
+export interface HostSpec {
+  /** `process` (default): forked OS processes; `thread`: threads of the supervisor's process. */
+  kind?: HostKind;
+  /** How many hosts the pool keeps (default 1); tasks go to the one running the fewest. */
+  size?: number;
+  /** Ping each host; one that does not answer within `timeout` ms (a task blocking its loop) is killed. */
+  heartbeat?: HeartbeatOptions;
+  /** Process hosts: bytes of RSS above which the host is killed (checked every heartbeat interval, or each second). */
+  maxMemory?: number;
+  /** Thread hosts: the V8 heap limits of each host thread; over them the host ends. */
+  resourceLimits?: ResourceLimits;
+  /** ms a host may take to boot before the task waiting for it fails to start (default 10000). */
+  startTimeout?: number;
+  /** Options for node itself in process hosts (`--max-old-space-size=512`). */
+  execArgv?: string[];
+}
 /**
  * How a listener's connections reach its workers: `shared`, every worker accepts on the same socket (the kernel
  * spreads them); `round_robin`, the listener accepts and hands each connection to the next ready worker.
@@ -275,7 +299,12 @@ export interface SupervisorSpec<M extends Messages = Messages> extends CommonChi
    * simple_one_for_one only: every dynamic child is started from this template plus `startChild`'s args. A worker,
    * or a supervisor: then each dynamic child is a whole subtree, and the args reach every worker in it.
    */
-  template?: WorkerSpec | SupervisorSpec | TaskSpec;
+  template?: WorkerSpec | SupervisorSpec | TaskSpec | HostedTaskSpec;
+  /**
+   * Root only: pools of task hosts by name, `{ jobs: { kind: 'process', size: 4, heartbeat } }`; a task names one in
+   * `host` (with the `module` the host imports) and runs there instead of on the supervisor's event loop.
+   */
+  hosts?: Record<string, HostSpec>;
   /**
    * Root only: when the tree is asked to stop (stop(), SIGTERM), everything keeps serving this many ms before the
    * workers drain, so a load balancer has time to take the instance out.
@@ -337,8 +366,28 @@ export interface TaskSpec<M extends Messages = Messages> extends CommonChildSpec
 /** A supervisor's fields other than its identity and children: those a running supervisor may take anew (a reload). */
 export type SupervisorFlags = Partial<Omit<SupervisorSpec, 'id' | 'type' | 'children'>>;
 
+/**
+ * A task run in a host (a pool named in the root's `hosts`) instead of the supervisor's own process: a function no
+ * closure can carry across a process or thread boundary, so it names the module the host imports and its export.
+ * It gets the same context and ends with the same reasons as an inline task, and `{ host_down }` when its host dies.
+ */
+export interface HostedTaskSpec<M extends Messages = Messages> extends CommonChildSpec {
+  /** The kind of child. */
+  type: 'task';
+  /** @internal Type-only: the messages this task speaks. */
+  readonly [messageTypes]?: M;
+  /** The module the host imports: absolute, or relative as a worker's `module` (the spec file's directory). */
+  module: string;
+  /** The export of `module` that is the task's function, called with the task's context (default `default`). */
+  export?: string;
+  /** The task's args (`context.args`); a dynamic child's `startChild` args are appended. */
+  args: string[];
+  /** The name of a host pool declared in the root's `hosts`. */
+  host: string;
+}
+
 /** Any child of a supervisor. */
-export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec | TaskSpec;
+export type ChildSpec = WorkerSpec | ListenerSpec | SupervisorSpec | TaskSpec | HostedTaskSpec;
 
 /** Whether a child ended normally (`normal`, `shutdown`, `{ shutdown }`): a transient child is then not restarted. */
 export function isNormalExit(reason: ExitReason): boolean {

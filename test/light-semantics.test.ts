@@ -4,8 +4,9 @@
 // comma-separated list) narrows the run.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { start, supervisor, type SupervisorSpec, type Tree, type TreeEvent } from '../src/index.js';
-import { DRIVERS, KINDS, liveTasks, nothingLeftRunning } from './support/kinds.js';
+import { DRIVERS, KINDS, TEST_HOSTS, liveTasks, nothingLeftRunning, type Kind } from './support/kinds.js';
 import { liveThreads } from '../src/thread/handle.js';
+import { liveHosts } from '../src/host/host-instance.js';
 import { eventually, recorder, type Recorder } from './support/tree.js';
 
 const running: Array<{ tree: Tree; rec: Recorder }> = [];
@@ -15,15 +16,20 @@ afterEach(async () => {
   // Nothing left running: no task unsettled (stubborn ones hold nothing), no thread alive.
   await eventually(() => liveTasks.size === 0, `every task settled (left: ${[...liveTasks].join(', ')})`);
   await eventually(() => liveThreads() === 0, 'every thread gone');
+  await eventually(() => liveHosts() === 0, 'every task host gone');
 });
 afterAll(nothingLeftRunning);
 
 async function run(spec: SupervisorSpec) {
   const rec = recorder();
-  const tree = await start(spec, { logger: rec.logger });
+  // The pool of the `hosted` kind: started only if a task is placed in it.
+  const tree = await start({ ...spec, hosts: TEST_HOSTS }, { logger: rec.logger });
   running.push({ tree, rec });
   return { tree, rec };
 }
+
+/** Tasks in host processes too, unless ARBOR_TEST_KINDS narrows the run. */
+const SEMANTICS_KINDS: Kind[] = process.env.ARBOR_TEST_KINDS === undefined ? [...KINDS, 'hosted'] : KINDS;
 
 /** The terminate/start story told by the events after index `from`, e.g. ['terminated:e', 'started:c']. */
 const story = (events: TreeEvent[], from: number) =>
@@ -36,7 +42,7 @@ const started = (child: string) => (e: TreeEvent) => e.event === 'child_started'
 const exited = (child: string) => (e: TreeEvent) => e.event === 'child_exited' && e.child === child;
 const whoami = (tree: Tree, path: string) => tree.call(path, 'whoami', { timeout: 20_000 }) as Promise<string>;
 
-describe.each(KINDS)('%s children', (kind) => {
+describe.each(SEMANTICS_KINDS)('%s children', (kind) => {
   const d = DRIVERS[kind];
 
   describe('strategies', () => {

@@ -87,7 +87,7 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
       }
       const problems = validateSpec(
         { ...node.spec, id: 'root', children: [...children.ordered().map((c) => c.spec), argsOrSpec] },
-        { outerListeners: listenersAbove(node) },
+        { outerListeners: listenersAbove(node), hosts: node.host.hosts?.names() ?? [] },
       );
       if (problems.length > 0) throw new SpecError(problems);
       spec = argsOrSpec;

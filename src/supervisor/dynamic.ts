@@ -1,7 +1,7 @@
 // simple_one_for_one's dynamic children: how one is made from the template, and which ids a pool has handed out.
-import type { ChildSpec, SupervisorSpec, TaskSpec, WorkerSpec } from '../types.js';
+import type { ChildSpec, HostedTaskSpec, SupervisorSpec, TaskSpec, WorkerSpec } from '../types.js';
 
-export type Template = WorkerSpec | SupervisorSpec | TaskSpec;
+export type Template = WorkerSpec | SupervisorSpec | TaskSpec | HostedTaskSpec;
 
 /** Dynamic children are named `<template id>-<n>`, n counting from 1 in each incarnation of the pool. */
 export const dynamicId = (template: Template, n: number): string => `${template.id}-${n}`;

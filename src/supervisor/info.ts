@@ -2,6 +2,7 @@
 import { ListenerHandle, formatAddress, type ListenerStats } from '../listener/index.js';
 import type { ChildType, ExitReason, WorkerKind } from '../types.js';
 import type { ChildRecord } from './children.js';
+import { HostedTaskHandle, type HostPlacement } from '../host/hosted.js';
 
 /** One child as `whichChildren()` and `status()` describe it. */
 export interface ChildInfo {
@@ -27,6 +28,8 @@ export interface ChildInfo {
   restartIn?: number;
   /** A running listener's address, mode and queues. */
   listener?: ListenerInfo;
+  /** A task in a host pool: the pool, and the host incarnation (and pid) it runs in while it runs. */
+  host?: HostPlacement;
 }
 
 /** What status shows of a running listener. */
@@ -56,6 +59,16 @@ export function describe(record: ChildRecord): ChildInfo {
     restart: record.spec.restart,
     ...(record.lastExit !== undefined ? { lastExit: record.lastExit } : {}),
     ...(record.restartDueAt !== undefined ? { restartIn: Math.max(0, record.restartDueAt - Date.now()) } : {}),
+    ...(record.spec.type === 'task' && 'module' in record.spec
+      ? {
+          host: {
+            name: record.spec.host,
+            ...(record.handle instanceof HostedTaskHandle && record.status === 'running'
+              ? record.handle.placement
+              : {}),
+          },
+        }
+      : {}),
     ...(record.handle instanceof ListenerHandle && record.status === 'running'
       ? { listener: listenerInfo(record.handle) }
       : {}),

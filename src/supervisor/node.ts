@@ -8,6 +8,8 @@ import { ListenerHandle } from '../listener/index.js';
 import type { ExitReason, ListenerSpec, SupervisorSpec, WorkerSpec } from '../types.js';
 import { WorkerHandle } from '../worker/process.js';
 import { TaskHandle } from '../task/handle.js';
+import { HostedTaskHandle } from '../host/hosted.js';
+import type { HostPool } from '../host/host-pool.js';
 import { ThreadHandle } from '../thread/handle.js';
 import type { StandbyPool } from '../worker/standby.js';
 import type { OutputLog } from '../worker/output-log.js';
@@ -23,6 +25,8 @@ export interface TreeHost {
   standby: StandbyPool;
   /** The recent output of the tree's workers. */
   output: OutputLog;
+  /** The task hosts of the root's `hosts`, shared by the whole tree. */
+  hosts?: HostPool;
   publish(event: TreeEvent): void;
   register(node: SupervisorNode): void;
   unregister(node: SupervisorNode): void;
@@ -133,6 +137,7 @@ export class SupervisorNode {
           case 'listener':
             return new ListenerHandle(record.spec, ctx);
           case 'task':
+            if ('module' in record.spec) return new HostedTaskHandle(record.spec, ctx, host.hosts);
             return new TaskHandle(record.spec, ctx);
           case 'supervisor':
             return new SupervisorHandle(record.spec, ctx, this, host);

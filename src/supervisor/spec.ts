@@ -1,6 +1,14 @@
 // Typed builders for a supervision spec, with OTP's defaults (DESIGN.md §2). Builders only fill defaults;
 // `validateSpec` checks the whole tree before anything starts, so bad input is reported with its path.
-import type { ChildSpec, ListenerSpec, Messages, SupervisorSpec, TaskSpec, WorkerSpec } from '../types.js';
+import type {
+  ChildSpec,
+  HostedTaskSpec,
+  ListenerSpec,
+  Messages,
+  SupervisorSpec,
+  TaskSpec,
+  WorkerSpec,
+} from '../types.js';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_BACKLOG } from '../listener/index.js';
 
@@ -36,8 +44,15 @@ export interface TaskOptions<M extends Messages = Messages> extends OptionsOf<
   CommonDefaults | 'args' | 'host'
 > {}
 
+/**
+ * What `task({...})` takes for a task run in a host pool (the root's `hosts`): the module the host imports instead
+ * of a function. Only `id`, `module` and `host` are required.
+ */
+export interface HostedTaskOptions extends OptionsOf<HostedTaskSpec, CommonDefaults | 'args'> {}
+
 /** A child spec whose messages (if it has any) are `M`: how a supervisor's message types are inferred. */
-export type TypedChildSpec<M extends Messages> = WorkerSpec<M> | ListenerSpec | SupervisorSpec<M> | TaskSpec<M>;
+export type TypedChildSpec<M extends Messages> =
+  WorkerSpec<M> | ListenerSpec | SupervisorSpec<M> | TaskSpec<M> | HostedTaskSpec<M>;
 
 /** What `supervisor({...})` takes. Every field is optional; the id defaults to `'root'`. */
 export interface SupervisorOptions<M extends Messages = never> extends Partial<
@@ -49,7 +64,7 @@ export interface SupervisorOptions<M extends Messages = never> extends Partial<
    * `simple_one_for_one` only: what dynamic children are made from — a worker (its spec or options), a task spec,
    * or a supervisor spec for a whole subtree per child.
    */
-  template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M> | TaskSpec<M>;
+  template?: WorkerSpec<M> | WorkerOptions | SupervisorSpec<M> | TaskSpec<M> | HostedTaskSpec<M>;
 }
 
 /**
@@ -76,10 +91,17 @@ export function worker<M extends Messages = never>(options: WorkerOptions): Work
 }
 
 /**
+ * `task({ id, module, host })`: a task run in a host of the pool `host` (declared in the root's `hosts`): the host
+ * imports `module` and calls its `export` (default `default`) with the task's context. Supervised as an inline task.
+ */
+export function task<M extends Messages = never>(options: HostedTaskOptions): HostedTaskSpec<M>;
+// The inline form last: `ReturnType<typeof task>` (the last overload) stays the inline spec it always was.
+/**
  * `task<M>()`: an async function supervised like a process (restart types, strategies, intensity, shutdown), run in
  * the supervisor's own process. Shutdown defaults to 5000 ms, as a worker's.
  */
-export function task<M extends Messages = never>(options: TaskOptions<M>): TaskSpec<M> {
+export function task<M extends Messages = never>(options: TaskOptions<M>): TaskSpec<M>;
+export function task(options: TaskOptions | HostedTaskOptions): TaskSpec | HostedTaskSpec {
   return {
     restart: 'permanent',
     shutdown: DEFAULT_WORKER_SHUTDOWN,
@@ -155,6 +177,8 @@ export function withModulesResolvedFrom<T>(spec: T, baseDir: string): T {
     if (node === null || typeof node !== 'object' || Array.isArray(node) || seen.has(node) || depth > 200) return node;
     seen.add(node);
     const child = node as Record<string, unknown>;
+    if (child.type === 'task' && typeof child.module === 'string' && child.module !== '' && !isAbsolute(child.module))
+      return { ...child, module: resolve(baseDir, child.module) };
     if (child.type === 'worker') {
       const relative =
         typeof child.module === 'string' && child.module !== '' && !isAbsolute(child.module) && child.cwd === undefined;

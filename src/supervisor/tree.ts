@@ -10,6 +10,7 @@ import { SupervisorHandle, SupervisorNode } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
 import { OutputLog } from '../worker/output-log.js';
+import { HostPool } from '../host/host-pool.js';
 import { outputStream, type FollowedLine, type LogsOptions } from '../worker/output-stream.js';
 import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
@@ -154,6 +155,8 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
   readonly standby: StandbyPool;
   /** @internal The recent output of every worker, kept per child path across incarnations (bounded). */
   readonly output = new OutputLog();
+  /** @internal The task hosts of the root's `hosts`. */
+  readonly hosts: HostPool;
   private readonly nodes = new Map<string, SupervisorNode>();
   private readonly root: SupervisorHandle;
   private settle!: (reason: ExitReason) => void;
@@ -199,8 +202,12 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     // Claimed before anything is forked, so that no worker (nor a parked standby process) inherits LISTEN_*.
     if (usesSocketActivation(spec)) claimActivation();
     this.standby = new StandbyPool(logger);
+    this.hosts = new HostPool(spec.hosts, logger, this.output);
     this.done = new Promise((resolve) => (this.settle = resolve));
-    void this.done.then(() => this.standby.close());
+    void this.done.then(() => {
+      this.standby.close();
+      return this.hosts.close();
+    });
     this.root = new SupervisorHandle(
       spec,
       {
@@ -214,6 +221,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
         logger,
         standby: this.standby,
         output: this.output,
+        hosts: this.hosts,
         publish: (event) => this.publish(event),
         register: (node) => this.nodes.set(node.path, node),
         unregister: (node) => {
@@ -230,8 +238,9 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
   start(): Promise<this> {
     this.starting ??= this.root.start().then(
       () => this,
-      (error: unknown) => {
+      async (error: unknown) => {
         this.standby.close();
+        await this.hosts.close();
         throw error;
       },
     );
@@ -451,8 +460,10 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     }
     this.stopping ??= this.drainDelay(options.brutal === true)
       .then(() => this.root.terminate())
-      .then((reason) => {
+      .then(async (reason) => {
         this.settle(reason);
+        // Every task is stopped by now: the hosts go before stop() resolves, so none outlives the tree.
+        await this.hosts.close();
         return reason;
       });
     return this.stopping;

@@ -8,17 +8,18 @@ import type {
   AutoShutdown,
   BackoffSpec,
   HeartbeatOptions,
+  HostedTaskSpec,
   ListenerMode,
   ListenerSpec,
   RestartType,
   Strategy,
   SupervisorSpec,
-  TaskHost,
   TaskSpec,
   WorkerKind,
   WorkerSpec,
 } from '../types.js';
 import { isSystemdFd } from '../listener/activation.js';
+import { validateHosts, validateTaskHost } from './validate-hosts.js';
 
 /** One thing wrong with a spec. */
 export interface SpecProblem {
@@ -71,7 +72,14 @@ export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task',
     'maxMessageRate',
     'resourceLimits',
   ]),
-  task: exactly<FieldOf<TaskSpec>>()([...COMMON_FIELDS, 'run', 'args', 'host']),
+  task: exactly<FieldOf<TaskSpec> | FieldOf<HostedTaskSpec>>()([
+    ...COMMON_FIELDS,
+    'run',
+    'args',
+    'host',
+    'module',
+    'export',
+  ]),
   listener: exactly<FieldOf<ListenerSpec>>()([...COMMON_FIELDS, 'host', 'port', 'backlog', 'mode', 'fd']),
   supervisor: exactly<FieldOf<SupervisorSpec>>()([
     ...COMMON_FIELDS,
@@ -82,6 +90,7 @@ export const KNOWN_FIELDS: Record<'worker' | 'listener' | 'supervisor' | 'task',
     'children',
     'template',
     'drainDelay',
+    'hosts',
   ]),
 };
 const BACKOFF_FIELDS = exactly<FieldOf<BackoffSpec>>()(['min', 'max', 'factor', 'jitter', 'resetAfter']);
@@ -94,7 +103,6 @@ const RESTARTS = exactly<RestartType>()(['permanent', 'transient', 'temporary'])
 const AUTO_SHUTDOWNS = exactly<AutoShutdown>()(['never', 'any_significant', 'all_significant']);
 const MODES = exactly<ListenerMode>()(['shared', 'round_robin']);
 const KINDS = exactly<WorkerKind>()(['process', 'thread']);
-const TASK_HOSTS = exactly<TaskHost>()(['inline']);
 const RESOURCE_LIMITS = exactly<FieldOf<ResourceLimits>>()([
   'maxOldGenerationSizeMb',
   'maxYoungGenerationSizeMb',
@@ -177,13 +185,22 @@ interface Scope {
   ancestors: Obj[];
   /** `branch[d - 1]`: the index, among the children at depth d, of the ancestor that holds these children. */
   branch: number[];
+  /** The host pools declared in the root's `hosts`. */
+  hosts: ReadonlySet<string>;
 }
 
 /**
  * Returns every problem in the spec; an empty list means it can start. `outerListeners`: ids of listeners that run
  * above this spec's root (a child started into a running supervisor may listen on its ancestors' listeners).
  */
-export function validateSpec(spec: unknown, options: { outerListeners?: readonly string[] } = {}): SpecProblem[] {
+export function validateSpec(
+  spec: unknown,
+  options: {
+    outerListeners?: readonly string[];
+    /** Host pools of the running tree, for a child started into it (its spec has no `hosts` of its own). */
+    hosts?: readonly string[];
+  } = {},
+): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const report = (path: string, message: string) => problems.push({ path, message });
   if (!isObj(spec) || spec.type !== 'supervisor') {
@@ -191,7 +208,9 @@ export function validateSpec(spec: unknown, options: { outerListeners?: readonly
     return problems;
   }
   const outer = new Map((options.outerListeners ?? []).map((id) => [id, { index: -Infinity, depth: 0 }]));
-  validateSupervisor(spec, 'root', { listeners: outer, depth: 0, branch: [], ancestors: [] }, report);
+  const hosts = validateHosts(spec.hosts, 'root.hosts', report);
+  for (const name of options.hosts ?? []) hosts.add(name);
+  validateSupervisor(spec, 'root', { listeners: outer, depth: 0, branch: [], ancestors: [], hosts }, report);
   if (spec.backoff !== undefined)
     report('root.backoff', 'the root supervisor is never restarted; put backoff on the children it restarts');
   if (spec.drainDelay !== undefined && !isNonNegInt(spec.drainDelay)) {
@@ -255,6 +274,8 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   if (!AUTO_SHUTDOWNS.includes(spec.autoShutdown as string)) {
     report(`${path}.autoShutdown`, `must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${show(spec.autoShutdown)}`);
   }
+  if (path !== 'root' && spec.hosts !== undefined)
+    report(`${path}.hosts`, 'only the root supervisor declares host pools (the whole tree shares them)');
   if (path !== 'root' && spec.drainDelay !== undefined) {
     report(`${path}.drainDelay`, 'only the root supervisor takes a drainDelay (it delays the stop of the whole tree)');
   }
@@ -268,6 +289,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     depth: outer.depth + 1,
     branch: outer.branch,
     ancestors: [...outer.ancestors, spec],
+    hosts: outer.hosts,
   };
   children.forEach((c, index) => {
     if (isObj(c) && c.type === 'listener' && typeof c.id === 'string')
@@ -287,7 +309,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     else if (template.type === 'supervisor')
       validateSupervisor(template, `${path}.template`, { ...scope, branch: [...scope.branch, Infinity] }, report);
     else if (template.type === 'worker') validateWorker(template, `${path}.template`, scope, Infinity, report);
-    else if (template.type === 'task') validateTask(template, `${path}.template`, report);
+    else if (template.type === 'task') validateTask(template, `${path}.template`, scope.hosts, report);
     else report(`${path}.template.type`, `must be 'worker', 'task' or 'supervisor', got ${show(template.type)}`);
   } else if (spec.template !== undefined) {
     report(`${path}.template`, 'only a simple_one_for_one supervisor takes a template');
@@ -311,7 +333,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
     }
     if (child.significant === true) significant = true;
     if (child.type === 'worker') validateWorker(child, childPath, scope, index, report);
-    else if (child.type === 'task') validateTask(child, childPath, report);
+    else if (child.type === 'task') validateTask(child, childPath, scope.hosts, report);
     else if (child.type === 'listener') validateListener(child, childPath, report);
     else if (child.type === 'supervisor')
       validateSupervisor(child, childPath, { ...scope, branch: [...scope.branch, index] }, report);
@@ -325,7 +347,7 @@ function validateSupervisor(spec: Obj, path: string, outer: Scope, report: Repor
   }
 }
 
-function validateTask(spec: Obj, path: string, report: Report): void {
+function validateTask(spec: Obj, path: string, hosts: ReadonlySet<string>, report: Report): void {
   if (spec.listen !== undefined) {
     report(
       `${path}.listen`,
@@ -335,15 +357,9 @@ function validateTask(spec: Obj, path: string, report: Report): void {
   }
   checkFields(spec, KNOWN_FIELDS.task.concat(spec.listen !== undefined ? ['listen'] : []), path, report);
   validateCommon(spec, path, report);
-  if (typeof spec.run !== 'function')
-    report(
-      `${path}.run`,
-      `must be a function (an async function run({ signal, id, args, ... })), got ${show(spec.run)}`,
-    );
   if (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string'))
     report(`${path}.args`, 'must be an array of strings');
-  if (!TASK_HOSTS.includes(spec.host as string))
-    report(`${path}.host`, `must be one of ${TASK_HOSTS.join(', ')}, got ${show(spec.host)}`);
+  validateTaskHost(spec, path, hosts, report);
 }
 
 /** What a thread cannot do that a process can, and why: each a validation error naming the field. */

@@ -2,7 +2,16 @@
 // field, and nothing is started: no task runs, no thread is created.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { SpecError, start, supervisor, task, worker, type ChildSpec, type SupervisorSpec } from '../../src/index.js';
+import {
+  SpecError,
+  start,
+  supervisor,
+  task,
+  worker,
+  type ChildSpec,
+  type SupervisorSpec,
+  type TaskSpec,
+} from '../../src/index.js';
 import { validateSpec } from '../../src/supervisor/validate.js';
 
 const MODULE = fileURLToPath(import.meta.url);
@@ -51,9 +60,9 @@ describe('tasks', () => {
       supervisor({
         children: [
           good,
-          bad(task({ id: 'a', run: bad('index.js') })),
+          bad(task({ id: 'a', run: bad<TaskSpec['run']>('index.js') })),
           bad({ ...task({ id: 'b', run: async () => {} }), listen: 'web' }),
-          bad(task({ id: 'c', run: async () => {}, host: bad('elsewhere') })),
+          bad(task({ id: 'c', run: async () => {}, host: bad<'inline'>('elsewhere') })),
           supervisor({
             id: 'pool',
             strategy: 'simple_one_for_one',
@@ -66,7 +75,12 @@ describe('tasks', () => {
     expect(problems).toEqual([
       { path: 'root.children[1].run', message: expect.stringContaining('must be a function') },
       { path: 'root.children[2].listen', message: expect.stringContaining('a task cannot listen') },
-      { path: 'root.children[3].host', message: expect.stringContaining("must be one of inline, got 'elsewhere'") },
+      {
+        path: 'root.children[3].host',
+        message: expect.stringContaining(
+          "must be 'inline' or a host pool declared in the root's hosts (none declared), got 'elsewhere'",
+        ),
+      },
       { path: 'root.children[4].template.run', message: expect.stringContaining('must be a function') },
     ]);
   });

@@ -11,14 +11,18 @@ import {
   type Shutdown,
   type TaskContext,
   type TaskSpec,
+  type HostedTaskSpec,
+  type HostSpec,
   type Tree,
   type WorkerSpec,
 } from '../../src/index.js';
 import { liveThreads } from '../../src/thread/handle.js';
+import { liveHosts } from '../../src/host/host-instance.js';
 import { commandOf, treeMembers } from './process-tree.js';
 import { eventually, fixture, isAlive } from './tree.js';
 
-export type Kind = 'process' | 'thread' | 'task';
+/** `hosted`: a task in a pool of host processes (give the root `hosts: TEST_HOSTS`). */
+export type Kind = 'process' | 'thread' | 'task' | 'hosted';
 
 export interface ChildOptions {
   restart?: RestartType;
@@ -32,7 +36,7 @@ export interface KindDriver {
   kind: Kind;
   /** `type` in whichChildren and status: a thread is a worker (`kind: 'thread'`), a task a type of its own. */
   type: 'worker' | 'task';
-  child(id: string, options?: ChildOptions): WorkerSpec | TaskSpec;
+  child(id: string, options?: ChildOptions): WorkerSpec | TaskSpec | HostedTaskSpec;
   /** The reason a `crash` exit carries. */
   crashReason: unknown;
   /** The reason of a child stopped by brutal_kill, and of one that outlived its shutdown timeout. */
@@ -55,6 +59,9 @@ export interface KindDriver {
 }
 
 const CONTROLLED_MODULE = fixture('thread-controlled.mjs');
+
+/** The host pool of the `hosted` kind: give it as the root's `hosts` (a pool no task uses starts no host). */
+export const TEST_HOSTS: Record<string, HostSpec> = { tasks: { kind: 'process', size: 2 } };
 
 /** Tasks that have not settled yet, across the file: none may be left once a test has stopped its tree. */
 export const liveTasks = new Set<string>();
@@ -93,6 +100,27 @@ export const DRIVERS: Record<Kind, KindDriver> = {
     hasPid: false,
     alive: () => liveTasks.size,
     modelRuns: 100,
+  },
+  hosted: {
+    kind: 'hosted',
+    type: 'task',
+    child: (id, { stubborn = false, args = [], ...options } = {}) =>
+      task({
+        id,
+        ...options,
+        module: fixture('hosted-controlled.mjs'),
+        host: 'tasks',
+        args: stubborn ? [...args, 'stubborn'] : args,
+      }),
+    crashReason: { error: 'controlled crash' },
+    brutalReason: { abandoned: 'brutal_kill' },
+    timeoutReason: { abandoned: expect.stringContaining('shutdown') },
+    kill: (tree, supervisor, id) => tree.cast(`${supervisor}/${id}`, 'crash'),
+    killReason: { error: 'controlled crash' },
+    hasPid: false,
+    // What can be left of hosted tasks is their hosts.
+    alive: () => liveHosts(),
+    modelRuns: 10,
   },
   thread: {
     kind: 'thread',
