@@ -82,8 +82,10 @@ async function start(message: Extract<ToHost, { t: 'start' }>): Promise<void> {
     resolveListener: () => undefined,
   });
   tasks.set(n, handle);
-  await handle.start();
+  // Started once its function is called, as an inline task: told first, so that a task blocking its host from its
+  // very first line has started (and goes down with its host) rather than failing to start.
   send({ t: 'started', n });
+  await handle.start();
 }
 
 function ended(n: number, handle: TaskHandle, reason: ExitReason): void {
