@@ -61,7 +61,7 @@ describe.each(SEMANTICS_KINDS)('%s children', (kind) => {
       expect(tree.whichChildren().find((x) => x.id === 'b')).toMatchObject({
         restarts: 1,
         status: 'running',
-        type: d.kind === 'task' ? 'task' : 'worker',
+        type: d.type,
       });
     });
 

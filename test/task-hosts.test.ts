@@ -241,7 +241,7 @@ describe('chaos faults on hosted tasks', () => {
       const { tree, rec } = await run(
         supervisor({
           // A generous timeout: a loaded machine must not pass for a hang.
-          hosts: { pool: { kind: 'process', size: 1, heartbeat: { interval: 200, timeout: 3000 } } },
+          hosts: { pool: { kind: 'process', size: 1, heartbeat: { interval: 500, timeout: 8000 } } },
           intensity: 10,
           children: [hosted('x', 'default'), hosted('y', 'default')],
         }),
@@ -257,7 +257,7 @@ describe('chaos faults on hosted tasks', () => {
         exited(id)(e) &&
         typeof (e as { reason: unknown }).reason === 'object' &&
         'host_down' in (e as { reason: object }).reason;
-      const down = Promise.all(['x', 'y'].map((id) => rec.next(hostDown(id), `${id} host_down`, 30_000)));
+      const down = Promise.all(['x', 'y'].map((id) => rec.next(hostDown(id), `${id} host_down`, 45_000)));
       tree.injectFault('root/y', 'hang');
       for (const e of await down) expect(e).toMatchObject({ reason: { host_down: expect.stringContaining('hung') } });
       expect(() => tree.injectFault('root/y', 'sigterm-self')).toThrow(/would hit the host/);

@@ -29,6 +29,12 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
         child.status,
         ...(child.supervisor ? [`[${child.supervisor.state}]`] : []),
         ...(child.pid !== undefined ? [`pid ${child.pid}`] : []),
+        // A task in a host pool: the pool, and the host incarnation (its pid) it runs in.
+        ...(child.host
+          ? [
+              `in host ${child.host.name}${child.host.incarnation !== undefined ? ` #${child.host.incarnation}` : ''}${child.host.pid !== undefined ? ` (pid ${child.host.pid})` : ''}`,
+            ]
+          : []),
         ...(child.listener
           ? [`${child.listener.address ?? '?'} ${child.listener.mode}, ${child.listener.serving} serving`]
           : []),
