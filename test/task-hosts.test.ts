@@ -122,7 +122,7 @@ describe.each(['process', 'thread'] as HostKind[])('tasks in a %s host', (kind) 
       reason: { error: 'escaped from a timer', escaped: true },
       action: 'restart',
     });
-    await rec.waitFor(started('leaky'), 'leaky restarted');
+    await eventually(() => rec.of('child_started').filter((e) => e.child === 'leaky').length >= 2, 'leaky restarted');
     // Without attribution the throw would have been the host's: it would have died, and `steady` with it.
     expect(await tree.call('root/steady', 'where')).toEqual(before);
     expect(info(tree, 'steady')).toMatchObject({ restarts: 0, host: { name: 'pool', incarnation: 1 } });
@@ -246,12 +246,14 @@ describe('chaos faults on hosted tasks', () => {
           children: [hosted('x', 'default'), hosted('y', 'default')],
         }),
       );
+      // The restart, not the first start: registered before the fault.
+      const back = rec.next(started('x'), 'x back');
       tree.injectFault('root/x', 'exit');
       expect(await rec.waitFor(exited('x'), 'x killed')).toMatchObject({
         reason: { error: 'arbor chaos: injected exit' },
         action: 'restart',
       });
-      await rec.waitFor(started('x'), 'x back');
+      await back;
       expect(rec.events.some(exited('y'))).toBe(false);
       const hostDown = (id: string) => (e: TreeEvent) =>
         exited(id)(e) &&
