@@ -146,15 +146,23 @@ describe('captured output', () => {
     // Follow, then kill the worker: the follower sees the new incarnation's lines as they come.
     const follower = spawn(
       process.execPath,
-      [CLI, 'logs', 'root/pool/web-1', '-f', '-n', '0', '--control', arbor.control],
+      [CLI, 'logs', 'root/pool/web-1', '-f', '-n', '1', '--control', arbor.control],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let followed = '';
     follower.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+    let followerErr = '';
+    follower.stderr.on('data', (chunk: Buffer) => (followerErr += chunk.toString()));
     const followerExited = new Promise((resolve) => follower.on('close', resolve));
     try {
-      // Once it has made its first request (it printed nothing: -n 0), kill the worker.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Once it follows (it printed the one recent line asked for, on stdout or stderr), kill the worker.
+      const following = Date.now() + 30_000;
+      while (!`${followed}${followerErr}`.includes(`[root/pool/web-1 ${first}]`)) {
+        if (Date.now() > following) throw new Error(`the follower printed no recent line: ${followed} ${followerErr}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const followedBeforeKill = followed.length;
+      const followerErrBeforeKill = followerErr.length;
       process.kill(first, 'SIGKILL');
       const second = (
         await arbor.line(
@@ -168,7 +176,10 @@ describe('captured output', () => {
           throw new Error(`the follower did not print the new incarnation's line: ${followed}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      expect(followed).not.toContain(`hello from ${first}`);
+      // Only new lines after the kill: nothing of the dead incarnation is printed again.
+      expect(followed.slice(followedBeforeKill)).not.toContain(`hello from ${first}`);
+      expect(followed.slice(followedBeforeKill)).not.toContain(`${first}]`);
+      expect(followerErr.slice(followerErrBeforeKill)).not.toContain(`${first}]`);
       // The dead incarnation's lines are still there, before the new one's.
       const after = await arborCommand('logs', 'root/pool/web-1', '--control', arbor.control);
       const at = (text: string) => after.stdout.indexOf(text);
