@@ -195,13 +195,14 @@ describe('arbor chaos, the command', () => {
     );
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as Awaited<ReturnType<typeof runChaos>>;
-    // 2 s at 2 faults/s, less the quiet last quarter: 3 faults.
-    expect(report).toMatchObject({
-      seed: 5,
-      mix: 'sigterm',
-      requests: { failed: 0 },
-      faults: { injected: 3, byKind: { sigterm: 3 } },
-    });
+    // 2 s at 2 faults/s, less the quiet last quarter: 3 faults planned. On a loaded machine a worker may still be
+    // restarting at the next fault's moment, and a fault finds every live worker already hit: it is skipped, said so.
+    expect(report).toMatchObject({ seed: 5, mix: 'sigterm', requests: { failed: 0 }, faults: { planned: 3 } });
+    const { injected, skipped, byKind, skipReasons } = report.faults;
+    expect(injected).toBeGreaterThanOrEqual(1);
+    expect(injected + skipped).toBe(3);
+    expect(byKind).toEqual({ sigterm: injected });
+    expect(skipReasons.every((why) => why === 'every live worker was already faulted')).toBe(true);
     expect(report.target).toContain(arbor.control);
     expect(report.replay).toContain('--seed 5');
     // Not a terminal: no carriage-return redraws on stderr.
