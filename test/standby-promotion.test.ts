@@ -2,12 +2,12 @@
 // alone and at once, a hot spare is given the listener's handle and told it is that worker as soon as the death is
 // certain (the worker's IPC channel closed and /proc says it is exiting), before the supervisor has decided anything;
 // the restart then takes that very spare. Planned stops and strategies that restart siblings never promote.
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
 import type { Strategy } from '../src/types.js';
 import { eventually, fixture, reap, recorder, type Recorder } from './support/tree.js';
@@ -23,9 +23,20 @@ afterEach(async () => {
 
 const IDENTITY = fixture('standby-identity.mjs');
 
+/** The directories the fixtures write their identity files to; removed after the file's tests. */
+const tempDirs: string[] = [];
+function tempDir(): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A shared listener and one hot-standby worker under `strategy`, its spare parked. */
 async function hotTree(strategy: Strategy, intensity = 5) {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
+  const dir = tempDir();
   const rec = recorder();
   const tree = await start(
     supervisor({
@@ -152,7 +163,7 @@ describe('hot standby promotion', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const fixed = (probe.address() as AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
+    const dir = tempDir();
     const rec = recorder();
     const tree = await start(
       supervisor({

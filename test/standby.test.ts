@@ -1,11 +1,11 @@
 // Standby workers: spares forked as the worker they will become take over restarts (warm: node booted; hot: the
 // module loaded and waiting in serve()/ready()). Each spare is keyed on the worker's whole start-up.
 import { fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { renderStatus } from '../src/cli/status-view.js';
 import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
 import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
@@ -22,7 +22,16 @@ afterEach(async () => {
 });
 
 const IDENTITY = fixture('standby-identity.mjs');
-const identityDir = () => realpathSync(mkdtempSync(join(tmpdir(), 'arbor-standby-')));
+/** The directories the fixtures write their identity files to; removed after the file's tests. */
+const identityDirs: string[] = [];
+const identityDir = () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-standby-')));
+  identityDirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of identityDirs) rmSync(dir, { recursive: true, force: true });
+});
 /** What the worker wrote once it became the worker (just after its `ready`, so possibly after child_started). */
 async function identity(dir: string, pid: number | undefined): Promise<Record<string, unknown>> {
   const file = join(dir, `${pid}.json`);
