@@ -6,14 +6,11 @@ import { StartFailure, type ChildContext, type ChildHandle } from '../child.js';
 import { CallError, type CallErrorCode } from '../call-error.js';
 import type { FromHost } from '../host-protocol.js';
 import type { ChaosFault } from '../protocol.js';
+import { TaskIncarnation } from '../task-incarnation.js';
 import type { ExitReason, HostedTaskSpec } from '../types.js';
 import type { HostInstance, HostedPeer } from './host-instance.js';
 import type { HostPool } from './host-pool.js';
 
-type Phase = 'idle' | 'starting' | 'running' | 'stopping' | 'gone';
-
-/** setTimeout's largest delay: a longer shutdown is as good as `infinity`. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
   10: 'trace',
   20: 'debug',
@@ -34,25 +31,21 @@ export interface HostPlacement {
   pid?: number;
 }
 
-export class HostedTaskHandle implements ChildHandle, HostedPeer {
+export class HostedTaskHandle extends TaskIncarnation implements ChildHandle, HostedPeer {
   readonly pid = undefined;
-  private phase: Phase = 'idle';
-  private stopRequested = false;
   private instance: HostInstance | undefined;
   private n = 0;
-  private exitReason: ExitReason | undefined;
-  private markGone: ((reason: ExitReason) => void) | undefined;
-  private gone: Promise<ExitReason> | undefined;
-  private stopping: Promise<ExitReason> | undefined;
   private settleStart: ((failure?: StartFailure) => void) | undefined;
   private nextCall = 0;
   private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: CallError) => void }>();
 
   constructor(
     private readonly spec: HostedTaskSpec,
-    private readonly ctx: ChildContext,
+    ctx: ChildContext,
     private readonly pool: HostPool | undefined,
-  ) {}
+  ) {
+    super(ctx);
+  }
 
   /** The host it runs in, while it does. */
   get placement(): HostPlacement | undefined {
@@ -105,11 +98,7 @@ export class HostedTaskHandle implements ChildHandle, HostedPeer {
     return started;
   }
 
-  terminate(): Promise<ExitReason> {
-    return (this.stopping ??= this.stop());
-  }
-
-  private stop(): Promise<ExitReason> {
+  protected stop(): Promise<ExitReason> {
     const shutdown = this.spec.shutdown;
     if (shutdown === 'brutal_kill') return this.kill();
     this.stopRequested = true;
@@ -122,14 +111,7 @@ export class HostedTaskHandle implements ChildHandle, HostedPeer {
     }
     this.phase = 'stopping';
     this.instance?.send({ t: 'stop', n: this.n });
-    const gone = this.untilGone();
-    if (shutdown === 'infinity' || shutdown >= MAX_TIMEOUT) return gone;
-    const timer = setTimeout(() => {
-      this.ctx.logger.warn({ event: 'shutdown_timeout', timeout: shutdown });
-      this.instance?.send({ t: 'abandon', n: this.n });
-      this.end({ abandoned: `did not settle within its shutdown of ${shutdown} ms` });
-    }, shutdown);
-    return gone.finally(() => clearTimeout(timer));
+    return this.goneWithin(shutdown, () => this.instance?.send({ t: 'abandon', n: this.n }));
   }
 
   /** Abandons the task now: the host aborts its signal and forgets it; whatever it still runs is not reclaimed. */
@@ -269,30 +251,11 @@ export class HostedTaskHandle implements ChildHandle, HostedPeer {
     this.settleStart?.(new StartFailure(reason));
   }
 
-  private untilGone(): Promise<ExitReason> {
-    if (this.exitReason !== undefined) return Promise.resolve(this.exitReason);
-    return (this.gone ??= new Promise((resolve) => (this.markGone = resolve)));
-  }
-
-  private settleNow(reason: ExitReason): Promise<ExitReason> {
-    this.end(reason);
-    return Promise.resolve(this.exitReason!);
-  }
-
-  /** The incarnation ends (once): its host forgets it, pending calls fail, the supervisor hears unless it asked. */
-  private end(reason: ExitReason): void {
-    if (this.phase === 'gone') return;
-    const wasRunning = this.phase === 'running' || this.phase === 'stopping';
-    this.phase = 'gone';
-    this.exitReason = reason;
+  /** Its end: its host forgets it, pending calls fail. */
+  protected release(reason: ExitReason): void {
     this.instance?.forget(this.n);
-    this.markGone?.(reason);
     for (const waiting of [...this.calls.values()])
       waiting.reject(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
     this.calls.clear();
-    if (!wasRunning || this.stopRequested) return;
-    setImmediate(() => {
-      if (!this.stopRequested) this.ctx.onExit(reason);
-    });
   }
 }

@@ -5,32 +5,23 @@ import { StartFailure, type ChildContext, type ChildHandle } from '../child.js';
 import { CallError } from '../call-error.js';
 import type { ChaosFault } from '../protocol.js';
 import type { Logger } from 'pino';
+import { TaskIncarnation } from '../task-incarnation.js';
 import type { ExitReason, TaskContext, TaskMessageHandler, TaskSpec } from '../types.js';
 import { runOwned, type EscapeOwner } from './escape.js';
 
-type Phase = 'idle' | 'running' | 'stopping' | 'gone';
-
-/** setTimeout's largest delay: a longer shutdown is as good as `infinity`. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
-
-export class TaskHandle implements ChildHandle, EscapeOwner {
+export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOwner {
   readonly pid = undefined;
-  private phase: Phase = 'idle';
-  /** terminate() or kill() was called: the exit is ours, not news for the supervisor. */
-  private stopRequested = false;
   private controller: AbortController | undefined;
   private handler: TaskMessageHandler | undefined;
   /** Calls waiting for the handler's reply: rejected with `exited` when the task ends first. Made at the first call. */
   private waiting: Set<(error: CallError) => void> | undefined;
-  private exitReason: ExitReason | undefined;
-  private markGone: ((reason: ExitReason) => void) | undefined;
-  private gone: Promise<ExitReason> | undefined;
-  private stopping: Promise<ExitReason> | undefined;
 
   constructor(
     private readonly spec: TaskSpec,
-    private readonly ctx: ChildContext,
-  ) {}
+    ctx: ChildContext,
+  ) {
+    super(ctx);
+  }
 
   start(): Promise<void> {
     if (this.phase !== 'idle' || this.stopRequested)
@@ -50,11 +41,7 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     return Promise.resolve();
   }
 
-  terminate(): Promise<ExitReason> {
-    return (this.stopping ??= this.stop());
-  }
-
-  private stop(): Promise<ExitReason> {
+  protected stop(): Promise<ExitReason> {
     const shutdown = this.spec.shutdown;
     if (shutdown === 'brutal_kill') return this.kill();
     this.stopRequested = true;
@@ -62,13 +49,7 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     if (this.phase === 'idle') return this.settleNow('shutdown');
     this.phase = 'stopping';
     this.controller?.abort(new StopRequested());
-    const gone = this.untilGone();
-    if (shutdown === 'infinity' || shutdown >= MAX_TIMEOUT) return gone;
-    const timer = setTimeout(() => {
-      this.ctx.logger.warn({ event: 'shutdown_timeout', timeout: shutdown });
-      this.end({ abandoned: `did not settle within its shutdown of ${shutdown} ms` });
-    }, shutdown);
-    return gone.finally(() => clearTimeout(timer));
+    return this.goneWithin(shutdown);
   }
 
   /** Abandons the task now: its signal aborts, its exit is `{ abandoned }`; whatever it still runs is not reclaimed. */
@@ -204,58 +185,13 @@ export class TaskHandle implements ChildHandle, EscapeOwner {
     return error instanceof StopRequested || (error instanceof Error && error.name === 'AbortError');
   }
 
-  private untilGone(): Promise<ExitReason> {
-    if (this.exitReason !== undefined) return Promise.resolve(this.exitReason);
-    return (this.gone ??= new Promise((resolve) => (this.markGone = resolve)));
-  }
-
-  private settleNow(reason: ExitReason): Promise<ExitReason> {
-    this.end(reason);
-    return Promise.resolve(this.exitReason!);
-  }
-
-  /** The incarnation ends (once): pending calls fail, the signal aborts, the supervisor hears unless it asked. */
-  private end(reason: ExitReason): void {
-    if (this.phase === 'gone') return;
-    const wasStarted = this.phase !== 'idle';
-    this.phase = 'gone';
-    this.exitReason = reason;
+  /** Its end: pending calls fail, the signal aborts. */
+  protected release(reason: ExitReason): void {
     this.handler = undefined;
     this.controller?.abort(new StopRequested());
-    this.markGone?.(reason);
     if (this.waiting !== undefined)
       for (const fail of [...this.waiting])
         fail(new CallError('exited', `'${this.ctx.path}' exited before replying`, reason));
-    if (!wasStarted || this.stopRequested) return;
-    // Never within start(): the supervisor hears of an exit only once it has seen the start (ChildContext.onExit).
-    notifyLater(() => {
-      if (!this.stopRequested) this.ctx.onExit(reason);
-    });
-  }
-}
-
-/** Exit notices for the next check phase, in order: one setImmediate for all (see notifyLater). */
-let notices: Array<() => void> = [];
-
-/**
- * Runs `notify` in the next check phase. Tasks that end in the same tick (1,000 crashing at once) are heard in
- * the same immediate, with no microtask between them, so their supervisor takes their exits as one batch (one turn
- * of its machine) as it does a burst of process exits, instead of one turn each.
- */
-function notifyLater(notify: () => void): void {
-  notices.push(notify);
-  if (notices.length === 1) setImmediate(notifyAll);
-}
-
-function notifyAll(): void {
-  const due = notices;
-  notices = [];
-  let i = 0;
-  try {
-    for (; i < due.length; i++) due[i]!();
-  } finally {
-    // A notice that threw does not cost the others theirs.
-    for (i += 1; i < due.length; i++) notifyLater(due[i]!);
   }
 }
 
