@@ -33,6 +33,7 @@ export type {
   TypedChildSpec,
 } from './supervisor/spec.js';
 export type { HostPlacement } from './host/hosted.js';
+export type { HostInfo, HostPoolStatus, HostRestarts } from './host/host-pool.js';
 export { SpecError, validateSpec } from './supervisor/validate.js';
 export type { SpecProblem } from './supervisor/validate.js';
 export type { SpareShelfInfo } from './worker/standby.js';

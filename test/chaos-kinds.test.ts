@@ -60,6 +60,9 @@ describe('targets', () => {
     expect(takes('kill-all')).toEqual(['p']);
     expect(takes('memory')).toEqual(['p']);
     expect(takes('hang')).toEqual(['p', 't']);
+    // A task in a host pool takes hang: it hangs its host (whose heartbeat ends it with every task in it).
+    expect(canTake('hang', { ...task, host: 'jobs#1' })).toBe(true);
+    expect(canTake('memory', { ...task, host: 'jobs#1' })).toBe(false);
     expect(takes('throw')).toEqual(['p', 't', 'k']);
     expect(takes('exit')).toEqual(['p', 't', 'k']);
   });
@@ -115,6 +118,21 @@ describe('injecting into threads and tasks', () => {
     expect(injector.wasFaulted(restarted)).toBe(false);
     expect(await injector.inject(planned('hang', 0.9), [restarted, task])).toMatchObject({ hit: [restarted] });
     expect(asked).toEqual(['throw root/th', 'exit root/loop', 'hang root/th']);
+  });
+
+  it('hang on a task in a host pool hangs its host: every task of that host incarnation is hit, and not again', async () => {
+    const { target, asked } = fake();
+    const injector = new Injector(target);
+    const inHost = (id: string, host: string): WorkerRef => ({ ...task, path: `root/jobs/${id}`, host });
+    const live = [inHost('a', 'pool#1'), inHost('b', 'pool#2'), inHost('c', 'pool#1'), task];
+    expect(await injector.inject(planned('hang', 0), live)).toMatchObject({ hit: [live[0], live[2]] });
+    expect(asked).toEqual(['hang root/jobs/a']);
+    // c went down with a's host: the next hang can only pick b (the inline task refuses hang).
+    expect(await injector.inject(planned('hang', 0.99), live)).toMatchObject({ hit: [live[1]] });
+    expect(await injector.inject(planned('hang', 0), live)).toMatchObject({ hit: [], skipped: expect.any(String) });
+    expect(
+      runningWorkers(supervisorStatus('root', [child('x', { type: 'task', host: { name: 'pool', incarnation: 3 } })])),
+    ).toEqual([{ path: 'root/x', kind: 'task', restarts: 0, incarnation: '0', host: 'pool#3' }]);
   });
 });
 

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TreeEvent } from '../supervisor/events.js';
 import type { SupervisorStatus } from '../supervisor/tree.js';
+import type { HostPoolStatus } from '../host/host-pool.js';
 import type { ExitReason } from '../types.js';
 import { readRss } from '../worker/health.js';
 import type { PathTemplates } from './templates.js';
@@ -40,6 +41,12 @@ export class TreeMetrics {
   private readonly intensityRatio: Gauge<'supervisor'>;
   private readonly listenerConnections: Gauge<'listener' | 'state'>;
   private readonly workerRss: Gauge<'supervisor' | 'child'>;
+  private readonly hostUp: Gauge<'pool'>;
+  private readonly hostTasks: Gauge<'pool' | 'host'>;
+  private readonly hostRss: Gauge<'pool' | 'host'>;
+  private readonly hostRestarts: Counter<'pool' | 'reason'>;
+  /** The host restarts counted so far, per pool and reason: the status holds totals, the counter takes the rest. */
+  private readonly hostRestartsSeen = new Map<string, number>();
   /** Per supervisor: the reason kind and time of the exit its current restarts answer. */
   private readonly cause = new Map<string, { reason: string; at: number }>();
   /** Per child path: when the incarnation being replaced exited. */
@@ -104,6 +111,30 @@ export class TreeMetrics {
       name: 'arbor_worker_rss_bytes',
       help: 'Resident memory of each running worker (dynamic children only with per-child series).',
       labelNames: ['supervisor', 'child'],
+      registers,
+    });
+    this.hostUp = new Gauge({
+      name: 'arbor_host_up',
+      help: 'Task hosts running (or starting) in each host pool, retired ones included.',
+      labelNames: ['pool'],
+      registers,
+    });
+    this.hostTasks = new Gauge({
+      name: 'arbor_host_tasks',
+      help: 'Tasks placed in each task host, by its slot in the pool (host="retired": summed over retired hosts).',
+      labelNames: ['pool', 'host'],
+      registers,
+    });
+    this.hostRss = new Gauge({
+      name: 'arbor_host_rss_bytes',
+      help: 'Resident memory of each task host process, by its slot in the pool (host="retired": summed).',
+      labelNames: ['pool', 'host'],
+      registers,
+    });
+    this.hostRestarts = new Counter({
+      name: 'arbor_host_restarts_total',
+      help: 'Task hosts that went down, taking their tasks with them, by reason (heartbeat, memory, crash); the slot gets a fresh host when a task next needs one.',
+      labelNames: ['pool', 'reason'],
       registers,
     });
   }
@@ -213,6 +244,9 @@ export class TreeMetrics {
     this.intensityRatio.reset();
     this.listenerConnections.reset();
     this.workerRss.reset();
+    this.hostUp.reset();
+    this.hostTasks.reset();
+    this.hostRss.reset();
     const states = new Map<string, Map<string, number>>();
     const ratios = new Map<string, number>();
     const up = new Map<string, { labels: { supervisor: string; child: string; type: string }; value: number }>();
@@ -262,6 +296,7 @@ export class TreeMetrics {
       this.listenerConnections.set({ listener, state: 'queued' }, sum.queued);
       this.listenerConnections.set({ listener, state: 'dropped' }, sum.dropped);
     }
+    this.renderHosts(status?.hosts ?? []);
     for (let i = 0; i < workers.length; i += RSS_READS_AT_ONCE) {
       const batch = workers.slice(i, i + RSS_READS_AT_ONCE);
       const rss = await Promise.all(batch.map((w) => readRss(w.pid)));
@@ -271,6 +306,24 @@ export class TreeMetrics {
       });
     }
     return this.registry.metrics();
+  }
+
+  private renderHosts(pools: readonly HostPoolStatus[]): void {
+    for (const pool of pools) {
+      this.hostUp.set({ pool: pool.name }, pool.alive);
+      for (const host of pool.hosts) {
+        const labels = { pool: pool.name, host: host.slot === undefined ? 'retired' : String(host.slot) };
+        this.hostTasks.inc(labels, host.tasks);
+        if (host.rss !== undefined) this.hostRss.inc(labels, host.rss);
+      }
+      for (const [reason, total] of Object.entries(pool.restarts)) {
+        const key = `${pool.name}\0${reason}`;
+        const seen = this.hostRestartsSeen.get(key) ?? 0;
+        // Every reason is shown from the start (at 0), as a counter should be.
+        this.hostRestarts.inc({ pool: pool.name, reason }, Math.max(0, total - seen));
+        this.hostRestartsSeen.set(key, Math.max(seen, total));
+      }
+    }
   }
 
   private markExited(key: string, at: number): void {

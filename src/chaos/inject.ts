@@ -1,7 +1,8 @@
 // Carries out one planned fault. Signals go from this process straight to the worker's pid; the other faults are
 // asked of the worker over IPC, through the target. Each worker incarnation gets at most one fault, so every
 // injected fault ends exactly one incarnation (kill-all: every one in the pool at that moment).
-// Threads and tasks run inside the supervisor's process, so only the faults that end the child alone reach them.
+// Threads and tasks run inside the supervisor's process, so only the faults that end the child alone reach them;
+// a task in a host pool can also hang its host, which ends every task in that host (all counted as hit).
 import type { FaultKind, PlannedFault } from './plan.js';
 import { incarnationOf, kindOf, type ChaosTarget, type IpcFault, type WorkerRef } from './target.js';
 
@@ -20,13 +21,14 @@ const SIGNALS: Partial<Record<FaultKind, NodeJS.Signals>> = { sigkill: 'SIGKILL'
 /**
  * Whether a fault can end this worker alone. A thread or a task has no pid of its own: a signal would hit the
  * supervisor. A thread's `memory` fault grows Buffers, which are its host's memory, not its heap's (and a task
- * refuses it); a task refuses `hang`, a busy loop in the supervisor's own event loop. `throw` and `exit` reach all.
+ * refuses it); an inline task refuses `hang`, a busy loop in the supervisor's own event loop, but a task in a host
+ * pool takes it: it hangs its host, whose heartbeat ends it. `throw` and `exit` reach all.
  */
 export function canTake(fault: FaultKind, worker: WorkerRef): boolean {
   const kind = kindOf(worker);
   if (fault === 'sigkill' || fault === 'sigterm' || fault === 'kill-all') return worker.pid !== undefined;
   if (fault === 'memory') return kind === 'process';
-  if (fault === 'hang') return kind !== 'task';
+  if (fault === 'hang') return kind !== 'task' || worker.host !== undefined;
   return true;
 }
 
@@ -71,9 +73,14 @@ export class Injector {
     if (this.target.injectIpc === undefined) return skip(`${this.target.name} cannot inject ${planned.kind}`);
     try {
       const pid = await this.target.injectIpc(worker, planned.kind as IpcFault);
-      const hit = pid === undefined ? worker : { ...worker, pid };
-      this.faulted.add(incarnationOf(hit));
-      return { planned, at, hit: [hit] };
+      const first = pid === undefined ? worker : { ...worker, pid };
+      // A hung host takes every task in it down: each is an incarnation this fault ends.
+      const hit = [
+        first,
+        ...(hangsHost(planned.kind, worker) ? live.filter((w) => w !== worker && w.host === worker.host) : []),
+      ];
+      for (const w of hit) this.faulted.add(incarnationOf(w));
+      return { planned, at, hit };
     } catch (error) {
       // e.g. chaos_disabled: the worker runs without ARBOR_CHAOS=1 and would ignore the fault, so none is counted.
       return skip(
@@ -84,6 +91,10 @@ export class Injector {
     }
   }
 }
+
+/** A hang aimed at a task in a host pool hangs the whole host. */
+const hangsHost = (fault: FaultKind, worker: WorkerRef): boolean =>
+  fault === 'hang' && kindOf(worker) === 'task' && worker.host !== undefined;
 
 /** Sends a signal; false when the process is already gone. */
 function signal(pid: number, sig: NodeJS.Signals): boolean {

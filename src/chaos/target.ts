@@ -25,6 +25,11 @@ export interface WorkerRef {
    * (`2.0.5`), so that a child record made afresh by a restarted supervisor is a new incarnation too.
    */
   incarnation?: string;
+  /**
+   * A task in a host pool: the host incarnation it runs in (`jobs#3`). A hang of that host takes down every task in
+   * it, so they are faulted together.
+   */
+  host?: string;
 }
 
 /** One incarnation of a worker, as a key: its pid, or for a thread or a task its path and restart counts. */
@@ -167,7 +172,10 @@ export function runningWorkers(status: SupervisorStatus, lineage = ''): WorkerRe
     if (child.status !== 'running') return [];
     const path = `${status.path}/${child.id}`;
     const restarts = child.restarts;
-    if (child.type === 'task') return [{ path, kind: 'task', restarts, incarnation: `${lineage}${restarts}` }];
+    if (child.type === 'task') {
+      const host = child.host?.incarnation !== undefined ? `${child.host.name}#${child.host.incarnation}` : undefined;
+      return [{ path, kind: 'task', restarts, incarnation: `${lineage}${restarts}`, ...(host ? { host } : {}) }];
+    }
     if (child.type !== 'worker') return [];
     if (child.kind === 'thread') return [{ path, kind: 'thread', restarts, incarnation: `${lineage}${restarts}` }];
     return child.pid === undefined ? [] : [{ path, pid: child.pid, restarts }];

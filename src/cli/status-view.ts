@@ -72,6 +72,17 @@ export function renderStatus(status: SupervisorStatus, figures?: ChildFigures): 
         `${shelf.booting.length > 0 ? `, ${shelf.booting.length} booting${pids(shelf.booting)}` : ''}  for ${clipText(shelf.module, 200)}${args}`,
     );
   }
+  for (const pool of status.hosts ?? []) {
+    const { heartbeat, memory, crash } = pool.restarts;
+    const hosts = pool.hosts.map(
+      (h) =>
+        `${h.slot === undefined ? 'retired' : `slot ${h.slot}`} #${h.incarnation}${h.pid !== undefined ? ` pid ${h.pid}` : ''} ${h.tasks} task${h.tasks === 1 ? '' : 's'}${h.rss !== undefined ? ` ${(h.rss / 2 ** 20).toFixed(0)} MiB` : ''}`,
+    );
+    lines.push(
+      `hosts  ${pool.name}  ${pool.kind}  ${pool.alive} of ${pool.size} up, ${pool.tasks} tasks` +
+        `  restarts: heartbeat ${heartbeat}, memory ${memory}, crash ${crash}${hosts.length > 0 ? `  (${hosts.join('; ')})` : ''}`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 

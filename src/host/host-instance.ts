@@ -29,8 +29,16 @@ const MAX_HOST_MESSAGE_RATE = 20_000;
 /** How long a thread host may take to end after terminate() before it is given up. */
 const TERMINATE_GRACE_MS = 5000;
 
+/**
+ * Why a host went down: its heartbeat went unanswered, it went over its memory limit, it crashed (exited, failed,
+ * did not start, broke the protocol), or the tree ended it (`stopped`: closed, retired by a reload).
+ */
+export type HostDownCause = 'heartbeat' | 'memory' | 'crash' | 'stopped';
+
 /** What a host tells the handle of one of its tasks. */
 export interface HostedPeer {
+  /** The task's path in the tree. */
+  readonly path: string;
   fromHost(message: Exclude<FromHost, { t: 'ready' | 'pong' }>): void;
   /** The host went down: the task is gone with it. */
   hostDown(why: string): void;
@@ -51,7 +59,9 @@ export class HostInstance {
   private markReady!: () => void;
   private failReady!: (error: Error) => void;
   private startTimer: NodeJS.Timeout | undefined;
-  private readonly health: HealthChecks;
+  private health: HealthChecks;
+  /** Retired (a reload shrank or replaced its pool): it takes no new task and ends once its last task has. */
+  private retiring = false;
   /** Resolves once its process or thread has ended. */
   readonly exited: Promise<void>;
   private markExited!: () => void;
@@ -64,9 +74,9 @@ export class HostInstance {
   constructor(
     readonly name: string,
     readonly incarnation: number,
-    private readonly spec: HostSpec,
+    private spec: HostSpec,
     private readonly logger: Logger,
-    private readonly onDown: (instance: HostInstance) => void,
+    private readonly onDown: (instance: HostInstance, cause: HostDownCause) => void,
     private readonly outputLog?: OutputLog,
   ) {
     this.ready = new Promise((resolve, reject) => {
@@ -75,18 +85,23 @@ export class HostInstance {
     });
     this.ready.catch(() => undefined);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
-    this.health = new HealthChecks(
-      { heartbeat: spec.heartbeat, maxMemory: this.kind === 'process' ? spec.maxMemory : undefined },
+    this.health = this.healthChecks();
+    this.ignored = new IgnoredMessages((summary) =>
+      this.logger.warn({ event: 'host_message_ignored', host: name, pid: this.pid, ...summary }),
+    );
+    this.launch();
+  }
+
+  private healthChecks(): HealthChecks {
+    const { heartbeat, maxMemory } = this.spec;
+    return new HealthChecks(
+      { heartbeat, maxMemory: this.kind === 'process' ? maxMemory : undefined },
       {
         pid: () => this.pid,
         ping: (seq) => void this.send({ t: 'ping', seq }),
         kill: (cause) => this.unhealthy(cause),
       },
     );
-    this.ignored = new IgnoredMessages((summary) =>
-      this.logger.warn({ event: 'host_message_ignored', host: name, pid: this.pid, ...summary }),
-    );
-    this.launch();
   }
 
   get kind(): HostKind {
@@ -115,6 +130,25 @@ export class HostInstance {
 
   forget(n: number): void {
     this.tasks.delete(n);
+    if (this.retiring && this.tasks.size === 0) void this.close(`${this.label()} retired: its last task ended`);
+  }
+
+  get retired(): boolean {
+    return this.retiring;
+  }
+
+  /** Takes no new task from now on, and ends once it runs none (at once if it runs none now). */
+  retire(): void {
+    this.retiring = true;
+    if (this.tasks.size === 0) void this.close(`${this.label()} retired`);
+  }
+
+  /** Its pool's new heartbeat and memory limit, applied now (the rest of a spec only matters at launch). */
+  retune(spec: HostSpec): void {
+    this.spec = { ...spec, kind: this.kind };
+    this.health.stop();
+    this.health = this.healthChecks();
+    if (this.state === 'running') this.health.start();
   }
 
   /** False when the host is gone or the message cannot be serialized. */
@@ -139,7 +173,7 @@ export class HostInstance {
    * Kills the host (if it still runs) and tells every task in it: they exit with `{ host_down: why }`. Its slot
    * forgets it first, so a task restarted meanwhile goes to a fresh host.
    */
-  down(why: string): void {
+  down(why: string, cause: HostDownCause = 'crash'): void {
     if (this.state === 'down') return;
     const wasStarting = this.state === 'starting';
     this.state = 'down';
@@ -147,7 +181,7 @@ export class HostInstance {
     this.health.stop();
     this.ignored.flush();
     this.kill();
-    this.onDown(this);
+    this.onDown(this, cause);
     if (wasStarting) this.failReady(new Error(why));
     const peers = [...this.tasks.values()];
     this.tasks.clear();
@@ -158,13 +192,14 @@ export class HostInstance {
       pid: this.pid,
       reason: why,
       tasks: peers.length,
+      cause,
     });
     for (const peer of peers) peer.hostDown(why);
   }
 
   /** Ends the host and resolves once its process or thread is gone (its tasks are told, if any are left). */
   async close(why: string): Promise<void> {
-    this.down(why);
+    this.down(why, 'stopped');
     await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, TERMINATE_GRACE_MS).unref())]);
   }
 
@@ -197,6 +232,7 @@ export class HostInstance {
             code === 'ERR_WORKER_OUT_OF_MEMORY'
               ? `${this.label()} went over its heap limit (resourceLimits)`
               : `${this.label()} failed: ${err.message}`,
+            code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crash',
           );
         });
         thread.once('exit', (code) => {
@@ -286,10 +322,11 @@ export class HostInstance {
    * I/O, so after a stall of the supervisor itself, an answer already waiting would be read only after the verdict.
    */
   private unhealthy(cause: ExitReason): void {
-    if (typeof cause !== 'object' || !('hung' in cause)) return this.down(this.describeCause(cause));
+    if (typeof cause !== 'object' || !('hung' in cause))
+      return this.down(this.describeCause(cause), typeof cause === 'object' && 'memory' in cause ? 'memory' : 'crash');
     const seen = this.pongs;
     setImmediate(() => {
-      if (this.pongs === seen) this.down(this.describeCause(cause));
+      if (this.pongs === seen) this.down(this.describeCause(cause), 'heartbeat');
     });
   }
 

@@ -47,6 +47,11 @@ export class HostedTaskHandle extends TaskIncarnation implements ChildHandle, Ho
     super(ctx);
   }
 
+  /** Its path in the tree (its host names it so to a reload). */
+  get path(): string {
+    return this.ctx.path;
+  }
+
   /** The host it runs in, while it does. */
   get placement(): HostPlacement | undefined {
     const instance = this.instance;

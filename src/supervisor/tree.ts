@@ -10,7 +10,7 @@ import { SupervisorHandle, SupervisorNode } from './node.js';
 import { assertValidSpec } from './validate.js';
 import { StandbyPool, type SpareShelfInfo } from '../worker/standby.js';
 import { OutputLog } from '../worker/output-log.js';
-import { HostPool } from '../host/host-pool.js';
+import { HostPool, type HostPoolStatus } from '../host/host-pool.js';
 import { outputStream, type FollowedLine, type LogsOptions } from '../worker/output-stream.js';
 import * as calls from './calls.js';
 import { stdoutLogger } from '../log/stdout.js';
@@ -115,6 +115,8 @@ export interface SupervisorStatus {
   reload?: ReloadProgress;
   /** At the status of the whole tree: the standby spares kept for its workers, one entry per start-up. */
   spares?: SpareShelfInfo[];
+  /** At the status of the whole tree: its task host pools (the root's `hosts`), their hosts, tasks and restarts. */
+  hosts?: HostPoolStatus[];
 }
 
 export type { ChildInfo, ListenerInfo } from './info.js';
@@ -327,6 +329,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
     const whole = path === this.spec.id;
     const reload = whole ? this.reloader.progress() : undefined;
     const spares = whole ? this.standby.describe() : [];
+    const pools = whole ? this.hosts.status() : [];
     return {
       path,
       state: node.state,
@@ -348,6 +351,7 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
       ...(draining.length > 0 ? { draining } : {}),
       ...(reload ? { reload } : {}),
       ...(spares.length > 0 ? { spares } : {}),
+      ...(pools.length > 0 ? { hosts: pools } : {}),
     };
   }
 
