@@ -21,6 +21,11 @@ export interface ChildHandle {
   /** Resolves once the child is started (a worker: it sent `ready`); rejects with StartFailure, leaving nothing alive. */
   start(): Promise<void>;
   /**
+   * A child that is started as soon as it is asked (a task: once its function is called) may start there and then,
+   * instead of start(): no promise, which a burst of thousands of starts would pay for. Throws StartFailure.
+   */
+  startNow?(): void;
+  /**
    * Stops the child as its `shutdown` value says and resolves with its exit reason once it is gone.
    * Never rejects. After terminate() is called, the `onExit` callback given at creation is not called.
    */

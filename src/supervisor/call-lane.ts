@@ -31,25 +31,25 @@ export class CallLane<Call> {
     this.wakeUp();
   }
 
-  /** The next call for the running batch, once one arrives; undefined once the lane is closed. */
-  async next(): Promise<Call | undefined> {
-    for (;;) {
-      if (this.closed) return undefined;
-      if (this.head < this.queue.length) {
-        if (!this.sealed && !this.mayTake()) {
-          this.refuse();
-          return undefined;
-        }
-        const call = this.queue[this.head]!;
-        this.queue[this.head++] = undefined!;
-        if (this.head === this.queue.length) {
-          this.queue.length = this.head = 0;
-          if (this.sealed) this.closed = true;
-        }
-        return call;
-      }
-      await new Promise<void>((resolve) => (this.wake = resolve));
+  /**
+   * The next call for the running batch: the one at the head of the lane, or undefined once the lane is closed, or,
+   * while none has arrived yet, a promise that resolves when one does (or the lane closes): then ask again. Taking a
+   * queued call makes no promise (each would cost a burst of starts one more).
+   */
+  next(): Call | undefined | Promise<void> {
+    if (this.closed) return undefined;
+    if (this.head === this.queue.length) return new Promise<void>((resolve) => (this.wake = resolve));
+    if (!this.sealed && !this.mayTake()) {
+      this.refuse();
+      return undefined;
     }
+    const call = this.queue[this.head]!;
+    this.queue[this.head++] = undefined!;
+    if (this.head === this.queue.length) {
+      this.queue.length = this.head = 0;
+      if (this.sealed) this.closed = true;
+    }
+    return call;
   }
 
   /** Takes no more calls; those it holds are still carried out, then the batch ends. */

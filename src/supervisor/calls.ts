@@ -43,7 +43,8 @@ function ask<T>(
   });
 }
 
-function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) => Promise<T>): Promise<T> {
+/** `run` answers with a value, or a promise of one when it has to wait (a child process's start). */
+function call<T>(node: SupervisorNode, name: string, run: (children: ChildList) => T | Promise<T>): Promise<T> {
   return ask<T>(node, (resolve, reject) => ({
     type: 'CALL',
     name,
@@ -70,7 +71,7 @@ function listenersAbove(node: SupervisorNode): string[] {
 }
 
 export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpec): Promise<ChildInfo> {
-  return call(node, 'startChild', async (children) => {
+  return call(node, 'startChild', (children) => {
     let spec: ChildSpec;
     if (isDynamic(node)) {
       if (!Array.isArray(argsOrSpec))
@@ -94,13 +95,19 @@ export function startChild(node: SupervisorNode, argsOrSpec: string[] | ChildSpe
     }
     // Listed while it starts, so that its exits find it; removed again if it does not start (OTP adds only on success).
     const record = children.add(spec);
-    try {
-      await startRecord(node.io, children, record);
-    } catch (error) {
-      if (children.get(spec.id) === record) children.remove(record);
+    const forget = (error: unknown): never => {
+      if (children.get(record.spec.id) === record) children.remove(record);
       throw error;
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = startRecord(node.io, children, record);
+    } catch (error) {
+      forget(error);
     }
-    return describe(record);
+    // A task started there and then: answered without a promise of the supervisor's own.
+    if (pending === undefined) return describe(record);
+    return pending.then(() => describe(record), forget);
   });
 }
 

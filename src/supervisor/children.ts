@@ -67,25 +67,56 @@ export interface PlanStep {
 const reasonOf = (error: unknown): ExitReason =>
   error instanceof StartFailure ? error.reason : { startFailed: String(error) };
 
-export async function startChild(io: SupervisorIO, children: ChildList, record: ChildRecord): Promise<void> {
+/**
+ * Starts a new incarnation of `record`. A handle that starts as soon as it is asked (a task: `startNow`) is started
+ * there and then, and this returns undefined, throwing ChildStartError if it did not start: a burst of thousands of
+ * light children makes no promise per start. Any other child: a promise, rejected with ChildStartError.
+ */
+export function startChild(io: SupervisorIO, children: ChildList, record: ChildRecord): Promise<void> | undefined {
   const incarnation = children.beginStart(record);
   const id = record.spec.id;
   const handle = io.createHandle(record, (reason) =>
     io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
   );
   children.attach(record, handle);
+  if (handle.startNow === undefined)
+    return handle.start().then(
+      () => announceStarted(io, children, record, handle),
+      (error: unknown) => failedToStart(io, children, record, handle, error),
+    );
   try {
-    await handle.start();
+    handle.startNow();
   } catch (error) {
-    const reason = reasonOf(error);
-    if (record.handle === handle) children.stopped(record, reason);
-    io.emit({ event: 'start_failed', supervisor: io.path, child: id, reason });
-    throw new ChildStartError(id, reason, io.now());
+    failedToStart(io, children, record, handle, error);
   }
+  announceStarted(io, children, record, handle);
+  return undefined;
+}
+
+function failedToStart(
+  io: SupervisorIO,
+  children: ChildList,
+  record: ChildRecord,
+  handle: ChildHandle,
+  error: unknown,
+): never {
+  const reason = reasonOf(error);
+  if (record.handle === handle) children.stopped(record, reason);
+  io.emit({ event: 'start_failed', supervisor: io.path, child: record.spec.id, reason });
+  throw new ChildStartError(record.spec.id, reason, io.now());
+}
+
+function announceStarted(io: SupervisorIO, children: ChildList, record: ChildRecord, handle: ChildHandle): void {
   // terminate() may have been called while starting (a stop during start): leave it to that.
   if (record.handle !== handle || record.status !== 'starting') return;
   children.started(record, io.now());
-  io.emit({ event: 'child_started', supervisor: io.path, child: id, pid: handle.pid, type: record.spec.type });
+  io.emit({
+    event: 'child_started',
+    supervisor: io.path,
+    child: record.spec.id,
+    pid: handle.pid,
+    type: record.spec.type,
+  });
 }
 
 /**
@@ -147,7 +178,8 @@ export async function startInOrder(io: SupervisorIO, children: ChildList, signal
   for (const record of children.ordered()) {
     if (signal?.aborted) return;
     try {
-      await startChild(io, children, record);
+      const pending = startChild(io, children, record);
+      if (pending) await pending;
       started.push(record);
     } catch (error) {
       if (signal?.aborted) return;
@@ -179,7 +211,8 @@ export async function executeSteps(io: SupervisorIO, children: ChildList, steps:
       const restarts = children.countRestart(record);
       io.emit({ event: 'child_restarting', supervisor: io.path, child: id, restarts });
       try {
-        await startChild(io, children, record);
+        const pending = startChild(io, children, record);
+        if (pending) await pending;
       } catch (error) {
         if (error instanceof ChildStartError) {
           const unstarted = plan.start.slice(position + 1);

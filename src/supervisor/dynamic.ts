@@ -12,7 +12,10 @@ export const dynamicId = (template: Template, n: number): string => `${template.
  * every worker of the subtree, nested supervisors' children and templates included.
  */
 export function instantiate(template: Template, n: number, extraArgs: readonly string[]): ChildSpec {
-  return { ...withExtraArgs(template, extraArgs), id: dynamicId(template, n) };
+  const id = dynamicId(template, n);
+  // A worker or task: one copy of the template (thousands of light children start from it).
+  if (template.type !== 'supervisor') return { ...template, args: [...template.args, ...extraArgs], id };
+  return { ...withExtraArgs(template, extraArgs), id };
 }
 
 function withExtraArgs<S extends ChildSpec>(spec: S, extraArgs: readonly string[]): S;

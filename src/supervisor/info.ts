@@ -48,6 +48,26 @@ export interface ListenerInfo {
 
 /** @internal */
 export function describe(record: ChildRecord): ChildInfo {
+  const spec = record.spec;
+  // Most children have nothing beyond the common fields (a task, a supervisor): one object, no spread (describe
+  // answers every startChild, thousands in a burst).
+  if (
+    spec.type !== 'worker' &&
+    spec.type !== 'listener' &&
+    !(spec.type === 'task' && 'module' in spec) &&
+    record.lastExit === undefined &&
+    record.restartDueAt === undefined
+  ) {
+    return {
+      id: spec.id,
+      type: spec.type,
+      pid: record.status === 'stopped' ? undefined : record.handle?.pid,
+      status: record.status,
+      restarts: record.restarts,
+      uptime: record.status === 'running' && record.startedAt !== undefined ? Date.now() - record.startedAt : undefined,
+      restart: spec.restart,
+    };
+  }
   return {
     id: record.spec.id,
     type: record.spec.type,

@@ -29,8 +29,11 @@ import type { CallLane } from './call-lane.js';
 export interface CallEvent {
   type: 'CALL';
   name: string;
-  /** Runs inside the machine (state `calling`): the only place a request may change the child list. */
-  run: (children: ChildList) => Promise<unknown>;
+  /**
+   * Runs inside the machine (state `calling`): the only place a request may change the child list. Answers with a
+   * value, or with a promise of one when it has to wait (most of a burst of task starts answer at once).
+   */
+  run: (children: ChildList) => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -198,6 +201,23 @@ function dueChildren(context: SupervisorContext): ChildRecord[] {
   return due;
 }
 
+/**
+ * Runs one call. Answers it at once when it gave a value (no promise: most of a burst of task starts) or threw; else
+ * returns the promise of its answer, for the batch to wait on.
+ */
+function runCall(call: CallEvent, children: ChildList): Promise<unknown> | undefined {
+  let answer: unknown;
+  try {
+    answer = call.run(children);
+  } catch (error) {
+    call.reject(error);
+    return undefined;
+  }
+  if (answer instanceof Promise) return answer;
+  call.resolve(answer);
+  return undefined;
+}
+
 /** The exit reason of a supervisor that failed of a defect of its own. */
 export const internalReason = (error: unknown): ExitReason =>
   error instanceof Error
@@ -228,17 +248,24 @@ export const supervisorMachine = setup({
     >(async ({ input: { calls, children, openLane } }) => {
       // Opened first: a caller awaiting each answer makes its next call before this batch would look for it.
       const lane = openLane?.();
-      for (const call of calls) {
-        try {
-          call.resolve(await call.run(children));
-        } catch (error) {
-          call.reject(error);
+      let taken = 0;
+      for (;;) {
+        let call: CallEvent;
+        if (taken < calls.length) {
+          call = calls[taken++]!;
+        } else {
+          const next = lane?.next();
+          if (next === undefined) return;
+          if (next instanceof Promise) {
+            await next;
+            continue;
+          }
+          call = next;
         }
-      }
-      if (!lane) return;
-      for (let call = await lane.next(); call !== undefined; call = await lane.next()) {
+        const answer = runCall(call, children);
+        if (answer === undefined) continue;
         try {
-          call.resolve(await call.run(children));
+          call.resolve(await answer);
         } catch (error) {
           call.reject(error);
         }

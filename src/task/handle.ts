@@ -24,8 +24,17 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
   }
 
   start(): Promise<void> {
-    if (this.phase !== 'idle' || this.stopRequested)
-      return Promise.reject(new StartFailure({ startFailed: 'terminated before start' }));
+    try {
+      this.startNow();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  /** Calls `run`: the task is started once it is called (no promise, so a burst of starts makes none of its own). */
+  startNow(): void {
+    if (this.phase !== 'idle' || this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
     this.phase = 'running';
     const context = this.context();
     let result: unknown;
@@ -38,7 +47,6 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
       () => this.end(this.phase === 'stopping' ? 'shutdown' : 'normal'),
       (error: unknown) => this.end(this.phase === 'stopping' && this.isAbort(error) ? 'shutdown' : errorReason(error)),
     );
-    return Promise.resolve();
   }
 
   protected stop(): Promise<ExitReason> {
@@ -150,28 +158,33 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
   }
 
   private context(): TaskContext {
-    return new RunContext(this, this.ctx, this.spec, {
-      send: (message) => {
-        if (this.phase === 'gone') return false;
-        this.ctx.onWorkerMessage?.(message, undefined);
-        return true;
-      },
-      bind:
-        <A extends unknown[], R>(fn: (...args: A) => R) =>
-        (...args: A): R | undefined => {
-          try {
-            return runOwned(this, () => fn(...args));
-          } catch (error) {
-            this.escaped(error);
-            return undefined;
-          }
-        },
-      onMessage: (handler) => {
-        if (handler !== undefined && typeof handler !== 'function')
-          throw new TypeError('arbor: onMessage(handler) takes a function');
-        this.handler = handler;
-      },
-    });
+    return new RunContext(this, this.ctx, this.spec);
+  }
+
+  /** The task's `send`: a `worker_message` event, while it runs. */
+  sendFromTask(message: unknown): boolean {
+    if (this.phase === 'gone') return false;
+    this.ctx.onWorkerMessage?.(message, undefined);
+    return true;
+  }
+
+  /** The task's `onMessage`. */
+  setHandler(handler: TaskMessageHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      throw new TypeError('arbor: onMessage(handler) takes a function');
+    this.handler = handler;
+  }
+
+  /** The task's `bind`: `fn` run as the task's own code; what it throws is the task's escape. */
+  bindOwned<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R | undefined {
+    return (...args: A): R | undefined => {
+      try {
+        return runOwned(this, () => fn(...args));
+      } catch (error) {
+        this.escaped(error);
+        return undefined;
+      }
+    };
   }
 
   /** Made on first use: a task that never looks at its signal costs no AbortController. */
@@ -197,33 +210,26 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
 
 /**
  * What `run` gets. A class rather than an object literal: a literal with getters costs microseconds to build, a
- * large part of a task's start. `signal` and `log` are made on first use (their getters sit on the prototype, so
- * destructuring reads them, as it did); the functions are bound, so they too can be destructured.
+ * large part of a task's start. `signal`, `log`, `send`, `bind` and `onMessage` are made on first use (their getters
+ * sit on the prototype, so destructuring reads them, as it did); the functions are bound to the task, so they too can
+ * be destructured, and a task that uses none of them costs none.
  */
 class RunContext implements TaskContext {
   readonly id: string;
   readonly path: string;
   readonly args: readonly string[];
-  readonly send: TaskContext['send'];
-  readonly bind: TaskContext['bind'];
-  readonly onMessage: TaskContext['onMessage'];
   readonly #handle: TaskHandle;
   readonly #ctx: ChildContext;
+  #send: TaskContext['send'] | undefined;
+  #bind: TaskContext['bind'] | undefined;
+  #onMessage: TaskContext['onMessage'] | undefined;
 
-  constructor(
-    handle: TaskHandle,
-    ctx: ChildContext,
-    spec: TaskSpec,
-    fns: Pick<TaskContext, 'send' | 'bind' | 'onMessage'>,
-  ) {
+  constructor(handle: TaskHandle, ctx: ChildContext, spec: TaskSpec) {
     this.#handle = handle;
     this.#ctx = ctx;
     this.id = spec.id;
     this.path = ctx.path;
     this.args = spec.args;
-    this.send = fns.send;
-    this.bind = fns.bind;
-    this.onMessage = fns.onMessage;
   }
 
   get signal(): AbortSignal {
@@ -232,6 +238,21 @@ class RunContext implements TaskContext {
 
   get log(): Logger {
     return this.#ctx.logger;
+  }
+
+  get send(): TaskContext['send'] {
+    const handle = this.#handle;
+    return (this.#send ??= (message) => handle.sendFromTask(message));
+  }
+
+  get bind(): TaskContext['bind'] {
+    const handle = this.#handle;
+    return (this.#bind ??= (fn) => handle.bindOwned(fn));
+  }
+
+  get onMessage(): TaskContext['onMessage'] {
+    const handle = this.#handle;
+    return (this.#onMessage ??= (handler) => handle.setHandler(handler as TaskMessageHandler | undefined));
   }
 }
 
