@@ -68,8 +68,6 @@ export class HostInstance {
   private readonly bucket = fullBucket(MAX_HOST_MESSAGE_RATE, Date.now());
   private dropped = 0;
   private readonly ignored: IgnoredMessages;
-  /** Heartbeat answers read so far: one read late (this process was busy) must not pass for a hang. */
-  private pongs = 0;
 
   constructor(
     readonly name: string,
@@ -291,7 +289,6 @@ export class HostInstance {
         this.markReady();
         return;
       case 'pong':
-        this.pongs += 1;
         this.health.pong();
         return;
       case 'send':
@@ -317,17 +314,11 @@ export class HostInstance {
     return false;
   }
 
-  /**
-   * Killed for its health. A missed heartbeat is confirmed first: timers run before this process reads its pending
-   * I/O, so after a stall of the supervisor itself, an answer already waiting would be read only after the verdict.
-   */
+  /** Killed for its health: a missed heartbeat (confirmed by HealthChecks after a read of pending input) or memory. */
   private unhealthy(cause: ExitReason): void {
-    if (typeof cause !== 'object' || !('hung' in cause))
-      return this.down(this.describeCause(cause), typeof cause === 'object' && 'memory' in cause ? 'memory' : 'crash');
-    const seen = this.pongs;
-    setImmediate(() => {
-      if (this.pongs === seen) this.down(this.describeCause(cause), 'heartbeat');
-    });
+    const kind =
+      typeof cause !== 'object' ? 'crash' : 'hung' in cause ? 'heartbeat' : 'memory' in cause ? 'memory' : 'crash';
+    this.down(this.describeCause(cause), kind);
   }
 
   private kill(): void {

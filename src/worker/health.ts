@@ -1,5 +1,7 @@
 // Heartbeats and the memory ceiling of one running worker: a ping left unanswered for `heartbeat.timeout` ms, or
-// an RSS over `maxMemory`, gets the worker killed with that as its exit reason (`{ hung }`, `{ memory }`).
+// an RSS over `maxMemory`, gets the worker killed with that as its exit reason (`{ hung }`, `{ memory }`). A
+// silence is judged only once this process has read its pending input, so that a stall of the supervisor's own
+// event loop is not taken for the worker's.
 import { readFile } from 'node:fs/promises';
 import type { ExitReason, WorkerSpec } from '../types.js';
 
@@ -15,6 +17,7 @@ export interface HealthIO {
 export class HealthChecks {
   private timer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
+  private verdict: NodeJS.Immediate | undefined;
   private pingSeq = 0;
 
   constructor(
@@ -32,7 +35,8 @@ export class HealthChecks {
   stop(): void {
     clearInterval(this.timer);
     clearTimeout(this.pongTimer);
-    this.timer = this.pongTimer = undefined;
+    clearImmediate(this.verdict);
+    this.timer = this.pongTimer = this.verdict = undefined;
   }
 
   /** The worker answered the ping in flight. */
@@ -47,14 +51,26 @@ export class HealthChecks {
     if (heartbeat !== undefined && this.pongTimer === undefined) {
       const sentAt = Date.now();
       this.io.ping(++this.pingSeq);
-      // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
-      this.pongTimer = setTimeout(
-        () => this.io.kill({ hung: Math.max(heartbeat.timeout, Date.now() - sentAt) }),
-        heartbeat.timeout,
-      );
+      this.pongTimer = setTimeout(() => this.silent(heartbeat.timeout, sentAt), heartbeat.timeout);
       this.pongTimer.unref();
     }
     if (maxMemory !== undefined) void this.checkMemory(maxMemory);
+  }
+
+  /**
+   * The ping's timeout has passed with no answer read. Timers run before the event loop reads pending I/O: when
+   * this process was itself stalled (a long synchronous task, a GC pause, a starved CPU), the timer fires as the
+   * loop wakes, with the worker's answer already waiting unread. So the verdict waits for the check phase, which
+   * comes after the loop has polled its input once; an answer read by then (pong() clears the timer) acquits.
+   */
+  private silent(timeout: number, sentAt: number): void {
+    const fired = this.pongTimer;
+    this.verdict = setImmediate(() => {
+      this.verdict = undefined;
+      if (this.pongTimer !== fired) return; // answered, or stopped
+      // Timers may fire a millisecond early by the wall clock: the silence lasted the timeout at least.
+      this.io.kill({ hung: Math.max(timeout, Date.now() - sentAt) });
+    });
   }
 
   private async checkMemory(maxMemory: number): Promise<void> {
