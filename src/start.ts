@@ -1,7 +1,7 @@
 // start(spec, options): a tree, with the ways into it that run beside it when asked for — the admin HTTP endpoint
 // (probes, metrics) and systemd's notify socket. They are attached before the first child starts and only read
 // the tree's events and status.
-import { AdminServer, type AdminOptions } from './admin/server.js';
+import type { AdminOptions } from './admin/server.js';
 import { createTree, type StartOptions as TreeOptions, type Tree, type TreeMessages } from './supervisor/tree.js';
 import type { Messages, SupervisorSpec } from './types.js';
 import { SystemdNotifier, takeNotifyEnvironment } from './systemd/notify.js';
@@ -30,7 +30,11 @@ export async function start<M extends Messages>(
   const { admin: adminOptions, notify, signal, ...treeOptions } = options;
   const notifyConfig = notify ? takeNotifyEnvironment() : undefined;
   const tree = createTree(spec, treeOptions);
-  const admin = adminOptions ? await AdminServer.open(tree, adminOptions) : undefined;
+  // Loaded only when asked for: its metrics library would otherwise add ~5 MiB to every supervisor, and each fork of
+  // a worker copies the supervisor's page tables (a larger supervisor forks slower).
+  const admin = adminOptions
+    ? await (await import('./admin/server.js')).AdminServer.open(tree, adminOptions)
+    : undefined;
   if (admin) tree.logger.info({ event: 'admin_listening', address: `${admin.address.host}:${admin.address.port}` });
   const notifier = notifyConfig ? SystemdNotifier.attach(tree, notifyConfig, tree.logger) : undefined;
   const stopStarting = (): void => void tree.stop();

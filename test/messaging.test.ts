@@ -97,6 +97,10 @@ describe('call and cast', () => {
     const failed = await callError(tree.call('root/w', { op: 'throw', message: 'bad job' }));
     expect(failed.code).toBe('handler_failed');
     expect(failed.message).toContain('bad job');
+    // A thrown value that is not an Error arrives as its inspection.
+    const thrown = await callError(tree.call('root/w', { op: 'throwValue', value: { reason: 'no stock', left: 0 } }));
+    expect(thrown.code).toBe('handler_failed');
+    expect(thrown.message).toContain("{ reason: 'no stock', left: 0 }");
 
     const started = Date.now();
     const late = await callError(tree.call('root/w', { op: 'hang' }, { timeout: 300 }));

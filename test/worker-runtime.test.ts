@@ -223,6 +223,15 @@ describe('the runtime', () => {
     expect(await exited).toEqual([0, null]);
   });
 
+  it('loads no node module at start-up that an HTTP server has not loaded already', async () => {
+    // Each one costs every start (restarts included) its compile time: node:util, node:os and node:module are
+    // loaded only on the paths that use them.
+    const { nextMessage, exited } = forkRaw('startup-modules.mjs');
+    const { added } = await nextMessage('startup-modules');
+    expect(added).toEqual([]);
+    expect(await exited).toEqual([0, null]);
+  });
+
   it('does not keep a worker alive: one whose work is done exits normally', async () => {
     const { handle, exited } = newWorker('done.mjs');
     await handle.start();

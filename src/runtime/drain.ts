@@ -10,7 +10,7 @@
 // answered with `Connection: close`; only a client that stays silent is cut, at the deadline (or earlier by the
 // server's own keepAliveTimeout, exactly as without a drain).
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 /** Without a known deadline (SIGTERM from outside the tree, shutdown `infinity`), idle connections go after this. */
 export const IDLE_LIMIT_MS = 5000;
@@ -127,10 +127,12 @@ function closeAfter(res: ServerResponse): void {
  * workers; round_robin: the connection sink) and resolves once every connection is closed. net's close, not
  * http's: http.Server#close() would also close idle keep-alive connections at once.
  */
-function stopAccepting(server: Server): Promise<void> {
+async function stopAccepting(server: Server): Promise<void> {
+  // node:net's own module object only now: imported at start-up it would cost every worker start ~1 ms of CPU.
+  const { Server: NetServer } = await import('node:net');
   return new Promise((resolve) => {
     if (server.listening) {
-      Server.prototype.close.call(server, () => resolve());
+      NetServer.prototype.close.call(server, () => resolve());
       return;
     }
     // Closed already by the worker's own code: wait for its connections to end.

@@ -1,6 +1,5 @@
 // Faults a worker inflicts on itself when `arbor chaos` asks, honoured only with ARBOR_CHAOS=1: each behaves as
 // the real failure would (a throw, an exit, a busy loop, growing memory, a SIGTERM), so the supervisor sees it.
-import { totalmem } from 'node:os';
 import type { ChaosFault } from '../protocol.js';
 import { inArborThread } from './channel.js';
 
@@ -47,8 +46,13 @@ let growing = false;
 function growMemoryForever(): void {
   if (growing) return; // a second fault must not double the rate
   growing = true;
+  // node:os only here, not at every worker's start.
+  void import('node:os').then(({ totalmem }) => growUpTo(totalmem()));
+}
+
+function growUpTo(hostBytes: number): void {
   // Stops growing at half the host's memory: a worker without `maxMemory` must not take the machine down.
-  const maxSteps = Math.floor(totalmem() / 2 / MEMORY_STEP_BYTES);
+  const maxSteps = Math.floor(hostBytes / 2 / MEMORY_STEP_BYTES);
   const timer = setInterval(() => {
     if (hoard.length >= maxSteps) return clearInterval(timer);
     // Filled, not just allocated, so the pages are resident and show in RSS (what the supervisor checks).

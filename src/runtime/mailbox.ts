@@ -1,7 +1,6 @@
 // The worker's side of messages with its tree: one `onMessage` handler answers calls (its return value, or
 // promise, is the reply) and takes casts; `send()` tells the tree something (a `worker_message` event). Sizes and
 // rates are checked here as the supervisor will check them, so the worker learns at once what would be dropped.
-import { inspect } from 'node:util';
 import {
   bytesOverLimit,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -11,6 +10,7 @@ import {
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { fullBucket, take } from '../rate.js';
+import { inspectLater } from './inspect-later.js';
 
 /** What the handler is told about a message besides its content. */
 export interface MessageContext {
@@ -98,12 +98,12 @@ export class Mailbox {
     try {
       result = handler(message, { kind: 'call' });
     } catch (err) {
-      return this.fail(id, 'handler_failed', describe(err));
+      return this.failWith(id, err);
     }
     if (isThenable(result)) {
       result.then(
         (value) => this.reply(id, value),
-        (err: unknown) => this.fail(id, 'handler_failed', describe(err)),
+        (err: unknown) => this.failWith(id, err),
       );
     } else {
       this.reply(id, result);
@@ -136,6 +136,14 @@ export class Mailbox {
     this.io.post({ type: 'arbor:reply', id, ok: true, value });
   }
 
+  /** `handler_failed`, with the error as the caller will read it: its message, bounded. */
+  private failWith(id: number, err: unknown): void {
+    const bounded = (text: string): string => text.slice(0, 4000);
+    if (err instanceof Error) return this.fail(id, 'handler_failed', bounded(err.message || err.name));
+    if (typeof err === 'string') return this.fail(id, 'handler_failed', bounded(err));
+    void inspectLater(err).then((text) => this.fail(id, 'handler_failed', bounded(text)));
+  }
+
   private fail(id: number, code: ReplyErrorCode, error: string): void {
     this.io.post({ type: 'arbor:reply', id, ok: false, code, error });
   }
@@ -147,11 +155,4 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === 'object' || typeof value === 'function') &&
     typeof (value as { then?: unknown }).then === 'function'
   );
-}
-
-/** An error as the caller will read it: its message, bounded. */
-function describe(err: unknown): string {
-  const text =
-    err instanceof Error ? err.message || err.name : typeof err === 'string' ? err : inspect(err, { depth: 2 });
-  return text.slice(0, 4000);
 }

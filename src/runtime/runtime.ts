@@ -8,8 +8,7 @@
  *
  * @module arbor-otp/worker
  */
-import { Server, Socket } from 'node:net';
-import { inspect } from 'node:util';
+import type { Server, Socket } from 'node:net';
 import { Outbox } from '../batching.js';
 import {
   REPORT_LIMITS,
@@ -23,6 +22,7 @@ import type { Messages } from '../types.js';
 import { channel, inArborThread } from './channel.js';
 import { drain, drainOnStop } from './drain.js';
 import { injectFault } from './faults.js';
+import { inspectLater } from './inspect-later.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
 
 export { MessageTooLargeError, type MessageContext, type MessageHandler } from './mailbox.js';
@@ -70,7 +70,13 @@ const grants = new Map<string, Grant>();
 const grantsTaken = new Set<string>();
 const grantWaiters = new Set<() => void>();
 const connectionSinks = new Map<string, (socket: Socket) => void>();
-const queuedConnections = new Map<string, Array<{ seq: number; socket: Socket }>>();
+/** Connections sent before serve() took their listener's grant: raw handles or sockets, made sockets on delivery. */
+const queuedConnections = new Map<string, Array<{ seq: number; handle: object }>>();
+/**
+ * net.Socket, which a round_robin worker makes of each raw connection handle. Imported by serve() for a round_robin
+ * listener only: node:net's module object costs a start ~1 ms of CPU, and a shared listener's worker never needs it.
+ */
+let SocketClass: typeof Socket | undefined;
 let announcedReady = false;
 let stopping: Promise<never> | undefined;
 let dying = false;
@@ -140,7 +146,9 @@ export function onShutdown(hook: ShutdownHook): void {
 
 /** The worker stops itself: its exit reason becomes `{ shutdown: detail }`. */
 export async function shutdown(detail?: unknown): Promise<never> {
-  return stop(() => sendToSupervisor({ type: 'arbor:exit-shutdown', detail: boundDetail(serializable(detail)) }));
+  return stop(async () =>
+    sendToSupervisor({ type: 'arbor:exit-shutdown', detail: boundDetail(await serializable(detail)) }),
+  );
 }
 
 /** The listening handle a `shared` listener sent to this worker (default: the first listener's). */
@@ -173,6 +181,7 @@ export async function serve(server: Server, options: ServeOptions = {}): Promise
     await listen(server, grant.handle, grant.backlog);
     void sendToSupervisor({ type: 'arbor:listening', listener: grant.listener });
   } else {
+    SocketClass ??= (await import('node:net')).Socket;
     acceptConnectionsInto(server, grant.listener);
   }
   if (options.ready !== false) void ready();
@@ -221,19 +230,19 @@ function acceptConnectionsInto(server: Server, listener: string): void {
   server.emit('listening');
   const queued = queuedConnections.get(listener) ?? [];
   queuedConnections.delete(listener);
-  for (const { seq, socket } of queued) deliverConnection(listener, seq, socket);
+  for (const { seq, handle } of queued) deliverConnection(listener, seq, handle);
 }
 
-function deliverConnection(listener: string, seq: number, socket: Socket): void {
+function deliverConnection(listener: string, seq: number, handle: object): void {
   const sink = connectionSinks.get(listener);
-  if (sink === undefined) {
-    queuedConnections.set(listener, [...(queuedConnections.get(listener) ?? []), { seq, socket }]);
+  if (sink === undefined || SocketClass === undefined) {
+    queuedConnections.set(listener, [...(queuedConnections.get(listener) ?? []), { seq, handle }]);
     return;
   }
   // Once per connection: written at once, without the promise sendToSupervisor() makes for its caller.
   outbox.flush();
   write({ type: 'arbor:connection-ack', listener, seq });
-  sink(socket);
+  sink(asSocket(SocketClass, handle));
 }
 
 function nextGrant(listener: string | undefined): Promise<Grant> {
@@ -257,7 +266,8 @@ function onParentMessage(raw: unknown, handle: unknown): void {
   const msg = parseParentMessage(raw);
   if (msg === undefined) {
     // The channel is the user's too: only a malformed message of ours is worth a word.
-    if (isArborMessage(raw)) console.error(`arbor: ignored a malformed message: ${inspect(raw, { depth: 2 })}`);
+    if (isArborMessage(raw))
+      void inspectLater(raw).then((text) => console.error(`arbor: ignored a malformed message: ${text}`));
     return;
   }
   switch (msg.type) {
@@ -277,7 +287,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       return;
     case 'arbor:connection':
       // A socket closed while in transit arrives without a handle: nothing to serve, nothing to acknowledge.
-      if (typeof handle === 'object' && handle !== null) deliverConnection(msg.listener, msg.seq, asSocket(handle));
+      if (typeof handle === 'object' && handle !== null) deliverConnection(msg.listener, msg.seq, handle);
       return;
     case 'arbor:chaos':
       injectFault(msg.fault);
@@ -346,21 +356,22 @@ function dieOf(err: unknown): void {
   dying = true;
   process.exitCode = 1;
   console.error(err);
-  const { message, stack } = describeError(err);
   setTimeout(() => process.exit(1), REPORT_FLUSH_MS);
-  void sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }).then(() =>
-    process.exit(1),
-  );
+  void describeError(err)
+    .then(({ message, stack }) =>
+      sendToSupervisor({ type: 'arbor:error', message, ...(stack !== undefined ? { stack } : {}) }),
+    )
+    .then(() => process.exit(1));
 }
 
 /** Cut to the supervisor's limits here already, so a huge message costs the IPC channel nothing. */
-function describeError(err: unknown): { message: string; stack?: string } {
+async function describeError(err: unknown): Promise<{ message: string; stack?: string }> {
   const message = (text: string): string => truncate(text, REPORT_LIMITS.message);
   if (err instanceof Error) {
     const stack = typeof err.stack === 'string' ? { stack: truncate(err.stack, REPORT_LIMITS.stack) } : {};
     return { message: message(err.message || err.name), ...stack };
   }
-  return { message: message(typeof err === 'string' ? err : inspect(err, { depth: 2 })) };
+  return { message: message(typeof err === 'string' ? err : await inspectLater(err)) };
 }
 
 /** SIGKILL to the process group this worker leads, itself included. */
@@ -402,9 +413,9 @@ function release(): void {
 }
 
 /** A socket arrives as a net.Socket when the listener sent one, as a raw TCP handle when it sent that. */
-function asSocket(handle: object): Socket {
-  if (handle instanceof Socket) return handle;
-  return new Socket({ handle, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+function asSocket(SocketOf: typeof Socket, handle: object): Socket {
+  if (handle instanceof SocketOf) return handle;
+  return new SocketOf({ handle, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
 }
 
 /** The optional `backlog` a listener adds to its shared handle message. */
@@ -415,12 +426,12 @@ function isArborMessage(raw: unknown): boolean {
 }
 
 /** IPC carries JSON: a detail that cannot be serialized is sent as its inspection. */
-function serializable(detail: unknown): unknown {
+async function serializable(detail: unknown): Promise<unknown> {
   try {
     JSON.stringify(detail);
     return detail;
   } catch {
-    return inspect(detail, { depth: 2 });
+    return inspectLater(detail);
   }
 }
 
