@@ -75,7 +75,14 @@ function perform(root: LiveSupervisor, rootId: string, step: SpecStep): void {
       const child = find(step.id);
       if (!child || child.spec.type === 'supervisor') throw new Error(`restart: no ${step.id}`);
       child.startedWith = child.spec;
+      return;
     }
+    case 'add_pool':
+    case 'update_pool':
+    case 'replace_pool':
+    case 'remove_pool':
+      // The specs drawn here declare no pools (test/reload-pools.test.ts checks them).
+      throw new Error(`${step.op}: no pools in these specs`);
   }
 }
 
@@ -202,7 +209,18 @@ describe('a new spec, applied to a running tree', () => {
               ? 'update'
               : s.op,
         );
-        const phase = { update: 0, stop: 1, start: 2, restart: 3, commit: 4 } as const;
+        // (Pools, which these specs do not declare: added or changed first, removed last; test/reload-pools.test.ts.)
+        const phase = {
+          add_pool: -1,
+          update_pool: -1,
+          replace_pool: -1,
+          update: 0,
+          stop: 1,
+          start: 2,
+          restart: 3,
+          commit: 4,
+          remove_pool: 5,
+        } as const;
         expect(kinds.map((k) => phase[k])).toEqual([...kinds.map((k) => phase[k])].sort((x, y) => x - y));
         const bySupervisor = (op: 'stop' | 'start') => {
           const out = new Map<string, string[]>();

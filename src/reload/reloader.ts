@@ -6,7 +6,14 @@
 import type { SupervisorSpec } from '../types.js';
 import { batches, workersUnder, type TreeShape, type WorkerRef } from './plan.js';
 import { applySpecSteps, type SpecTarget } from './apply-spec.js';
-import { describeStep, planSpecChange, specAfter, splitByPath, type SpecStep } from './spec-plan.js';
+import {
+  describeStep,
+  planSpecChange,
+  refuseRemovedPools,
+  specAfter,
+  splitByPath,
+  type SpecStep,
+} from './spec-plan.js';
 import type { ReloadEvent } from './events.js';
 
 /** Options of `tree.reload()`. */
@@ -163,6 +170,7 @@ export class Reloader {
     try {
       const next = await this.newSpec(path, options);
       const plan = next ? planSpecChange(this.applied(), next) : { steps: [], refused: [], notes: [] };
+      plan.refused.push(...refuseRemovedPools(plan.steps, (pool) => this.target.calls.tasksInPool(pool)));
       if (plan.refused.length > 0) {
         throw this.refuse(
           path,
@@ -178,9 +186,9 @@ export class Reloader {
           .filter((w) => !stopped.some((p) => within(w, p)));
         return { path, replaced: [], skipped: [], took: 0, ...spec, dryRun: true, workers };
       }
-      const fresh = await this.applySpec(current, path, inside);
-      const result = await this.replaceWorkers(current, path, options, fresh);
-      return { ...result, ...spec };
+      const applied = await this.applySpec(current, path, inside);
+      const result = await this.replaceWorkers(current, path, options, applied.fresh);
+      return { ...result, ...spec, notes: [...spec.notes, ...applied.notes] };
     } finally {
       this.current = undefined;
     }
@@ -223,8 +231,12 @@ export class Reloader {
   }
 
   /** Carries out the spec's steps; returns the children they started (their workers need no replacing). */
-  private async applySpec(current: Current, path: string, steps: SpecStep[]): Promise<string[]> {
-    if (steps.length === 0) return [];
+  private async applySpec(
+    current: Current,
+    path: string,
+    steps: SpecStep[],
+  ): Promise<{ fresh: string[]; notes: string[] }> {
+    if (steps.length === 0) return { fresh: [], notes: [] };
     const supervisor = this.applied().id;
     const outcome = await applySpecSteps(this.target.calls, steps);
     this.appliedSpec = specAfter(this.applied(), outcome.done);
@@ -234,7 +246,7 @@ export class Reloader {
       const child =
         step.op === 'start'
           ? `${step.supervisor}/${step.spec.id}`
-          : step.op === 'set_flags'
+          : step.op === 'set_flags' || 'name' in step
             ? step.supervisor
             : `${step.supervisor}/${step.id}`;
       const text = `${describeStep(step)}: ${message(error)}`;
@@ -253,7 +265,10 @@ export class Reloader {
       );
     }
     this.target.publish({ event: 'spec_applied', supervisor, path, changes });
-    return steps.flatMap((s) => (s.op === 'start' ? [`${s.supervisor}/${s.spec.id}`] : []));
+    return {
+      fresh: steps.flatMap((s) => (s.op === 'start' ? [`${s.supervisor}/${s.spec.id}`] : [])),
+      notes: outcome.notes,
+    };
   }
 
   /** The rolling replacement of the workers under `path`, but those under `fresh` (just started). */

@@ -5,6 +5,7 @@
 // last, once its subtree matches it. The workers that remain are then replaced by the rolling reload; a task whose
 // spec changed is restarted, to run its new function (it has no process to replace beside it).
 import type { ChildSpec, ListenerSpec, SupervisorFlags, SupervisorSpec } from '../types.js';
+import { describePoolStep, planPoolChanges, poolsAfter, type PoolStep } from './pool-plan.js';
 
 export type { SupervisorFlags } from '../types.js';
 
@@ -21,7 +22,9 @@ export type SpecStep =
   /** Start a new child from `spec`: it goes after its siblings, as OTP's start_child. */
   | { op: 'start'; supervisor: string; spec: ChildSpec }
   /** Terminate the child and start it again (its record holds its new spec by then): a task, to run its new code. */
-  | { op: 'restart'; supervisor: string; id: string };
+  | { op: 'restart'; supervisor: string; id: string }
+  /** A task host pool of the root's `hosts` added, changed or removed (./pool-plan.ts). */
+  | PoolStep;
 
 /** A change that cannot be made to a running tree; `path` names the field as validation does (`root.children[0].port`). */
 export interface Refusal {
@@ -52,8 +55,17 @@ export function planSpecChange(old: SupervisorSpec, next: SupervisorSpec): SpecP
     return { steps: [], refused: plan.refused, notes: [] };
   }
   diffSupervisor(old, next, old.id, 'root', plan);
+  const pools = planPoolChanges(old.id, old.hosts, next.hosts);
   return {
-    steps: [...plan.updates, ...plan.stops, ...plan.starts, ...plan.restarts, ...plan.commits],
+    steps: [
+      ...pools.early,
+      ...plan.updates,
+      ...plan.stops,
+      ...plan.starts,
+      ...plan.restarts,
+      ...plan.commits,
+      ...pools.late,
+    ],
     refused: plan.refused,
     notes: plan.notes,
   };
@@ -71,7 +83,8 @@ interface Phases {
 }
 
 function diffSupervisor(old: SupervisorSpec, next: SupervisorSpec, path: string, specPath: string, plan: Phases): void {
-  const flagFields = changedFields(old, next, ['id', 'type', 'children']);
+  // The root's `hosts` are the tree's task host pools, not a flag of its supervisor: ./pool-plan.ts.
+  const flagFields = changedFields(old, next, ['id', 'type', 'children', 'hosts']);
   const dynamic = (s: SupervisorSpec) => s.strategy === 'simple_one_for_one';
   if (dynamic(old) !== dynamic(next)) {
     plan.refused.push({
@@ -192,6 +205,29 @@ function describeChange(field: string, a: object, b: object): string {
   return scalar(from) && scalar(to) ? `${field} ${short(from)} → ${short(to)}` : field;
 }
 
+/**
+ * A pool the plan removes must run no task by then: every task in it (`tasksIn`, read from the running tree) must be
+ * stopped by the plan (itself or a supervisor above it) or restarted by it (moved to another pool). Pure.
+ */
+export function refuseRemovedPools(steps: readonly SpecStep[], tasksIn: (pool: string) => string[]): Refusal[] {
+  const stopped = steps.flatMap((s) => (s.op === 'stop' ? [`${s.supervisor}/${s.id}`] : []));
+  const restarted = new Set(steps.flatMap((s) => (s.op === 'restart' ? [`${s.supervisor}/${s.id}`] : [])));
+  const refused: Refusal[] = [];
+  for (const step of steps) {
+    if (step.op !== 'remove_pool') continue;
+    const left = tasksIn(step.name).filter(
+      (path) => !restarted.has(path) && !stopped.some((p) => path === p || path.startsWith(`${p}/`)),
+    );
+    if (left.length === 0) continue;
+    const shown = left.slice(0, 5).join(', ') + (left.length > 5 ? ` and ${left.length - 5} more` : '');
+    refused.push({
+      path: `root.hosts.${step.name}`,
+      message: `host pool '${step.name}' cannot be removed while tasks run in it (${shown}): remove or stop them, or move them to another pool (a temporary or dynamic task runs on until it ends), then reload again`,
+    });
+  }
+  return refused;
+}
+
 /** One step in words, as `arbor reload` prints it. */
 export function describeStep(step: SpecStep): string {
   switch (step.op) {
@@ -207,6 +243,8 @@ export function describeStep(step: SpecStep): string {
       return `start ${step.supervisor}/${step.spec.id} (${step.spec.type})`;
     case 'restart':
       return `restart ${step.supervisor}/${step.id} (a task: its new function)`;
+    default:
+      return describePoolStep(step);
   }
 }
 
@@ -228,6 +266,11 @@ function applyStep(root: SupervisorSpec, step: SpecStep): SupervisorSpec {
         return { ...sup, children: [...sup.children.filter((c) => c.id !== step.spec.id), step.spec] };
       case 'restart':
         return sup;
+      default: {
+        const hosts = poolsAfter(sup.hosts, step);
+        const { hosts: _old, ...rest } = sup;
+        return hosts === undefined ? rest : { ...rest, hosts };
+      }
     }
   });
 }
@@ -254,7 +297,9 @@ function updateSupervisor(
  */
 export function splitByPath(steps: readonly SpecStep[], path: string): { inside: SpecStep[]; outside: SpecStep[] } {
   const within = (step: SpecStep) => {
-    const child = step.op === 'start' ? step.spec.id : step.op === 'set_flags' ? undefined : step.id;
+    // A new pool touches nothing that runs, and a task anywhere may start in it.
+    if (step.op === 'add_pool') return true;
+    const child = step.op === 'start' ? step.spec.id : step.op === 'set_flags' || 'name' in step ? undefined : step.id;
     const full = child === undefined ? step.supervisor : `${step.supervisor}/${child}`;
     return full === path || full.startsWith(`${path}/`);
   };

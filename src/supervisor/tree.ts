@@ -18,6 +18,7 @@ import { claimActivation, usesSocketActivation } from '../listener/activation.js
 import { eventStream, type EventStreamOptions } from './event-stream.js';
 import { callTimeout, resolveWorker, type CallOptions, type CastOptions } from './messages.js';
 import { Reloader, type ReloadOptions, type ReloadProgress, type ReloadResult } from '../reload/index.js';
+import type { HostedTaskRef } from '../reload/apply-spec.js';
 
 /** A `worker_message` event whose message has the tree's declared `send` type. */
 export interface WorkerMessageEvent<Send = unknown> extends Omit<WorkerSentEvent, 'message'> {
@@ -181,8 +182,23 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
       deleteChild: (path, id) => this.deleteChild(path, id),
       restartChild: (path, id) => this.restartChild(path, id),
       isRunning: (path, id) => this.whichChildren(path).some((c) => c.id === id && c.status === 'running'),
+      addPool: (name, spec) => this.hosts.add(name, spec),
+      updatePool: (name, spec) => this.hosts.update(name, spec),
+      replacePool: (name, spec) => this.hosts.replace(name, spec).map((task) => this.hostedTask(task)),
+      removePool: (name) => this.hosts.remove(name),
+      tasksInPool: (name) => this.hosts.tasksIn(name),
     },
   });
+  /** A task of a host pool, by its path, as a reload that replaces the pool's hosts needs to know it. */
+  private hostedTask(path: string): HostedTaskRef {
+    const slash = path.lastIndexOf('/');
+    const supervisor = path.slice(0, slash);
+    const id = path.slice(slash + 1);
+    const node = this.nodes.get(supervisor);
+    const restart = node?.children.get(id)?.spec.restart ?? 'temporary';
+    return { supervisor, id, restart, dynamic: node?.spec.strategy === 'simple_one_for_one' };
+  }
+
   /** How reload() reads the spec anew (`arbor run`: a fresh import of the spec module); none for an embedded tree. */
   private readSpec: (() => Promise<unknown>) | undefined;
   /** Ends the root's drainDelay early (a brutal stop does not wait for it). */
