@@ -29,8 +29,8 @@ export interface SupervisorIO {
   /** In [0, 1): the jitter of restart backoff. */
   random(): number;
   emit(event: TreeEvent): void;
-  /** Creates one incarnation of a child; `onExit` must be wired to `childExited`. */
-  createHandle(record: ChildRecord, onExit: (reason: ExitReason) => void): ChildHandle;
+  /** Creates incarnation number `incarnation` of a child: its own exits reach `childExited`, carrying that number. */
+  createHandle(record: ChildRecord, incarnation: number): ChildHandle;
   /** Feeds a child's own exit to the machine. */
   childExited(event: ChildExitedEvent): void;
   /** The running listener with this id, among this supervisor's children or its ancestors'. */
@@ -73,11 +73,7 @@ const reasonOf = (error: unknown): ExitReason =>
  * light children makes no promise per start. Any other child: a promise, rejected with ChildStartError.
  */
 export function startChild(io: SupervisorIO, children: ChildList, record: ChildRecord): Promise<void> | undefined {
-  const incarnation = children.beginStart(record);
-  const id = record.spec.id;
-  const handle = io.createHandle(record, (reason) =>
-    io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
-  );
+  const handle = io.createHandle(record, children.beginStart(record));
   children.attach(record, handle);
   if (handle.startNow === undefined)
     return handle.start().then(
@@ -133,9 +129,7 @@ export async function startReplacement(
 ): Promise<ChildHandle> {
   const incarnation = record.incarnation + 1;
   const id = record.spec.id;
-  const fresh = io.createHandle(record, (reason) =>
-    io.childExited({ type: 'CHILD_EXITED', id, incarnation, reason, at: io.now() }),
-  );
+  const fresh = io.createHandle(record, incarnation);
   const onAbort = (): void => void fresh.kill();
   abort?.addEventListener('abort', onAbort);
   try {

@@ -1,6 +1,6 @@
 // What a supervisor does when one of its children exits by itself: one pure decision, as OTP's do_restart/4.
 import type { AutoShutdown, ExitReason, Strategy } from '../types.js';
-import { addRestart } from './intensity.js';
+import type { RestartWindow } from './intensity.js';
 import { planRestart, shouldRestart, type ChildView, type RestartPlan } from './strategy.js';
 
 export interface DecisionChild extends ChildView {
@@ -34,8 +34,8 @@ export interface SupervisorView {
   period: number;
   autoShutdown: AutoShutdown;
   children: DecisionChildren;
-  /** Restart times inside the window, newest first. */
-  restarts: readonly number[];
+  /** Restart times inside the window. */
+  restarts: RestartWindow;
 }
 
 export type ExitDecision =
@@ -43,9 +43,9 @@ export type ExitDecision =
   | { kind: 'keep_stopped' }
   /** Not restarted and removed from the child list (temporary children; dynamic children). */
   | { kind: 'remove' }
-  | { kind: 'restart'; plan: RestartPlan; restarts: number[] }
+  | { kind: 'restart'; plan: RestartPlan; restarts: RestartWindow }
   /** Restart intensity exceeded: terminate everything and exit `shutdown`. */
-  | { kind: 'give_up'; restarts: number[] }
+  | { kind: 'give_up'; restarts: RestartWindow }
   /** A significant child ended and autoShutdown says the supervisor stops with it. */
   | { kind: 'auto_shutdown'; remove: boolean };
 
@@ -73,7 +73,7 @@ export function decideOnRestartFailure(sup: SupervisorView, failedId: string, no
 
 /** OTP's restart/2: add_restart, then the strategy's plan. */
 function restart(sup: SupervisorView, childId: string, now: number): ExitDecision {
-  const window = addRestart(sup.restarts, now, sup.intensity, sup.period);
+  const window = sup.restarts.add(now, sup.intensity, sup.period);
   if (window.exceeded) return { kind: 'give_up', restarts: window.restarts };
   return { kind: 'restart', plan: planRestart(sup.strategy, sup.children, childId), restarts: window.restarts };
 }

@@ -23,6 +23,7 @@ import { backoffOptions, nextBackoff } from './backoff.js';
 import { decideOnExit, decideOnRestartFailure, type DecisionChildren, type SupervisorView } from './decide.js';
 import { emptyQueue, push, shift, toArray, unshiftAll, type Queue } from './queue.js';
 import type { RestartPlan } from './strategy.js';
+import { RestartWindow } from './intensity.js';
 import type { CallLane } from './call-lane.js';
 
 /** A request from the API (startChild, terminateChild, ...), run between restarts, in arrival order. */
@@ -86,8 +87,8 @@ export interface Ending {
 export interface SupervisorContext extends SupervisorInput {
   /** The children, in start order. The machine's actions and actors are its only writers. */
   children: ChildList;
-  /** Restart times inside the intensity window, newest first. */
-  restarts: number[];
+  /** Restart times inside the intensity window. */
+  restarts: RestartWindow;
   /** Exits, calls and due restarts in arrival order; the machine handles them one at a time from `running`. */
   inbox: Queue<QueuedEvent>;
   /** The queued events being handled: one, or a run of calls, or a run of exits the strategy decides alone. */
@@ -443,7 +444,7 @@ export const supervisorMachine = setup({
   context: ({ input }) => ({
     ...input,
     children: new ChildList(input.spec.children),
-    restarts: [],
+    restarts: RestartWindow.EMPTY,
     inbox: emptyQueue<QueuedEvent>(),
     batch: [],
     steps: [],

@@ -48,19 +48,33 @@ export interface SupervisorClock {
 }
 
 /**
- * What a child's handle gets from its supervisor. The child's logger is made on first use: a light child that never
- * logs (most tasks) costs no pino child logger, which was a large part of its start and of its memory.
+ * What a child's handle gets from its supervisor. The child's logger and path are made on first use: a light child
+ * that never logs (most tasks) costs no pino child logger, which was a large part of its start and of its memory.
+ * Its exits reach the machine through a method, not a closure per incarnation.
  */
 class LeafContext implements ChildContext {
-  readonly path: string;
   private log: Logger | undefined;
+  private fullPath: string | undefined;
 
   constructor(
     private readonly node: SupervisorNode,
     private readonly child: string,
-    readonly onExit: (reason: ExitReason) => void,
-  ) {
-    this.path = node.childPrefix + child;
+    private readonly incarnation: number,
+  ) {}
+
+  get path(): string {
+    return (this.fullPath ??= this.node.childPrefix + this.child);
+  }
+
+  onExit(reason: ExitReason): void {
+    const node = this.node;
+    node.io.childExited({
+      type: 'CHILD_EXITED',
+      id: this.child,
+      incarnation: this.incarnation,
+      reason,
+      at: node.io.now(),
+    });
   }
 
   get logger(): Logger {
@@ -126,8 +140,8 @@ export class SupervisorNode {
       emit: (event) => host.publish(event),
       childExited: (event) => this.deliver(event),
       resolveListener: (id) => this.resolveListener(id),
-      createHandle: (record, onExit) => {
-        const ctx = new LeafContext(this, record.spec.id, onExit);
+      createHandle: (record, incarnation) => {
+        const ctx = new LeafContext(this, record.spec.id, incarnation);
         if (host.createLeaf && (record.spec.type === 'worker' || record.spec.type === 'listener'))
           return host.createLeaf(record.spec, ctx);
         switch (record.spec.type) {
@@ -285,7 +299,8 @@ export class SupervisorNode {
 
   /** Restarts that count toward intensity now: those recorded within the last `period` ms (as OTP's window). */
   recentRestarts(now = this.io.now()): number {
-    return this.actor.getSnapshot().context.restarts.filter((at) => at >= now - this.spec.period).length;
+    const restarts = this.actor.getSnapshot().context.restarts.newestFirst();
+    return restarts.filter((at) => at >= now - this.spec.period).length;
   }
 }
 

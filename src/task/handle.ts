@@ -216,7 +216,6 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
  */
 class RunContext implements TaskContext {
   readonly id: string;
-  readonly path: string;
   readonly args: readonly string[];
   readonly #handle: TaskHandle;
   readonly #ctx: ChildContext;
@@ -228,8 +227,11 @@ class RunContext implements TaskContext {
     this.#handle = handle;
     this.#ctx = ctx;
     this.id = spec.id;
-    this.path = ctx.path;
     this.args = spec.args;
+  }
+
+  get path(): string {
+    return this.#ctx.path;
   }
 
   get signal(): AbortSignal {

@@ -2,7 +2,7 @@
 // included, exceeds `intensity`, the supervisor gives up. OTP keeps restarts with `R >= Now - Period`.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { addRestart } from '../../src/supervisor/intensity.js';
+import { RestartWindow, addRestart } from '../../src/supervisor/intensity.js';
 
 /** Records restarts at the given times one after another, as a supervisor would; returns each answer. */
 function restartsAt(times: number[], intensity: number, period: number) {
@@ -102,5 +102,58 @@ describe('addRestart: properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('RestartWindow: addRestart without the copy', () => {
+  /**
+   * Restarts one after another, the clock now and then set back, and now and then a window added to twice (an
+   * answer not taken, as a batch of exits does when one ends the supervisor): each answer is addRestart's.
+   */
+  const script = fc.record({
+    intensity: fc.integer({ min: 0, max: 200 }),
+    period: fc.integer({ min: 0, max: 50 }),
+    steps: fc.array(
+      fc.record({
+        // Mostly forward or the same ms (a burst), sometimes back (the wall clock set back).
+        dt: fc.oneof(
+          { weight: 8, arbitrary: fc.nat({ max: 20 }) },
+          { weight: 1, arbitrary: fc.integer({ min: -40, max: -1 }) },
+        ),
+        branch: fc.boolean(),
+      }),
+      { maxLength: 300 },
+    ),
+  });
+
+  test('the same answers as addRestart, restart after restart, and an earlier window never changes', () => {
+    fc.assert(
+      fc.property(script, ({ intensity, period, steps }) => {
+        let window = RestartWindow.EMPTY;
+        let reference: number[] = [];
+        let now = 1_000;
+        for (const { dt, branch } of steps) {
+          now += dt;
+          const before = window.newestFirst();
+          if (branch) window.add(now + 1, intensity, period);
+          const answer = window.add(now, intensity, period);
+          const expected = addRestart(reference, now, intensity, period);
+          expect(answer.exceeded).toBe(expected.exceeded);
+          expect(answer.restarts.newestFirst()).toEqual(expected.restarts);
+          expect(answer.restarts.size).toBe(expected.restarts.length);
+          expect(window.newestFirst()).toEqual(before);
+          window = answer.restarts;
+          reference = expected.restarts;
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('1,000 restarts in the same ms are all kept; a later one past the period drops them', () => {
+    let window = RestartWindow.EMPTY;
+    for (let i = 0; i < 1000; i++) window = window.add(5_000, 1_000_000, 1).restarts;
+    expect(window.size).toBe(1000);
+    expect(RestartWindow.of(window.newestFirst()).add(5_002, 1_000_000, 1).restarts.newestFirst()).toEqual([5_002]);
   });
 });

@@ -193,7 +193,7 @@ async function runHistory({ flags, children, steps }: Scenario): Promise<void> {
     expect(listed(), `${step}: children and which run`).toEqual(
       model.children.map((c) => ({ id: c.id, running: c.running })),
     );
-    const restarts = node().actor.getSnapshot().context.restarts;
+    const restarts = node().actor.getSnapshot().context.restarts.newestFirst();
     expect(restarts, `${step}: restart window`).toEqual(model.restarts);
   };
   /** The machine's events about `sup`'s children since `from`, as one exit's handling (up to the next exit). */

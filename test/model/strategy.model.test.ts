@@ -10,6 +10,7 @@ import {
   type ExitDecision,
   type SupervisorView,
 } from '../../src/supervisor/decide.js';
+import { RestartWindow } from '../../src/supervisor/intensity.js';
 import type { AutoShutdown, ExitReason, RestartType, Strategy } from '../../src/types.js';
 import { ReferenceSupervisor, type RefChild, type RefDecision, type RefFlags, type RefOutcome } from './reference.js';
 
@@ -114,7 +115,8 @@ function view(flags: RefFlags, state: ImplState): SupervisorView {
   return {
     ...flags,
     children: listView(deepFreeze(structuredClone(state.children))),
-    restarts: deepFreeze([...state.restarts]),
+    // Not frozen: a window shares its log with the windows made from it (it never changes what it holds).
+    restarts: RestartWindow.of(state.restarts),
   };
 }
 
@@ -151,11 +153,11 @@ function apply(
       if (decision.remove) state.children = state.children.filter((c) => c.id !== id);
       return { decision };
     case 'give_up':
-      state.restarts = decision.restarts;
+      state.restarts = decision.restarts.newestFirst();
       return { decision };
     case 'restart': {
       const { terminate, remove, start } = decision.plan;
-      state.restarts = decision.restarts;
+      state.restarts = decision.restarts.newestFirst();
       for (const t of terminate) {
         expect(childOf(state, t).running, `terminate ${t}: it must be running`).toBe(true);
         childOf(state, t).running = false;

@@ -9,11 +9,24 @@ import {
   type SupervisorView as View,
 } from '../../src/supervisor/decide.js';
 
-/** The view with its children as a plain list, as these scenarios write them. */
-type SupervisorView = Omit<View, 'children'> & { children: DecisionChild[] };
+/** The view with its children as a plain list and its restart times newest first, as these scenarios write them. */
+type SupervisorView = Omit<View, 'children' | 'restarts'> & { children: DecisionChild[]; restarts: number[] };
+/** A decision with its restart window as a plain list, newest first. */
+type Decision =
+  | Exclude<ExitDecision, { restarts: unknown }>
+  | { kind: 'restart'; plan: RestartPlan; restarts: number[] }
+  | { kind: 'give_up'; restarts: number[] };
+const plain = (decision: ExitDecision): Decision =>
+  'restarts' in decision ? { ...decision, restarts: decision.restarts.newestFirst() } : decision;
+const viewOf = (sup: SupervisorView, children: DecisionChild[]): View => ({
+  ...sup,
+  children: listView(children),
+  restarts: RestartWindow.of(sup.restarts),
+});
 const decideOnRestartFailure = (sup: SupervisorView, id: string, now: number) =>
-  decideOnRestartFailureOf({ ...sup, children: listView(sup.children) }, id, now);
-import { planRestart, shouldRestart } from '../../src/supervisor/strategy.js';
+  plain(decideOnRestartFailureOf(viewOf(sup, sup.children), id, now));
+import { RestartWindow } from '../../src/supervisor/intensity.js';
+import { planRestart, shouldRestart, type RestartPlan } from '../../src/supervisor/strategy.js';
 import type { AutoShutdown, ExitReason, RestartType, Strategy } from '../../src/types.js';
 
 const NORMAL: ExitReason[] = ['normal', 'shutdown', { shutdown: 'done' }];
@@ -58,12 +71,12 @@ function supervisorWith(given: Given): SupervisorView {
 const numbered = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i + 1) }));
 
 /** `id` exits by itself: it is still listed, no longer running, when the supervisor decides. */
-function exits(sup: SupervisorView, id: string, reason: ExitReason = { signal: 'SIGKILL' }, now = 1000): ExitDecision {
+function exits(sup: SupervisorView, id: string, reason: ExitReason = { signal: 'SIGKILL' }, now = 1000): Decision {
   const children = sup.children.map((c) => (c.id === id ? { ...c, running: false } : c));
-  return decideOnExit({ ...sup, children: listView(children) }, id, reason, now);
+  return plain(decideOnExit(viewOf(sup, children), id, reason, now));
 }
 
-function planOf(decision: ExitDecision) {
+function planOf(decision: Decision) {
   if (decision.kind !== 'restart') throw new Error(`expected a restart, got ${JSON.stringify(decision)}`);
   return decision.plan;
 }
