@@ -74,13 +74,15 @@ function crashSection(c, opts) {
     workerReadyToSupervisorReady: 'worker ready → supervisor sees it',
   };
   const clientLabels = {
+    cpuToReady: 'replacement\'s own CPU, start → ready (ms of CPU)',
     exitToListening: 'exit seen → replacement listening',
     listeningToFirstAnswer: 'replacement listening → first answer',
   };
   const names = Object.keys(segmentLabels);
   const breakdownRows = names.map((s) => [segmentLabels[s], ...c.results.map((r) => ms(r.segments[s]))]);
   breakdownRows.push(['sum of segments = exit → ready event', ...c.results.map((r) => ms(names.reduce((a, s) => a + (Number.isFinite(r.segments[s]) ? r.segments[s] : 0), 0)))]);
-  // The path of a client's request sent at the kill: kill → exit seen (table above), then these two.
+  // The replacement's own CPU; then the path of a client's request sent at the kill: kill → exit seen (table above),
+  // then the last two.
   for (const [s, label] of Object.entries(clientLabels)) breakdownRows.push([label, ...c.results.map((r) => ms(r.segments[s]))]);
   return [
     `## 2. Crash → serving (1 worker, ${opts.crashes} SIGKILLs each; medians in ms)`,
@@ -250,6 +252,9 @@ export function render(results, opts) {
     '',
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, kernel ${m.kernel}`,
     `- node ${m.node}; load average at start ${m.loadavg.join(' ')}`,
+    ...(m.extraCaCerts
+      ? ['- NODE_EXTRA_CA_CERTS is set: every node process (worker, cluster worker, `node -e 0`) reads it at start']
+      : []),
     `- date: ${results.date}`,
   ];
   if (results.throughput) parts.push('', throughputSection(results.throughput, opts));

@@ -137,6 +137,9 @@ function breakdown(c, marks) {
     toWorkerReady: d(m?.listening ?? m?.appLoaded, m?.ready),
     workerReadyToSupervisorReady: d(m?.ready, c.readyT),
     // The client's side of it: from the exit the supervisor saw to the replacement listening, then to the answer.
+    // CPU, not time: the replacement's own user + system CPU from its start to serving (its marks), which a loaded
+    // machine disturbs far less than any of the times above.
+    cpuToReady: m?.cpu?.ready,
     exitToListening: d(c.exitT, m?.listening),
     listeningToFirstAnswer: d(m?.listening, c.firstT),
   };
