@@ -29,6 +29,13 @@ export type ParentMessage =
   | { type: 'arbor:takeover'; path: string }
   /** A parked spare closes the listener's handle it was given ahead of its takeover (the listener is closing). */
   | { type: 'arbor:revoke'; listener: string }
+  /**
+   * A parked hot spare watches the worker `pid` at `path` through that worker's death socket, sent with this message:
+   * when the worker dies, the spare takes its place by itself (`arbor:promoted`).
+   */
+  | { type: 'arbor:watch'; path: string; pid: number }
+  /** A parked spare stops watching (the worker it watched is gone). */
+  | { type: 'arbor:unwatch' }
   /** Calls and casts of one turn of the event loop, in order, on one line (see ./batching.ts). */
   | { type: 'arbor:batch'; messages: BatchedParentMessage[] };
 
@@ -56,6 +63,10 @@ export type WorkerMessage =
   | { type: 'arbor:parked' }
   /** A parked spare closed its copy of this listener's handle (the answer to `arbor:revoke`). */
   | { type: 'arbor:revoked'; listener: string }
+  /** A hot spare read the death of the worker at `path` it watched, and took its place (`arbor:watch`). */
+  | { type: 'arbor:promoted'; path: string }
+  /** A spare's watch ended with no death: the worker closed its end and lives on (`alive`), or it was disarmed. */
+  | { type: 'arbor:unwatched'; path: string; reason: 'alive' | 'reset' }
   /** The answer to `arbor:call` `id`: the handler's value, or why there is none. */
   | { type: 'arbor:reply'; id: number; ok: true; value: unknown }
   | { type: 'arbor:reply'; id: number; ok: false; code: ReplyErrorCode; error: string }
@@ -224,6 +235,12 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage | undefined {
       return { type: 'arbor:parked' };
     case 'arbor:revoked':
       return isText(m.listener) ? { type: 'arbor:revoked', listener: m.listener } : undefined;
+    case 'arbor:promoted':
+      return isText(m.path) ? { type: 'arbor:promoted', path: m.path } : undefined;
+    case 'arbor:unwatched':
+      return isText(m.path) && (m.reason === 'alive' || m.reason === 'reset')
+        ? { type: 'arbor:unwatched', path: m.path, reason: m.reason }
+        : undefined;
     case 'arbor:batch':
       return parseBatch(m.messages, parseWorkerMessage, isBatchedWorkerMessage);
     default:
@@ -283,6 +300,12 @@ export function parseParentMessage(raw: unknown): ParentMessage | undefined {
       return isText(m.path) ? { type: 'arbor:takeover', path: m.path } : undefined;
     case 'arbor:revoke':
       return isText(m.listener) ? { type: 'arbor:revoke', listener: m.listener } : undefined;
+    case 'arbor:watch':
+      return isText(m.path) && isSeq(m.pid) && m.pid > 0
+        ? { type: 'arbor:watch', path: m.path, pid: m.pid }
+        : undefined;
+    case 'arbor:unwatch':
+      return { type: 'arbor:unwatch' };
     case 'arbor:batch':
       return parseBatch(m.messages, parseParentMessage, isBatchedParentMessage);
     default:

@@ -2,7 +2,8 @@
 // alone and at once, a hot spare is given the listener's handle and told it is that worker as soon as the death is
 // certain (the worker's IPC channel closed and /proc says it is exiting), before the supervisor has decided anything;
 // the restart then takes that very spare. Planned stops and strategies that restart siblings never promote.
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ afterEach(async () => {
 });
 
 const IDENTITY = fixture('standby-identity.mjs');
+const KILL_AND_GET = fixture('kill-and-get.mjs');
 
 /** The directories the fixtures write their identity files to; removed after the file's tests. */
 const tempDirs: string[] = [];
@@ -104,6 +106,59 @@ function holdsListeningSocket(pid: number, port: number): boolean {
     return false;
   }
   return fds.some((target) => listening.includes(target));
+}
+
+/** The `socket:[inode]` targets of a process's descriptors. */
+function socketsOf(pid: number | 'self'): Set<string> {
+  const targets = new Set<string>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return targets;
+  }
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith('socket:')) targets.add(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return targets;
+}
+
+/**
+ * The spare holds a copy of a Unix socket this (the supervisor's) process holds too: the death socket of the worker
+ * it watches. Nothing else is shared so: its IPC channel and output pipes are the other ends of pairs, and the
+ * listener's handle is a TCP socket.
+ */
+function watchesADeathSocket(spare: number): boolean {
+  const unix = new Set(
+    readFileSync('/proc/net/unix', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/)[6])
+      .filter((inode) => inode !== undefined)
+      .map((inode) => `socket:[${inode}]`),
+  );
+  const mine = socketsOf('self');
+  return [...socketsOf(spare)].some((socket) => unix.has(socket) && mine.has(socket));
+}
+
+/** What the spare made of the end of its watch: it took the worker's place, or says why not. */
+const watchEnded = (e: { event: string; pid?: number }, spare: number) =>
+  (e.event === 'standby_unwatched' || e.event === 'standby_promoted') && e.pid === spare;
+
+/** Blocks this process's event loop (the supervisor's) until `done()` or `ms`; true when `done()` ended it. */
+function stallUntil(done: () => boolean, ms: number): boolean {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    if (done()) return true;
+    Atomics.wait(cell, 0, 0, 5);
+  }
+  return done();
 }
 
 const promoted = (rec: Recorder) => rec.events.filter((e) => (e as { event: string }).event === 'standby_promoted');
@@ -215,5 +270,63 @@ describe('hot standby promotion', () => {
       expect(((await started) as { pid: number }).pid).toBe(spare);
       expect(promoted(rec), strategy).toEqual([]);
     }
+  });
+  it('a hot spare holding the worker’s death socket takes its place by itself: killed while the supervisor’s event loop is blocked, the request sent at the kill is answered by the spare before the loop runs again', async () => {
+    const { tree, rec, port, pid, spare } = await hotTree('one_for_one');
+    await eventually(() => watchesADeathSocket(spare), 'the spare watches the worker’s death socket');
+    const dir = tempDir();
+    const resultFile = join(dir, 'answer.json');
+    const client = spawn(process.execPath, [KILL_AND_GET, String(pid), String(port), resultFile], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const clientGone = new Promise((resolve) => client.once('exit', resolve));
+    await new Promise<void>((resolve) => client.stdout!.once('data', () => resolve()));
+    const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+
+    // From here until the answer, this process (the supervisor) runs no event loop: no exit, no message is read.
+    client.stdin!.write('go\n');
+    expect(client.stdin!.writableLength).toBe(0); // written to the pipe already, not queued for the loop
+    const answeredInStall = stallUntil(() => existsSync(resultFile), 20_000);
+    const stallEnded = Number(process.hrtime.bigint()) / 1e6;
+
+    expect(answeredInStall).toBe(true);
+    const result = JSON.parse(readFileSync(resultFile, 'utf8')) as { body: string; answeredAt: number };
+    expect(JSON.parse(result.body)).toEqual({ pid: spare, path: 'root/pool/w' });
+    expect(result.answeredAt).toBeLessThanOrEqual(stallEnded);
+    await clientGone;
+    // Then the supervisor catches up: an ordinary restart that takes the spare, which said it had taken the place.
+    expect(((await started) as { pid: number }).pid).toBe(spare);
+    expect(rec.of('child_restarting').filter((e) => e.child === 'w')).toHaveLength(1);
+    expect(tree.whichChildren('root/pool')[0]!.pid).toBe(spare);
+  });
+
+  it('a death socket closed by a worker that lives on is no death: the spare stays parked, the worker keeps serving, and its later crash is still served by the spare', async () => {
+    const { tree, rec, port, pid, spare } = await hotTree('one_for_one');
+    await eventually(() => watchesADeathSocket(spare), 'the spare watches the worker’s death socket');
+    const ended = rec.next((e) => watchEnded(e, spare), 'the end of the watch');
+    await tree.call('root/pool/w', 'close-fd-4');
+    // The spare read the end, found the worker running (/proc), and let the socket go.
+    expect(await ended).toMatchObject({ event: 'standby_unwatched', path: 'root/pool/w', reason: 'alive' });
+    expect(JSON.parse(await fetchOnce(port))).toEqual({ pid, path: 'root/pool/w' });
+    expect(promoted(rec)).toEqual([]);
+    expect(tree.standby.parkedPids()).toContain(spare);
+
+    // The supervisor still promotes it at the worker's death.
+    const started = rec.next((e) => e.event === 'child_started' && e.child === 'w', 'the restart');
+    process.kill(pid, 'SIGKILL');
+    expect(JSON.parse(await fetchOnce(port))).toEqual({ pid: spare, path: 'root/pool/w' });
+    expect(((await started) as { pid: number }).pid).toBe(spare);
+  });
+
+  it('a planned stop disarms the death socket first: the spare watching the worker reads a reset, not a death, and stays parked', async () => {
+    const { tree, rec, spare } = await hotTree('one_for_one');
+    await eventually(() => watchesADeathSocket(spare), 'the spare watches the worker’s death socket');
+    const ended = rec.next((e) => watchEnded(e, spare), 'the end of the watch');
+    await tree.terminateChild('root/pool', 'w');
+    expect(await ended).toMatchObject({ event: 'standby_unwatched', path: 'root/pool/w', reason: 'reset' });
+    expect(promoted(rec)).toEqual([]);
+    expect(tree.standby.parkedPids()).toContain(spare);
+    // And the spare is taken by the child's next start, as any parked spare.
+    expect((await tree.restartChild('root/pool', 'w')).pid).toBe(spare);
   });
 });

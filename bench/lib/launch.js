@@ -177,7 +177,8 @@ export class Launched {
 
 /** Starts `bench/configs/<script>` with args; resolves once it serves and reported its port. */
 export async function launch(script, args, { env = {}, name = script } = {}) {
-  const path = fileURLToPath(new URL(`../configs/${script}`, import.meta.url));
+  // An absolute path runs a launcher of another checkout (bench/standby/probe.js compares builds).
+  const path = script.startsWith('/') ? script : fileURLToPath(new URL(`../configs/${script}`, import.meta.url));
   const child = spawn(process.execPath, [path, ...args.map(String)], {
     detached: true, // its own process group: one kill(-pgid) reaps the launcher and its workers
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

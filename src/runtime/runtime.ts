@@ -20,6 +20,7 @@ import {
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { channel, inArborThread } from './channel.js';
+import { DeathWatch } from './death-watch.js';
 import { drain, drainOnStop } from './drain.js';
 import { injectFault } from './faults.js';
 import { inspectLater } from './inspect-later.js';
@@ -41,6 +42,8 @@ delete process.env.ARBOR_STANDBY;
 let takeOver!: () => void;
 const takenOver: Promise<void> = hotSpare ? new Promise((resolve) => (takeOver = resolve)) : Promise.resolve();
 let parkedSent = false;
+/** The path a hot spare became, by its takeover or by promoting itself (death-watch.ts). */
+let takenOverAs: string | undefined;
 
 /** Work to finish when the worker is asked to stop: close servers, flush buffers. May return a promise. */
 export type ShutdownHook = () => void | Promise<void>;
@@ -305,9 +308,16 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       }
       return;
     case 'arbor:takeover':
-      if (!hotSpare) return;
-      process.env.ARBOR_CHILD_PATH = msg.path;
-      takeOver();
+      // A spare that promoted itself hears of it from the supervisor too.
+      if (hotSpare && takenOverAs === undefined) becomeWorker(msg.path);
+      return;
+    case 'arbor:watch':
+      if (hotSpare && takenOverAs === undefined && handle instanceof Socket)
+        deathWatch.watch(msg.path, msg.pid, handle);
+      else if (handle instanceof Socket) handle.destroy();
+      return;
+    case 'arbor:unwatch':
+      deathWatch.stop();
       return;
     case 'arbor:revoke': {
       // A parked hot spare got the handle ahead of its takeover, and the listener is closing: its copy of the
@@ -315,6 +325,8 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       const grant = grants.get(msg.listener);
       if (grant === undefined || grantsTaken.has(msg.listener)) return;
       grants.delete(msg.listener);
+      // Without the handle there is nothing to take over with.
+      deathWatch.stop();
       const revoked = (): void => void sendToSupervisor({ type: 'arbor:revoked', listener: msg.listener });
       const handle = grant.handle as { close?: (callback: () => void) => void } | undefined;
       if (typeof handle?.close === 'function') handle.close(revoked);
@@ -323,6 +335,29 @@ function onParentMessage(raw: unknown, handle: unknown): void {
     }
   }
 }
+
+function becomeWorker(path: string): void {
+  takenOverAs = path;
+  deathWatch.stop();
+  process.env.ARBOR_CHILD_PATH = path;
+  takeOver();
+}
+
+/**
+ * The worker this hot spare watched is dead: it becomes that worker now, then tells the supervisor, whose restart
+ * takes it. Not when the supervisor itself is gone (this spare is an orphan about to exit). A watch that ended
+ * otherwise is reported, so that the supervisor does not count on it.
+ */
+const deathWatch = new DeathWatch((path, end) => {
+  if (!process.connected) return;
+  if (end !== 'dead') {
+    void sendToSupervisor({ type: 'arbor:unwatched', path, reason: end });
+    return;
+  }
+  if (takenOverAs !== undefined || process.ppid !== Number(process.env.ARBOR_SUPERVISOR_PID)) return;
+  becomeWorker(path);
+  void sendToSupervisor({ type: 'arbor:promoted', path });
+});
 
 /**
  * Drains the served servers while the hooks run once, in reverse order; then the last words, then exits 0.

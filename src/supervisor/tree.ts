@@ -175,8 +175,16 @@ export class Tree<M extends Messages = Messages> extends EventEmitter {
       return spec;
     },
     calls: {
-      setFlags: (path, flags) => calls.setFlags(this.node(path), flags),
-      replaceSpec: (path, id, spec) => calls.replaceSpec(this.node(path), id, spec),
+      // A spare takes a worker's place by itself only as the running flags and spec allowed when it began to watch:
+      // the workers under a supervisor whose flags or children's specs change are watched again once restarted.
+      setFlags: (path, flags) => {
+        this.standby.disarmUnder(path);
+        return calls.setFlags(this.node(path), flags);
+      },
+      replaceSpec: (path, id, spec) => {
+        this.standby.disarmUnder(path);
+        return calls.replaceSpec(this.node(path), id, spec);
+      },
       startChild: (path, spec) => this.startChild(path, spec),
       terminateChild: (path, id) => this.terminateChild(path, id),
       deleteChild: (path, id) => this.deleteChild(path, id),

@@ -278,6 +278,8 @@ export class ThreadHandle implements ChildHandle {
       case 'arbor:connection-ack':
       case 'arbor:parked':
       case 'arbor:revoked':
+      case 'arbor:promoted':
+      case 'arbor:unwatched':
         return; // A thread serves no listener and is never a spare.
       case 'arbor:reply':
       case 'arbor:send':

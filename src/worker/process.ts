@@ -20,8 +20,9 @@ import { HealthChecks } from './health.js';
 import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from './phase.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
 import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
-import { isExiting, standbyPlan, type StandbyKey, type StandbyPool, type TakenSpare } from './standby.js';
-import { CAPTURED_STDIO, captureOutput, outputOf, type OutputCapture } from './output.js';
+import { WorkerSpares } from './process-spares.js';
+import type { StandbyPool, TakenSpare } from './standby.js';
+import { captureOutput, outputOf, type OutputCapture } from './output.js';
 import { outputSink, type OutputLog } from './output-log.js';
 import { loaderExecArgv } from './typescript.js';
 
@@ -46,6 +47,7 @@ export class WorkerHandle implements ChildHandle {
   private killing: Promise<ExitReason> | undefined;
   private readonly health: HealthChecks;
   private readonly messaging: WorkerMessaging;
+  private readonly spares: WorkerSpares;
   /** Calls and casts wait here until the end of the tick, to go out together. */
   private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
   /** The standby spare this incarnation took over, if it did (it was not forked for this start). */
@@ -58,11 +60,12 @@ export class WorkerHandle implements ChildHandle {
     private readonly spec: WorkerSpec,
     private readonly ctx: ChildContext,
     /** Spare processes for workers with `standby`, shared by the tree. */
-    private readonly standby?: StandbyPool,
+    standby?: StandbyPool,
     /** The tree's record of its workers' recent output. */
     private readonly outputLog?: OutputLog,
   ) {
     this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.spares = new WorkerSpares(spec, ctx, standby, () => this.workerEnv());
     this.health = new HealthChecks(spec, {
       pid: () => this.pid,
       ping: (seq) => this.send({ type: 'arbor:ping', seq }),
@@ -193,13 +196,13 @@ export class WorkerHandle implements ChildHandle {
     this.health.start();
     this.ctx.logger.debug({ event: 'worker_ready', pid: child.pid });
     // Spares are forked only now, so booting them never competes with this start.
-    this.holdSpares(modulePath, child, link);
+    this.spares.hold(this.spares.key(modulePath), child, link, this.gone, () => exitIsNews(this.phase));
   }
 
   private forkWorker(modulePath: string, link: ListenerLink | undefined): ChildProcess {
     const env = { ...this.workerEnv(), ARBOR_WORKER: '1', ARBOR_CHILD_PATH: this.ctx.path };
-    const key = this.standbyKey(modulePath);
-    const taken = key === undefined ? undefined : this.standby?.take(key, this.ctx.path, link);
+    const key = this.spares.key(modulePath);
+    const taken = this.spares.take(key, link);
     if (taken) {
       const spare = taken.child;
       this.taken = taken;
@@ -219,8 +222,9 @@ export class WorkerHandle implements ChildHandle {
         // The guard first: the worker and its group never outlive this process, whatever the module does.
         execArgv: guardedExecArgv([...loaderExecArgv(modulePath), ...this.spec.execArgv]),
         cwd: this.spec.cwd,
-        // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts).
-        stdio: CAPTURED_STDIO,
+        // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts); a death socket
+        // where a hot spare may watch it (./death-socket.ts).
+        stdio: this.spares.stdio(key),
         // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
         // its workers in order; the group is ended with the worker (./groups.ts).
         detached: true,
@@ -229,64 +233,13 @@ export class WorkerHandle implements ChildHandle {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }
     processGroups.adopt(child, this.ctx.logger);
+    this.spares.forked(child, key);
     return this.watch(child, captureOutput(child));
-  }
-
-  /** What a spare for this worker must have been forked with (standby.ts); undefined without standby. */
-  private standbyKey(modulePath: string): StandbyKey | undefined {
-    const plan = standbyPlan(this.spec.standby);
-    if (plan === undefined) return undefined;
-    const { args, execArgv, cwd } = this.spec;
-    return {
-      mode: plan.mode,
-      module: modulePath,
-      args,
-      env: this.workerEnv(),
-      execArgv,
-      ...(cwd !== undefined ? { cwd } : {}),
-      ...(this.spec.listen !== undefined ? { listen: this.spec.listen } : {}),
-    };
   }
 
   /** The spec's env, and the message limits the worker's runtime applies before sending (so spares get them too). */
   private workerEnv(): Record<string, string> {
     return { ...this.spec.env, ...messageLimitEnv(messageLimits(this.spec)) };
-  }
-
-  /** Keeps this worker's spares while it runs; a serving worker's death promotes one at once (promoteSpare). */
-  private holdSpares(modulePath: string, child: ChildProcess, link: ListenerLink | undefined): void {
-    const key = this.standbyKey(modulePath);
-    const pool = this.standby;
-    if (key === undefined || pool === undefined) return;
-    // Its listener's handle goes to hot spares as they park, while this listener is the one it resolves to.
-    const listener = link && (() => (this.ctx.resolveListener(link.id) === link ? link : undefined));
-    const release = pool.hold(key, standbyPlan(this.spec.standby)!.count, listener);
-    void this.gone.then(release);
-    if (link === undefined) return;
-    // The first sign of its death: its channel closing (checked to be a death) or its exit, whichever comes first.
-    child.once('disconnect', () => this.promoteSpare(pool, key, link, child, true));
-    child.once('exit', () => this.promoteSpare(pool, key, link, child, false));
-  }
-
-  /**
-   * The worker is dying by itself and the supervisor will restart it alone and at once (permanent, no backoff, not
-   * significant, `one_for_one`): a hot spare gets the listener's handle and starts serving now, before the
-   * supervisor has seen the exit, and the restart takes that spare. Anything planned (a stop, a reload) never does.
-   */
-  private promoteSpare(
-    pool: StandbyPool,
-    key: StandbyKey,
-    link: ListenerLink,
-    child: ChildProcess,
-    confirm: boolean,
-  ): void {
-    if (!exitIsNews(this.phase)) return;
-    const { restart, backoff, significant } = this.spec;
-    if (restart !== 'permanent' || backoff !== undefined || significant || this.ctx.restartsAlone?.() !== true) return;
-    if (child.pid === undefined || (confirm && !isExiting(child.pid))) return;
-    // The listener may have closed meanwhile (a strategy restarting it): then no promotion.
-    if (link !== this.ctx.resolveListener(link.id)) return;
-    pool.promote(key, this.ctx.path, link);
   }
 
   private watch(child: ChildProcess, output: OutputCapture | undefined): ChildProcess {
@@ -341,6 +294,8 @@ export class WorkerHandle implements ChildHandle {
   }
 
   private async stop(how: Shutdown): Promise<ExitReason> {
+    // Before anything that ends it: a spare watching it must not read this exit as a death.
+    this.spares.disarm(this.child);
     const before = this.phase;
     this.enter(stopping(before, false));
     this.health.stop();
@@ -393,6 +348,8 @@ export class WorkerHandle implements ChildHandle {
       case 'arbor:connection-ack':
       case 'arbor:parked':
       case 'arbor:revoked':
+      case 'arbor:promoted':
+      case 'arbor:unwatched':
         return; // The listener's business: it reads them from the ChildProcess it was given in attach().
       case 'arbor:reply':
       case 'arbor:send':

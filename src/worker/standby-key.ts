@@ -1,6 +1,4 @@
-// What a standby spare is kept for: the start-up it was forked with (its key), how many spares a spec asks for, and
-// whether a worker whose IPC channel closed is dying (the cue to promote a spare, standby.ts).
-import { readFileSync } from 'node:fs';
+// What a standby spare is kept for: the start-up it was forked with (its key), and how many spares a spec asks for.
 import type { StandbyMode, StandbyOption } from '../types.js';
 
 /** Everything that shapes a worker's start-up: two workers with equal keys can use each other's spares. */
@@ -41,21 +39,3 @@ export const keyOf = (key: StandbyKey) =>
     key.cwd ?? null,
     key.listen ?? null,
   ]);
-
-/**
- * Linux: the process has begun to exit (PF_EXITING in /proc/<pid>/stat) or is a zombie. Its IPC channel closing says
- * no more than that it closed the channel; this says it is dying. False where /proc is not there.
- */
-export function isExiting(pid: number): boolean {
-  if (process.platform !== 'linux') return false;
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold spaces and parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const PF_EXITING = 0x4;
-  return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
-}

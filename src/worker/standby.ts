@@ -9,13 +9,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ListenerLink, WorkerAttachment } from '../child.js';
+import { parseWorkerMessage } from '../protocol.js';
 import type { StandbyMode } from '../types.js';
+import { DEATH_STDIO, openDeathSocket } from './death-socket.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
 import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
 import { keyOf, type StandbyKey } from './standby-key.js';
+import { forgetWorker, pair, unwatch, watchable, type Shelf, type Spare, type WatchedWorker } from './standby-shelf.js';
 import { loaderExecArgv } from './typescript.js';
 
-export { isExiting, standbyPlan, type StandbyKey, type StandbyPlan } from './standby-key.js';
+export { standbyPlan, type StandbyKey, type StandbyPlan } from './standby-key.js';
+export { watchable, type WatchedWorker } from './standby-shelf.js';
 
 // The entry is compiled JavaScript beside this file; when this module itself runs from TypeScript sources
 // (the test suite), the built copy in dist/ is used.
@@ -36,7 +40,6 @@ const CLAIM_MS = 10_000;
 /** How long a parked spare has to give a closing listener's handle back before it is killed instead. */
 const GIVE_BACK_MS = 1000;
 
-/** What status shows of one shelf: the spares kept for one start-up. */
 /** The spares kept for one start-up (module, args, env, execArgv, cwd), as `status().spares` lists them. */
 export interface SpareShelfInfo {
   /** `warm` or `hot`. */
@@ -53,22 +56,6 @@ export interface SpareShelfInfo {
   booting: number[];
 }
 
-interface Spare {
-  child: ChildProcess;
-  parked: boolean;
-  forget: () => void;
-  /**
-   * The listener's handle it holds: given as it parked (hot, shared: its takeover is then one small message), or
-   * with its promotion. `claim` tells the listener it is a worker now.
-   */
-  armed?: { link: ListenerLink; attachment: WorkerAttachment; claim?: () => void };
-  /** Serving for the worker at this path since that worker's death, until the worker's restart takes it. */
-  promotedFor?: string;
-  /** It announced ready since its promotion. */
-  ready: boolean;
-  unclaimed?: NodeJS.Timeout;
-}
-
 /** A spare given to a worker's start. */
 export interface TakenSpare {
   child: ChildProcess;
@@ -80,18 +67,6 @@ export interface TakenSpare {
   attachment?: WorkerAttachment;
 }
 
-interface Shelf {
-  key: StandbyKey;
-  spares: Spare[];
-  /** How many spares to keep (the largest count asked for this key). */
-  count: number;
-  /** Workers of this key currently running: when none are left for LINGER_MS, the spares go. */
-  holders: number;
-  sweep?: NodeJS.Timeout;
-  /** The listener the latest holder serves: hot spares are armed with its handle as they park. */
-  listener?: () => ListenerLink | undefined;
-}
-
 export class StandbyPool {
   private readonly shelves = new Map<string, Shelf>();
   private closed = false;
@@ -100,15 +75,22 @@ export class StandbyPool {
 
   /**
    * A parked spare ready to become the worker at `path`, or undefined (the caller forks as usual): the one promoted
-   * for it if any, else one not promoted. A spare armed with another listener's handle than `link` is not given.
+   * for it if any, else the one that watched it (it may be taking its place right now), else one watching no worker,
+   * else one whose watch can be called off for sure. A spare armed with another listener's handle than `link` is not
+   * given.
    */
   take(key: StandbyKey, path: string, link?: ListenerLink): TakenSpare | undefined {
     const shelf = this.shelves.get(keyOf(key));
     if (!shelf) return undefined;
     const usable = (s: Spare) => s.parked && s.child.connected && (s.armed === undefined || s.armed.link === link);
+    const free = (s: Spare) => s.promotedFor === undefined && usable(s);
+    const watcher = shelf.spares.find((s) => free(s) && s.watching?.path === path);
+    if (watcher !== undefined) unwatch(watcher);
     const spare =
       shelf.spares.find((s) => s.promotedFor === path && usable(s)) ??
-      shelf.spares.find((s) => s.promotedFor === undefined && usable(s));
+      watcher ??
+      shelf.spares.find((s) => free(s) && s.watching === undefined) ??
+      shelf.spares.find((s) => free(s) && unwatch(s));
     if (!spare) return undefined;
     shelf.spares.splice(shelf.spares.indexOf(spare), 1);
     spare.forget();
@@ -116,6 +98,8 @@ export class StandbyPool {
     spare.armed?.claim?.();
     spare.child.ref();
     spare.child.channel?.ref();
+    // Another parked spare may watch the worker this one watched, or the one it was taken for.
+    pair(shelf, this.logger);
     return {
       child: spare.child,
       promoted: spare.promotedFor === path,
@@ -136,10 +120,13 @@ export class StandbyPool {
     if (!shelf || shelf.key.mode !== 'hot' || shelf.spares.some((s) => s.promotedFor === path)) return undefined;
     const free = (s: Spare) => s.parked && s.promotedFor === undefined && s.child.connected;
     const spare =
-      shelf.spares.find((s) => free(s) && s.armed?.link === link) ??
-      shelf.spares.find((s) => free(s) && s.armed === undefined);
+      // The one watching it may have taken its place already: this takeover then changes nothing.
+      shelf.spares.find((s) => free(s) && s.watching?.path === path) ??
+      shelf.spares.find((s) => free(s) && s.watching === undefined && s.armed?.link === link) ??
+      shelf.spares.find((s) => free(s) && s.watching === undefined && s.armed === undefined) ??
+      shelf.spares.find((s) => free(s) && s.armed?.link === link && unwatch(s));
     if (!spare) return undefined;
-    spare.promotedFor = path;
+    this.promoted(shelf, spare, path, 'supervisor');
     // The takeover first, then the handle if it has none yet: a handle sent first would hold back every later
     // message to the spare until the spare acknowledged it (node's handle queue).
     spare.child.send({ type: 'arbor:takeover', path });
@@ -150,10 +137,27 @@ export class StandbyPool {
         this.logger.warn({ event: 'standby_promote_failed', path, pid: spare.child.pid, err });
       }
     }
+    return spare.child.pid;
+  }
+
+  /** The spare serves for the worker at `path` from now on, until that worker's restart takes it (or CLAIM_MS). */
+  private promoted(shelf: Shelf, spare: Spare, path: string, by: 'supervisor' | 'spare'): void {
+    spare.promotedFor = path;
+    spare.watching = undefined;
     spare.unclaimed = setTimeout(() => this.unclaimed(shelf, spare), CLAIM_MS);
     spare.unclaimed.unref();
-    this.logger.debug({ event: 'standby_promoted', path, pid: spare.child.pid });
-    return spare.child.pid;
+    this.logger.debug({ event: 'standby_promoted', path, pid: spare.child.pid, by });
+  }
+
+  /**
+   * A supervisor's flags changed (a reload): its workers may not restart alone any more, so no spare may take their
+   * place by itself. Their next incarnations are watched again if they qualify then.
+   */
+  disarmUnder(supervisorPath: string): void {
+    for (const shelf of this.shelves.values()) {
+      for (const worker of shelf.workers) if (worker.path.startsWith(`${supervisorPath}/`)) worker.death.disarm();
+      for (const spare of shelf.spares) if (spare.watching?.death.armed === false) unwatch(spare);
+    }
   }
 
   /**
@@ -161,10 +165,10 @@ export class StandbyPool {
    * once the previous is parked), so filling the shelf never competes much with the workers' own starts.
    * Returns the function to call when that worker is gone.
    */
-  hold(key: StandbyKey, count: number, listener?: () => ListenerLink | undefined): () => void {
+  hold(key: StandbyKey, count: number, listener?: () => ListenerLink | undefined, watched?: WatchedWorker): () => void {
     const id = keyOf(key);
     let shelf = this.shelves.get(id);
-    if (!shelf) this.shelves.set(id, (shelf = { key, spares: [], count, holders: 0 }));
+    if (!shelf) this.shelves.set(id, (shelf = { key, workers: new Set(), spares: [], count, holders: 0 }));
     shelf.count = Math.max(shelf.count, count);
     if (listener !== undefined) {
       shelf.listener = listener;
@@ -172,11 +176,14 @@ export class StandbyPool {
     }
     shelf.holders += 1;
     clearTimeout(shelf.sweep);
+    if (watched !== undefined) shelf.workers.add(watched);
     this.fill(id);
+    pair(shelf, this.logger);
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      if (watched !== undefined) forgetWorker(shelf, watched, this.logger);
       this.release(id);
     };
   }
@@ -254,12 +261,26 @@ export class StandbyPool {
     if (!spare) return;
     shelf.spares.push(spare);
     const onMessage = (raw: unknown) => {
-      const type = (raw as { type?: unknown } | null)?.type;
-      if (type === 'arbor:ready' && spare.promotedFor !== undefined) spare.ready = true;
-      if (type !== 'arbor:parked' || spare.parked) return;
+      const message = parseWorkerMessage(raw);
+      // A spare announces ready only once it is a worker (taken over, or promoted).
+      if (message?.type === 'arbor:ready') spare.ready = true;
+      if (message?.type === 'arbor:promoted' && spare.promotedFor === undefined && message.path === spare.watched) {
+        this.promoted(shelf, spare, message.path, 'spare');
+        pair(shelf, this.logger);
+      }
+      if (message?.type === 'arbor:unwatched' && message.path === spare.watched) {
+        const { path, reason } = message;
+        this.logger.debug({ event: 'standby_unwatched', path, pid: spare.child.pid, reason });
+        // Its death socket says nothing more: that worker is not watched again.
+        spare.watching?.death.disarm();
+        if (spare.watching?.path === path) spare.watching = undefined;
+        pair(shelf, this.logger);
+      }
+      if (message?.type !== 'arbor:parked' || spare.parked) return;
       spare.parked = true;
       this.arm(shelf, spare);
       this.logger.info({ event: 'standby_parked', mode: shelf.key.mode, pid: spare.child.pid });
+      pair(shelf, this.logger);
       this.fill(id);
     };
     const onGone = () => {
@@ -302,6 +323,8 @@ export class StandbyPool {
    * Resolves once the copy is closed or the spare is gone.
    */
   private giveBack(shelf: Shelf, spare: Spare, link: ListenerLink): Promise<void> {
+    // Without the handle it cannot serve: its watch ends too (and one that fired already is dropped below).
+    if (!unwatch(spare)) spare.watching = undefined;
     spare.armed?.attachment.detach();
     spare.armed = undefined;
     const { child } = spare;
@@ -360,7 +383,8 @@ export class StandbyPool {
         execArgv: guardedExecArgv([...loaderExecArgv(key.module), '--import', STANDBY_ENTRY, ...key.execArgv]),
         cwd: key.cwd,
         // Read line by line like a worker's; what it prints before its takeover is held for the worker it becomes.
-        stdio: CAPTURED_STDIO,
+        // A hot spare of a listener's worker has a death socket as that worker has: it is one once it takes over.
+        stdio: watchable(key) ? DEATH_STDIO : CAPTURED_STDIO,
         detached: true,
       });
     } catch (error) {
@@ -368,6 +392,7 @@ export class StandbyPool {
       return undefined;
     }
     processGroups.adopt(child, this.logger);
+    if (watchable(key)) openDeathSocket(child);
     // A spare must not keep the supervisor alive on its own.
     child.unref();
     child.channel?.unref();
