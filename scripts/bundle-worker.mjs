@@ -15,7 +15,7 @@ await build({
   platform: 'node',
   target: 'node20',
   // Loaded on demand by hot standby spares only.
-  external: ['./warm-up.js'],
+  external: ['./warm-up.js', './death-watch.js'],
   // Chained to tsc's map, so stacks still point into src/.
   sourcemap: true,
   logLevel: 'warning',

@@ -1,10 +1,18 @@
 // A hot standby spare's watch on the death socket of one worker (../worker/death-socket.ts). The end of that stream
 // is the kernel closing the worker's descriptors as it dies: the spare checks /proc that the worker is indeed dying
 // or gone, then takes its place at once, without waiting for the supervisor to notice. A reset means the supervisor
-// disarmed the socket (a stop, a reload): nothing to take. Loaded by every supervised worker (runtime.ts); used only
-// by hot spares.
+// disarmed the socket (a stop, a reload): nothing to take. Loaded by hot spares only, at their first watch
+// (runtime.ts): reading /proc needs node:fs, which a worker's start does not load otherwise.
 import type { Socket } from 'node:net';
 import { processState } from '../process-state.js';
+
+/** What node made of the socket handle sent with `arbor:watch` (without loading node:net to check). */
+export function isSocket(handle: unknown): handle is Socket {
+  const socket = handle as Partial<Socket> | null | undefined;
+  return (
+    typeof socket?.on === 'function' && typeof socket.destroy === 'function' && typeof socket.resume === 'function'
+  );
+}
 
 /** How a watch ended by itself: the worker died; it lives on (it closed its end); the supervisor disarmed it. */
 export type WatchEnd = 'dead' | 'alive' | 'reset';
@@ -43,6 +51,16 @@ export class DeathWatch {
     });
     // The worker never writes to it: whatever comes is dropped, so that the end is read.
     socket.resume();
+  }
+
+  /** The handle sent with `arbor:watch`: watched when it is a socket. */
+  watchSocket(path: string, pid: number, handle: unknown): void {
+    if (isSocket(handle)) this.watch(path, pid, handle);
+  }
+
+  /** A handle sent with `arbor:watch` to a spare that took over meanwhile. */
+  discard(handle: unknown): void {
+    if (isSocket(handle)) handle.destroy();
   }
 
   /** No worker watched any more (taken over, unwatched, the listener's handle revoked). */

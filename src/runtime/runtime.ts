@@ -20,7 +20,7 @@ import {
 } from '../protocol.js';
 import type { Messages } from '../types.js';
 import { channel, inArborThread } from './channel.js';
-import { DeathWatch } from './death-watch.js';
+import type { DeathWatch, WatchEnd } from './death-watch.js';
 import { drain, drainOnStop } from './drain.js';
 import { injectFault } from './faults.js';
 import { inspectLater } from './inspect-later.js';
@@ -312,12 +312,16 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       if (hotSpare && takenOverAs === undefined) becomeWorker(msg.path);
       return;
     case 'arbor:watch':
-      if (hotSpare && takenOverAs === undefined && handle instanceof Socket)
-        deathWatch.watch(msg.path, msg.pid, handle);
-      else if (handle instanceof Socket) handle.destroy();
+      if (!hotSpare) return;
+      // Until it is watched (a microtask away): a reset must not be an uncaught error.
+      (handle as { once?: (event: string, listener: () => void) => void } | undefined)?.once?.('error', () => {});
+      void deathWatch().then((watch) => {
+        if (takenOverAs === undefined) watch.watchSocket(msg.path, msg.pid, handle);
+        else watch.discard(handle);
+      });
       return;
     case 'arbor:unwatch':
-      deathWatch.stop();
+      stopWatching();
       return;
     case 'arbor:revoke': {
       // A parked hot spare got the handle ahead of its takeover, and the listener is closing: its copy of the
@@ -326,7 +330,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
       if (grant === undefined || grantsTaken.has(msg.listener)) return;
       grants.delete(msg.listener);
       // Without the handle there is nothing to take over with.
-      deathWatch.stop();
+      stopWatching();
       const revoked = (): void => void sendToSupervisor({ type: 'arbor:revoked', listener: msg.listener });
       const handle = grant.handle as { close?: (callback: () => void) => void } | undefined;
       if (typeof handle?.close === 'function') handle.close(revoked);
@@ -338,7 +342,7 @@ function onParentMessage(raw: unknown, handle: unknown): void {
 
 function becomeWorker(path: string): void {
   takenOverAs = path;
-  deathWatch.stop();
+  stopWatching();
   process.env.ARBOR_CHILD_PATH = path;
   takeOver();
 }
@@ -348,7 +352,7 @@ function becomeWorker(path: string): void {
  * takes it. Not when the supervisor itself is gone (this spare is an orphan about to exit). A watch that ended
  * otherwise is reported, so that the supervisor does not count on it.
  */
-const deathWatch = new DeathWatch((path, end) => {
+function onWatchEnd(path: string, end: WatchEnd): void {
   if (!process.connected) return;
   if (end !== 'dead') {
     void sendToSupervisor({ type: 'arbor:unwatched', path, reason: end });
@@ -357,7 +361,21 @@ const deathWatch = new DeathWatch((path, end) => {
   if (takenOverAs !== undefined || process.ppid !== Number(process.env.ARBOR_SUPERVISOR_PID)) return;
   becomeWorker(path);
   void sendToSupervisor({ type: 'arbor:promoted', path });
-});
+}
+
+/**
+ * Loaded by hot spares only, as the runtime loads: ready long before the first watch arrives (after parking), so that
+ * a watch begins a microtask after its message, before any other I/O is read. Its users chain on it, in order.
+ */
+let watching: Promise<DeathWatch> | undefined;
+function deathWatch(): Promise<DeathWatch> {
+  return (watching ??= import('./death-watch.js').then(({ DeathWatch }) => new DeathWatch(onWatchEnd)));
+}
+if (hotSpare) void deathWatch();
+
+function stopWatching(): void {
+  void watching?.then((watch) => watch.stop());
+}
 
 /**
  * Drains the served servers while the hooks run once, in reverse order; then the last words, then exits 0.
