@@ -232,6 +232,16 @@ describe('the runtime', () => {
     expect(await exited).toEqual([0, null]);
   });
 
+  it.runIf((process.features as { require_module?: boolean }).require_module === true)(
+    'can be required from CommonJS, where node loads ES modules that do not await at their top level',
+    async () => {
+      const { ARBOR_WORKER: _unused, ...env } = process.env;
+      const child = spawn(process.execPath, ['-e', "require('arbor-otp/worker')"], { env, stdio: 'inherit' });
+      track(child);
+      expect(await once(child, 'exit')).toEqual([0, null]);
+    },
+  );
+
   it('does not keep a worker alive: one whose work is done exits normally', async () => {
     const { handle, exited } = newWorker('done.mjs');
     await handle.start();

@@ -1,5 +1,6 @@
 // The worker side's line to its supervisor: the IPC channel of a forked process, or the MessagePort of a thread
 // (`kind: 'thread'`). The protocol (../protocol.ts) is the same on both; only the carrier differs.
+import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
 import type { WorkerMessage } from '../protocol.js';
 
@@ -19,16 +20,20 @@ export interface Channel {
 /**
  * The port to the supervisor in a thread it created for a `kind: 'thread'` worker, else undefined. node:worker_threads
  * is loaded only where the supervisor said it made a thread (ARBOR_THREAD): a forked worker, which every restart
- * starts, does not pay for loading it (nor for node:module's createRequire, which costs as much).
+ * starts, does not pay for loading it. Through a require, not a top-level await: CommonJS can require() this module
+ * (node ≥ 20.19) only while nothing in it awaits at its top level.
  */
-async function supervisorPort(): Promise<MessagePort | undefined> {
-  const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
+function supervisorPort(): MessagePort | undefined {
+  if (process.env.ARBOR_THREAD !== '1') return undefined;
+  const { isMainThread, parentPort, workerData } = createRequire(import.meta.url)(
+    'node:worker_threads',
+  ) as typeof import('node:worker_threads');
   const ours =
     !isMainThread && parentPort !== null && (workerData as { arbor?: unknown } | null | undefined)?.arbor === 'thread';
   return ours ? parentPort : undefined;
 }
 
-const port = process.env.ARBOR_THREAD === '1' ? await supervisorPort() : undefined;
+const port = supervisorPort();
 /** True in a thread that an arbor supervisor created for a `kind: 'thread'` worker. */
 export const inArborThread: boolean = port !== undefined;
 
