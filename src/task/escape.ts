@@ -18,6 +18,11 @@ export function runOwned<T>(owner: EscapeOwner, fn: () => T): T {
   return owners.run(owner, fn);
 }
 
+/** The owner of the context this runs in (undefined outside any task's). */
+export function ownerNow(): EscapeOwner | undefined {
+  return owners.getStore();
+}
+
 /**
  * Installed once per host process. Uncaught exceptions: the capture callback, which sees them first and alone (a
  * listener would share them with the host's own `uncaughtException` listeners, which may well exit). Unhandled

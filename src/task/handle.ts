@@ -7,7 +7,7 @@ import type { ChaosFault } from '../protocol.js';
 import type { Logger } from 'pino';
 import { TaskIncarnation } from '../task-incarnation.js';
 import type { ExitReason, TaskContext, TaskMessageHandler, TaskSpec } from '../types.js';
-import { runOwned, type EscapeOwner } from './escape.js';
+import { ownerNow, runOwned, type EscapeOwner } from './escape.js';
 
 export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOwner {
   readonly pid = undefined;
@@ -37,16 +37,23 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
     if (this.phase !== 'idle' || this.stopRequested) throw new StartFailure({ startFailed: 'terminated before start' });
     this.phase = 'running';
     const context = this.context();
-    let result: unknown;
-    try {
-      result = runOwned(this, () => this.spec.run(context));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    Promise.resolve(result).then(
-      () => this.end(this.phase === 'stopping' ? 'shutdown' : 'normal'),
-      (error: unknown) => this.end(this.phase === 'stopping' && this.isAbort(error) ? 'shutdown' : errorReason(error)),
-    );
+    runOwned(this, () => {
+      let result: unknown;
+      try {
+        result = this.spec.run(context);
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      // Watched from inside the task's own context: its settling runs there too, and finds this handle as the
+      // context's owner, so no closure pair is kept per running task (thousands of them).
+      Promise.resolve(result).then(ranToEnd, failed);
+    });
+  }
+
+  /** `run` settled: the incarnation's end. */
+  settled(error: unknown, rejected: boolean): void {
+    if (!rejected) this.end(this.phase === 'stopping' ? 'shutdown' : 'normal');
+    else this.end(this.phase === 'stopping' && this.isAbort(error) ? 'shutdown' : errorReason(error));
   }
 
   protected stop(): Promise<ExitReason> {
@@ -256,6 +263,16 @@ class RunContext implements TaskContext {
     const handle = this.#handle;
     return (this.#onMessage ??= (handler) => handle.setHandler(handler as TaskMessageHandler | undefined));
   }
+}
+
+/** `run` resolved: called in the task's own context (startNow), whose owner is its handle. */
+function ranToEnd(): void {
+  (ownerNow() as TaskHandle).settled(undefined, false);
+}
+
+/** `run` rejected or threw. */
+function failed(error: unknown): void {
+  (ownerNow() as TaskHandle).settled(error, true);
 }
 
 /** Why `run` stopped, when it was the supervisor that asked: the signal's abort reason. */
