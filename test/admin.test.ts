@@ -1,6 +1,6 @@
 // The admin endpoint of `arbor run --admin`: probes and metrics over real HTTP while the tree starts, crashes,
 // gives up and stops. Needs the build (the CLI runs from dist/).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,12 +195,15 @@ describe('arbor run --admin', () => {
   });
 
   it('a blocked supervisor loop makes /healthz 503 with the lag; other paths 404, other methods 405; /tree is the status', async () => {
-    const arbor = runArbor({ BLOCK_MS: '2600' });
+    const marks = mkdtempSync(join(tmpdir(), 'arbor-admin-block-'));
+    cleanups.push(() => rmSync(marks, { recursive: true, force: true }));
+    const blocking = join(marks, 'blocking');
+    const arbor = runArbor({ BLOCK_MS: '2600', BLOCK_MARK: blocking });
     const address = await adminAddress(arbor);
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'root started');
 
     process.kill(arbor.proc.pid!, 'SIGUSR2');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await until(async () => (existsSync(blocking) ? true : undefined), 'the block begun');
     const during = await request(address, '/healthz'); // answered once the loop turns again
     expect(during.status).toBe(503);
     expect(json(during).reasons[0]).toMatch(/^event loop lag \d+ ms exceeds 2000 ms$/);

@@ -128,6 +128,7 @@ describe('restart backoff', () => {
     process.kill(pidOf(tree, 'a'), 'SIGKILL');
     await delayed;
     await tree.stop();
+    // A fixed wait is the point: past the 1 s backoff, within which nothing may start.
     await new Promise((r) => setTimeout(r, 1300));
     expect(rec.of('child_started')).toHaveLength(1);
   });

@@ -222,6 +222,7 @@ describe('connections, idle time and backpressure are bounded', () => {
     busy.send('{"id":1,"op":"stop-child","path":"root/w"}\n');
     const idleClosed = new Promise((resolve) => idle.socket.once('close', resolve));
     await idleClosed;
+    // A fixed wait is the point: twice the idle timeout, within which the busy connection must not be closed.
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(busy.socket.destroyed).toBe(false);
     release();

@@ -60,8 +60,9 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('drain, %s listener', (mo
   it('stop-child during a 2 s request on a keep-alive connection: the request completes with 200 and Connection: close', async () => {
     const { tree, rec, port } = await run(mode);
     const w1 = tree.whichChildren('root/pool')[0]!.pid!;
-    const { answer, agent } = await requestOn(port, w1, '/slow?ms=2000');
-    await new Promise((r) => setTimeout(r, 300)); // the request is in the handler
+    const entered = rec.next((e) => e.event === 'worker_message' && e.pid === w1, 'the request in the handler');
+    const { answer, agent } = await requestOn(port, w1, '/slow?ms=2000&tell');
+    await entered;
     const terminated = rec.next((e) => e.event === 'child_terminated' && e.child === 'w1', 'w1 terminated', 30_000);
     await tree.terminateChild('root/pool', 'w1');
     expect(await answer).toMatchObject({ status: 200, connection: 'close' });
@@ -127,8 +128,9 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('drain, %s listener', (mo
   it('a request stuck past the shutdown timeout: the worker is SIGKILLed at the timeout', async () => {
     const { tree, rec, port } = await run(mode, { shutdown: 500 });
     const w1 = tree.whichChildren('root/pool')[0]!.pid!;
-    const { answer: stuck, agent } = await requestOn(port, w1, '/stuck');
-    await new Promise((r) => setTimeout(r, 200));
+    const entered = rec.next((e) => e.event === 'worker_message' && e.pid === w1, 'the request in the handler');
+    const { answer: stuck, agent } = await requestOn(port, w1, '/stuck?tell');
+    await entered;
     await tree.terminateChild('root/pool', 'w1');
     expect(rec.of('child_terminated').find((e) => e.child === 'w1')).toMatchObject({ reason: { signal: 'SIGKILL' } });
     expect(rec.events.some((e) => (e as { event: string }).event === 'shutdown_timeout')).toBe(true);
@@ -142,6 +144,7 @@ describe('drainDelay', () => {
     const { tree, rec, port } = await run('shared', { drainDelay: 1500 });
     const stopped = tree.stop();
     await rec.waitFor((e) => e.event === 'drain_delay', 'drain_delay');
+    // A moment into the delay (a fixed wait is the point: nothing may end within it), the tree still serves.
     await new Promise((r) => setTimeout(r, 300));
     expect(rec.of('child_terminated')).toEqual([]);
     expect(await get(port)).toMatchObject({ status: 200 });

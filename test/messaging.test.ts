@@ -123,7 +123,8 @@ describe('call and cast', () => {
       tree.call('root/w', { op: 'hang' }, { timeout: 30_000 }),
       tree.call('root/w', { op: 'slow', ms: 20_000 }, { timeout: 30_000 }),
     ];
-    await new Promise((r) => setTimeout(r, 50));
+    // Answered in order after them: both calls are in the worker's hands.
+    await tree.call('root/w', { op: 'echo', value: 1 });
     process.kill(pid, 'SIGKILL');
     for (const call of pending) {
       const error = await callError(call);

@@ -84,8 +84,9 @@ describe.each<ListenerMode>(['shared', 'round_robin'])('reload, %s listener', (m
     const { tree, rec, port, dir, pids } = await run(mode);
     const before = pids();
     const loop = clientLoop(port, 8, '/slow?ms=50');
-    const slow = get(port, '/slow?ms=2000');
-    await new Promise((r) => setTimeout(r, 300));
+    const entered = rec.next((e) => e.event === 'worker_message', 'the slow request in its handler');
+    const slow = get(port, '/slow?ms=2000&tell');
+    await entered;
     deploy(dir, { version: 'v2' });
     const result = await tree.reload();
 

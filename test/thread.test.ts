@@ -1,7 +1,7 @@
 // Thread children (`worker({ kind: 'thread' })`): a throw, process.exit, heap OOM or a busy loop ends only the thread,
 // which its supervisor restarts; the supervisor's own process and the sibling threads go on. Real threads.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +34,15 @@ async function run(spec: SupervisorSpec) {
 
 const thread = (id: string, extra: Partial<WorkerOptions> = {}) =>
   worker({ id, kind: 'thread', module: fixture('thread-faults.mjs'), ...extra });
+/** A thread of this process waits in open() of a FIFO for a writer: its kernel wait channel says so. */
+const blockedInFifoOpen = (): boolean =>
+  readdirSync('/proc/self/task').some((task) => {
+    try {
+      return readFileSync(`/proc/self/task/${task}/wchan`, 'utf8') === 'wait_for_partner';
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
 const exited = (child: string) => (e: TreeEvent) => e.event === 'child_exited' && e.child === child;
 const started = (child: string) => (e: TreeEvent) => e.event === 'child_started' && e.child === child;
 
@@ -130,7 +139,7 @@ describe('a thread that terminate() cannot end', () => {
       supervisor({ children: [thread('stuck', { env: { FIFO: fifo }, shutdown: 'brutal_kill' })] }),
     );
     tree.cast('root/stuck', 'block');
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(blockedInFifoOpen, 'the thread blocked in open()');
     await tree.terminateChild('root', 'stuck');
     expect(rec.of('child_terminated')).toMatchObject([
       { child: 'stuck', reason: { host_down: expect.stringContaining('did not end within') } },

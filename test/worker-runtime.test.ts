@@ -205,6 +205,7 @@ describe('the runtime', () => {
     void nextMessage('arbor:pong').then(() => (answered = true));
     child.send({ type: 'arbor:chaos', fault: 'hang' });
     child.send({ type: 'arbor:ping', seq: 1 });
+    // A fixed wait is the point: no answer may come within it (a worker answers a ping within milliseconds).
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(answered).toBe(false);
   });

@@ -255,7 +255,8 @@ describe('health checks', () => {
 
   it('a worker that answers its pings lives on', async () => {
     const { handle, exits } = await startWorker('ready.mjs', { heartbeat: { interval: 50, timeout: 1000 } });
-    // Long enough for many pings; the timeout is generous so a slow machine does not count as hung.
+    // A fixed wait is the point: nothing may happen within it. Longer than the timeout, with many pings; the
+    // timeout is generous so a slow machine does not count as hung.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(exits).toEqual([]);
     expect(isAlive(handle.pid!)).toBe(true);
