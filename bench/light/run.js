@@ -3,6 +3,8 @@
 //            until all run again; side by side with OTP 25's simple_one_for_one of gen_servers (otp.escript).
 //   scale:   1,000 / 10,000 / 100,000 tasks: start time and heap per child, to see the cost grow linearly.
 //   threads: 100 thread children: start time, RSS per thread, crash → restarted.
+//   hosts:   BENCH_HOSTS_N (1000) tasks started one by one into BENCH_HOSTS_H (2) host processes (light/hosts.js):
+//            per start, RSS per task in a host; one host SIGKILLed → its tasks all running again.
 // Each measurement runs in a fresh process. Env: BENCH_ROUNDS (default 3), BENCH_LIGHT_MAX (largest scale step,
 // default 100000), BENCH_LIGHT_TIMEOUT (s per measurement, default 300), BENCH_LIGHT_N / BENCH_LIGHT_K (10000 / 1000).
 // Writes bench/light/results.json.
@@ -67,6 +69,9 @@ console.log(`task layer alone: ${JSON.stringify(layer)}`);
 const threads = measure(process.execPath, [here('./threads.js'), '100', '10']);
 console.log(`threads: ${JSON.stringify(threads)}`);
 
+const hosts = measure(process.execPath, [here('./hosts.js'), process.env.BENCH_HOSTS_N ?? '1000', process.env.BENCH_HOSTS_H ?? '2']);
+console.log(`hosts: ${JSON.stringify(hosts)}`);
+
 const ok = (x) => x && x.failed === undefined;
 const med = (pick) => median(paired.map(pick).filter(Number.isFinite));
 const ratio = (field) => med((p) => (ok(p.arbor) && ok(p.otp) ? p.arbor[field] / p.otp[field] : NaN));
@@ -104,6 +109,15 @@ console.log(table(['', 'value'], [
   ['crash → restarted, median of 10 (ms)', ok(threads) ? fmt(median(threads.restartMs), 0) : threads.failed],
 ]));
 
+if (ok(hosts)) {
+  console.log(`\n${count(hosts.tasks)} tasks in ${hosts.hosts} host processes\n`);
+  console.log(table(['', 'value'], [
+    [`start ${count(hosts.tasks - hosts.hosts)} one by one into warm hosts: ms per task`, fmt(hosts.startPerTaskUs / 1000, 2)],
+    ['RSS per task in a host (KiB)', fmt(hosts.rssPerTaskBytes / 1024, 1)],
+    [`one host SIGKILLed → its ${count(hosts.hostDownTasks)} tasks running again (ms)`, fmt(hosts.hostDownToAllRunningMs, 0)],
+  ]));
+} else console.log(`\ntask hosts: ${hosts.failed}`);
+
 const verdict = (pass) => (pass ? 'met' : 'MISSED');
 const targets = [
   [`${count(N)} tasks start in ≤ 2× OTP (wall; CPU ${fmt(ratio('startCpuMs'), 1)}×)`, otpSkipped ? 'n/a (no OTP)' : `${fmt(startRatio, 2)}×`, otpSkipped ? 'n/a' : verdict(startRatio <= 2)],
@@ -115,4 +129,4 @@ console.log('\nTargets\n');
 console.log(table(['target', 'measured', ''], targets));
 if (otpSkipped) console.log(`\nOTP column skipped: ${otpSkipped}`);
 
-writeFileSync(here('./results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), rounds, paired, scale, layer, threads, targets }, null, 2)}\n`);
+writeFileSync(here('./results.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), rounds, paired, scale, layer, threads, hosts, targets }, null, 2)}\n`);
