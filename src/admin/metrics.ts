@@ -8,10 +8,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TreeEvent } from '../supervisor/events.js';
 import type { SupervisorStatus } from '../supervisor/tree.js';
-import type { HostPoolStatus } from '../host/host-pool.js';
 import type { ExitReason } from '../types.js';
 import { readRss } from '../worker/health.js';
 import type { PathTemplates } from './templates.js';
+
+/** One task host pool as the tree's status shows it. */
+type HostPoolStatus = NonNullable<SupervisorStatus['hosts']>[number];
 
 /** Bounded label values for a reason: its kind (`code`, `signal`, `error`, …), never its free text. */
 export function reasonKind(reason: ExitReason): string {
