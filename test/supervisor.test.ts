@@ -1,4 +1,7 @@
 // Supervisor semantics on real forked workers, ported from the ideas of OTP's supervisor_SUITE.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { start, supervisor, worker, type Tree, type TreeEvent, type WorkerOptions } from '../src/index.js';
 import { fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
@@ -10,7 +13,16 @@ afterEach(async () => {
     await tree.stop({ brutal: true }).catch(() => undefined);
     reap(rec.of('child_started').map((e) => e.pid));
   }
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Private directories (a shared /tmp is anyone's) holding the files fixtures count their start attempts in. */
+const scratch: string[] = [];
+function attemptsFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-attempts-'));
+  scratch.push(dir);
+  return join(dir, 'attempts');
+}
 
 const controlled = (id: string, extra: Partial<WorkerOptions> = {}) =>
   worker({ id, module: fixture('controlled.mjs'), shutdown: 5000, ...extra });
@@ -260,7 +272,7 @@ describe('restart intensity and escalation', () => {
   });
 
   it('restart_fails: a restart whose start fails is retried, each try counting, until it starts', async () => {
-    const attempts = `${process.env.TMPDIR ?? '/tmp'}/arbor-attempts-${process.pid}-${Date.now()}`;
+    const attempts = attemptsFile();
     const { tree, rec } = await run(
       supervisor({
         intensity: 4,
@@ -281,7 +293,7 @@ describe('restart intensity and escalation', () => {
   });
 
   it('restart_fails: retries that exceed the intensity make the supervisor give up', async () => {
-    const attempts = `${process.env.TMPDIR ?? '/tmp'}/arbor-attempts-${process.pid}-${Date.now()}-b`;
+    const attempts = attemptsFile();
     const { tree, rec } = await run(
       supervisor({
         intensity: 2,
