@@ -22,7 +22,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   supervisor: ['shared', 'host', 'listener', 'log', 'reload', 'task', 'thread', 'worker'],
   control: ['shared', 'supervisor', 'worker'],
   systemd: ['shared', 'supervisor'],
-  admin: ['shared', 'control', 'host', 'supervisor', 'worker'],
+  admin: ['shared', 'control', 'supervisor', 'worker'],
   chaos: ['shared', 'control', 'supervisor'],
   'start.ts': ['shared', 'admin', 'supervisor', 'systemd'],
   cli: ['shared', 'start.ts', 'admin', 'chaos', 'control', 'log', 'reload', 'supervisor', 'worker'],
