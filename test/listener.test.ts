@@ -273,9 +273,11 @@ describe('a listener that cannot bind fails to start with a clear reason', () =>
 
 describe('an inherited descriptor (fd) must be a listening TCP socket', () => {
   it('a file', async () => {
-    const path = join(tmpdir(), `arbor-listener-${process.pid}`);
+    // In a private directory: a fixed name in a shared /tmp could be anyone's file (or a link to one).
+    const dir = mkdtempSync(join(tmpdir(), 'arbor-listener-'));
+    const path = join(dir, 'not-a-socket');
     const fd = openSync(path, 'w');
-    cleanups.push(() => closeSync(fd));
+    cleanups.push(() => (closeSync(fd), rmSync(dir, { recursive: true, force: true })));
     expect(await startFailure({ fd })).toEqual({
       startFailed: `fd ${fd} is not a listening socket (not a socket: ${path})`,
     });

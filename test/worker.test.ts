@@ -1,14 +1,14 @@
 // The parent side of a worker on real forked processes: the ready handshake, start failures, exit reasons,
 // termination by shutdown value, heartbeats, and no worker outliving its supervisor.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { ListenerLink } from '../src/child.js';
 import type { ExitReason } from '../src/types.js';
 import { exitReasonOf } from '../src/worker/exit-reason.js';
@@ -173,7 +173,9 @@ describe('exitReasonOf: what the worker reported wins over how it died, unless i
 
 describe('terminate', () => {
   it('a cooperative worker asked to stop runs its shutdown hooks and exits: shutdown, no onExit', async () => {
-    const traceFile = join(await mkdtemp(join(tmpdir(), 'arbor-worker-')), 'trace.jsonl');
+    const traceDir = await mkdtemp(join(tmpdir(), 'arbor-worker-'));
+    onTestFinished(() => rmSync(traceDir, { recursive: true, force: true }));
+    const traceFile = join(traceDir, 'trace.jsonl');
     const { handle, exits } = await startWorker('ready.mjs', {
       shutdown: 5000,
       env: { FIXTURE_TRACE_FILE: traceFile },
