@@ -2,7 +2,7 @@
 // terminate() waits for that end for at most the task's shutdown, then abandons the task; the supervisor hears of an
 // end it did not ask for, together with the other tasks that ended in the same tick.
 import type { ChildContext } from './child.js';
-import type { ExitReason } from './types.js';
+import type { ExitReason, Shutdown } from './types.js';
 
 /** An inline task runs as soon as it is started: only a task in a host is ever `starting` (placed, not yet run). */
 export type TaskPhase = 'idle' | 'starting' | 'running' | 'stopping' | 'gone';
@@ -25,8 +25,24 @@ export abstract class TaskIncarnation {
     return (this.stopping ??= this.stop());
   }
 
+  /** Abandons the task now: its exit is `{ abandoned }`; whatever it still runs is not reclaimed. */
+  abstract kill(): Promise<ExitReason>;
+
+  /** The task's shutdown, as its spec says. */
+  protected abstract readonly shutdown: Shutdown;
+
+  /** Stops a task that was placed or started (phase `starting` or `running`), given `shutdown` ms to end. */
+  protected abstract stopRunning(shutdown: number | 'infinity'): Promise<ExitReason>;
+
   /** Stops the task as its shutdown says (terminate() calls it once). */
-  protected abstract stop(): Promise<ExitReason>;
+  private stop(): Promise<ExitReason> {
+    const shutdown = this.shutdown;
+    if (shutdown === 'brutal_kill') return this.kill();
+    this.stopRequested = true;
+    if (this.phase === 'gone') return Promise.resolve(this.exitReason!);
+    if (this.phase === 'idle') return this.settleNow('shutdown');
+    return this.stopRunning(shutdown);
+  }
 
   /** Frees what the incarnation holds as it ends (its pending calls, its signal, its place in a host). */
   protected abstract release(reason: ExitReason): void;

@@ -7,7 +7,7 @@ import { CallError, type CallErrorCode } from '../call-error.js';
 import type { FromHost } from '../host-protocol.js';
 import type { ChaosFault } from '../protocol.js';
 import { TaskIncarnation } from '../task-incarnation.js';
-import type { ExitReason, HostedTaskSpec } from '../types.js';
+import type { ExitReason, HostedTaskSpec, Shutdown } from '../types.js';
 import type { HostInstance, HostedPeer } from './host-instance.js';
 import type { HostPool } from './host-pool.js';
 
@@ -103,12 +103,11 @@ export class HostedTaskHandle extends TaskIncarnation implements ChildHandle, Ho
     return started;
   }
 
-  protected stop(): Promise<ExitReason> {
-    const shutdown = this.spec.shutdown;
-    if (shutdown === 'brutal_kill') return this.kill();
-    this.stopRequested = true;
-    if (this.phase === 'gone') return Promise.resolve(this.exitReason!);
-    if (this.phase === 'idle') return this.settleNow('shutdown');
+  protected get shutdown(): Shutdown {
+    return this.spec.shutdown;
+  }
+
+  protected stopRunning(shutdown: number | 'infinity'): Promise<ExitReason> {
     if (this.phase === 'starting') {
       this.instance?.send({ t: 'abandon', n: this.n });
       this.failStart({ startFailed: 'terminated before start' });

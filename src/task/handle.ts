@@ -6,7 +6,7 @@ import { CallError } from '../call-error.js';
 import type { ChaosFault } from '../protocol.js';
 import type { Logger } from 'pino';
 import { TaskIncarnation } from '../task-incarnation.js';
-import type { ExitReason, TaskContext, TaskMessageHandler, TaskSpec } from '../types.js';
+import type { ExitReason, Shutdown, TaskContext, TaskMessageHandler, TaskSpec } from '../types.js';
 import { ownerNow, runOwned, type EscapeOwner } from './escape.js';
 
 export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOwner {
@@ -56,12 +56,11 @@ export class TaskHandle extends TaskIncarnation implements ChildHandle, EscapeOw
     else this.end(this.phase === 'stopping' && this.isAbort(error) ? 'shutdown' : errorReason(error));
   }
 
-  protected stop(): Promise<ExitReason> {
-    const shutdown = this.spec.shutdown;
-    if (shutdown === 'brutal_kill') return this.kill();
-    this.stopRequested = true;
-    if (this.phase === 'gone') return Promise.resolve(this.exitReason!);
-    if (this.phase === 'idle') return this.settleNow('shutdown');
+  protected get shutdown(): Shutdown {
+    return this.spec.shutdown;
+  }
+
+  protected stopRunning(shutdown: number | 'infinity'): Promise<ExitReason> {
     this.phase = 'stopping';
     this.controller?.abort(new StopRequested());
     return this.goneWithin(shutdown);
