@@ -39,8 +39,10 @@ function throughputSection(t, opts) {
     '- The load generator (autocannon) runs in the bench process on the same cores as the servers: with 2 cores it ' +
       'competes with them, so absolute numbers are lower than on a dedicated client, and configurations that need ' +
       'an extra busy process (round-robin dispatchers) pay for it twice.',
-    '- "× best cluster": within each round, req/s divided by the better of cluster SCHED_RR / SCHED_NONE of that ' +
-      'round; the median over rounds. Round orders: ' + t.rounds.map((r) => r.order.join(' → ')).join('; ') + '.',
+    `- "× best cluster": within each round, req/s divided by that round's req/s of the better cluster mode ` +
+      `(${t.bestMode ?? 'the better of the two in each round'}: the higher median over the rounds, chosen once; the ` +
+      'better of two noisy samples in each round would be biased upwards); the median over rounds. Round orders: ' +
+      t.rounds.map((r) => r.order.join(' → ')).join('; ') + '.',
     '- "unplanned worker exits": workers that exited during warm-up or measurement although nothing killed ' +
       'them (summed over rounds); should be 0.',
     `- 1-minute load average after each measurement: ${loadRange(t)} (other work on the machine shows here).`,

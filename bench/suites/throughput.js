@@ -69,14 +69,23 @@ export async function runThroughput(opts, log) {
       log(`throughput round ${round}/${opts.rounds}: ${config.name}`);
       results[config.name] = await measure(config, opts);
     }
-    const bestCluster = Math.max(...configs.filter((c) => c.cluster).map((c) => results[c.name].rps));
     for (const config of configs) {
       const x = results[config.name];
-      x.ratio = x.rps / bestCluster;
       // CPU per request against the cluster mode that hands connections over the same way.
       if (config.cpuPeer) x.cpuRatio = x.cpuPerRequest / results[config.cpuPeer].cpuPerRequest;
     }
-    rounds.push({ round, order: order.map((c) => c.name), bestCluster, results });
+    rounds.push({ round, order: order.map((c) => c.name), results });
+  }
+  // The better cluster mode is the one with the higher median over the rounds, chosen once. Not the better of the
+  // two in each round: the larger of two noisy samples of equal servers is biased upwards (by about half a standard
+  // deviation, ~5 % here), so a configuration as fast as cluster would read ~0.95×.
+  const clusterModes = configs.filter((c) => c.cluster).map((c) => c.name);
+  const bestMode = clusterModes.reduce((best, name) =>
+    median(rounds.map((r) => r.results[name].rps)) > median(rounds.map((r) => r.results[best].rps)) ? name : best,
+  );
+  for (const r of rounds) {
+    r.bestCluster = r.results[bestMode].rps;
+    for (const config of configs) r.results[config.name].ratio = r.results[config.name].rps / r.bestCluster;
   }
   const summary = configs.map((config) => {
     const per = rounds.map((r) => r.results[config.name]);
@@ -95,5 +104,5 @@ export async function runThroughput(opts, log) {
       unplannedExits: per.reduce((n, x) => n + x.unplannedExits, 0),
     };
   });
-  return { configs: configs.map(({ name, args, workers, cpuPeer }) => ({ name, args, workers, cpuPeer })), rounds, summary };
+  return { configs: configs.map(({ name, args, workers, cpuPeer }) => ({ name, args, workers, cpuPeer })), bestMode, rounds, summary };
 }

@@ -114,7 +114,7 @@ class Connection {
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.once('close', () => clearTimeout(this.deadline));
+    socket.once('close', () => this.disarm());
     this.expectRequest();
   }
 
@@ -124,9 +124,28 @@ class Connection {
   }
 
   private expectRequest(): void {
+    this.closeAfter(this.limits.headersTimeoutMs);
+  }
+
+  /**
+   * Closes the connection in `ms` unless the deadline is moved or lifted first. A timer runs before the I/O of its
+   * turn: after the supervisor's loop stalled past the deadline, what the client sent in time is still unread. So the
+   * close waits for that I/O (an immediate runs after it) and is off if what was read moved the deadline.
+   */
+  private closeAfter(ms: number): void {
     clearTimeout(this.deadline);
-    this.deadline = setTimeout(() => this.socket.destroy(), this.limits.headersTimeoutMs);
-    this.deadline.unref();
+    const deadline = setTimeout(() => {
+      setImmediate(() => {
+        if (this.deadline === deadline) this.socket.destroy();
+      });
+    }, ms);
+    deadline.unref();
+    this.deadline = deadline;
+  }
+
+  private disarm(): void {
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
   }
 
   private receive(chunk: Buffer): void {
@@ -156,7 +175,7 @@ class Connection {
     if (!request) return this.refuse(400);
     this.busy = true;
     this.socket.pause();
-    clearTimeout(this.deadline);
+    this.disarm();
     void Promise.resolve()
       .then(() => this.handler({ method: request.method, target: request.target }))
       .catch((): Http1Answer => ({
@@ -173,14 +192,13 @@ class Connection {
     for (const [name, value] of Object.entries(answer.headers)) head.push(`${name}: ${value}`);
     head.push(`Content-Length: ${answer.body.length}`, `Connection: ${keepAlive ? 'keep-alive' : 'close'}`, '', '');
     // Until the answer is in the kernel, nothing moving for stallMs means a client that does not read.
-    this.deadline = setTimeout(() => this.socket.destroy(), this.limits.stallMs);
-    this.deadline.unref();
+    this.closeAfter(this.limits.stallMs);
     const written = (): void => {
       if (this.socket.destroyed) return;
       this.lastActive = performance.now();
       this.busy = false;
       if (!keepAlive) {
-        clearTimeout(this.deadline);
+        this.disarm();
         this.socket.end();
         return;
       }
@@ -200,14 +218,13 @@ class Connection {
     this.busy = true;
     this.socket.pause();
     this.buffered = Buffer.alloc(0);
-    clearTimeout(this.deadline);
+    this.disarm();
     const body = Buffer.from(`${JSON.stringify({ error: REASONS[status] ?? 'bad request' })}\n`);
     this.socket.end(
       `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`,
       'latin1',
     );
-    this.deadline = setTimeout(() => this.socket.destroy(), this.limits.stallMs);
-    this.deadline.unref();
+    this.closeAfter(this.limits.stallMs);
   }
 }
 
