@@ -2,7 +2,6 @@
 // embedded in the page checked against the JSON report, then the page opened in a real headless Chromium: it must
 // render without console errors and its chart canvases must hold drawn pixels.
 // Needs the build (`npm test` builds first): the CLI runs from dist/, as installed.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/chaos/report.js';
 import { renderHtmlReport, verdict } from '../src/chaos/html/render.js';
 import { FAILURE_KINDS } from '../src/chaos/load.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, arborChaos, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/http-service/spec.js');
 const SEED = 20261130;
@@ -65,37 +64,11 @@ beforeAll(async () => {
   arbor = spawnArborRun(EXAMPLE, dir, { PORT: '0', WORKERS: '2', ARBOR_CHAOS: '1' });
   const bound = await arbor.line((l) => l.event === 'listener_bound', 'the listener bound its port');
   await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
-  const chaos = spawn(
-    process.execPath,
-    [
-      CLI,
-      'chaos',
-      '--url',
-      `http://${bound.address}/`,
-      '--control',
-      arbor.control,
-      '--duration',
-      DURATION,
-      '--rate',
-      '2',
-      '--mix',
-      'sigkill,throw,kill-all',
-      '--seed',
-      String(SEED),
-      '--json',
-      '--report',
-      join(dir, 'report.html'),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  chaos.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  chaos.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => chaos.on('close', resolve));
-  runEndedAt = Date.now();
-  if (code !== 0) throw new Error(`arbor chaos exited ${code}: ${stderr}`);
-  report = JSON.parse(stdout) as ChaosReport;
+  ({ report, endedAt: runEndedAt } = await arborChaos(
+    ...['--url', `http://${bound.address}/`, '--control', arbor.control, '--duration', DURATION],
+    ...['--rate', '2', '--mix', 'sigkill,throw,kill-all', '--seed', String(SEED)],
+    ...['--json', '--report', join(dir, 'report.html')],
+  ));
   html = readFileSync(join(dir, 'report.html'), 'utf8');
 }, 90_000);
 

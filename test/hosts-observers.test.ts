@@ -2,75 +2,42 @@
 // endpoint's /tree and /metrics (hosts alive, tasks per host, memory, host restarts by reason), and `arbor chaos`,
 // which picks "hang a host" for hosted tasks by itself and counts every task of the hung host as hit. One real
 // `arbor run` with a pool of two host processes, one real `arbor chaos` run against it. Needs the build.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../src/control/client.js';
 import type { ChaosReport } from '../src/chaos/report.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { CLI, arborCommand, killArborRun, spawnArborRun, type ArborRun } from './support/arbor-run.js';
-import { parsePrometheusText, type Family } from './support/prometheus.js';
+import { arborChaos, arborCommand, controlRequest } from './support/arbor-run.js';
+import { adminGet, startObservedRun, stopObservedRun, type ObservedRun } from './support/observed-run.js';
+import { parsePrometheusText, sampleValue } from './support/prometheus.js';
 import { fixture, isAlive } from './support/tree.js';
 
 /** Fixed, so a failure can be replayed. */
 const SEED = 19;
 
-let arbor: ArborRun;
-let dir: string;
-let admin: string;
-let service: string;
+let run: ObservedRun;
 /** Every host pid seen, killed after the run whatever happened (a hung host cannot run its orphan guard). */
 const hostPids = new Set<number>();
 
 async function status(): Promise<SupervisorStatus> {
-  const client = new ControlClient(arbor.control);
-  try {
-    const answer = (await client.request('status')) as SupervisorStatus;
-    for (const pool of answer.hosts ?? []) for (const host of pool.hosts) if (host.pid) hostPids.add(host.pid);
-    return answer;
-  } finally {
-    client.close();
-  }
+  const answer = await controlRequest<SupervisorStatus>(run.arbor, 'status');
+  for (const pool of answer.hosts ?? []) for (const host of pool.hosts) if (host.pid) hostPids.add(host.pid);
+  return answer;
 }
-
-async function get(path: string): Promise<string> {
-  const response = await fetch(`http://${admin}${path}`, { signal: AbortSignal.timeout(20_000) });
-  expect(response.status, path).toBe(200);
-  return response.text();
-}
-
-const sample = (families: Map<string, Family>, name: string, labels: Record<string, string>) =>
-  [...families.values()]
-    .flatMap((f) => f.samples)
-    .find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'arbor-hosts-observers-'));
-  arbor = spawnArborRun(
-    fixture('hosted-service-spec.mjs'),
-    dir,
-    { ARBOR_CHAOS: '1' },
-    { args: ['--admin', '127.0.0.1:0'] },
-  );
-  admin = (await arbor.line((l) => l.event === 'admin_listening', 'admin_listening')).address as string;
-  service = (await arbor.line((l) => l.event === 'listener_bound', 'listener_bound')).address as string;
-  await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
+  run = await startObservedRun(fixture('hosted-service-spec.mjs'), 'arbor-hosts-observers-');
 }, 60_000);
 
 afterAll(async () => {
-  const stopped = arbor.proc.exitCode === null && arbor.proc.kill('SIGTERM') ? await arbor.exited : undefined;
-  await killArborRun(arbor);
-  for (const pid of hostPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone with the tree, as it should be.
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-  if (stopped) expect(stopped.code).toBe(0);
+  if (run !== undefined)
+    await stopObservedRun(run, () => {
+      for (const pid of hostPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone with the tree, as it should be.
+        }
+      }
+    });
   expect([...hostPids].filter(isAlive)).toEqual([]);
 }, 60_000);
 
@@ -90,13 +57,8 @@ describe('a pool of task hosts, observed', () => {
       expect(host.rss).toBeGreaterThan(10 * 2 ** 20);
     }
     // The status of a subtree does not repeat the tree-wide pools.
-    const client = new ControlClient(arbor.control);
-    try {
-      expect(((await client.request('status', { path: 'root/jobs' })) as SupervisorStatus).hosts).toBeUndefined();
-    } finally {
-      client.close();
-    }
-    const printed = await arborCommand('status', '--control', arbor.control);
+    expect((await controlRequest<SupervisorStatus>(run.arbor, 'status', { path: 'root/jobs' })).hosts).toBeUndefined();
+    const printed = await arborCommand('status', '--control', run.arbor.control);
     expect(printed.code).toBe(0);
     expect(printed.stdout).toMatch(
       /^hosts {2}pool {2}process {2}2 of 2 up, 4 tasks {2}restarts: heartbeat 0, memory 0, crash 0 {2}\(slot 0 #\d+ pid \d+ 2 tasks \d+ MiB; slot 1/m,
@@ -104,15 +66,15 @@ describe('a pool of task hosts, observed', () => {
   });
 
   it('/tree carries the pools; /metrics has hosts up, tasks and RSS per host, host restarts by reason', async () => {
-    const tree = JSON.parse(await get('/tree')) as SupervisorStatus;
+    const tree = JSON.parse(await adminGet(run, '/tree')) as SupervisorStatus;
     expect(tree.hosts?.map((p) => [p.name, p.alive, p.tasks])).toEqual([['pool', 2, 4]]);
-    const metrics = parsePrometheusText(await get('/metrics'));
-    expect(sample(metrics, 'arbor_host_up', { pool: 'pool' })).toBe(2);
-    expect(sample(metrics, 'arbor_host_tasks', { pool: 'pool', host: '0' })).toBe(2);
-    expect(sample(metrics, 'arbor_host_tasks', { pool: 'pool', host: '1' })).toBe(2);
-    expect(sample(metrics, 'arbor_host_rss_bytes', { pool: 'pool', host: '0' })).toBeGreaterThan(10 * 2 ** 20);
+    const metrics = parsePrometheusText(await adminGet(run, '/metrics'));
+    expect(sampleValue(metrics, 'arbor_host_up', { pool: 'pool' })).toBe(2);
+    expect(sampleValue(metrics, 'arbor_host_tasks', { pool: 'pool', host: '0' })).toBe(2);
+    expect(sampleValue(metrics, 'arbor_host_tasks', { pool: 'pool', host: '1' })).toBe(2);
+    expect(sampleValue(metrics, 'arbor_host_rss_bytes', { pool: 'pool', host: '0' })).toBeGreaterThan(10 * 2 ** 20);
     for (const reason of ['heartbeat', 'memory', 'crash'])
-      expect(sample(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason })).toBe(0);
+      expect(sampleValue(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason })).toBe(0);
   });
 
   describe('arbor chaos against the hosted tasks', () => {
@@ -120,23 +82,10 @@ describe('a pool of task hosts, observed', () => {
 
     beforeAll(async () => {
       await status();
-      const chaos = spawn(
-        process.execPath,
-        [
-          CLI,
-          'chaos',
-          ...['--url', `http://${service}/`, '--control', arbor.control, '--target', 'root/jobs'],
-          ...['--duration', '6s', '--rate', '1', '--mix', 'hang', '--seed', String(SEED), '--json'],
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      chaos.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      chaos.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => chaos.on('close', resolve));
-      if (code !== 0) throw new Error(`arbor chaos exited ${code}: ${stderr}`);
-      report = JSON.parse(stdout) as ChaosReport;
+      ({ report } = await arborChaos(
+        ...['--url', `http://${run.service}/`, '--control', run.arbor.control, '--target', 'root/jobs'],
+        ...['--duration', '6s', '--rate', '1', '--mix', 'hang', '--seed', String(SEED), '--json'],
+      ));
     }, 90_000);
 
     it('picks hang for hosted tasks; each hang hits every task of its host; the report counts them', async () => {
@@ -158,9 +107,11 @@ describe('a pool of task hosts, observed', () => {
         pool = await new Promise<SupervisorStatus>((r) => setTimeout(() => r(status()), 100)).then((s) => s.hosts![0]!);
       expect(pool.restarts).toEqual({ heartbeat: hangs.length, memory: 0, crash: 0 });
       expect(pool).toMatchObject({ alive: 2, tasks: 4 });
-      const metrics = parsePrometheusText(await get('/metrics'));
-      expect(sample(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason: 'heartbeat' })).toBe(hangs.length);
-      expect(sample(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason: 'crash' })).toBe(0);
+      const metrics = parsePrometheusText(await adminGet(run, '/metrics'));
+      expect(sampleValue(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason: 'heartbeat' })).toBe(
+        hangs.length,
+      );
+      expect(sampleValue(metrics, 'arbor_host_restarts_total', { pool: 'pool', reason: 'crash' })).toBe(0);
     });
   });
 });

@@ -1,25 +1,11 @@
 // The light kinds through the control socket of `arbor run`: status shows tasks and threads, dynamic tasks start
 // from the socket, and chaos faults kill a task and a thread (which their supervisors restart).
 import { describe, expect, it } from 'vitest';
-import { ControlClient } from '../src/control/client.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { arborCommand, arborRunScope, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { arborCommand, arborRunScope, controlRequest, spawnArborRun } from './support/arbor-run.js';
 import { fixture } from './support/tree.js';
 
 const { runs, tempDir } = arborRunScope('arbor-light-');
-
-async function request<T>(
-  arbor: ArborRun,
-  op: Parameters<ControlClient['request']>[0],
-  params: Parameters<ControlClient['request']>[1] = {},
-): Promise<T> {
-  const client = new ControlClient(arbor.control);
-  try {
-    return (await client.request(op, params)) as T;
-  } finally {
-    client.close();
-  }
-}
 
 describe('tasks and threads under arbor run', () => {
   it('status shows them; start-child adds a task; faults kill a task and a thread, and both are restarted', async () => {
@@ -27,8 +13,8 @@ describe('tasks and threads under arbor run', () => {
     runs.push(arbor);
     await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
 
-    await request(arbor, 'start-child', { path: 'root/pool', args: ['x'] });
-    const status = await request<SupervisorStatus>(arbor, 'status', { path: 'root' });
+    await controlRequest(arbor, 'start-child', { path: 'root/pool', args: ['x'] });
+    const status = await controlRequest<SupervisorStatus>(arbor, 'status', { path: 'root' });
     expect(status.children.map((c) => [c.id, c.type, c.kind, c.status, c.pid])).toEqual([
       ['loop', 'task', undefined, 'running', undefined],
       ['pool', 'supervisor', undefined, 'running', undefined],
@@ -40,13 +26,13 @@ describe('tasks and threads under arbor run', () => {
     expect(shown.stdout).toMatch(/loop\s+task\s+running/);
     expect(shown.stdout).toMatch(/th\s+worker thread\s+running/);
 
-    await request(arbor, 'fault', { path: 'root/loop', fault: 'throw' });
+    await controlRequest(arbor, 'fault', { path: 'root/loop', fault: 'throw' });
     const loopExit = await arbor.line((l) => l.event === 'child_exited' && l.child === 'loop', 'loop exited');
     expect(loopExit).toMatchObject({
       reason: { error: 'arbor chaos: injected uncaught exception', escaped: true },
       action: 'restart',
     });
-    await request(arbor, 'fault', { path: 'root/th', fault: 'exit' });
+    await controlRequest(arbor, 'fault', { path: 'root/th', fault: 'exit' });
     expect(await arbor.line((l) => l.event === 'child_exited' && l.child === 'th', 'th exited')).toMatchObject({
       reason: { code: 1 },
       action: 'restart',
@@ -56,7 +42,7 @@ describe('tasks and threads under arbor run', () => {
       'th restarted',
     );
     // The host lived through both: the same process answers.
-    const after = await request<SupervisorStatus>(arbor, 'status', { path: 'root' });
+    const after = await controlRequest<SupervisorStatus>(arbor, 'status', { path: 'root' });
     expect(after.children.map((c) => [c.id, c.status, c.restarts])).toEqual([
       ['loop', 'running', 1],
       ['pool', 'running', 0],

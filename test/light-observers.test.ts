@@ -2,73 +2,36 @@
 // status, and the chaos kit, which picks them as targets (throw and exit end a thread or a task alone; signals and
 // memory need a process of their own), counts their restarts and draws them in its report. One real `arbor run` of
 // a service with every kind of child, one real `arbor chaos` run against it. Needs the build (the CLI runs from dist/).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../src/control/client.js';
 import type { ChaosReport } from '../src/chaos/report.js';
 import { renderReport } from '../src/chaos/report.js';
 import type { SupervisorStatus } from '../src/index.js';
-import { CLI, killArborRun, spawnArborRun, type ArborRun } from './support/arbor-run.js';
-import { parsePrometheusText, type Family } from './support/prometheus.js';
+import { arborChaos, controlRequest } from './support/arbor-run.js';
+import { adminGet, startObservedRun, stopObservedRun, type ObservedRun } from './support/observed-run.js';
+import { parsePrometheusText, sampleValue } from './support/prometheus.js';
 import { fixture } from './support/tree.js';
 
 /** Its schedule hits every kind of child several times (threads 2–4, tasks 5–6 in runs here); checked, not assumed. */
 const SEED = 2;
 
-let arbor: ArborRun;
-let dir: string;
-let admin: string;
-let service: string;
-
-async function control<T>(op: Parameters<ControlClient['request']>[0], params = {}): Promise<T> {
-  const client = new ControlClient(arbor.control);
-  try {
-    return (await client.request(op, params)) as T;
-  } finally {
-    client.close();
-  }
-}
-
-async function get(path: string): Promise<string> {
-  const response = await fetch(`http://${admin}${path}`, { signal: AbortSignal.timeout(20_000) });
-  expect(response.status, path).toBe(200);
-  return response.text();
-}
-
-const sample = (families: Map<string, Family>, name: string, labels: Record<string, string>) =>
-  [...families.values()]
-    .flatMap((f) => f.samples)
-    .find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+let run: ObservedRun;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'arbor-light-observers-'));
-  arbor = spawnArborRun(
-    fixture('light-service-spec.mjs'),
-    dir,
-    { ARBOR_CHAOS: '1' },
-    { args: ['--admin', '127.0.0.1:0'] },
-  );
-  admin = (await arbor.line((l) => l.event === 'admin_listening', 'admin_listening')).address as string;
-  service = (await arbor.line((l) => l.event === 'listener_bound', 'listener_bound')).address as string;
-  await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
-  await control('start-child', { path: 'root/jobs', args: ['a'] });
+  run = await startObservedRun(fixture('light-service-spec.mjs'), 'arbor-light-observers-');
+  await controlRequest(run.arbor, 'start-child', { path: 'root/jobs', args: ['a'] });
 }, 60_000);
 
 afterAll(async () => {
   // A graceful stop ends every child (the thread and the tasks inside, the worker process); then, whatever happened,
   // nothing of the run is left: its process group and every worker it started are killed, its directory removed.
-  const stopped = arbor.proc.exitCode === null && arbor.proc.kill('SIGTERM') ? await arbor.exited : undefined;
-  await killArborRun(arbor);
-  rmSync(dir, { recursive: true, force: true });
-  if (stopped) expect(stopped.code).toBe(0);
+  if (run !== undefined) await stopObservedRun(run);
 }, 60_000);
 
 describe('observers of a tree with processes, threads and tasks', () => {
   it('/tree shows a task as type task and a thread as a worker of kind thread, neither with a pid', async () => {
-    const tree = JSON.parse(await get('/tree')) as SupervisorStatus;
+    const tree = JSON.parse(await adminGet(run, '/tree')) as SupervisorStatus;
     const shown = tree.children.map((c) => [c.id, c.type, c.kind, c.status, c.pid === undefined]);
     expect(shown).toEqual([
       ['http', 'listener', undefined, 'running', true],
@@ -83,11 +46,11 @@ describe('observers of a tree with processes, threads and tasks', () => {
   });
 
   it('/metrics has arbor_child_up for the task, the dynamic tasks (summed) and the thread', async () => {
-    const metrics = parsePrometheusText(await get('/metrics'));
-    expect(sample(metrics, 'arbor_child_up', { supervisor: 'root', child: 'loop', type: 'task' })).toBe(1);
-    expect(sample(metrics, 'arbor_child_up', { supervisor: 'root/jobs', child: '*', type: 'task' })).toBe(1);
-    expect(sample(metrics, 'arbor_child_up', { supervisor: 'root', child: 'th', type: 'worker' })).toBe(1);
-    expect(sample(metrics, 'arbor_dynamic_children', { supervisor: 'root/jobs' })).toBe(1);
+    const metrics = parsePrometheusText(await adminGet(run, '/metrics'));
+    expect(sampleValue(metrics, 'arbor_child_up', { supervisor: 'root', child: 'loop', type: 'task' })).toBe(1);
+    expect(sampleValue(metrics, 'arbor_child_up', { supervisor: 'root/jobs', child: '*', type: 'task' })).toBe(1);
+    expect(sampleValue(metrics, 'arbor_child_up', { supervisor: 'root', child: 'th', type: 'worker' })).toBe(1);
+    expect(sampleValue(metrics, 'arbor_dynamic_children', { supervisor: 'root/jobs' })).toBe(1);
   });
 
   describe('arbor chaos against it', () => {
@@ -95,25 +58,12 @@ describe('observers of a tree with processes, threads and tasks', () => {
     let html: string;
 
     beforeAll(async () => {
-      const chaos = spawn(
-        process.execPath,
-        [
-          CLI,
-          'chaos',
-          ...['--url', `http://${service}/`, '--control', arbor.control],
-          ...['--duration', '6s', '--rate', '5', '--mix', 'sigkill,throw,exit,kill-all', '--seed', String(SEED)],
-          ...['--json', '--report', join(dir, 'report.html')],
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      chaos.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      chaos.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => chaos.on('close', resolve));
-      if (code !== 0) throw new Error(`arbor chaos exited ${code}: ${stderr}`);
-      report = JSON.parse(stdout) as ChaosReport;
-      html = readFileSync(join(dir, 'report.html'), 'utf8');
+      ({ report } = await arborChaos(
+        ...['--url', `http://${run.service}/`, '--control', run.arbor.control],
+        ...['--duration', '6s', '--rate', '5', '--mix', 'sigkill,throw,exit,kill-all', '--seed', String(SEED)],
+        ...['--json', '--report', join(run.dir, 'report.html')],
+      ));
+      html = readFileSync(join(run.dir, 'report.html'), 'utf8');
     }, 90_000);
 
     it('counts the workers by kind and hits threads and tasks with the faults that end them alone', () => {
@@ -164,12 +114,12 @@ describe('observers of a tree with processes, threads and tasks', () => {
     it('the tree agrees: status and /metrics count the restarts of the thread and the tasks', async () => {
       const hitsOn = (path: string) =>
         report.timeline.faults.flatMap((f) => f.hit).filter((h) => h.path === path).length;
-      const status = await control<SupervisorStatus>('status', { path: 'root' });
+      const status = await controlRequest<SupervisorStatus>(run.arbor, 'status', { path: 'root' });
       const th = status.children.find((c) => c.id === 'th')!;
       const loop = status.children.find((c) => c.id === 'loop')!;
       expect([th.status, th.restarts]).toEqual(['running', hitsOn('root/th')]);
       expect([loop.status, loop.restarts]).toEqual(['running', hitsOn('root/loop')]);
-      const metrics = parsePrometheusText(await get('/metrics'));
+      const metrics = parsePrometheusText(await adminGet(run, '/metrics'));
       const restarts = (child: string, supervisor = 'root') =>
         [...metrics.values()]
           .flatMap((f) => f.samples)

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import type { ChaosReport } from '../../src/chaos/report.js';
+import { ControlClient } from '../../src/control/client.js';
 
 export const repo = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(repo, 'dist/cli/main.js');
@@ -101,6 +103,28 @@ export function arborCommand(...args: string[]): Promise<{ code: number | null; 
     proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     proc.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `arbor chaos … --json`, run to completion: its report, and when it exited. Throws unless it exits 0. */
+export async function arborChaos(...args: string[]): Promise<{ report: ChaosReport; endedAt: number }> {
+  const chaos = await arborCommand('chaos', ...args);
+  const endedAt = Date.now();
+  if (chaos.code !== 0) throw new Error(`arbor chaos exited ${chaos.code}: ${chaos.stderr}`);
+  return { report: JSON.parse(chaos.stdout) as ChaosReport, endedAt };
+}
+
+/** One request to the run's control socket, on a connection of its own. */
+export async function controlRequest<T>(
+  arbor: ArborRun,
+  op: Parameters<ControlClient['request']>[0],
+  params: Parameters<ControlClient['request']>[1] = {},
+): Promise<T> {
+  const client = new ControlClient(arbor.control);
+  try {
+    return (await client.request(op, params)) as T;
+  } finally {
+    client.close();
+  }
 }
 
 /**

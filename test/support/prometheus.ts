@@ -73,3 +73,14 @@ export function parsePrometheusText(text: string): Map<string, Family> {
   }
   return families;
 }
+
+/** The value of the first sample named `name` whose labels include `labels`, in any family. */
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
+  return [...families.values()]
+    .flatMap((f) => f.samples)
+    .find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
