@@ -2,9 +2,8 @@
 // end — any of them (`any_significant`) or the last of them (`all_significant`) — and exits with `shutdown`, so a
 // transient supervisor is not restarted by its parent. Only a significant child that is not restarted counts.
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  start,
   supervisor,
   worker,
   type SupervisorSpec,
@@ -12,10 +11,10 @@ import {
   type TreeEvent,
   type WorkerOptions,
 } from '../src/index.js';
-import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+import { eventually, fixture, isAlive, reap } from './support/tree.js';
+import { treeScope } from './support/tree-scope.js';
 
 const CONTROLLED = fixture('controlled.mjs');
-const running: Array<{ tree: Tree; rec: Recorder }> = [];
 
 /** argv of a live process (Linux): reap only our own workers, even if a pid has been reused meanwhile. */
 const commandLine = (pid: number): string => {
@@ -26,27 +25,18 @@ const commandLine = (pid: number): string => {
   }
 };
 
-afterEach(async () => {
-  for (const { tree, rec } of running.splice(0)) {
-    await tree.stop({ brutal: true }).catch(() => undefined);
+const { run } = treeScope({
+  stopped: ({ rec }) =>
     reap(
       rec
         .of('child_started')
         .flatMap((e) => (e.pid !== undefined && commandLine(e.pid).includes(CONTROLLED) ? [e.pid] : [])),
-    );
-  }
+    ),
 });
 
 const controlled = (id: string, extra: Partial<WorkerOptions> = {}) => worker({ id, module: CONTROLLED, ...extra });
 /** A significant worker: transient (ends the supervisor by exiting normally) or temporary (by exiting at all). */
 const significant = (id: string, restart: 'transient' | 'temporary') => controlled(id, { restart, significant: true });
-
-async function run(spec: SupervisorSpec) {
-  const rec = recorder();
-  const tree = await start(spec, { logger: rec.logger });
-  running.push({ tree, rec });
-  return { tree, rec };
-}
 
 const pidOf = (tree: Tree, path: string, id: string): number => {
   const pid = tree.whichChildren(path).find((c) => c.id === id)?.pid;

@@ -2,59 +2,17 @@
 // and memory limit are applied to its running hosts (no task stopped for it; a shrink retires the idlest hosts, which
 // end with their last task); a new kind gives the pool new hosts and moves its tasks there; a pool can be added and
 // a task moved to it; a pool still running tasks is not removed. The reload's result says what it did.
-import { readFileSync, readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ReloadError,
-  start,
-  supervisor,
-  task,
-  type HostSpec,
-  type SupervisorSpec,
-  type Tree,
-  type TreeEvent,
-} from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ReloadError, supervisor, task, type HostSpec, type Tree, type TreeEvent } from '../src/index.js';
 import { liveHosts } from '../src/host/host-instance.js';
-import { eventually, fixture, isAlive, recorder, type Recorder } from './support/tree.js';
+import { HOSTED_TASKS, hosted, hostProcesses } from './support/hosts.js';
+import { eventually, isAlive, type Recorder } from './support/tree.js';
+import { treeScope } from './support/tree-scope.js';
 
-const MODULE = fixture('hosted-tasks.mjs');
-const running: Tree[] = [];
-
-afterEach(async () => {
-  for (const tree of running.splice(0)) await tree.stop({ brutal: true }).catch(() => undefined);
-  await eventually(() => liveHosts() === 0, 'every task host gone');
+const { run } = treeScope({
+  afterStop: () => eventually(() => liveHosts() === 0, 'every task host gone'),
 });
 
-/** Host processes of this test process still running (zombies excluded). */
-function hostProcesses(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!)) continue;
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (
-        readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('task-host.js') &&
-        environ.includes(`ARBOR_SUPERVISOR_PID=${process.pid}`)
-      )
-        found.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-async function run(spec: SupervisorSpec): Promise<{ tree: Tree; rec: Recorder }> {
-  const rec = recorder();
-  const tree = await start(spec, { logger: rec.logger });
-  running.push(tree);
-  return { tree, rec };
-}
-
-const hosted = (id: string, extra: Record<string, unknown> = {}) =>
-  task({ id, module: MODULE, host: 'pool', ...extra });
 const hostOf = (tree: Tree, path: string, id: string) => tree.whichChildren(path).find((c) => c.id === id)?.host;
 const exits = (rec: Recorder) => rec.events.filter((e: TreeEvent) => e.event === 'child_exited');
 
@@ -164,7 +122,7 @@ describe('reload: new hosts for a pool', () => {
 
   it('a pool added and a task moved to it; the old pool removed once no task runs in it', async () => {
     const spec = (pools: Record<string, HostSpec>, host: string) =>
-      supervisor({ hosts: pools, children: [task({ id: 'a', module: MODULE, host })] });
+      supervisor({ hosts: pools, children: [task({ id: 'a', module: HOSTED_TASKS, host })] });
     const { tree } = await run(spec({ pool: { size: 1 } }, 'pool'));
     const old = hostOf(tree, 'root', 'a')!.pid!;
     const result = await tree.reload('root', { spec: spec({ fresh: { size: 2 } }, 'fresh') });
@@ -195,7 +153,7 @@ describe('reload: refused', () => {
     expect(fine.changes).toEqual(["remove host pool 'other'"]);
     // ...but a dynamic task started with its own spec in 'other' would keep it: make one, then try again.
     await tree.reload('root', { spec: spec(both) });
-    const own = await tree.startChild('root', task({ id: 'own', module: MODULE, host: 'other' }));
+    const own = await tree.startChild('root', task({ id: 'own', module: HOSTED_TASKS, host: 'other' }));
     const refused = tree.reload('root', { spec: spec({ pool: { size: 1 } }) });
     await expect(refused).rejects.toThrow(ReloadError);
     await expect(refused).rejects.toThrow(

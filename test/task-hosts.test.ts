@@ -1,8 +1,7 @@
 // Task hosts: tasks that run in a pool of host processes or threads (the root's `hosts`), each still a child of its
 // own supervisor. Real processes and threads: exit reasons, escapes attributed inside a host, a host killed or hung
 // taking down exactly its tasks (each restarted by its own restart type into a fresh host), validation, no orphans.
-import { readFileSync, readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   SpecError,
   start,
@@ -11,53 +10,26 @@ import {
   validateSpec,
   type ChildInfo,
   type HostKind,
-  type SupervisorSpec,
   type Tree,
   type TreeEvent,
 } from '../src/index.js';
 import { liveHosts } from '../src/host/host-instance.js';
-import { eventually, fixture, recorder, type Recorder } from './support/tree.js';
+import { HOSTED_TASKS, hosted, hostProcesses } from './support/hosts.js';
+import { eventually } from './support/tree.js';
+import { treeScope } from './support/tree-scope.js';
 
-const MODULE = fixture('hosted-tasks.mjs');
-const running: Array<{ tree: Tree; rec: Recorder }> = [];
-
-/** Host processes forked by this test process that are still running (zombies excluded): read from /proc. */
-function hostProcesses(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-      if (state === 'Z' || state === 'X') continue;
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (cmdline.includes('task-host.js') && environ.includes(`ARBOR_SUPERVISOR_PID=${process.pid}`))
-        found.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return found;
-}
-
-afterEach(async () => {
-  for (const { tree } of running.splice(0)) await tree.stop({ brutal: true }).catch(() => undefined);
-  await eventually(() => liveHosts() === 0, 'every task host gone');
-  await eventually(() => hostProcesses().length === 0, `no host process left (${hostProcesses().join(', ')})`);
+const { run } = treeScope({
+  afterStop: async () => {
+    await eventually(() => liveHosts() === 0, 'every task host gone');
+    await eventually(() => hostProcesses().length === 0, `no host process left (${hostProcesses().join(', ')})`);
+  },
 });
-
-async function run(spec: SupervisorSpec) {
-  const rec = recorder();
-  const tree = await start(spec, { logger: rec.logger });
-  running.push({ tree, rec });
-  return { tree, rec };
-}
 
 const exited = (child: string) => (e: TreeEvent) => e.event === 'child_exited' && e.child === child;
 const started = (child: string) => (e: TreeEvent) => e.event === 'child_started' && e.child === child;
-const hosted = (id: string, exportName: string, extra: Record<string, unknown> = {}) =>
-  task({ id, module: MODULE, export: exportName, host: 'pool', ...extra });
+/** A task of fixtures/hosted-tasks.mjs in the pool, running its export `exportName`. */
+const hostedExport = (id: string, exportName: string, extra: Record<string, unknown> = {}) =>
+  hosted(id, { export: exportName, ...extra });
 const info = (tree: Tree, id: string, path = 'root'): ChildInfo => tree.whichChildren(path).find((c) => c.id === id)!;
 
 describe.each(['process', 'thread'] as HostKind[])('tasks in a %s host', (kind) => {
@@ -67,13 +39,13 @@ describe.each(['process', 'thread'] as HostKind[])('tasks in a %s host', (kind) 
         hosts: { pool: { kind, size: 1 } },
         intensity: 10,
         children: [
-          hosted('serve', 'default', { args: ['a1'] }),
-          hosted('finish', 'finish', { restart: 'temporary' }),
-          hosted('fail', 'fail', { restart: 'temporary' }),
-          hosted('escape', 'escape', { restart: 'temporary' }),
-          hosted('floating', 'floating', { restart: 'temporary' }),
-          hosted('stubborn', 'stubborn', { restart: 'temporary', shutdown: 200 }),
-          hosted('brutal', 'stubborn', { restart: 'temporary', shutdown: 'brutal_kill' }),
+          hostedExport('serve', 'default', { args: ['a1'] }),
+          hostedExport('finish', 'finish', { restart: 'temporary' }),
+          hostedExport('fail', 'fail', { restart: 'temporary' }),
+          hostedExport('escape', 'escape', { restart: 'temporary' }),
+          hostedExport('floating', 'floating', { restart: 'temporary' }),
+          hostedExport('stubborn', 'stubborn', { restart: 'temporary', shutdown: 200 }),
+          hostedExport('brutal', 'stubborn', { restart: 'temporary', shutdown: 'brutal_kill' }),
         ],
       }),
     );
@@ -114,7 +86,7 @@ describe.each(['process', 'thread'] as HostKind[])('tasks in a %s host', (kind) 
       supervisor({
         hosts: { pool: { kind, size: 1 } },
         intensity: 5,
-        children: [hosted('steady', 'default'), hosted('leaky', 'escape')],
+        children: [hostedExport('steady', 'default'), hostedExport('leaky', 'escape')],
       }),
     );
     const before = (await tree.call('root/steady', 'where')) as { pid: number; threadId: number };
@@ -135,9 +107,9 @@ describe.each(['process', 'thread'] as HostKind[])('tasks in a %s host', (kind) 
         hosts: { pool: { kind, size: 1, heartbeat: { interval: 100, timeout: 1000 } } },
         intensity: 10,
         children: [
-          hosted('keeper', 'default'),
-          hosted('passer', 'default', { restart: 'temporary' }),
-          hosted('spinner', 'spin', { restart: 'temporary', args: ['300'] }),
+          hostedExport('keeper', 'default'),
+          hostedExport('passer', 'default', { restart: 'temporary' }),
+          hostedExport('spinner', 'spin', { restart: 'temporary', args: ['300'] }),
         ],
       }),
     );
@@ -162,10 +134,10 @@ describe('a host process that dies', () => {
         hosts: { pool: { kind: 'process', size: 2 } },
         intensity: 10,
         children: [
-          hosted('p1', 'default'),
-          hosted('p2', 'default'),
-          hosted('t1', 'default', { restart: 'temporary' }),
-          hosted('t2', 'default', { restart: 'temporary' }),
+          hostedExport('p1', 'default'),
+          hostedExport('p2', 'default'),
+          hostedExport('t1', 'default', { restart: 'temporary' }),
+          hostedExport('t2', 'default', { restart: 'temporary' }),
         ],
       }),
     );
@@ -206,8 +178,8 @@ describe('a host process that dies', () => {
         hosts: { pool: { kind: 'process', size: 1 } },
         intensity: 10,
         children: [
-          hosted('bystander', 'default', { restart: 'temporary' }),
-          hosted('exiter', 'exitHost', { restart: 'temporary' }),
+          hostedExport('bystander', 'default', { restart: 'temporary' }),
+          hostedExport('exiter', 'exitHost', { restart: 'temporary' }),
         ],
       }),
     );
@@ -222,7 +194,7 @@ describe('a host process that dies', () => {
     const { tree } = await run(
       supervisor({
         hosts: { pool: { kind: 'process', size: 3 } },
-        children: [hosted('a', 'default'), hosted('b', 'default'), hosted('c', 'default')],
+        children: [hostedExport('a', 'default'), hostedExport('b', 'default'), hostedExport('c', 'default')],
       }),
     );
     expect(hostProcesses()).toHaveLength(3);
@@ -243,7 +215,7 @@ describe('chaos faults on hosted tasks', () => {
           // A generous timeout: a loaded machine must not pass for a hang.
           hosts: { pool: { kind: 'process', size: 1, heartbeat: { interval: 500, timeout: 8000 } } },
           intensity: 10,
-          children: [hosted('x', 'default'), hosted('y', 'default')],
+          children: [hostedExport('x', 'default'), hostedExport('y', 'default')],
         }),
       );
       // The restart, not the first start: registered before the fault.
@@ -277,10 +249,10 @@ describe('validation', () => {
     const spec = supervisor({
       hosts: { pool: { kind: 'thread', size: 0, maxMemory: 1 }, inline: {}, other: { kind: 'fiber' } as never },
       children: [
-        task({ id: 'a', module: MODULE, host: 'nowhere' }),
-        { ...task({ id: 'b', module: MODULE, host: 'pool' }), run: async () => undefined } as never,
-        { ...task({ id: 'c', run: async () => undefined }), module: MODULE } as never,
-        task({ id: 'd', module: MODULE, host: 'pool', export: '' }),
+        task({ id: 'a', module: HOSTED_TASKS, host: 'nowhere' }),
+        { ...task({ id: 'b', module: HOSTED_TASKS, host: 'pool' }), run: async () => undefined } as never,
+        { ...task({ id: 'c', run: async () => undefined }), module: HOSTED_TASKS } as never,
+        task({ id: 'd', module: HOSTED_TASKS, host: 'pool', export: '' }),
         task({ id: 'e', module: './no-such-module.mjs', host: 'pool' }),
         supervisor({ id: 'nested', hosts: { x: {} } }),
       ],
@@ -306,9 +278,12 @@ describe('validation', () => {
   });
 
   it('a module without that export fails to start the task, with why', async () => {
-    const error = await start(supervisor({ hosts: { pool: { size: 1 } }, children: [hosted('bad', 'notAFunction')] }), {
-      logger: false,
-    }).catch((e: Error) => e);
+    const error = await start(
+      supervisor({ hosts: { pool: { size: 1 } }, children: [hostedExport('bad', 'notAFunction')] }),
+      {
+        logger: false,
+      },
+    ).catch((e: Error) => e);
     expect(String(error)).toContain("has no function export 'notAFunction'");
   });
 
@@ -320,7 +295,7 @@ describe('validation', () => {
           supervisor({
             id: 'jobs',
             strategy: 'simple_one_for_one',
-            template: hosted('job', 'default', { args: ['t'] }),
+            template: hostedExport('job', 'default', { args: ['t'] }),
           }),
           supervisor({ id: 'static' }),
         ],
@@ -328,10 +303,10 @@ describe('validation', () => {
     );
     const child = await tree.startChild('root/jobs', ['extra']);
     expect(await tree.call(`root/jobs/${child.id}`, 'where')).toMatchObject({ args: ['t', 'extra'] });
-    await expect(tree.startChild('root/static', task({ id: 'z', module: MODULE, host: 'gone' }))).rejects.toThrow(
+    await expect(tree.startChild('root/static', task({ id: 'z', module: HOSTED_TASKS, host: 'gone' }))).rejects.toThrow(
       /host: must be 'inline' or a host pool declared in the root's hosts \('pool'\)/,
     );
-    await tree.startChild('root/static', task({ id: 'z', module: MODULE, host: 'pool' }));
+    await tree.startChild('root/static', task({ id: 'z', module: HOSTED_TASKS, host: 'pool' }));
     expect(info(tree, 'z', 'root/static')).toMatchObject({ status: 'running', host: { name: 'pool', incarnation: 1 } });
   });
 });
