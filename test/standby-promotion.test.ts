@@ -3,69 +3,35 @@
 // certain (the worker's IPC channel closed and /proc says it is exiting), before the supervisor has decided anything;
 // the restart then takes that very spare. Planned stops and strategies that restart siblings never promote.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { listener, supervisor } from '../src/index.js';
 import type { Strategy } from '../src/types.js';
-import { eventually, fixture, reap, recorder, type Recorder } from './support/tree.js';
+import { hotListeningWorker, identityDirs, standbyTreeScope } from './support/standby.js';
+import { eventually, fixture, type Recorder } from './support/tree.js';
 
-const running: Array<{ tree: Tree; rec: Recorder }> = [];
-afterEach(async () => {
-  for (const { tree, rec } of running.splice(0)) {
-    const spares = tree.standby.sparePids();
-    await tree.stop({ brutal: true }).catch(() => undefined);
-    reap([...rec.of('child_started').map((e) => e.pid), ...spares]);
-  }
-});
+const { run } = standbyTreeScope();
 
-const IDENTITY = fixture('standby-identity.mjs');
 const KILL_AND_GET = fixture('kill-and-get.mjs');
 
-/** The directories the fixtures write their identity files to; removed after the file's tests. */
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-promote-')));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = identityDirs('arbor-promote-');
 
 /** A shared listener and one hot-standby worker under `strategy`, its spare parked. */
 async function hotTree(strategy: Strategy, intensity = 5) {
-  const dir = tempDir();
-  const rec = recorder();
-  const tree = await start(
+  const { tree, rec } = await run(
     supervisor({
       id: 'root',
       strategy: 'one_for_one',
       intensity: 10,
       children: [
         listener({ id: 'http', port: 0 }),
-        supervisor({
-          id: 'pool',
-          strategy,
-          intensity,
-          children: [
-            worker({
-              id: 'w',
-              module: IDENTITY,
-              listen: 'http',
-              env: { IDENTITY_DIR: dir, LISTEN: '1' },
-              standby: 'hot',
-            }),
-          ],
-        }),
+        supervisor({ id: 'pool', strategy, intensity, children: [hotListeningWorker(tempDir())] }),
       ],
     }),
-    { logger: rec.logger },
   );
-  running.push({ tree, rec });
   await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
   const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
   const pid = tree.whichChildren('root/pool')[0]!.pid!;
@@ -218,27 +184,14 @@ describe('hot standby promotion', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const fixed = (probe.address() as AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const dir = tempDir();
-    const rec = recorder();
-    const tree = await start(
+    const { tree, rec } = await run(
       supervisor({
         id: 'root',
         strategy: 'one_for_all',
         intensity: 10,
-        children: [
-          listener({ id: 'http', port: fixed }),
-          worker({
-            id: 'w',
-            module: IDENTITY,
-            listen: 'http',
-            env: { IDENTITY_DIR: dir, LISTEN: '1' },
-            standby: 'hot',
-          }),
-        ],
+        children: [listener({ id: 'http', port: fixed }), hotListeningWorker(tempDir())],
       }),
-      { logger: rec.logger },
     );
-    running.push({ tree, rec });
     await eventually(() => tree.standby.parkedPids().length === 1, 'a hot spare is parked');
     const [spare] = tree.standby.parkedPids();
     // Armed: the spare holds a copy of the listening socket among its descriptors.

@@ -1,37 +1,21 @@
 // Standby workers: spares forked as the worker they will become take over restarts (warm: node booted; hot: the
 // module loaded and waiting in serve()/ready()). Each spare is keyed on the worker's whole start-up.
 import { fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { renderStatus } from '../src/cli/status-view.js';
-import { listener, start, supervisor, worker, type Tree } from '../src/index.js';
-import { eventually, fixture, isAlive, reap, recorder, type Recorder } from './support/tree.js';
+import { listener, supervisor, worker, type Tree } from '../src/index.js';
+import { IDENTITY, hotListeningWorker, identityDirs, standbyTreeScope } from './support/standby.js';
+import { eventually, fixture, isAlive, reap, type Recorder } from './support/tree.js';
 
-const running: Array<{ tree: Tree; rec: Recorder }> = [];
+/** Processes a test started outside any tree: reaped after its trees are (vitest runs after-hooks last-first). */
 const stray: number[] = [];
-afterEach(async () => {
-  for (const { tree, rec } of running.splice(0)) {
-    const spares = tree.standby.sparePids();
-    await tree.stop({ brutal: true }).catch(() => undefined);
-    reap([...rec.of('child_started').map((e) => e.pid), ...spares]);
-  }
-  reap(stray.splice(0));
-});
+afterEach(() => reap(stray.splice(0)));
+const { run } = standbyTreeScope();
 
-const IDENTITY = fixture('standby-identity.mjs');
-/** The directories the fixtures write their identity files to; removed after the file's tests. */
-const identityDirs: string[] = [];
-const identityDir = () => {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'arbor-standby-')));
-  identityDirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of identityDirs) rmSync(dir, { recursive: true, force: true });
-});
+const identityDir = identityDirs('arbor-standby-');
 /** What the worker wrote once it became the worker (just after its `ready`, so possibly after child_started). */
 async function identity(dir: string, pid: number | undefined): Promise<Record<string, unknown>> {
   const file = join(dir, `${pid}.json`);
@@ -41,13 +25,6 @@ async function identity(dir: string, pid: number | undefined): Promise<Record<st
 }
 const loaded = (dir: string, pid: number | undefined) => existsSync(join(dir, `${pid}.loaded`));
 const procFile = (pid: number, file: string) => readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0');
-
-async function run(spec: Parameters<typeof start>[0]): Promise<{ tree: Tree; rec: Recorder }> {
-  const rec = recorder();
-  const tree = await start(spec, { logger: rec.logger });
-  running.push({ tree, rec });
-  return { tree, rec };
-}
 
 async function killAndAwaitReplacement(rec: Recorder, tree: Tree, id: string, path = 'root'): Promise<number> {
   const pid = tree.whichChildren(path).find((c) => c.id === id)!.pid!;
@@ -285,16 +262,7 @@ describe('standby workers', () => {
     const { tree, rec } = await run(
       supervisor({
         intensity: 5,
-        children: [
-          listener({ id: 'http', port: 0, mode: 'round_robin' }),
-          worker({
-            id: 'w',
-            module: IDENTITY,
-            listen: 'http',
-            env: { IDENTITY_DIR: dir, LISTEN: '1' },
-            standby: 'hot',
-          }),
-        ],
+        children: [listener({ id: 'http', port: 0, mode: 'round_robin' }), hotListeningWorker(dir)],
       }),
     );
     const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());

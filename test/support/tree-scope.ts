@@ -8,16 +8,26 @@ export interface StartedTree {
   rec: Recorder;
 }
 
+export interface TreeScopeHooks {
+  /** Called with each tree just before it is stopped. */
+  stopping?: (started: StartedTree) => void;
+  /** Called with each tree once it is stopped. */
+  stopped?: (started: StartedTree) => void;
+  /** Runs once every tree is stopped. */
+  afterStop?: () => Promise<void>;
+}
+
 /**
  * `run(spec)` starts a tree that logs to a recorder of its own. After each test every tree started is stopped
- * (brutal, one after the other), `stopped` is called with each once it is, and `afterStop` runs last.
+ * (brutal, one after the other) with the hooks around each stop, and `afterStop` runs last.
  */
-export function treeScope(hooks: { stopped?: (started: StartedTree) => void; afterStop?: () => Promise<void> } = {}): {
+export function treeScope(hooks: TreeScopeHooks = {}): {
   run: (spec: Parameters<typeof start>[0]) => Promise<StartedTree>;
 } {
   const running: StartedTree[] = [];
   afterEach(async () => {
     for (const started of running.splice(0)) {
+      hooks.stopping?.(started);
       await started.tree.stop({ brutal: true }).catch(() => undefined);
       hooks.stopped?.(started);
     }
