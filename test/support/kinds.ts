@@ -86,6 +86,18 @@ function controlledRun(options: ChildOptions) {
   };
 }
 
+/** The controlled child as a worker, in a process or (`kind: 'thread'`) a thread: a stubborn one ignores the stop. */
+function controlledWorker(id: string, { stubborn = false, ...options }: ChildOptions, kind?: { kind: 'thread' }) {
+  return worker({ id, ...kind, module: CONTROLLED_MODULE, ...options, env: stubborn ? { STUBBORN: '1' } : {} });
+}
+
+/** A thread or a task has no pid of its own, nothing to signal: it is "killed" by being told to crash. */
+const TOLD_TO_CRASH = {
+  kill: (tree: Tree, supervisor: string, id: string) => tree.cast(`${supervisor}/${id}`, 'crash'),
+  killReason: { error: 'controlled crash' },
+  hasPid: false,
+} satisfies Partial<KindDriver>;
+
 export const DRIVERS: Record<Kind, KindDriver> = {
   task: {
     kind: 'task',
@@ -95,9 +107,7 @@ export const DRIVERS: Record<Kind, KindDriver> = {
     // A task cannot be stopped from outside: brutal_kill and a timeout abandon it (whatever it holds keeps running).
     brutalReason: { abandoned: 'brutal_kill' },
     timeoutReason: { abandoned: expect.stringContaining('shutdown') },
-    kill: (tree, supervisor, id) => tree.cast(`${supervisor}/${id}`, 'crash'),
-    killReason: { error: 'controlled crash' },
-    hasPid: false,
+    ...TOLD_TO_CRASH,
     alive: () => liveTasks.size,
     modelRuns: 100,
   },
@@ -115,9 +125,7 @@ export const DRIVERS: Record<Kind, KindDriver> = {
     crashReason: { error: 'controlled crash' },
     brutalReason: { abandoned: 'brutal_kill' },
     timeoutReason: { abandoned: expect.stringContaining('shutdown') },
-    kill: (tree, supervisor, id) => tree.cast(`${supervisor}/${id}`, 'crash'),
-    killReason: { error: 'controlled crash' },
-    hasPid: false,
+    ...TOLD_TO_CRASH,
     // What can be left of hosted tasks is their hosts.
     alive: () => liveHosts(),
     modelRuns: 10,
@@ -125,21 +133,12 @@ export const DRIVERS: Record<Kind, KindDriver> = {
   thread: {
     kind: 'thread',
     type: 'worker',
-    child: (id, { stubborn = false, ...options } = {}) =>
-      worker({
-        id,
-        kind: 'thread',
-        module: CONTROLLED_MODULE,
-        ...options,
-        env: stubborn ? { STUBBORN: '1' } : {},
-      }),
+    child: (id, options = {}) => controlledWorker(id, options, { kind: 'thread' }),
     crashReason: { error: 'controlled crash' },
     // terminate() ends the thread's JavaScript at once: the thread's counterpart of SIGKILL.
     brutalReason: { killed: 'brutal_kill' },
     timeoutReason: { killed: expect.stringContaining('shutdown') },
-    kill: (tree, supervisor, id) => tree.cast(`${supervisor}/${id}`, 'crash'),
-    killReason: { error: 'controlled crash' },
-    hasPid: false,
+    ...TOLD_TO_CRASH,
     alive: () => liveThreads(),
     module: CONTROLLED_MODULE,
     modelRuns: 10,
@@ -147,13 +146,7 @@ export const DRIVERS: Record<Kind, KindDriver> = {
   process: {
     kind: 'process',
     type: 'worker',
-    child: (id, { stubborn = false, ...options } = {}) =>
-      worker({
-        id,
-        module: CONTROLLED_MODULE,
-        ...options,
-        env: stubborn ? { STUBBORN: '1' } : {},
-      }),
+    child: (id, options = {}) => controlledWorker(id, options),
     crashReason: { error: 'controlled crash' },
     brutalReason: { signal: 'SIGKILL' },
     timeoutReason: { signal: 'SIGKILL' },
