@@ -157,7 +157,8 @@ describe.skipIf(BROWSER === undefined)(
       const pending = new Set<string>();
       const queue = [`${origin}/index.html`];
       const seen = new Set(queue);
-      try {
+      /** Opens a tab that reports its problems under the page it is on, and a way to visit one page in it. */
+      const openTab = async () => {
         const page = await context.newPage();
         let current = '';
         page.on(
@@ -171,8 +172,8 @@ describe.skipIf(BROWSER === undefined)(
           (response) =>
             void (response.status() >= 400 && problems.push(`${current}: ${response.url()} ${response.status()}`)),
         );
-        while (queue.length > 0) {
-          current = queue.shift()!;
+        return async (url: string) => {
+          current = url;
           await page.goto(current, { waitUntil: 'load' });
           const found = await page.evaluate(() => {
             const doc = (globalThis as unknown as { document: DomLike }).document;
@@ -207,6 +208,19 @@ describe.skipIf(BROWSER === undefined)(
               files.add(target);
             }
           }
+        };
+      };
+      try {
+        // A few tabs at once: a page mostly waits for its scripts and styles, one after another. The crawl goes by
+        // levels from the index: the pages found on one level are shared out among the tabs.
+        const tabs = await Promise.all(Array.from({ length: TABS }, openTab));
+        while (queue.length > 0) {
+          const level = queue.splice(0);
+          await Promise.all(
+            tabs.map(async (visit) => {
+              for (let url = level.shift(); url !== undefined; url = level.shift()) await visit(url);
+            }),
+          );
         }
       } finally {
         await context.close();
@@ -232,6 +246,9 @@ describe.skipIf(BROWSER === undefined)(
     }, 300_000);
   },
 );
+
+/** Tabs crawling the site at once. */
+const TABS = 3;
 
 /**
  * Guides linked from the docs map whose pages other changes are bringing: a link to one of them counts as broken
