@@ -334,30 +334,33 @@ describe('arbor chaos checks the tree before it signals', () => {
     expect(isAlive(bystander.pid)).toBe(true);
   });
 
-  it('a pid that is not a child of the supervisor holding the socket is skipped, not signalled, and the report says why', async () => {
-    const dir = tempDir();
-    const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
-    others.push(bystander);
-    const socket = await fakeTree(dir, 'self', bystander.pid!);
-    const result = await arbor(
-      dir,
-      'chaos',
-      '--control',
-      socket,
-      '--url',
-      await httpTarget(),
-      '--duration',
-      '2s',
-      '--rate',
-      '4',
-      '--mix',
-      'sigkill,kill-all',
-    );
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/faults {6}injected 0 of \d+/);
-    expect(result.stdout).toContain(
-      `pid ${bystander.pid} is no child of the supervisor (gone, or not this tree's); not signalled`,
-    );
-    expect(isAlive(bystander.pid)).toBe(true);
-  });
+  it.each(['sigkill', 'kill-all'])(
+    'a pid that is not a child of the supervisor holding the socket is skipped, not signalled, and the report says why (%s)',
+    async (mix) => {
+      const dir = tempDir();
+      const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
+      others.push(bystander);
+      const socket = await fakeTree(dir, 'self', bystander.pid!);
+      const result = await arbor(
+        dir,
+        'chaos',
+        '--control',
+        socket,
+        '--url',
+        await httpTarget(),
+        '--duration',
+        '2s',
+        '--rate',
+        '4',
+        '--mix',
+        mix,
+      );
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/faults {6}injected 0 of \d+/);
+      expect(result.stdout).toContain(
+        `pid ${bystander.pid} is no child of the supervisor (gone, or not this tree's); not signalled`,
+      );
+      expect(isAlive(bystander.pid)).toBe(true);
+    },
+  );
 });

@@ -54,7 +54,9 @@ export class Injector {
       // Every live worker process, hung or dying ones included: the whole pool goes down at once.
       const hit = able.filter((worker) => owned(worker.pid!) && signal(worker.pid!, 'SIGKILL'));
       for (const worker of hit) this.faulted.add(incarnationOf(worker));
-      return hit.length > 0 ? { planned, at, hit } : skip('no worker process alive');
+      if (hit.length > 0) return { planned, at, hit };
+      const stranger = able.find((worker) => !owned(worker.pid!));
+      return skip(stranger === undefined ? 'no worker process alive' : notOurs(stranger.pid!));
     }
     const worker = candidates[Math.floor(planned.pick * candidates.length)];
     if (worker === undefined)
@@ -64,8 +66,7 @@ export class Injector {
     const sig = SIGNALS[planned.kind];
     if (sig !== undefined) {
       const pid = worker.pid!;
-      if (!owned(pid))
-        return skip(`pid ${pid} is no child of the supervisor (gone, or not this tree's); not signalled`);
+      if (!owned(pid)) return skip(notOurs(pid));
       if (!signal(pid, sig)) return skip(`pid ${pid} was gone`);
       this.faulted.add(incarnationOf(worker));
       return { planned, at, hit: [worker] };
@@ -91,6 +92,10 @@ export class Injector {
     }
   }
 }
+
+/** Why a pid is not signalled: the target does not own it. */
+const notOurs = (pid: number): string =>
+  `pid ${pid} is no child of the supervisor (gone, or not this tree's); not signalled`;
 
 /** A hang aimed at a task in a host pool hangs the whole host. */
 const hangsHost = (fault: FaultKind, worker: WorkerRef): boolean =>
