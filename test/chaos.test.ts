@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChaos } from '../src/chaos/run.js';
-import { ControlClient, ControlError, type ProcStats } from '../src/control/client.js';
+import { ControlError, type ProcStats } from '../src/control/client.js';
 import type { EventsPage } from '../src/control/event-log.js';
 import { isAlive } from './support/tree.js';
-import { CLI, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
+import { CLI, controlRequest as request, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/http-service/spec.js');
 
@@ -74,19 +74,6 @@ async function serving(arbor: Arbor): Promise<string> {
   const bound = await arbor.line((l) => l.event === 'listener_bound', 'the listener bound its port');
   await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the root started');
   return `http://${bound.address}/`;
-}
-
-async function request<T>(
-  arbor: Arbor,
-  op: Parameters<ControlClient['request']>[0],
-  params: Parameters<ControlClient['request']>[1] = {},
-): Promise<T> {
-  const client = new ControlClient(arbor.control);
-  try {
-    return (await client.request(op, params)) as T;
-  } finally {
-    client.close();
-  }
 }
 
 describe.each(['shared', 'round_robin'] as const)('chaos under load, %s listener', (mode) => {

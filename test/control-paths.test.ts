@@ -308,25 +308,32 @@ describe('arbor chaos checks the tree before it signals', () => {
     return `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
   }
 
-  it('a socket whose process claims another pid is refused before anything is signalled', async () => {
+  /** `arbor chaos` for 2 s at 4 faults/s of `mix`, against a fake tree whose only worker is a bystander. */
+  async function chaosAgainstFake(claimedPid: 'self' | number, mix: string) {
     const dir = tempDir();
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     others.push(bystander);
-    const socket = await fakeTree(dir, process.pid, bystander.pid!);
+    const socket = await fakeTree(dir, claimedPid, bystander.pid!);
+    const url = await httpTarget();
     const result = await arbor(
       dir,
       'chaos',
       '--control',
       socket,
       '--url',
-      await httpTarget(),
+      url,
       '--duration',
       '2s',
       '--rate',
       '4',
       '--mix',
-      'sigkill',
+      mix,
     );
+    return { result, socket, bystander };
+  }
+
+  it('a socket whose process claims another pid is refused before anything is signalled', async () => {
+    const { result, socket, bystander } = await chaosAgainstFake(process.pid, 'sigkill');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       `not_verified: the process answering at ${socket} claims pid ${process.pid}, which does not hold that socket`,
@@ -337,24 +344,7 @@ describe('arbor chaos checks the tree before it signals', () => {
   it.each(['sigkill', 'kill-all'])(
     'a pid that is not a child of the supervisor holding the socket is skipped, not signalled, and the report says why (%s)',
     async (mix) => {
-      const dir = tempDir();
-      const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
-      others.push(bystander);
-      const socket = await fakeTree(dir, 'self', bystander.pid!);
-      const result = await arbor(
-        dir,
-        'chaos',
-        '--control',
-        socket,
-        '--url',
-        await httpTarget(),
-        '--duration',
-        '2s',
-        '--rate',
-        '4',
-        '--mix',
-        mix,
-      );
+      const { result, bystander } = await chaosAgainstFake('self', mix);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/faults {6}injected 0 of \d+/);
       expect(result.stdout).toContain(
