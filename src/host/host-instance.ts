@@ -1,7 +1,7 @@
 // One incarnation of one task host: a forked process or a thread running ../runtime/task-host.ts, and the tasks
 // placed in it. Its heartbeat and memory limit are watched as a worker's are (../worker/health.ts); when it dies or
 // is killed for its health, every task in it is told `host_down` at once and the incarnation is never used again.
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -10,6 +10,7 @@ import { parseFromHost, type FromHost, type ToHost } from '../host-protocol.js';
 import { fullBucket, take, type Bucket } from '../rate.js';
 import { describeReason, type ExitReason, type HostKind, type HostSpec } from '../types.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from '../worker/groups.js';
+import { forkGroupLeader } from '../worker/group-fork.js';
 import { HealthChecks } from '../worker/health.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from '../worker/inbox.js';
 import { CAPTURED_STDIO, captureOutput } from '../worker/output.js';
@@ -240,12 +241,11 @@ export class HostInstance {
         });
       } else {
         processGroups.prepare(this.logger);
-        const child = fork(ENTRY, [], {
+        const child = forkGroupLeader(ENTRY, [], {
           env: { ...env, ...guardEnv() },
           // The guard first: the host and its group never outlive this process (../worker/groups.ts).
           execArgv: guardedExecArgv(this.spec.execArgv ?? []),
           stdio: CAPTURED_STDIO,
-          detached: true,
         });
         this.child = child;
         instancesAlive += 1;

@@ -1,6 +1,6 @@
 // The supervisor's side of one forked worker incarnation: fork, `ready` handshake, heartbeats, stop, exit reason.
 // The worker's side of the same protocol is ../runtime/runtime.ts.
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import {
@@ -16,6 +16,7 @@ import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type Pa
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
+import { forkGroupLeader } from './group-fork.js';
 import { HealthChecks } from './health.js';
 import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from './phase.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
@@ -217,7 +218,7 @@ export class WorkerHandle implements ChildHandle {
     processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
     try {
-      child = fork(modulePath, this.spec.args, {
+      child = forkGroupLeader(modulePath, this.spec.args, {
         env: { ...process.env, ...env, ...guardEnv() },
         // The guard first: the worker and its group never outlive this process, whatever the module does.
         execArgv: guardedExecArgv([...loaderExecArgv(modulePath), ...this.spec.execArgv]),
@@ -225,9 +226,8 @@ export class WorkerHandle implements ChildHandle {
         // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts); a death socket
         // where a hot spare may watch it (./death-socket.ts).
         stdio: this.spares.stdio(key),
-        // Its own process group: a Ctrl-C or a group-wide SIGTERM reaches only the supervisor, which then stops
-        // its workers in order; the group is ended with the worker (./groups.ts).
-        detached: true,
+        // Its own process group (./group-fork.ts): a Ctrl-C or a group-wide SIGTERM reaches only the supervisor,
+        // which then stops its workers in order; the group is ended with the worker (./groups.ts).
       });
     } catch (err) {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });

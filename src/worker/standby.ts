@@ -4,7 +4,7 @@
 // are kept per distinct start-up (one key per child spec, shared by identical workers), `ps` shows the worker's
 // own command line, and the orphan checks see it as a worker. standby-entry.ts, preloaded, holds a warm spare
 // before any user code runs; a hot spare runs its module up to `serve()` / `ready()` and waits there (runtime.ts).
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -13,6 +13,7 @@ import { parseWorkerMessage } from '../protocol.js';
 import type { StandbyMode } from '../types.js';
 import { DEATH_STDIO, openDeathSocket } from './death-socket.js';
 import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
+import { forkGroupLeader } from './group-fork.js';
 import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
 import { keyOf, type StandbyKey } from './standby-key.js';
 import { forgetWorker, pair, unwatch, watchable, type Shelf, type Spare, type WatchedWorker } from './standby-shelf.js';
@@ -375,7 +376,7 @@ export class StandbyPool {
     processGroups.prepare(this.logger);
     let child: ChildProcess;
     try {
-      child = fork(key.module, key.args, {
+      child = forkGroupLeader(key.module, key.args, {
         env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode, ...guardEnv() },
         // The guard, then the entry: a warm spare runs nothing of the worker's (its own preloads included) before
         // takeover, and never outlives the supervisor either.
@@ -385,7 +386,6 @@ export class StandbyPool {
         // Read line by line like a worker's; what it prints before its takeover is held for the worker it becomes.
         // A hot spare of a listener's worker has a death socket as that worker has: it is one once it takes over.
         stdio: watchable(key) ? DEATH_STDIO : CAPTURED_STDIO,
-        detached: true,
       });
     } catch (error) {
       this.logger.warn({ event: 'standby_fork_failed', error: String(error) });

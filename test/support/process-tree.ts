@@ -8,14 +8,15 @@ export interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  session: number;
 }
 
 export function procStat(pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // `pid (comm) state ppid pgrp ...`: comm may hold spaces and parentheses, so parse after the last ')'.
-    const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: state!, ppid: Number(ppid), pgrp: Number(pgrp) };
+    // `pid (comm) state ppid pgrp session ...`: comm may hold spaces and parentheses, so parse after the last ')'.
+    const [state, ppid, pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, state: state!, ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session) };
   } catch {
     return undefined;
   }

@@ -1,0 +1,87 @@
+// How a forked worker, spare or host comes to lead a process group of its own (decision 0006).
+//
+// node offers one way: `detached: true`, which is setsid(), a new session. On Linux with autogroup
+// (kernel.sched_autogroup_enabled=1, most distributions' default) every session is a scheduling group of its own,
+// so each worker would be scheduled as if it were a separate login: against a load generator or any other busy
+// session it gets a different share of the CPUs than cluster's workers, which share their primary's group
+// (bench/README.md, "Throughput, and what the scheduler decides"). setpgid() gives the group without the session,
+// but node does not expose it, so on Linux the fork goes through perl (in every Debian and most other installs),
+// which calls setpgrp(0, 0) and execs node in place: same pid, same file descriptors (the IPC channel included),
+// about 1.5 ms more per start. Without perl, or with ARBOR_PROCESS_GROUPS=session, the fork is detached as before.
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** `session` keeps node's setsid() for every fork; anything else lets Linux use setpgid() through perl. */
+export const PROCESS_GROUPS_ENV = 'ARBOR_PROCESS_GROUPS';
+
+// perl reads two variables of the worker's environment at its own start: PERL5OPT (switches, modules to load) is
+// held back and put back before the exec, and PERL_BADLANG=0 is added, when absent, so that perl says nothing of a
+// locale it lacks, and taken out again: the worker gets the environment it was given. (Taint mode would ignore
+// PERL5OPT by itself, but refuses to exec at all when PATH holds a relative or world-writable directory.)
+const LAUNCHER =
+  'my ($quieted, $option, @command) = @ARGV;' +
+  ' delete $ENV{PERL_BADLANG} if $quieted;' +
+  ' $ENV{PERL5OPT} = substr($option, 1) if length $option;' +
+  ' setpgrp(0, 0) or die "arbor: setpgrp: $!\\n";' +
+  ' exec { $command[0] } @command or die "arbor: exec $command[0]: $!\\n";';
+
+export type GroupLaunch = { kind: 'session' } | { kind: 'group'; perl: string };
+
+let chosen: GroupLaunch | undefined;
+
+/** How forks get their group here: decided once per supervisor process. */
+export function groupLaunch(): GroupLaunch {
+  chosen ??= decide();
+  return chosen;
+}
+
+function decide(): GroupLaunch {
+  if (process.platform !== 'linux' || process.env[PROCESS_GROUPS_ENV] === 'session') return { kind: 'session' };
+  const perl = findExecutable('perl');
+  return perl === undefined ? { kind: 'session' } : { kind: 'group', perl };
+}
+
+function findExecutable(name: string): string | undefined {
+  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.startsWith('/'))];
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** ForkOptions without the two that this module decides. */
+export type GroupForkOptions = Omit<ForkOptions, 'detached' | 'execPath'>;
+
+/**
+ * `fork(modulePath, args, options)`, the child leading a process group of its own, in this process's session where
+ * the platform allows it. Until the child has called setpgrp (within a few ms of the fork) its group does not exist:
+ * signalling the group fails then, and callers fall back to signalling the pid (./groups.ts).
+ */
+export function forkGroupLeader(modulePath: string, args: readonly string[], options: GroupForkOptions): ChildProcess {
+  const launch = groupLaunch();
+  if (launch.kind === 'session') return fork(modulePath, [...args], { ...options, detached: true });
+  const { PERL5OPT: option, ...env } = options.env ?? process.env;
+  const quieted = env.PERL_BADLANG === undefined;
+  if (quieted) env.PERL_BADLANG = '0';
+  return fork(modulePath, [...args], {
+    ...options,
+    env,
+    execPath: launch.perl,
+    execArgv: [
+      '-e',
+      LAUNCHER,
+      '--',
+      quieted ? '1' : '0',
+      option === undefined ? '' : `=${option}`,
+      process.execPath,
+      ...(options.execArgv ?? process.execArgv),
+    ],
+  });
+}

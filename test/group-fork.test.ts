@@ -1,0 +1,163 @@
+// Every process a supervisor forks leads a process group of its own. On Linux with perl it stays in the supervisor's
+// session (setpgid through perl, then node in place), so Linux's autogroup schedules it with its supervisor as
+// cluster's workers are; elsewhere, or with ARBOR_PROCESS_GROUPS=session, it leads a session of its own (node's
+// setsid). Either way its environment and arguments are the ones it was given. Needs the build (dist/).
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { supervisor, worker } from '../src/index.js';
+import { groupLaunch } from '../src/worker/group-fork.js';
+import { repo, spawnArborRun } from './support/arbor-run.js';
+import { hostProcesses, hosted } from './support/hosts.js';
+import { procStat } from './support/process-tree.js';
+import { eventually, fixture } from './support/tree.js';
+import { treeScope } from './support/tree-scope.js';
+
+const ARBOR = pathToFileURL(join(repo, 'dist/index.js')).href;
+const IDENTITY = fixture('identity.mjs');
+const viaPerl = groupLaunch().kind === 'group';
+const ownSession = (pid: number) => procStat(pid)?.session;
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const { run } = treeScope();
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-group-fork-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Identity {
+  argv: string[];
+  execArgv: string[];
+  env: Record<string, string | null>;
+}
+const identityOf = (dir: string, pid: number): Identity =>
+  JSON.parse(readFileSync(join(dir, `${pid}.json`), 'utf8')) as Identity;
+
+describe.skipIf(!viaPerl)('on Linux with perl: a group of its own in the supervisor’s session', () => {
+  it('a worker, a warm spare and a task host each lead their group, in this process’s session', async () => {
+    const dir = tempDir();
+    const { tree } = await run(
+      supervisor({
+        id: 'root',
+        hosts: { pool: { kind: 'process', size: 1 } },
+        children: [worker({ id: 'w', module: IDENTITY, env: { IDENTITY_DIR: dir }, standby: true }), hosted('job')],
+      }),
+    );
+    const session = ownSession(process.pid)!;
+    const workerPid = tree.whichChildren('root').find((c) => c.id === 'w')!.pid!;
+    await eventually(() => hostProcesses().length === 1, 'the host process');
+    const hostPid = hostProcesses()[0]!;
+    // The spare: forked by this process, neither the worker nor the host.
+    let sparePid = 0;
+    await eventually(() => {
+      sparePid =
+        readdirSync('/proc')
+          .filter((entry) => /^\d+$/.test(entry))
+          .map(Number)
+          .find((pid) => {
+            const stat = procStat(pid);
+            return (
+              stat?.ppid === process.pid && pid !== workerPid && pid !== hostPid && stat.state !== 'Z' && isNode(pid)
+            );
+          }) ?? 0;
+      return sparePid !== 0;
+    }, 'the warm spare');
+    for (const pid of [workerPid, hostPid, sparePid]) {
+      expect(procStat(pid), `process ${pid}`).toMatchObject({ pgrp: pid, session });
+      expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('node');
+    }
+  });
+
+  it('the worker gets the environment it was given: PERL5OPT kept (perl never read it), PERL_BADLANG not added', async () => {
+    const dir = tempDir();
+    const names = 'PERL5OPT,PERL_BADLANG,LC_ALL,FOO';
+    const { tree, rec } = await run(
+      supervisor({
+        id: 'root',
+        children: [
+          worker({
+            id: 'plain',
+            module: IDENTITY,
+            args: ['a b', '--', "'"],
+            execArgv: ['--stack-trace-limit=7'],
+            // A module perl cannot load, and a locale this machine lacks: perl would die on the first, warn on the second.
+            env: {
+              IDENTITY_DIR: dir,
+              IDENTITY_ENV: names,
+              PERL5OPT: '-MNo::Such::Module',
+              LC_ALL: 'xx_YY.UTF-8',
+              FOO: 'bar',
+            },
+          }),
+          worker({
+            id: 'badlang',
+            module: IDENTITY,
+            env: { IDENTITY_DIR: dir, IDENTITY_ENV: names, PERL_BADLANG: '1' },
+          }),
+        ],
+      }),
+    );
+    const pidOf = (id: string) => tree.whichChildren('root').find((c) => c.id === id)!.pid!;
+    const plain = identityOf(dir, pidOf('plain'));
+    expect(plain.argv.slice(1)).toEqual(['a b', '--', "'"]);
+    expect(plain.execArgv.slice(-1)).toEqual(['--stack-trace-limit=7']);
+    expect(plain.env).toEqual({
+      PERL5OPT: '-MNo::Such::Module',
+      PERL_BADLANG: null,
+      LC_ALL: 'xx_YY.UTF-8',
+      FOO: 'bar',
+    });
+    expect(identityOf(dir, pidOf('badlang')).env).toMatchObject({ PERL5OPT: null, PERL_BADLANG: '1' });
+    const perlSaid = rec.events.filter((e) => (e.event as string) === 'output' && JSON.stringify(e).includes('perl'));
+    expect(perlSaid).toEqual([]);
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('arbor run: which session its workers are in', () => {
+  async function workerOf(env: Record<string, string>) {
+    const dir = tempDir();
+    const spec = join(dir, 'spec.mjs');
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
+export default supervisor({ id: 'root', children: [worker({ id: 'w', module: ${JSON.stringify(IDENTITY)}, env: { IDENTITY_DIR: ${JSON.stringify(dir)} } })] });
+`,
+    );
+    const arbor = spawnArborRun(spec, dir, env);
+    const started = await arbor.line(
+      (l) => l.event === 'child_started' && l.child === 'w',
+      'the worker started',
+      30_000,
+    );
+    return { arbor, runPid: arbor.proc.pid!, workerPid: started.pid! };
+  }
+
+  it.skipIf(!viaPerl)('by default, the run’s own (arbor run leads a session: spawned detached here)', async () => {
+    const { arbor, runPid, workerPid } = await workerOf({});
+    expect(procStat(workerPid)).toMatchObject({ pgrp: workerPid, session: runPid });
+    arbor.proc.kill('SIGTERM');
+    await arbor.exited;
+  });
+
+  it('ARBOR_PROCESS_GROUPS=session: a session of the worker’s own', async () => {
+    const { arbor, workerPid } = await workerOf({ ARBOR_PROCESS_GROUPS: 'session' });
+    expect(procStat(workerPid)).toMatchObject({ pgrp: workerPid, session: workerPid });
+    arbor.proc.kill('SIGTERM');
+    await arbor.exited;
+  });
+});
+
+function isNode(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node';
+  } catch {
+    return false;
+  }
+}
