@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, writeHtmlReport } from 'arbor-otp/chaos';
 import { killMarked, killMarkedOnSignals } from '../lib/marked.js';
-import { startArbor, startArborHot, startArborStandby, startCluster, startPm2 } from './targets.js';
+import { startArbor, startArborCeiling, startArborHot, startArborStandby, startCluster, startPm2 } from './targets.js';
 
 const env = process.env;
 const settings = {
@@ -31,6 +31,7 @@ const STARTERS = {
   arbor: startArbor,
   'arbor-standby': startArborStandby,
   'arbor-hot': startArborHot,
+  'arbor-ceiling': startArborCeiling,
   cluster: startCluster,
   pm2: startPm2,
 };
@@ -51,7 +52,8 @@ async function measure(system, workers) {
       url: `http://127.0.0.1:${port}/`,
       target: started.target,
       durationMs: settings.durationMs,
-      rate: settings.rate,
+      // The ceiling runs the same load with no fault: evenly spaced faults at this rate fall after its end.
+      rate: system === 'arbor-ceiling' ? 1000 / (settings.durationMs * 2) : settings.rate,
       mix: settings.mix,
       seed: settings.seed,
       concurrency: settings.concurrency,
@@ -60,6 +62,7 @@ async function measure(system, workers) {
       onProgress: (line) => log(`  ${line}`),
       progressIntervalMs: 5000,
     });
+    if (system === 'arbor-ceiling' && report.faults.injected !== 0) throw new Error('the ceiling run had a fault');
     return { system: started.name, workers, report, loadavg1: loadavg()[0] };
   } finally {
     await started.stop();
@@ -112,6 +115,8 @@ const median = (xs) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+const orDash = (x) => (Number.isNaN(x) ? '-' : x);
+
 /** Per system and pool size: median 2xx/s, and the median of its per-round ratios to cluster's 2xx/s. */
 function summary(results) {
   const keys = [...new Set(results.map((x) => `${x.workers}\u0000${x.system}`))];
@@ -124,7 +129,7 @@ function summary(results) {
     });
     return [system, workers, runs.length, Math.round(median(runs.map((x) => goodput(x.report)))),
       `${median(ratios).toFixed(2)}×`, ratios.map((r) => r.toFixed(2)).join(' / '),
-      median(runs.map((x) => x.report.recovery.medianMs ?? NaN)), median(runs.map((x) => x.loadavg1)).toFixed(1)];
+      orDash(median(runs.map((x) => x.report.recovery.medianMs ?? NaN))), median(runs.map((x) => x.loadavg1)).toFixed(1)];
   });
   const head = ['system', 'workers', 'rounds', '2xx/s (median)', '2xx/s × cluster (median of rounds)', 'per round', 'recover median ms (median)', 'load avg (median)'];
   const line = (cells) => `| ${cells.join(' | ')} |`;

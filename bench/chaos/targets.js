@@ -67,6 +67,8 @@ export async function startArbor({ port, workers, env, dir, standby = false, arg
 }
 
 export const startArborStandby = (options) => startArbor({ ...options, standby: true });
+/** arbor with no fault at all, under the same load: what no system can beat under chaos on this machine. */
+export const startArborCeiling = async (options) => ({ ...(await startArbor(options)), name: 'arbor, no faults (the ceiling)' });
 /** Hot spares, as many as BENCH_CHAOS_HOT_SPARES (default 2): a restart takes over a process already in serve(). */
 export const startArborHot = (options) =>
   startArbor({ ...options, standby: `hot:${Number(process.env.BENCH_CHAOS_HOT_SPARES ?? 2)}` });
