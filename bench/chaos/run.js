@@ -20,7 +20,7 @@ const settings = {
   seed: Number(env.BENCH_CHAOS_SEED ?? 20261127),
   concurrency: Number(env.BENCH_CHAOS_CONCURRENCY ?? 16),
   poolSizes: (env.BENCH_CHAOS_WORKERS ?? '1,2').split(',').map(Number),
-  systems: (env.BENCH_CHAOS_ONLY ?? 'arbor,arbor-standby,cluster,pm2').split(','),
+  systems: (env.BENCH_CHAOS_ONLY ?? 'arbor,arbor-standby,arbor-ceiling,cluster,pm2').split(','),
   mix: 'sigkill,throw',
   // Short enough that a request stuck on a dead worker shows as a failure, long enough for any restart.
   timeoutMs: 5000,

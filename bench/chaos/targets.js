@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +28,18 @@ function killGroup(pgid) {
   } catch {
     // Nothing left in it.
   }
+}
+
+/** Whether 127.0.0.1:port accepts a connection now. */
+function accepts(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function within(promise, ms, what) {
@@ -168,6 +181,11 @@ export async function startPm2({ port, workers, env, dir }) {
   while ((await online()).length < workers) {
     if (Date.now() > deadline) throw new Error('pm2 start: workers not online');
     await sleep(50);
+  }
+  // PM2's `online` is the fork, not the app listening: wait until the port accepts.
+  while (!(await accepts(port))) {
+    if (Date.now() > deadline) throw new Error('pm2 start: nothing listens on the port');
+    await sleep(20);
   }
   const target = {
     name: 'PM2 cluster mode',
