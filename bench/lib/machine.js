@@ -1,5 +1,7 @@
 // What the numbers were measured on.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { groupLaunch } from '../../dist/worker/group-fork.js';
 
 export function machine() {
   const cpus = os.cpus();
@@ -15,5 +17,16 @@ export function machine() {
     // node ≤ 22 reads this file of certificates (and its own bundled ones) at every start when the variable is set:
     // on the reference machine ~100 ms of CPU per node process, for every configuration alike.
     extraCaCerts: process.env.NODE_EXTRA_CA_CERTS !== undefined && process.env.NODE_EXTRA_CA_CERTS !== '',
+    // With autogroup on, every session is a scheduling group: where arbor's workers are decides their CPU share.
+    autogroup: autogroup(),
+    workerSessions: groupLaunch().kind === 'group' ? "the supervisor's (setpgid through perl)" : 'their own (setsid)',
   };
+}
+
+function autogroup() {
+  try {
+    return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1' ? 'on' : 'off';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -257,6 +257,9 @@ export function render(results, opts) {
     ...(m.extraCaCerts
       ? ['- NODE_EXTRA_CA_CERTS is set: every node process (worker, cluster worker, `node -e 0`) reads it at start']
       : []),
+    ...(m.autogroup === undefined
+      ? []
+      : [`- Linux autogroup ${m.autogroup}; arbor's workers lead their process group in ${m.workerSessions} session`]),
     `- date: ${results.date}`,
   ];
   if (results.throughput) parts.push('', throughputSection(results.throughput, opts));
