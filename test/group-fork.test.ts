@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { supervisor, worker } from '../src/index.js';
-import { groupLaunch } from '../src/worker/group-fork.js';
+import { chooseGroupLaunch, groupLaunch } from '../src/worker/group-fork.js';
 import { repo, spawnArborRun } from './support/arbor-run.js';
 import { hostProcesses, hosted } from './support/hosts.js';
 import { procStat } from './support/process-tree.js';
@@ -39,6 +39,19 @@ interface Identity {
 }
 const identityOf = (dir: string, pid: number): Identity =>
   JSON.parse(readFileSync(join(dir, `${pid}.json`), 'utf8')) as Identity;
+
+describe('how forks get their group', () => {
+  const perl = () => '/usr/bin/perl';
+  const none = () => undefined;
+  it('through perl on Linux, unless perl is missing or ARBOR_PROCESS_GROUPS=session; a session elsewhere', () => {
+    expect(chooseGroupLaunch('linux', undefined, perl)).toEqual({ kind: 'group', perl: '/usr/bin/perl' });
+    expect(chooseGroupLaunch('linux', 'group', perl)).toEqual({ kind: 'group', perl: '/usr/bin/perl' });
+    expect(chooseGroupLaunch('linux', 'session', perl)).toEqual({ kind: 'session' });
+    expect(chooseGroupLaunch('linux', undefined, none)).toEqual({ kind: 'session' });
+    for (const platform of ['darwin', 'freebsd', 'win32'] as const)
+      expect(chooseGroupLaunch(platform, undefined, perl)).toEqual({ kind: 'session' });
+  });
+});
 
 describe.skipIf(!viaPerl)('on Linux with perl: a group of its own in the supervisor’s session', () => {
   it('a worker, a warm spare and a task host each lead their group, in this process’s session', async () => {
@@ -151,6 +164,43 @@ export default supervisor({ id: 'root', children: [worker({ id: 'w', module: ${J
     expect(procStat(workerPid)).toMatchObject({ pgrp: workerPid, session: workerPid });
     arbor.proc.kill('SIGTERM');
     await arbor.exited;
+  });
+});
+
+describe.each([
+  ['workers in a group of their own', {}],
+  ['ARBOR_PROCESS_GROUPS=session', { ARBOR_PROCESS_GROUPS: 'session' }],
+])('a Ctrl-C (SIGINT to arbor run’s process group), %s', (_name, env: Record<string, string>) => {
+  it('reaches only the supervisor, which stops the workers in reverse order: no worker sees the SIGINT', async () => {
+    const dir = tempDir();
+    const witness = join(dir, 'witness.txt');
+    writeFileSync(witness, '');
+    const spec = join(dir, 'spec.mjs');
+    const child = (id: string) =>
+      `worker({ id: '${id}', module: ${JSON.stringify(fixture('signal-witness.mjs'))}, env: { WITNESS_FILE: ${JSON.stringify(witness)} } })`;
+    writeFileSync(
+      spec,
+      `import { supervisor, worker } from '${ARBOR}';
+export default supervisor({ id: 'root', children: [${child('first')}, ${child('second')}] });
+`,
+    );
+    const arbor = spawnArborRun(spec, dir, env);
+    const first = await arbor.line((l) => l.event === 'child_started' && l.child === 'first', 'first started', 30_000);
+    const second = await arbor.line(
+      (l) => l.event === 'child_started' && l.child === 'second',
+      'second started',
+      30_000,
+    );
+    await arbor.line((l) => l.event === 'supervisor_started' && l.supervisor === 'root', 'the tree started', 30_000);
+    process.kill(-arbor.proc.pid!, 'SIGINT');
+    expect(await arbor.exited).toEqual({ code: 0, signal: null });
+    const lines = readFileSync(witness, 'utf8').trim().split('\n');
+    expect(lines.filter((line) => line.endsWith('SIGINT'))).toEqual([]);
+    // The second stops first (reverse start order), each asked once.
+    const shutdowns = lines.filter((line) => line.endsWith('shutdown'));
+    expect(shutdowns).toEqual([`${second.pid} shutdown`, `${first.pid} shutdown`]);
+    const terminated = arbor.lines.filter((l) => l.event === 'child_terminated').map((l) => l.child);
+    expect(terminated).toEqual(['second', 'first']);
   });
 });
 

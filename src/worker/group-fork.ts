@@ -37,8 +37,17 @@ export function groupLaunch(): GroupLaunch {
 }
 
 function decide(): GroupLaunch {
-  if (process.platform !== 'linux' || process.env[PROCESS_GROUPS_ENV] === 'session') return { kind: 'session' };
-  const perl = findExecutable('perl');
+  return chooseGroupLaunch(process.platform, process.env[PROCESS_GROUPS_ENV], () => findExecutable('perl'));
+}
+
+/** setpgid through perl only on Linux (where autogroup is), when perl is found and the environment does not say no. */
+export function chooseGroupLaunch(
+  platform: NodeJS.Platform,
+  setting: string | undefined,
+  findPerl: () => string | undefined,
+): GroupLaunch {
+  if (platform !== 'linux' || setting === 'session') return { kind: 'session' };
+  const perl = findPerl();
   return perl === undefined ? { kind: 'session' } : { kind: 'group', perl };
 }
 
