@@ -152,7 +152,32 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const markdown = `${table(results)}\n\n${summary(results)}`;
+/** The issue's target, per pool size: every arbor configuration's median ratio to cluster, beside the ceiling's. */
+const GOODPUT_TARGET = 3;
+function targets(results) {
+  const ratioOf = (system, workers) => {
+    const ratios = results
+      .filter((x) => x.system === system && x.workers === workers)
+      .map((x) => {
+        const cluster = results.find((c) => c.workers === workers && c.round === x.round && c.system.startsWith('node cluster'));
+        return cluster ? goodput(x.report) / goodput(cluster.report) : NaN;
+      });
+    return median(ratios);
+  };
+  const rows = [];
+  for (const workers of settings.poolSizes) {
+    const systems = [...new Set(results.filter((x) => x.workers === workers).map((x) => x.system))];
+    const ceiling = systems.find((name) => name.startsWith('arbor, no faults'));
+    for (const system of systems.filter((name) => name.startsWith('arbor ('))) {
+      const ratio = ratioOf(system, workers);
+      const bound = ceiling === undefined ? '' : ` (ceiling ${ratioOf(ceiling, workers).toFixed(2)}×)`;
+      rows.push(`| goodput ${system}, ${workers} worker${workers === 1 ? '' : 's'} | ${ratio.toFixed(2)}× cluster${bound} | ≥ ${GOODPUT_TARGET.toFixed(2)}× | ${ratio >= GOODPUT_TARGET ? 'yes' : '**NO**'} |`);
+    }
+  }
+  return rows.length === 0 ? '' : `## Targets\n\n| check | measured | target | met |\n| :--- | ---: | ---: | ---: |\n${rows.join('\n')}`;
+}
+
+const markdown = `${table(results)}\n\n${summary(results)}\n\n${targets(results)}`;
 process.stdout.write(
   `\n## Chaos: ${settings.durationMs / 1000} s, ${settings.rate} fault/s (${settings.mix}), seed ${settings.seed}, ` +
     `${settings.concurrency} clients, a new connection per request\n\n${markdown}\n\n` +
