@@ -9,16 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/chaos/report.js';
 import { renderHtmlReport, verdict } from '../src/chaos/html/render.js';
 import { FAILURE_KINDS } from '../src/chaos/load.js';
+import { BROWSER, NO_BROWSER, launchChromium } from './support/chromium.js';
 import { CLI, arborChaos, repo, spawnArborRun, type ArborRun } from './support/arbor-run.js';
 
 const EXAMPLE = join(repo, 'examples/http-service/spec.js');
 const SEED = 20261130;
 const DURATION = '4s';
-
-/** Debian's headless Chromium (`.ci/run` installs it), or the full browser; CHROMIUM_PATH overrides. */
-const BROWSER = [process.env.CHROMIUM_PATH, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find(
-  (path): path is string => path !== undefined && path !== '' && existsSync(path),
-);
 
 let dir: string;
 let arbor: ArborRun | undefined;
@@ -172,23 +168,9 @@ describe('arbor chaos --report', () => {
   });
 
   it.skipIf(BROWSER === undefined)(
-    `renders in headless Chromium with no console error and drawn charts${BROWSER ? '' : ' (skipped: no /usr/bin/chromium-headless-shell or /usr/bin/chromium; .ci/run installs it)'}`,
+    `renders in headless Chromium with no console error and drawn charts${BROWSER ? '' : NO_BROWSER}`,
     async () => {
-      const { chromium } = await import('playwright-core');
-      const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
-        executablePath: BROWSER!,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-        viewport: { width: 1280, height: 900 },
-      });
+      const context = await launchChromium(dir, { width: 1280, height: 900 });
       try {
         const page = await context.newPage();
         const problems: string[] = [];

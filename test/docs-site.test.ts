@@ -11,14 +11,10 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BROWSER, NO_BROWSER, launchChromium } from './support/chromium.js';
 import { repo } from './support/arbor-run.js';
 
 const run = promisify(execFile);
-
-/** Debian's headless Chromium (`.ci/run` installs it), or the full browser; CHROMIUM_PATH overrides. */
-const BROWSER = [process.env.CHROMIUM_PATH, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find(
-  (path): path is string => path !== undefined && path !== '' && existsSync(path),
-);
 
 const dir = mkdtempSync(join(tmpdir(), 'arbor-docs-site-'));
 const site = join(dir, 'site');
@@ -108,144 +104,126 @@ it('fails the build for a public export without documentation, naming it', async
   expect(`${failure!.stdout}${failure!.stderr}`).not.toMatch(/documented \(Function\).*does not have/);
 }, 240_000);
 
-describe.skipIf(BROWSER === undefined)(
-  `the site in headless Chromium${BROWSER ? '' : ' (skipped: no /usr/bin/chromium-headless-shell or /usr/bin/chromium; .ci/run installs it)'}`,
-  () => {
-    let server: Server;
-    let origin: string;
+describe.skipIf(BROWSER === undefined)(`the site in headless Chromium${BROWSER ? '' : NO_BROWSER}`, () => {
+  let server: Server;
+  let origin: string;
 
-    beforeAll(async () => {
-      // Served over loopback HTTP, as a static host would (TypeDoc's pages load their scripts by relative URL).
-      server = createServer((request, response) => {
-        const path = normalize(decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname));
-        let file = join(site, path);
-        if (!file.startsWith(site)) file = join(site, '404');
-        if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
-        if (!existsSync(file)) {
-          response.writeHead(404).end('not found');
-          return;
-        }
-        response
-          .writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'text/plain; charset=utf-8' })
-          .end(readFileSync(file));
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  beforeAll(async () => {
+    // Served over loopback HTTP, as a static host would (TypeDoc's pages load their scripts by relative URL).
+    server = createServer((request, response) => {
+      const path = normalize(decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname));
+      let file = join(site, path);
+      if (!file.startsWith(site)) file = join(site, '404');
+      if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
+      if (!existsSync(file)) {
+        response.writeHead(404).end('not found');
+        return;
+      }
+      response
+        .writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'text/plain; charset=utf-8' })
+        .end(readFileSync(file));
     });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
 
-    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-    it('every page opens with no console error, and every internal link and anchor leads somewhere', async () => {
-      const { chromium } = await import('playwright-core');
-      const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
-        executablePath: BROWSER!,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
-      const problems: string[] = [];
-      const ids = new Map<string, Set<string>>();
-      const anchors: Array<{ from: string; page: string; id: string }> = [];
-      const files = new Set<string>();
-      const pending = new Set<string>();
-      const queue = [`${origin}/index.html`];
-      const seen = new Set(queue);
-      /** Opens a tab that reports its problems under the page it is on, and a way to visit one page in it. */
-      const openTab = async () => {
-        const page = await context.newPage();
-        let current = '';
-        page.on(
-          'console',
-          (message) => void (message.type() === 'error' && problems.push(`${current}: console: ${message.text()}`)),
-        );
-        page.on('pageerror', (error) => problems.push(`${current}: ${String(error)}`));
-        page.on('requestfailed', (request) => problems.push(`${current}: ${request.url()} failed`));
-        page.on(
-          'response',
-          (response) =>
-            void (response.status() >= 400 && problems.push(`${current}: ${response.url()} ${response.status()}`)),
-        );
-        return async (url: string) => {
-          current = url;
-          await page.goto(current, { waitUntil: 'load' });
-          const found = await page.evaluate(() => {
-            const doc = (globalThis as unknown as { document: DomLike }).document;
-            return {
-              ids: Array.from(
-                doc.querySelectorAll('[id], a[name]'),
-                (e) => e.getAttribute('id') ?? e.getAttribute('name') ?? '',
-              ),
-              links: Array.from(doc.querySelectorAll('a[href]'), (e) => e.getAttribute('href') ?? ''),
-            };
-          });
-          ids.set(current, new Set(found.ids));
-          for (const href of found.links) {
-            const url = new URL(href, current);
-            if (url.origin !== origin) continue;
-            const target = `${url.origin}${url.pathname}`;
-            if (url.hash.length > 1)
-              anchors.push({ from: current, page: target, id: decodeURIComponent(url.hash.slice(1)) });
-            const unwritten = PENDING.find(
-              (p) => target === `${origin}/${p}.html` && !existsSync(join(repo, `${p}.md`)),
-            );
-            if (unwritten !== undefined) {
-              pending.add(unwritten);
-              continue;
-            }
-            if (target.endsWith('.html')) {
-              if (!seen.has(target)) {
-                seen.add(target);
-                queue.push(target);
-              }
-            } else {
-              files.add(target);
-            }
+  it('every page opens with no console error, and every internal link and anchor leads somewhere', async () => {
+    const context = await launchChromium(dir);
+    const problems: string[] = [];
+    const ids = new Map<string, Set<string>>();
+    const anchors: Array<{ from: string; page: string; id: string }> = [];
+    const files = new Set<string>();
+    const pending = new Set<string>();
+    const queue = [`${origin}/index.html`];
+    const seen = new Set(queue);
+    /** Opens a tab that reports its problems under the page it is on, and a way to visit one page in it. */
+    const openTab = async () => {
+      const page = await context.newPage();
+      let current = '';
+      page.on(
+        'console',
+        (message) => void (message.type() === 'error' && problems.push(`${current}: console: ${message.text()}`)),
+      );
+      page.on('pageerror', (error) => problems.push(`${current}: ${String(error)}`));
+      page.on('requestfailed', (request) => problems.push(`${current}: ${request.url()} failed`));
+      page.on(
+        'response',
+        (response) =>
+          void (response.status() >= 400 && problems.push(`${current}: ${response.url()} ${response.status()}`)),
+      );
+      return async (url: string) => {
+        current = url;
+        await page.goto(current, { waitUntil: 'load' });
+        const found = await page.evaluate(() => {
+          const doc = (globalThis as unknown as { document: DomLike }).document;
+          return {
+            ids: Array.from(
+              doc.querySelectorAll('[id], a[name]'),
+              (e) => e.getAttribute('id') ?? e.getAttribute('name') ?? '',
+            ),
+            links: Array.from(doc.querySelectorAll('a[href]'), (e) => e.getAttribute('href') ?? ''),
+          };
+        });
+        ids.set(current, new Set(found.ids));
+        for (const href of found.links) {
+          const url = new URL(href, current);
+          if (url.origin !== origin) continue;
+          const target = `${url.origin}${url.pathname}`;
+          if (url.hash.length > 1)
+            anchors.push({ from: current, page: target, id: decodeURIComponent(url.hash.slice(1)) });
+          const unwritten = PENDING.find((p) => target === `${origin}/${p}.html` && !existsSync(join(repo, `${p}.md`)));
+          if (unwritten !== undefined) {
+            pending.add(unwritten);
+            continue;
           }
-        };
-      };
-      try {
-        // A few tabs at once: a page mostly waits for its scripts and styles, one after another. The crawl goes by
-        // levels from the index: the pages found on one level are shared out among the tabs.
-        const tabs = await Promise.all(Array.from({ length: TABS }, openTab));
-        while (queue.length > 0) {
-          const level = queue.splice(0);
-          await Promise.all(
-            tabs.map(async (visit) => {
-              for (let url = level.shift(); url !== undefined; url = level.shift()) await visit(url);
-            }),
-          );
+          if (target.endsWith('.html')) {
+            if (!seen.has(target)) {
+              seen.add(target);
+              queue.push(target);
+            }
+          } else {
+            files.add(target);
+          }
         }
-      } finally {
-        await context.close();
+      };
+    };
+    try {
+      // A few tabs at once: a page mostly waits for its scripts and styles, one after another. The crawl goes by
+      // levels from the index: the pages found on one level are shared out among the tabs.
+      const tabs = await Promise.all(Array.from({ length: TABS }, openTab));
+      while (queue.length > 0) {
+        const level = queue.splice(0);
+        await Promise.all(
+          tabs.map(async (visit) => {
+            for (let url = level.shift(); url !== undefined; url = level.shift()) await visit(url);
+          }),
+        );
       }
-      for (const file of files) {
-        const response = await fetch(file);
-        if (response.status !== 200) problems.push(`${file}: ${response.status}`);
-      }
-      for (const { from, page, id } of anchors) {
-        if (!ids.get(page)?.has(id)) problems.push(`${from}: no #${id} in ${page}`);
-      }
-      expect(problems).toEqual([]);
-      if (pending.size > 0) console.log(`linked, not written yet: ${[...pending].join(', ')}`);
-      // The whole site was reached from its index: the guides, the reference, the decisions and the API.
-      expect(seen.size).toBeGreaterThan(60);
-      for (const page of [
-        'docs/guides/getting-started.html',
-        'docs/decisions/0001-follow-otps-supervisor.html',
-        'api/classes/arbor-otp.Tree.html',
-      ]) {
-        expect(seen.has(`${origin}/${page}`), page).toBe(true);
-      }
-    }, 300_000);
-  },
-);
+    } finally {
+      await context.close();
+    }
+    for (const file of files) {
+      const response = await fetch(file);
+      if (response.status !== 200) problems.push(`${file}: ${response.status}`);
+    }
+    for (const { from, page, id } of anchors) {
+      if (!ids.get(page)?.has(id)) problems.push(`${from}: no #${id} in ${page}`);
+    }
+    expect(problems).toEqual([]);
+    if (pending.size > 0) console.log(`linked, not written yet: ${[...pending].join(', ')}`);
+    // The whole site was reached from its index: the guides, the reference, the decisions and the API.
+    expect(seen.size).toBeGreaterThan(60);
+    for (const page of [
+      'docs/guides/getting-started.html',
+      'docs/decisions/0001-follow-otps-supervisor.html',
+      'api/classes/arbor-otp.Tree.html',
+    ]) {
+      expect(seen.has(`${origin}/${page}`), page).toBe(true);
+    }
+  }, 300_000);
+});
 
 /** Tabs crawling the site at once. */
 const TABS = 3;
