@@ -1,8 +1,8 @@
-// Bench settings: defaults sized for a ~3-minute run on 2 cores, each overridable by an environment variable.
+// Bench settings: defaults sized for a ~5-minute run on 2 cores, each overridable by an environment variable.
 import os from 'node:os';
 
 const SPEC = {
-  rounds: ['BENCH_ROUNDS', 3, 'throughput rounds (configurations shuffled per round)'],
+  rounds: ['BENCH_ROUNDS', 5, 'throughput and calls rounds (configurations shuffled per round)'],
   duration: ['BENCH_DURATION', 5, 'seconds of load per throughput measurement'],
   warmup: ['BENCH_WARMUP', 1, 'seconds of warm-up load before each measurement (discarded)'],
   connections: ['BENCH_CONNECTIONS', 50, 'autocannon connections'],
