@@ -2,13 +2,22 @@
 // session (setpgid through perl, then node in place), so Linux's autogroup schedules it with its supervisor as
 // cluster's workers are; elsewhere, or with ARBOR_PROCESS_GROUPS=session, it leads a session of its own (node's
 // setsid). Either way its environment and arguments are the ones it was given. Needs the build (dist/).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { supervisor, worker } from '../src/index.js';
-import { chooseGroupLaunch, groupLaunch } from '../src/worker/group-fork.js';
+import { chooseGroupLaunch, groupLaunch, isTrustedExecutable } from '../src/worker/group-fork.js';
 import { repo, spawnArborRun } from './support/arbor-run.js';
 import { hostProcesses, hosted } from './support/hosts.js';
 import { procStat } from './support/process-tree.js';
@@ -50,6 +59,34 @@ describe('how forks get their group', () => {
     expect(chooseGroupLaunch('linux', undefined, none)).toEqual({ kind: 'session' });
     for (const platform of ['darwin', 'freebsd', 'win32'] as const)
       expect(chooseGroupLaunch(platform, undefined, perl)).toEqual({ kind: 'session' });
+  });
+});
+
+describe('which perl is trusted to start every worker', () => {
+  it('only an executable file that root or this user alone can change, in a directory the same', () => {
+    const dir = tempDir(); // mkdtemp: mode 0700, ours
+    const perl = join(dir, 'perl');
+    writeFileSync(perl, '#!/bin/sh\n', { mode: 0o755 });
+    expect(isTrustedExecutable(perl)).toBe(true);
+    chmodSync(perl, 0o644);
+    expect(isTrustedExecutable(perl), 'not executable').toBe(false);
+    chmodSync(perl, 0o775);
+    expect(isTrustedExecutable(perl), 'group-writable').toBe(false);
+    chmodSync(perl, 0o755);
+    chmodSync(dir, 0o777);
+    expect(isTrustedExecutable(perl), 'in a world-writable directory').toBe(false);
+    chmodSync(dir, 0o700);
+    const other = tempDir();
+    chmodSync(other, 0o777);
+    writeFileSync(join(other, 'perl'), '#!/bin/sh\n', { mode: 0o755 });
+    symlinkSync(join(other, 'perl'), join(dir, 'link'));
+    expect(isTrustedExecutable(join(dir, 'link')), 'a link into a world-writable directory').toBe(false);
+    expect(isTrustedExecutable(join(dir, 'missing'))).toBe(false);
+    expect(isTrustedExecutable(dir), 'a directory').toBe(false);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/perl'))('the system’s own perl is', () => {
+    expect(isTrustedExecutable('/usr/bin/perl')).toBe(true);
   });
 });
 

@@ -7,10 +7,11 @@
 // (bench/README.md, "Throughput, and what the scheduler decides"). setpgid() gives the group without the session,
 // but node does not expose it, so on Linux the fork goes through perl (in every Debian and most other installs),
 // which calls setpgrp(0, 0) and execs node in place: same pid, same file descriptors (the IPC channel included),
-// about 1.5 ms more per start. Without perl, or with ARBOR_PROCESS_GROUPS=session, the fork is detached as before.
+// about 1.5 ms more per start. Without a trusted perl, or with ARBOR_PROCESS_GROUPS=session, the fork is detached as
+// before.
 import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** `session` keeps node's setsid() for every fork; anything else lets Linux use setpgid() through perl. */
 export const PROCESS_GROUPS_ENV = 'ARBOR_PROCESS_GROUPS';
@@ -37,7 +38,9 @@ export function groupLaunch(): GroupLaunch {
 }
 
 function decide(): GroupLaunch {
-  return chooseGroupLaunch(process.platform, process.env[PROCESS_GROUPS_ENV], () => findExecutable('perl'));
+  return chooseGroupLaunch(process.platform, process.env[PROCESS_GROUPS_ENV], () =>
+    PERL_PATHS.find((path) => isTrustedExecutable(path)),
+  );
 }
 
 /** setpgid through perl only on Linux (where autogroup is), when perl is found and the environment does not say no. */
@@ -51,18 +54,23 @@ export function chooseGroupLaunch(
   return perl === undefined ? { kind: 'session' } : { kind: 'group', perl };
 }
 
-function findExecutable(name: string): string | undefined {
-  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.startsWith('/'))];
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+// Every worker start runs it as this user, so never one found through PATH, where another user's directory may be.
+const PERL_PATHS = ['/usr/bin/perl', '/bin/perl', '/usr/local/bin/perl'];
+
+/**
+ * An executable regular file that only root or this user can change, in a directory that only they can change
+ * (a symbolic link is followed, as exec would, and its target checked).
+ */
+export function isTrustedExecutable(path: string): boolean {
+  const uid = process.getuid?.();
+  const ours = (stats: Stats): boolean => (stats.uid === 0 || stats.uid === uid) && (stats.mode & 0o022) === 0;
+  try {
+    const real = realpathSync(path);
+    const file = statSync(real);
+    return file.isFile() && (file.mode & 0o111) !== 0 && ours(file) && ours(statSync(dirname(real)));
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 /** ForkOptions without the two that this module decides. */
