@@ -1,10 +1,12 @@
 // arbor shared against node cluster SCHED_NONE, req/s and CPU per request, interleaved rounds — the smallest
 // comparison, for seeing what the scheduler decides (bench/README.md, "Throughput, and what the scheduler decides").
-// Reports whether Linux's autogroup is on: arbor's workers each lead a session (decision 0006), and with autogroup
-// each session is a scheduling group of its own, which matters as soon as other work keeps the CPUs busy.
+// Reports whether Linux's autogroup is on, and which session arbor's workers are in: with autogroup each session is a
+// scheduling group of its own, so workers that lead sessions of their own (ARBOR_PROCESS_GROUPS=session, or no perl)
+// are scheduled unlike cluster's, which share their primary's (decision 0006).
 //
 //   node bench/scheduler/run.js [rounds=8] [seconds=3]
 import { readFileSync } from 'node:fs';
+import { groupLaunch } from '../../dist/worker/group-fork.js';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import { cpuSnapshot } from '../lib/cpu.js';
@@ -52,7 +54,8 @@ const [arbor, cluster] = configs.map((c) => results[c.name]);
 const rps = arbor.map((a, i) => a.rps / cluster[i].rps);
 const cpu = arbor.map((a, i) => a.cpuUs / cluster[i].cpuUs);
 const list = (xs) => xs.map((x) => x.toFixed(2)).join(' / ');
-console.log(`autogroup ${autogroup()}; ${rounds} rounds × ${seconds} s; load average ${loadBefore.toFixed(2)} → ${os.loadavg()[0].toFixed(2)}`);
+const sessions = groupLaunch().kind === 'group' ? "the supervisor's session" : 'sessions of their own';
+console.log(`autogroup ${autogroup()}; arbor's workers in ${sessions}; ${rounds} rounds × ${seconds} s; load average ${loadBefore.toFixed(2)} → ${os.loadavg()[0].toFixed(2)}`);
 console.log(`req/s, arbor shared × cluster SCHED_NONE: median ${median(rps).toFixed(2)}× (per round ${list(rps)})`);
 console.log(`CPU per request, same: median ${median(cpu).toFixed(2)}× (per round ${list(cpu)})`);
 process.exit(0);
