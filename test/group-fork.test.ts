@@ -2,23 +2,13 @@
 // session (setpgid through perl, then node in place), so Linux's autogroup schedules it with its supervisor as
 // cluster's workers are; elsewhere, or with ARBOR_PROCESS_GROUPS=session, it leads a session of its own (node's
 // setsid). Either way its environment and arguments are the ones it was given. Needs the build (dist/).
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { supervisor, worker } from '../src/index.js';
 import { chooseGroupLaunch, groupLaunch, isTrustedExecutable } from '../src/worker/group-fork.js';
-import { repo, spawnArborRun } from './support/arbor-run.js';
+import { arborRunScope, repo, spawnArborRun } from './support/arbor-run.js';
 import { hostProcesses, hosted } from './support/hosts.js';
 import { procStat } from './support/process-tree.js';
 import { eventually, fixture } from './support/tree.js';
@@ -29,17 +19,9 @@ const IDENTITY = fixture('identity.mjs');
 const viaPerl = groupLaunch().kind === 'group';
 const ownSession = (pid: number) => procStat(pid)?.session;
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+// Every `arbor run` pushed onto `runs` is killed with its workers after each test, passed or failed.
+const { runs, tempDir } = arborRunScope('arbor-group-fork-');
 const { run } = treeScope();
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-group-fork-'));
-  dirs.push(dir);
-  return dir;
-}
 
 interface Identity {
   argv: string[];
@@ -181,6 +163,7 @@ export default supervisor({ id: 'root', children: [worker({ id: 'w', module: ${J
 `,
     );
     const arbor = spawnArborRun(spec, dir, env);
+    runs.push(arbor);
     const started = await arbor.line(
       (l) => l.event === 'child_started' && l.child === 'w',
       'the worker started',
@@ -222,6 +205,7 @@ export default supervisor({ id: 'root', children: [${child('first')}, ${child('s
 `,
     );
     const arbor = spawnArborRun(spec, dir, env);
+    runs.push(arbor);
     const first = await arbor.line((l) => l.event === 'child_started' && l.child === 'first', 'first started', 30_000);
     const second = await arbor.line(
       (l) => l.event === 'child_started' && l.child === 'second',
