@@ -107,9 +107,9 @@ describe.skipIf(!viaPerl)('on Linux with perl: a group of its own in the supervi
     }
   });
 
-  it('the worker gets the environment it was given: PERL5OPT kept (perl never read it), PERL_BADLANG not added', async () => {
+  it('the worker gets the environment it was given: PERL5OPT kept (perl never read it), PERL_SKIP_LOCALE_INIT not added', async () => {
     const dir = tempDir();
-    const names = 'PERL5OPT,PERL_BADLANG,LC_ALL,FOO';
+    const names = 'PERL5OPT,PERL_SKIP_LOCALE_INIT,PERL_BADLANG,LC_ALL,FOO';
     const { tree, rec } = await run(
       supervisor({
         id: 'root',
@@ -129,9 +129,9 @@ describe.skipIf(!viaPerl)('on Linux with perl: a group of its own in the supervi
             },
           }),
           worker({
-            id: 'badlang',
+            id: 'skip-locale',
             module: IDENTITY,
-            env: { IDENTITY_DIR: dir, IDENTITY_ENV: names, PERL_BADLANG: '1' },
+            env: { IDENTITY_DIR: dir, IDENTITY_ENV: names, PERL_SKIP_LOCALE_INIT: '1', PERL_BADLANG: '1' },
           }),
         ],
       }),
@@ -142,11 +142,16 @@ describe.skipIf(!viaPerl)('on Linux with perl: a group of its own in the supervi
     expect(plain.execArgv.slice(-1)).toEqual(['--stack-trace-limit=7']);
     expect(plain.env).toEqual({
       PERL5OPT: '-MNo::Such::Module',
+      PERL_SKIP_LOCALE_INIT: null,
       PERL_BADLANG: null,
       LC_ALL: 'xx_YY.UTF-8',
       FOO: 'bar',
     });
-    expect(identityOf(dir, pidOf('badlang')).env).toMatchObject({ PERL5OPT: null, PERL_BADLANG: '1' });
+    expect(identityOf(dir, pidOf('skip-locale')).env).toMatchObject({
+      PERL5OPT: null,
+      PERL_SKIP_LOCALE_INIT: '1',
+      PERL_BADLANG: '1',
+    });
     // perl would warn on the same pipe, before node starts: once the worker's own line is read, so is any warning.
     const output = (e: unknown) => e as { event: string; pid?: number; line?: string };
     await rec.waitFor(

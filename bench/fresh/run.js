@@ -3,6 +3,7 @@
 // 16 clients, a new connection per request (the chaos bench's load), in this process; the server in a fresh child.
 //
 //   node bench/fresh/run.js [window ms=333] [samples=8] [warm-ups=0,50,200,1000,2000]
+//   FRESH_EXEC_ARGV='--always-sparkplug' node bench/fresh/run.js …   (node/V8 flags for the fresh servers only)
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +12,11 @@ const windowMs = Number(process.argv[2] ?? 333);
 const samples = Number(process.argv[3] ?? 8);
 const warmUps = (process.argv[4] ?? '0,50,200,1000,2000').split(',').map(Number);
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
+const freshExecArgv = (process.env.FRESH_EXEC_ARGV ?? '').split(' ').filter(Boolean);
 
-function startServer(warmUp) {
-  const child = fork(SERVER, [], { env: { ...process.env, WARM_UP: String(warmUp) }, stdio: 'inherit' });
+function startServer(warmUp, execArgv = []) {
+  const env = { ...process.env, WARM_UP: String(warmUp) };
+  const child = fork(SERVER, [], { env, execArgv, stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, ...m }));
     child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
@@ -63,7 +66,7 @@ for (const warmUp of warmUps) {
   const counts = [];
   const cpu = [];
   for (let i = 0; i < samples; i++) {
-    const { child, port, warmUpCpuMs } = await startServer(warmUp);
+    const { child, port, warmUpCpuMs } = await startServer(warmUp, freshExecArgv);
     cpu.push(warmUpCpuMs);
     counts.push(await answersWithin(port, windowMs));
     child.kill('SIGKILL');
@@ -71,6 +74,7 @@ for (const warmUp of warmUps) {
   rows.push(`| ${warmUp} | ${median(counts)} | ${(median(counts) / warm).toFixed(2)}× | ${median(cpu).toFixed(1)} |`);
 }
 process.stdout.write(
-  `Answers in the first ${windowMs} ms of a fresh server, median of ${samples}; the same server warm: ${warm}\n\n` +
+  `Answers in the first ${windowMs} ms of a fresh server${freshExecArgv.length ? ` (${freshExecArgv.join(' ')})` : ''}, ` +
+    `median of ${samples}; the same server warm, without those flags: ${warm}\n\n` +
     `| warm-up requests before serving | answers | × warm | warm-up CPU ms |\n| ---: | ---: | ---: | ---: |\n${rows.join('\n')}\n`,
 );

@@ -16,13 +16,14 @@ import { dirname } from 'node:path';
 /** `session` keeps node's setsid() for every fork; anything else lets Linux use setpgid() through perl. */
 export const PROCESS_GROUPS_ENV = 'ARBOR_PROCESS_GROUPS';
 
-// perl reads two variables of the worker's environment at its own start: PERL5OPT (switches, modules to load) is
-// held back and put back before the exec, and PERL_BADLANG=0 is added, when absent, so that perl says nothing of a
-// locale it lacks, and taken out again: the worker gets the environment it was given. (Taint mode would ignore
-// PERL5OPT by itself, but refuses to exec at all when PATH holds a relative or world-writable directory.)
+// perl reads two things of the worker's environment at its own start. PERL5OPT (switches, modules to load) is held
+// back and put back before the exec. PERL_SKIP_LOCALE_INIT=1 is added when absent, and taken out again before the
+// exec, so that perl does not set up a locale at all: no warning of one this machine lacks, and ~0.2 ms less per
+// start. The worker gets exactly the environment it was given. (Taint mode would ignore PERL5OPT by itself, but
+// refuses to exec at all when PATH holds a relative or world-writable directory.)
 const LAUNCHER =
-  'my ($quieted, $option, @command) = @ARGV;' +
-  ' delete $ENV{PERL_BADLANG} if $quieted;' +
+  'my ($localeSkipAdded, $option, @command) = @ARGV;' +
+  ' delete $ENV{PERL_SKIP_LOCALE_INIT} if $localeSkipAdded;' +
   ' $ENV{PERL5OPT} = substr($option, 1) if length $option;' +
   ' setpgrp(0, 0) or die "arbor: setpgrp: $!\\n";' +
   ' exec { $command[0] } @command or die "arbor: exec $command[0]: $!\\n";';
@@ -85,8 +86,8 @@ export function forkGroupLeader(modulePath: string, args: readonly string[], opt
   const launch = groupLaunch();
   if (launch.kind === 'session') return fork(modulePath, [...args], { ...options, detached: true });
   const { PERL5OPT: option, ...env } = options.env ?? process.env;
-  const quieted = env.PERL_BADLANG === undefined;
-  if (quieted) env.PERL_BADLANG = '0';
+  const localeSkipAdded = env.PERL_SKIP_LOCALE_INIT === undefined;
+  if (localeSkipAdded) env.PERL_SKIP_LOCALE_INIT = '1';
   return fork(modulePath, [...args], {
     ...options,
     env,
@@ -95,7 +96,7 @@ export function forkGroupLeader(modulePath: string, args: readonly string[], opt
       '-e',
       LAUNCHER,
       '--',
-      quieted ? '1' : '0',
+      localeSkipAdded ? '1' : '0',
       option === undefined ? '' : `=${option}`,
       process.execPath,
       ...(options.execArgv ?? process.execArgv),
