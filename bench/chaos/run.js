@@ -21,7 +21,7 @@ const settings = {
   concurrency: Number(env.BENCH_CHAOS_CONCURRENCY ?? 16),
   poolSizes: (env.BENCH_CHAOS_WORKERS ?? '1,2').split(',').map(Number),
   systems: (env.BENCH_CHAOS_ONLY ?? 'arbor,arbor-standby,arbor-ceiling,cluster,pm2').split(','),
-  mix: 'sigkill,throw',
+  mix: env.BENCH_CHAOS_MIX ?? 'sigkill,throw',
   // Short enough that a request stuck on a dead worker shows as a failure, long enough for any restart.
   timeoutMs: 5000,
   // Rounds: every system once per round and pool size, in a shuffled order; ratios are taken within a round.

@@ -10,6 +10,7 @@
 // answered with `Connection: close`; only a client that stays silent is cut, at the deadline (or earlier by the
 // server's own keepAliveTimeout, exactly as without a drain).
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Server, Socket } from 'node:net';
 
 /** Without a known deadline (SIGTERM from outside the tree, shutdown `infinity`), idle connections go after this. */
@@ -112,6 +113,22 @@ function drainOne({ server, sockets }: Served): Promise<void> {
     }
   }
   return closed;
+}
+
+/**
+ * A worker dying of an uncaught exception stops accepting at once, before it reports and exits: connections that
+ * arrive meanwhile wait in the listener's backlog (shared) or go back to the listener unacknowledged
+ * (round_robin) and are answered by the replacement, instead of being accepted here and reset by the exit.
+ * Connections already open are left alone: the exit ends them. Never throws (it runs in the exception handler).
+ */
+export function stopAcceptingAtOnce(): void {
+  try {
+    // Synchronous, and node:net is loaded already by whatever server is served: no ESM import in a dying process.
+    const { Server: NetServer } = createRequire(import.meta.url)('node:net') as typeof import('node:net');
+    for (const { server } of served) if (server.listening) NetServer.prototype.close.call(server);
+  } catch {
+    // A server in a state net cannot close: the exit closes it a moment later.
+  }
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 import type { Messages } from '../types.js';
 import { channel, inArborThread } from './channel.js';
 import type { DeathWatch, WatchEnd } from './death-watch.js';
-import { drain, drainOnStop } from './drain.js';
+import { drain, drainOnStop, stopAcceptingAtOnce } from './drain.js';
 import { injectFault } from './faults.js';
 import { inspectLater } from './inspect-later.js';
 import { Mailbox, type MessageHandler } from './mailbox.js';
@@ -408,6 +408,7 @@ function dieOf(err: unknown): void {
   if (dying) return;
   dying = true;
   process.exitCode = 1;
+  stopAcceptingAtOnce();
   console.error(err);
   setTimeout(() => process.exit(1), REPORT_FLUSH_MS);
   void describeError(err)
