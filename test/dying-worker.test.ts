@@ -1,22 +1,16 @@
 // A worker dying of an uncaught exception stops accepting before it reports and exits: connections made meanwhile
 // wait for its replacement (in the listening socket's backlog, or held by a round_robin listener) instead of being
 // taken by a process that is about to exit.
-import { afterEach, describe, expect, it } from 'vitest';
-import { listener, start, supervisor, worker, type ListenerMode, type Tree } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { listener, supervisor, worker, type ListenerMode } from '../src/index.js';
 import { get } from './support/http.js';
-import { fixture, reap, recorder, type Recorder } from './support/tree.js';
+import { fixture, reap } from './support/tree.js';
+import { treeScope } from './support/tree-scope.js';
 
-const running: Array<{ tree: Tree; rec: Recorder }> = [];
-afterEach(async () => {
-  for (const { tree, rec } of running.splice(0)) {
-    await tree.stop({ brutal: true }).catch(() => undefined);
-    reap(rec.of('child_started').map((e) => e.pid));
-  }
-});
+const { run: startTree } = treeScope({ stopped: ({ rec }) => reap(rec.of('child_started').map((e) => e.pid)) });
 
 async function run(mode: ListenerMode) {
-  const rec = recorder();
-  const tree = await start(
+  const started = await startTree(
     supervisor({
       strategy: 'rest_for_one',
       children: [
@@ -29,11 +23,9 @@ async function run(mode: ListenerMode) {
         }),
       ],
     }),
-    { logger: rec.logger },
   );
-  running.push({ tree, rec });
-  const port = Number(tree.whichChildren()[0]!.listener!.address!.split(':').pop());
-  return { tree, rec, port };
+  const port = Number(started.tree.whichChildren()[0]!.listener!.address!.split(':').pop());
+  return { ...started, port };
 }
 
 describe.each<ListenerMode>(['shared', 'round_robin'])(
