@@ -4,18 +4,15 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { StartFailure, type ChildContext, type ChildHandle } from '../child.js';
-import { CallError } from '../call-error.js';
-import { Outbox } from '../batching.js';
-import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
+import { StartFailure, type ChildContext } from '../child.js';
+import type { ChaosFault, ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
-import { exitReasonOf, preview, startFailureOf, type LastWords } from '../worker/exit-reason.js';
-import { HealthChecks } from '../worker/health.js';
-import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from '../worker/phase.js';
-import { IgnoredMessages } from '../worker/inbox.js';
+import { exitReasonOf, startFailureOf } from '../worker/exit-reason.js';
+import { Incarnation, type StartOutcome } from '../worker/incarnation.js';
+import { blame, causeOf, isLive, ready, stopping, wasAsked } from '../worker/phase.js';
 import { captureOutput } from '../worker/output.js';
 import { outputSink, type OutputLog } from '../worker/output-log.js';
-import { messageLimitEnv, messageLimits, WorkerMessaging } from '../worker/messaging.js';
+import { messageLimitEnv, messageLimits } from '../worker/messaging.js';
 
 /**
  * How long terminate() may take before the thread counts as stuck: JavaScript is stopped at once, but a thread
@@ -24,53 +21,22 @@ import { messageLimitEnv, messageLimits, WorkerMessaging } from '../worker/messa
 export const TERMINATE_GRACE_MS = 5000;
 const MIB = 1024 * 1024;
 
-type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
-
 let threadsAlive = 0;
 /** Threads created for thread children and not yet ended, stuck ones (given up as `{ host_down }`) included. */
 export const liveThreads = (): number => threadsAlive;
 
-export class ThreadHandle implements ChildHandle {
+export class ThreadHandle extends Incarnation {
   readonly pid = undefined;
   private thread: Worker | undefined;
-  /** Where this incarnation is in its life; the cause we end it for (`{ hung }`, `{ killed }`, `{ memory }`) included. */
-  private phase: Phase = { name: 'new' };
-  private readonly lastWords: LastWords = {};
-  private readonly gone: Promise<ExitReason>;
-  private markGone!: (reason: ExitReason) => void;
-  private settleStart: ((outcome: StartOutcome) => void) | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<ExitReason> | undefined;
-  private killing: Promise<ExitReason> | undefined;
-  private readonly health: HealthChecks;
-  private readonly messaging: WorkerMessaging;
-  private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
-  private readonly ignored = new IgnoredMessages((summary) =>
-    this.ctx.logger.warn({ event: 'ipc_ignored', threadId: this.threadId, ...summary }),
-  );
 
   constructor(
-    private readonly spec: WorkerSpec,
-    private readonly ctx: ChildContext,
+    spec: WorkerSpec,
+    ctx: ChildContext,
     /** The tree's record of its workers' recent output. */
     private readonly outputLog?: OutputLog,
   ) {
-    this.gone = new Promise((resolve) => (this.markGone = resolve));
-    this.health = new HealthChecks(
-      { heartbeat: spec.heartbeat },
-      {
-        pid: () => undefined,
-        ping: (seq) => this.send({ type: 'arbor:ping', seq }),
-        kill: (cause) => this.endFor(cause),
-      },
-    );
-    this.messaging = new WorkerMessaging(messageLimits(spec), {
-      path: ctx.path,
-      logger: ctx.logger,
-      pid: () => undefined,
-      send: (message) => this.queue(message),
-      deliver: (message) => ctx.onWorkerMessage?.(message, undefined),
-    });
+    // Its memory is bounded by resourceLimits (the thread's own heap), not by the process's RSS.
+    super(spec, ctx, { heartbeat: spec.heartbeat });
   }
 
   /** The thread's id in this process, while it runs. */
@@ -78,34 +44,8 @@ export class ThreadHandle implements ChildHandle {
     return this.thread?.threadId;
   }
 
-  start(): Promise<void> {
-    return (this.starting ??= this.launch());
-  }
-
-  terminate(): Promise<ExitReason> {
-    return (this.stopping ??= this.killing ?? this.stop(this.spec.shutdown));
-  }
-
-  kill(): Promise<ExitReason> {
-    return (this.killing ??= this.stop('brutal_kill'));
-  }
-
   get available(): boolean {
     return this.phase.name === 'running';
-  }
-
-  get pendingCalls(): number {
-    return this.messaging.pending;
-  }
-
-  call(message: unknown, timeoutMs: number): Promise<unknown> {
-    if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
-    return this.messaging.call(message, timeoutMs);
-  }
-
-  cast(message: unknown): void {
-    if (!this.available) throw new CallError('not_running', `'${this.ctx.path}' is not running`);
-    this.messaging.cast(message);
   }
 
   /** Chaos testing: the thread's runtime inflicts `fault` on itself (with ARBOR_CHAOS=1 in its env). */
@@ -114,7 +54,7 @@ export class ThreadHandle implements ChildHandle {
     return this.send({ type: 'arbor:chaos', fault });
   }
 
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const modulePath = resolvePath(process.cwd(), this.spec.module);
     if (!existsSync(modulePath)) throw new StartFailure({ startFailed: `module not found: ${modulePath}` });
     if (this.phase.name !== 'new') throw new StartFailure({ startFailed: 'terminated before start' });
@@ -187,21 +127,7 @@ export class ThreadHandle implements ChildHandle {
     this.ctx.logger.debug({ event: 'thread_ready', threadId: thread.threadId });
   }
 
-  /** Through methods, so that TypeScript does not narrow `phase` across the awaits where it changes. */
-  private enter(next: Phase): void {
-    this.phase = next;
-  }
-
-  private current(): Phase {
-    return this.phase;
-  }
-
-  private async failAfterStop(): Promise<never> {
-    await this.gone;
-    throw new StartFailure({ startFailed: 'terminated before ready' });
-  }
-
-  private async stop(how: Shutdown): Promise<ExitReason> {
+  protected async stop(how: Shutdown): Promise<ExitReason> {
     const before = this.phase;
     this.enter(stopping(before, false));
     this.health.stop();
@@ -227,7 +153,7 @@ export class ThreadHandle implements ChildHandle {
   }
 
   /** Ended for its health or its conduct: `cause` becomes its exit reason. */
-  private endFor(cause: ExitReason): void {
+  protected endFor(cause: ExitReason): void {
     if (!isLive(this.phase)) return;
     this.enter(blame(this.phase, cause));
     this.health.stop();
@@ -255,42 +181,6 @@ export class ThreadHandle implements ChildHandle {
     stuck.unref();
   }
 
-  private onMessage(raw: unknown): void {
-    const msg = parseWorkerMessage(raw);
-    if (msg === undefined) {
-      this.ignored.note(() => preview(raw));
-      return;
-    }
-    switch (msg.type) {
-      case 'arbor:ready':
-        this.settleStart?.('ready');
-        return;
-      case 'arbor:error':
-        this.lastWords.error = { message: msg.message, ...(msg.stack !== undefined ? { stack: msg.stack } : {}) };
-        return;
-      case 'arbor:exit-shutdown':
-        this.lastWords.selfShutdown = { detail: msg.detail };
-        return;
-      case 'arbor:pong':
-        this.health.pong();
-        return;
-      case 'arbor:listening':
-      case 'arbor:connection-ack':
-      case 'arbor:parked':
-      case 'arbor:revoked':
-      case 'arbor:promoted':
-      case 'arbor:unwatched':
-        return; // A thread serves no listener and is never a spare.
-      case 'arbor:reply':
-      case 'arbor:send':
-        this.messaging.receive(msg);
-        return;
-      case 'arbor:batch':
-        for (const message of msg.messages) this.messaging.receive(message);
-        return;
-    }
-  }
-
   /** An error the runtime did not report itself: over resourceLimits, or thrown before the runtime was loaded. */
   private onError(err: Error): void {
     const code = (err as { code?: unknown }).code;
@@ -306,32 +196,17 @@ export class ThreadHandle implements ChildHandle {
     this.finish(exitReasonOf({ code, signal: null }, this.lastWords, causeOf(this.phase), wasAsked(this.phase)));
   }
 
-  private finish(reason: ExitReason): void {
-    const before = this.phase;
-    if (before.name === 'exited') return;
-    this.health.stop();
-    this.ignored.flush();
-    this.enter({ name: 'exited', reason });
-    this.markGone(reason);
-    this.messaging.close(reason);
-    this.settleStart?.('exited');
-    if (exitIsNews(before)) this.ctx.onExit(reason);
+  protected identity(): Record<string, unknown> {
+    return { threadId: this.threadId };
   }
 
-  private send(msg: ParentMessage): boolean {
-    this.outbox.flush();
-    return this.write(msg);
+  protected writable(): boolean {
+    return this.thread !== undefined && this.phase.name !== 'exited';
   }
 
-  private queue(msg: BatchedParentMessage): boolean {
-    if (this.thread === undefined || this.phase.name === 'exited') return false;
-    this.outbox.push(msg);
-    return true;
-  }
-
-  private write(msg: ParentMessage): boolean {
+  protected write(msg: ParentMessage): boolean {
     const thread = this.thread;
-    if (thread === undefined || this.phase.name === 'exited') return false;
+    if (thread === undefined || !this.writable()) return false;
     try {
       thread.postMessage(msg);
       return true;

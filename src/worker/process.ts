@@ -1,26 +1,19 @@
-// The supervisor's side of one forked worker incarnation: fork, `ready` handshake, heartbeats, stop, exit reason.
-// The worker's side of the same protocol is ../runtime/runtime.ts.
+// The supervisor's side of one forked worker incarnation: fork (or take over a spare), the listener's handle, stop
+// by signals, exit reason; what it shares with a thread worker is ./incarnation.ts. The worker's side of the same
+// protocol is ../runtime/runtime.ts.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import {
-  StartFailure,
-  type ChildContext,
-  type ChildHandle,
-  type ListenerLink,
-  type WorkerAttachment,
-} from '../child.js';
-import { CallError } from '../call-error.js';
-import { Outbox } from '../batching.js';
-import { parseWorkerMessage, type BatchedParentMessage, type ChaosFault, type ParentMessage } from '../protocol.js';
+import { StartFailure, type ChildContext, type ListenerLink, type WorkerAttachment } from '../child.js';
+import type { ChaosFault, ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
-import { exitReasonOf, preview, startFailureOf, type LastWords, type ProcessExit } from './exit-reason.js';
+import { exitReasonOf, startFailureOf, type ProcessExit } from './exit-reason.js';
 import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
 import { forkGroupLeader } from './group-fork.js';
-import { HealthChecks } from './health.js';
-import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked, type Phase } from './phase.js';
-import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
-import { messageLimitEnv, messageLimits, WorkerMessaging } from './messaging.js';
+import { Incarnation, type StartOutcome } from './incarnation.js';
+import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked } from './phase.js';
+import { MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from './inbox.js';
+import { messageLimitEnv, messageLimits } from './messaging.js';
 import { WorkerSpares } from './process-spares.js';
 import type { StandbyPool, TakenSpare } from './standby.js';
 import { captureOutput, outputOf, type OutputCapture } from './output.js';
@@ -30,71 +23,30 @@ import { loaderExecArgv } from './typescript.js';
 /** How long after 'exit' to wait for 'close' before taking the exit as final. */
 const CLOSE_GRACE_MS = 1000;
 
-type StartOutcome = 'ready' | 'timeout' | 'exited' | 'stopped';
-
-export class WorkerHandle implements ChildHandle {
+export class WorkerHandle extends Incarnation {
   private child: ChildProcess | undefined;
   /** The worker's stdout and stderr, read line by line (./output.ts). */
   private output: OutputCapture | undefined;
   private attachment: WorkerAttachment | undefined;
-  private phase: Phase = { name: 'new' };
-  private readonly lastWords: LastWords = {};
   private spawnError: Error | undefined;
-  private readonly gone: Promise<ExitReason>;
-  private markGone!: (reason: ExitReason) => void;
-  private settleStart: ((outcome: StartOutcome) => void) | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<ExitReason> | undefined;
-  private killing: Promise<ExitReason> | undefined;
-  private readonly health: HealthChecks;
-  private readonly messaging: WorkerMessaging;
   private readonly spares: WorkerSpares;
-  /** Calls and casts wait here until the end of the tick, to go out together. */
-  private readonly outbox = new Outbox<BatchedParentMessage>((message) => this.write(message));
   /** The standby spare this incarnation took over, if it did (it was not forked for this start). */
   private taken: TakenSpare | undefined;
-  private readonly ignored = new IgnoredMessages((summary) =>
-    this.ctx.logger.warn({ event: 'ipc_ignored', pid: this.pid, ...summary }),
-  );
 
   constructor(
-    private readonly spec: WorkerSpec,
-    private readonly ctx: ChildContext,
+    spec: WorkerSpec,
+    ctx: ChildContext,
     /** Spare processes for workers with `standby`, shared by the tree. */
     standby?: StandbyPool,
     /** The tree's record of its workers' recent output. */
     private readonly outputLog?: OutputLog,
   ) {
-    this.gone = new Promise((resolve) => (this.markGone = resolve));
+    super(spec, ctx, spec);
     this.spares = new WorkerSpares(spec, ctx, standby, () => this.workerEnv());
-    this.health = new HealthChecks(spec, {
-      pid: () => this.pid,
-      ping: (seq) => this.send({ type: 'arbor:ping', seq }),
-      kill: (cause) => this.killFor(cause),
-    });
-    this.messaging = new WorkerMessaging(messageLimits(spec), {
-      path: ctx.path,
-      logger: ctx.logger,
-      pid: () => this.pid,
-      send: (message) => this.queue(message),
-      deliver: (message) => ctx.onWorkerMessage?.(message, this.pid),
-    });
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
-  }
-
-  start(): Promise<void> {
-    return (this.starting ??= this.launch());
-  }
-
-  terminate(): Promise<ExitReason> {
-    return (this.stopping ??= this.killing ?? this.stop(this.spec.shutdown));
-  }
-
-  kill(): Promise<ExitReason> {
-    return (this.killing ??= this.stop('brutal_kill'));
   }
 
   /**
@@ -112,24 +64,7 @@ export class WorkerHandle implements ChildHandle {
     return this.phase.name === 'running' && this.child?.connected === true;
   }
 
-  /** Calls waiting for this worker's reply (what `pick: 'least_busy'` compares). */
-  get pendingCalls(): number {
-    return this.messaging.pending;
-  }
-
-  /** Sends `message` to the worker's onMessage handler and resolves with its reply; rejects with a CallError. */
-  call(message: unknown, timeoutMs: number): Promise<unknown> {
-    if (!this.available) return Promise.reject(new CallError('not_running', `'${this.ctx.path}' is not running`));
-    return this.messaging.call(message, timeoutMs);
-  }
-
-  /** Sends `message` to the worker's onMessage handler; no answer. Throws CallError when it cannot be sent. */
-  cast(message: unknown): void {
-    if (!this.available) throw new CallError('not_running', `'${this.ctx.path}' is not running`);
-    this.messaging.cast(message);
-  }
-
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const modulePath = resolvePath(process.cwd(), this.spec.module);
     // Synchronous: a stat takes microseconds, while a trip through libuv's thread pool costs every restart a
     // millisecond or more on a loaded machine.
@@ -248,7 +183,7 @@ export class WorkerHandle implements ChildHandle {
     output?.attach(outputSink(this.ctx.path, this.ctx.logger, this.outputLog));
     // Never below what the spec lets the worker send() (maxMessageBytes), plus room for the envelope.
     const maxLine = Math.max(MAX_MESSAGE_BYTES, messageLimits(this.spec).maxBytes + MESSAGE_ENVELOPE_BYTES);
-    const bounded = limitMessageSize(child, maxLine, (bytes) => this.killFor({ ipcOverflow: bytes }));
+    const bounded = limitMessageSize(child, maxLine, (bytes) => this.endFor({ ipcOverflow: bytes }));
     if (!bounded) this.ctx.logger.debug({ event: 'ipc_size_unbounded', pid: child.pid });
     child.on('message', (raw: unknown) => this.onMessage(raw));
     child.on('error', (err) => this.onChildError(err));
@@ -279,21 +214,7 @@ export class WorkerHandle implements ChildHandle {
     return new StartFailure({ startFailed: why, ...(stderr.length > 0 ? { stderr } : {}) });
   }
 
-  /** Through methods, so that TypeScript does not narrow `phase` across the awaits where it changes. */
-  private enter(next: Phase): void {
-    this.phase = next;
-  }
-
-  private current(): Phase {
-    return this.phase;
-  }
-
-  private async failAfterStop(): Promise<never> {
-    await this.gone;
-    throw new StartFailure({ startFailed: 'terminated before ready' });
-  }
-
-  private async stop(how: Shutdown): Promise<ExitReason> {
+  protected async stop(how: Shutdown): Promise<ExitReason> {
     // Before anything that ends it: a spare watching it must not read this exit as a death.
     this.spares.disarm(this.child);
     const before = this.phase;
@@ -325,42 +246,6 @@ export class WorkerHandle implements ChildHandle {
     return reason;
   }
 
-  private onMessage(raw: unknown): void {
-    const msg = parseWorkerMessage(raw);
-    if (msg === undefined) {
-      this.ignored.note(() => preview(raw));
-      return;
-    }
-    switch (msg.type) {
-      case 'arbor:ready':
-        this.settleStart?.('ready');
-        return;
-      case 'arbor:error':
-        this.lastWords.error = { message: msg.message, ...(msg.stack !== undefined ? { stack: msg.stack } : {}) };
-        return;
-      case 'arbor:exit-shutdown':
-        this.lastWords.selfShutdown = { detail: msg.detail, at: performance.now() };
-        return;
-      case 'arbor:pong':
-        this.health.pong();
-        return;
-      case 'arbor:listening':
-      case 'arbor:connection-ack':
-      case 'arbor:parked':
-      case 'arbor:revoked':
-      case 'arbor:promoted':
-      case 'arbor:unwatched':
-        return; // The listener's business: it reads them from the ChildProcess it was given in attach().
-      case 'arbor:reply':
-      case 'arbor:send':
-        this.messaging.receive(msg);
-        return;
-      case 'arbor:batch':
-        for (const message of msg.messages) this.messaging.receive(message);
-        return;
-    }
-  }
-
   private onChildError(err: Error): void {
     if (this.child?.pid === undefined) this.spawnError = err;
     this.ctx.logger.warn({ event: 'worker_process_error', pid: this.pid, err });
@@ -369,19 +254,12 @@ export class WorkerHandle implements ChildHandle {
   private onClose(exit: ProcessExit): void {
     const before = this.phase;
     if (before.name === 'exited') return;
-    this.health.stop();
-    this.ignored.flush();
     this.detach();
-    const reason = exitReasonOf(exit, this.lastWords, causeOf(before), wasAsked(before), performance.now());
-    this.enter({ name: 'exited', reason });
-    this.markGone(reason);
-    this.messaging.close(reason);
-    this.settleStart?.('exited');
-    if (exitIsNews(before)) this.ctx.onExit(reason);
+    this.finish(exitReasonOf(exit, this.lastWords, causeOf(before), wasAsked(before), performance.now()));
   }
 
   /** SIGKILLs the worker for its health or its conduct; `cause` becomes its exit reason. */
-  private killFor(cause: ExitReason): void {
+  protected endFor(cause: ExitReason): void {
     const before = this.phase;
     if (!isLive(before)) return;
     this.enter(blame(before, cause));
@@ -402,20 +280,16 @@ export class WorkerHandle implements ChildHandle {
     if (err) this.ctx.logger.debug({ event: 'ipc_send_failed', pid: this.pid, err });
   };
 
-  /** False when the channel is closed. Calls and casts queued before go first. */
-  private send(msg: ParentMessage): boolean {
-    this.outbox.flush();
-    return this.write(msg);
+  protected identity(): Record<string, unknown> {
+    return { pid: this.pid };
   }
 
-  /** A call or cast, sent at the end of the tick with the others of the same tick. False when the channel is closed. */
-  private queue(msg: BatchedParentMessage): boolean {
-    if (!this.child?.connected) return false;
-    this.outbox.push(msg);
-    return true;
+  /** False when the channel is closed. */
+  protected writable(): boolean {
+    return this.child?.connected === true;
   }
 
-  private write(msg: ParentMessage): boolean {
+  protected write(msg: ParentMessage): boolean {
     const child = this.child;
     if (!child?.connected) return false;
     // With a callback, a failed send is reported here instead of as an 'error' event.
