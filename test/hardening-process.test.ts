@@ -161,7 +161,8 @@ describe('no orphan when the supervisor is SIGKILLed while a worker starts', () 
     console.info(`orphan check, time from the supervisor's death to its last process gone:\n${results.join('\n')}`);
   }, 120_000);
 
-  it('a worker stuck in a busy loop (its guard cannot run): the watcher ends its group', async () => {
+  /** `arbor run` of one worker that spins in a busy loop (its guard cannot run) with a child of its own. */
+  async function startSpinningWorker() {
     const dir = tempDir();
     const pidsFile = join(dir, 'pids.jsonl');
     const spec = join(dir, 'spec.mjs');
@@ -184,6 +185,11 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
     const [{ pid, grandchild }] = familyPids(pidsFile) as [{ pid: number; grandchild: number }];
     known.add(pid).add(grandchild);
     await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
+    return { run, supervisorPid };
+  }
+
+  it('a worker stuck in a busy loop (its guard cannot run): the watcher ends its group', async () => {
+    const { run, supervisorPid } = await startSpinningWorker();
     process.kill(supervisorPid, 'SIGKILL');
     await exitOf(run);
     await eventually(
@@ -194,28 +200,7 @@ export default supervisor({ id: 'root', children: [worker(${JSON.stringify(optio
   });
 
   it('the watcher SIGKILLed: a new one takes over the live groups, so a SIGKILL of the supervisor still ends a busy-looping worker', async () => {
-    const dir = tempDir();
-    const pidsFile = join(dir, 'pids.jsonl');
-    const spec = join(dir, 'spec.mjs');
-    const options = {
-      id: 'w',
-      module: fixture('family.mjs'),
-      env: { FIXTURE_PIDS_FILE: pidsFile, FIXTURE_SPIN: '1' },
-      startTimeout: 30_000,
-    };
-    writeFileSync(
-      spec,
-      `import { supervisor, worker } from '${ARBOR}';
-export default supervisor({ id: 'root', children: [worker(${JSON.stringify(options)})] });
-`,
-    );
-    const run = spawnArborRun(spec, dir);
-    runs.push(run);
-    const supervisorPid = run.proc.pid!;
-    await eventually(() => familyPids(pidsFile).length > 0, 'the worker spins, its child started');
-    const [{ pid, grandchild }] = familyPids(pidsFile) as [{ pid: number; grandchild: number }];
-    known.add(pid).add(grandchild);
-    await eventually(() => procStat(pid)?.state === 'R', 'the worker is running its loop');
+    const { run, supervisorPid } = await startSpinningWorker();
     const watchers = () =>
       treeMembers(supervisorPid).filter((m) => m.ppid === supervisorPid && commandOf(m.pid).startsWith('awk'));
     const [watcher] = watchers();
