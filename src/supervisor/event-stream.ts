@@ -1,6 +1,7 @@
 // `tree.events()`: the tree's events as an async iterator, for harnesses and embedders that `for await` them.
 // The buffer is bounded: a consumer that falls too far behind gets an EventOverflowError (after the events it
 // was already owed) instead of an unbounded queue in the supervisor's process or a silent gap.
+import { ReaderQueue } from '../reader-queue.js';
 import type { TreeEvent, TreeEventName } from './events.js';
 
 export const DEFAULT_EVENT_BUFFER = 10_000;
@@ -35,72 +36,24 @@ export function eventStream(source: EventSource, options: EventStreamOptions = {
   if (!Number.isSafeInteger(limit) || limit < 1)
     throw new RangeError(`events(): buffer must be an integer >= 1, got ${limit}`);
   const wanted = options.only === undefined ? undefined : new Set<string>(options.only);
-  const queue: TreeEvent[] = [];
-  let head = 0;
+  const queue = new ReaderQueue<TreeEvent>();
   let ended = false;
-  let failure: EventOverflowError | undefined;
-  let waiting: ((result: IteratorResult<TreeEvent>) => void) | undefined;
 
-  const finish = (): void => {
+  const finish = (failure?: EventOverflowError): void => {
     ended = true;
     unsubscribe();
+    queue.end(failure);
   };
   const unsubscribe = source.subscribe((event) => {
     if (ended) return;
-    const last = source.isLast(event);
-    if (wanted === undefined || wanted.has(event.event)) {
-      if (waiting !== undefined) {
-        const deliver = waiting;
-        waiting = undefined;
-        deliver({ value: event, done: false });
-      } else if (queue.length - head >= limit) {
-        failure = new EventOverflowError(limit);
-        finish();
-        return;
-      } else {
-        queue.push(event);
-      }
+    if ((wanted === undefined || wanted.has(event.event)) && !queue.handOver(event)) {
+      if (queue.backlog >= limit) return finish(new EventOverflowError(limit));
+      queue.enqueue(event);
     }
-    if (last) {
-      finish();
-      if (waiting !== undefined) {
-        const deliver = waiting;
-        waiting = undefined;
-        deliver({ value: undefined, done: true });
-      }
-    }
+    if (source.isLast(event)) finish();
   });
-
-  const iterator: AsyncIterableIterator<TreeEvent> = {
-    next(): Promise<IteratorResult<TreeEvent>> {
-      if (head < queue.length) {
-        const value = queue[head++]!;
-        // Compact now and then, so a long-lived stream does not keep consumed events alive.
-        if (head > 1024 && head * 2 > queue.length) {
-          queue.splice(0, head);
-          head = 0;
-        }
-        return Promise.resolve({ value, done: false });
-      }
-      if (failure !== undefined) {
-        const error = failure;
-        failure = undefined;
-        return Promise.reject(error);
-      }
-      if (ended) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => (waiting = resolve));
-    },
-    return(): Promise<IteratorResult<TreeEvent>> {
-      finish();
-      queue.length = head = 0;
-      failure = undefined;
-      waiting?.({ value: undefined, done: true });
-      waiting = undefined;
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  return queue.iterator(() => {
+    ended = true;
+    unsubscribe();
+  });
 }
