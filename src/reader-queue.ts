@@ -14,6 +14,11 @@ export class ReaderQueue<T> {
     return this.items.length - this.head;
   }
 
+  /** Ended (by the writer) or dropped (by the reader): nothing more is queued. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
   /** Gives `item` to the reader if it is waiting for one; false when it is not (the item is not taken). */
   handOver(item: T): boolean {
     const reader = this.waiting;

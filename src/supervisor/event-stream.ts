@@ -37,23 +37,18 @@ export function eventStream(source: EventSource, options: EventStreamOptions = {
     throw new RangeError(`events(): buffer must be an integer >= 1, got ${limit}`);
   const wanted = options.only === undefined ? undefined : new Set<string>(options.only);
   const queue = new ReaderQueue<TreeEvent>();
-  let ended = false;
 
   const finish = (failure?: EventOverflowError): void => {
-    ended = true;
     unsubscribe();
     queue.end(failure);
   };
   const unsubscribe = source.subscribe((event) => {
-    if (ended) return;
+    if (queue.closed) return;
     if ((wanted === undefined || wanted.has(event.event)) && !queue.handOver(event)) {
       if (queue.backlog >= limit) return finish(new EventOverflowError(limit));
       queue.enqueue(event);
     }
     if (source.isLast(event)) finish();
   });
-  return queue.iterator(() => {
-    ended = true;
-    unsubscribe();
-  });
+  return queue.iterator(() => unsubscribe());
 }

@@ -37,11 +37,9 @@ export function outputStream(
   const queue = new ReaderQueue<FollowedLine>();
   for (const line of log.recent(scope, recentCount).lines) queue.enqueue(line);
   let missed = 0;
-  let finished = false;
 
   const finish = (): void => {
-    if (finished) return;
-    finished = true;
+    if (queue.closed) return;
     unsubscribe();
     queue.end();
   };
