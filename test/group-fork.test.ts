@@ -35,12 +35,13 @@ describe('how forks get their group', () => {
   const perl = () => '/usr/bin/perl';
   const none = () => undefined;
   it('through perl on Linux, unless perl is missing or ARBOR_PROCESS_GROUPS=session; a session elsewhere', () => {
-    expect(chooseGroupLaunch('linux', undefined, perl)).toEqual({ kind: 'group', perl: '/usr/bin/perl' });
-    expect(chooseGroupLaunch('linux', 'group', perl)).toEqual({ kind: 'group', perl: '/usr/bin/perl' });
-    expect(chooseGroupLaunch('linux', 'session', perl)).toEqual({ kind: 'session' });
-    expect(chooseGroupLaunch('linux', undefined, none)).toEqual({ kind: 'session' });
+    const group = { kind: 'group', perl: '/usr/bin/perl', prctl: 157 };
+    expect(chooseGroupLaunch('linux', undefined, perl, 'x64')).toEqual(group);
+    expect(chooseGroupLaunch('linux', 'group', perl, 'x64')).toEqual(group);
+    expect(chooseGroupLaunch('linux', 'session', perl, 'x64')).toEqual({ kind: 'session' });
+    expect(chooseGroupLaunch('linux', undefined, none, 'x64')).toEqual({ kind: 'session' });
     for (const platform of ['darwin', 'freebsd', 'win32'] as const)
-      expect(chooseGroupLaunch(platform, undefined, perl)).toEqual({ kind: 'session' });
+      expect(chooseGroupLaunch(platform, undefined, perl, 'x64')).toEqual({ kind: 'session' });
   });
 });
 

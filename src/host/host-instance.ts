@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { parseFromHost, type FromHost, type ToHost } from '../host-protocol.js';
 import { fullBucket, take, type Bucket } from '../rate.js';
 import { describeReason, type ExitReason, type HostKind, type HostSpec } from '../types.js';
-import { guardEnv, guardedExecArgv, processGroups, signalGroup } from '../worker/groups.js';
+import { processGroups, signalGroup } from '../worker/groups.js';
 import { forkGroupLeader } from '../worker/group-fork.js';
 import { HealthChecks } from '../worker/health.js';
 import { IgnoredMessages, MAX_MESSAGE_BYTES, MESSAGE_ENVELOPE_BYTES, limitMessageSize } from '../worker/inbox.js';
@@ -240,13 +240,14 @@ export class HostInstance {
           this.down(`${this.label()} ended (code ${code})`);
         });
       } else {
-        processGroups.prepare(this.logger);
-        const child = forkGroupLeader(ENTRY, [], {
-          env: { ...env, ...guardEnv() },
-          // The guard first: the host and its group never outlive this process (../worker/groups.ts).
-          execArgv: guardedExecArgv(this.spec.execArgv ?? []),
-          stdio: CAPTURED_STDIO,
-        });
+        const watched = processGroups.prepare(this.logger);
+        // Guarded: the host and its group never outlive this process (../worker/group-fork.ts).
+        const child = forkGroupLeader(
+          ENTRY,
+          [],
+          { env, execArgv: this.spec.execArgv ?? [], stdio: CAPTURED_STDIO },
+          watched,
+        );
         this.child = child;
         instancesAlive += 1;
         processGroups.adopt(child, this.logger);

@@ -1,16 +1,19 @@
-// Preloaded (`--require`, first of all) into every process an arbor supervisor forks, a worker or a parked
-// standby, so that from its first instruction, whatever its module does later:
+// Preloaded (`--require`, first of all) into a process an arbor supervisor forks (a worker, a parked standby, a task
+// host) wherever its launcher cannot guard it (../worker/group-fork.ts: no perl, no group watcher, a CPU whose prctl
+// number is not known, a fork from a worker thread), so that from its first instruction, whatever its module does
+// later:
 // - it never outlives its supervisor: when its parent changes (the supervisor died, even by SIGKILL: the process
 //   was handed to init or a subreaper), it kills its whole process group, grandchildren included;
 // - the kernel's OOM killer prefers it to the supervisor.
-// CommonJS and node builtins only: it runs before any ESM loader, and costs a start-up well under a millisecond.
+// CommonJS and node builtins only: it runs before any ESM loader. Its own code costs little; node setting up its
+// CommonJS loader for a preload costs a start ~2.5 ms, which is why the launcher does this where it can.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 /** How often the parent is checked; the end of the IPC channel triggers a check at once. */
 const POLL_MS = 200;
 /** The channel's end can be read a moment before the kernel hands the process to its new parent. */
 const RECHECK_AFTER_DISCONNECT_MS = [10, 50];
-/** Added to the inherited oom_score_adj (capped at 1000); raising it needs no privilege. */
+/** Added to the inherited oom_score_adj (capped at 1000); raising it needs no privilege. The launcher adds as much. */
 export const OOM_SCORE_ADJ_RAISE = 500;
 
 /** Raises this process's OOM score above its supervisor's, so memory pressure kills a worker, not the tree. */

@@ -3,32 +3,13 @@
 // - when a leader exits, whatever is left of its group is SIGKILLed;
 // - a watcher process (awk, about 1 MiB) holds the list of live groups, fed through a pipe; when the pipe closes
 //   because the supervisor exited or was SIGKILLed (the kernel closes it in every case), it SIGKILLs every group
-//   still listed. Unlike the guard preloaded in each worker (guard.cts), it needs nothing from the worker: a
-//   worker stuck in a busy loop goes too.
+//   still listed. Unlike the guard of each worker (./group-fork.ts), it needs nothing from the worker: a worker
+//   stuck in a busy loop goes too.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-
-// Compiled JavaScript beside this file; from TypeScript sources (the test suite), the built copy in dist/.
-const here = fileURLToPath(import.meta.url);
-const GUARD = here.endsWith('.ts')
-  ? join(dirname(here), '../../dist/runtime/guard.cjs')
-  : join(dirname(here), '../runtime/guard.cjs');
-
-/** The variable that tells the guard which process is its supervisor. */
-export const SUPERVISOR_PID_ENV = 'ARBOR_SUPERVISOR_PID';
-
-/** execArgv for a forked process: the guard first, so it runs before any preload or module of the user's. */
-export function guardedExecArgv(execArgv: readonly string[]): string[] {
-  return ['--require', GUARD, ...execArgv];
-}
-
-/** Environment the guard needs, to be added last to a forked process's environment. */
-export function guardEnv(): Record<string, string> {
-  return { [SUPERVISOR_PID_ENV]: String(process.pid) };
-}
 
 /** Signals a whole process group; false when no process of it is left (or it is not ours to signal). */
 export function signalGroup(leader: number, signal: NodeJS.Signals): boolean {
@@ -59,9 +40,12 @@ class ProcessGroups {
   /** Set once the watcher cannot run here (no awk): groups are still ended with their leaders. */
   private unavailable = false;
 
-  /** Starts the watcher, if it is not running: called before a fork, so the new group is listed at once. */
-  prepare(logger: Logger): void {
-    if (this.watcher === undefined) this.startWatcher(logger);
+  /**
+   * Starts the watcher, if it is not running: called before a fork, so the new group is listed at once. True when a
+   * watcher runs (or is starting): the fork may then leave the guard out of node (./group-fork.ts).
+   */
+  prepare(logger: Logger): boolean {
+    return (this.watcher ?? this.startWatcher(logger)) !== undefined;
   }
 
   /** Lists the group `child` leads until it exits; then SIGKILLs what is left of the group. */
@@ -89,6 +73,8 @@ class ProcessGroups {
 
   private startWatcher(logger: Logger): ProcessGroups['watcher'] {
     if (this.unavailable) return undefined;
+    // Known now rather than from spawn's asynchronous ENOENT: the fork that follows is guarded by what is known.
+    if (!onPath('awk')) return this.giveUp(logger, 'awk not found on PATH');
     let child: ChildProcess;
     try {
       // Its own session: a Ctrl-C or a group-wide signal meant for the supervisor must not end the watcher.
@@ -134,6 +120,20 @@ class ProcessGroups {
     }
     return undefined;
   }
+}
+
+/** Whether `command` is an executable file in a directory of this process's PATH (where spawn looks for it). */
+function onPath(command: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!isAbsolute(dir)) continue;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }
 
 /** One list per supervisor process, whatever the number of trees in it. */

@@ -8,7 +8,7 @@ import { StartFailure, type ChildContext, type ListenerLink, type WorkerAttachme
 import type { ChaosFault, ParentMessage } from '../protocol.js';
 import type { ExitReason, Shutdown, WorkerSpec } from '../types.js';
 import { exitReasonOf, startFailureOf, type ProcessExit } from './exit-reason.js';
-import { guardEnv, guardedExecArgv, processGroups, signalGroup } from './groups.js';
+import { processGroups, signalGroup } from './groups.js';
 import { forkGroupLeader } from './group-fork.js';
 import { Incarnation, type StartOutcome } from './incarnation.js';
 import { blame, causeOf, exitIsNews, isLive, ready, stopping, wasAsked } from './phase.js';
@@ -150,20 +150,25 @@ export class WorkerHandle extends Incarnation {
       output?.setRef(true);
       return this.watch(spare, output);
     }
-    processGroups.prepare(this.ctx.logger);
+    const watched = processGroups.prepare(this.ctx.logger);
     let child: ChildProcess;
     try {
-      child = forkGroupLeader(modulePath, this.spec.args, {
-        env: { ...process.env, ...env, ...guardEnv() },
-        // The guard first: the worker and its group never outlive this process, whatever the module does.
-        execArgv: guardedExecArgv([...loaderExecArgv(modulePath), ...this.spec.execArgv]),
-        cwd: this.spec.cwd,
-        // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts); a death socket
-        // where a hot spare may watch it (./death-socket.ts).
-        stdio: this.spares.stdio(key),
-        // Its own process group (./group-fork.ts): a Ctrl-C or a group-wide SIGTERM reaches only the supervisor,
-        // which then stops its workers in order; the group is ended with the worker (./groups.ts).
-      });
+      // Its own process group (./group-fork.ts): a Ctrl-C or a group-wide SIGTERM reaches only the supervisor,
+      // which then stops its workers in order; the group is ended with the worker (./groups.ts). Guarded: the
+      // worker and its group never outlive this process, whatever the module does.
+      child = forkGroupLeader(
+        modulePath,
+        this.spec.args,
+        {
+          env: { ...process.env, ...env },
+          execArgv: [...loaderExecArgv(modulePath), ...this.spec.execArgv],
+          cwd: this.spec.cwd,
+          // Its output is read line by line, never written raw to the supervisor's stdout (./output.ts); a death
+          // socket where a hot spare may watch it (./death-socket.ts).
+          stdio: this.spares.stdio(key),
+        },
+        watched,
+      );
     } catch (err) {
       throw new StartFailure({ startFailed: `fork failed: ${errorMessage(err)}` });
     }

@@ -12,7 +12,7 @@ import type { ListenerLink, WorkerAttachment } from '../child.js';
 import { parseWorkerMessage } from '../protocol.js';
 import type { StandbyMode } from '../types.js';
 import { DEATH_STDIO, openDeathSocket } from './death-socket.js';
-import { guardEnv, guardedExecArgv, processGroups } from './groups.js';
+import { processGroups } from './groups.js';
 import { forkGroupLeader } from './group-fork.js';
 import { CAPTURED_STDIO, captureOutput, outputOf } from './output.js';
 import { keyOf, type StandbyKey } from './standby-key.js';
@@ -373,20 +373,26 @@ export class StandbyPool {
   }
 
   private forkSpare(key: StandbyKey): Spare | undefined {
-    processGroups.prepare(this.logger);
+    const watched = processGroups.prepare(this.logger);
     let child: ChildProcess;
     try {
-      child = forkGroupLeader(key.module, key.args, {
-        env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode, ...guardEnv() },
-        // The guard, then the entry: a warm spare runs nothing of the worker's (its own preloads included) before
-        // takeover, and never outlives the supervisor either.
-        // TypeScript's loader before the entry: a warm spare's takeover then costs no loader start.
-        execArgv: guardedExecArgv([...loaderExecArgv(key.module), '--import', STANDBY_ENTRY, ...key.execArgv]),
-        cwd: key.cwd,
-        // Read line by line like a worker's; what it prints before its takeover is held for the worker it becomes.
-        // A hot spare of a listener's worker has a death socket as that worker has: it is one once it takes over.
-        stdio: watchable(key) ? DEATH_STDIO : CAPTURED_STDIO,
-      });
+      // Guarded as a worker is: it never outlives the supervisor either.
+      child = forkGroupLeader(
+        key.module,
+        key.args,
+        {
+          env: { ...process.env, ...key.env, ARBOR_WORKER: '1', ARBOR_STANDBY: key.mode },
+          // The entry first: a warm spare runs nothing of the worker's (its own preloads included) before takeover.
+          // TypeScript's loader before the entry: a warm spare's takeover then costs no loader start.
+          execArgv: [...loaderExecArgv(key.module), '--import', STANDBY_ENTRY, ...key.execArgv],
+          cwd: key.cwd,
+          // Read line by line like a worker's; what it prints before its takeover is held for the worker it
+          // becomes. A hot spare of a listener's worker has a death socket as that worker has: it is one once it
+          // takes over.
+          stdio: watchable(key) ? DEATH_STDIO : CAPTURED_STDIO,
+        },
+        watched,
+      );
     } catch (error) {
       this.logger.warn({ event: 'standby_fork_failed', error: String(error) });
       return undefined;
